@@ -1,0 +1,70 @@
+"""Initializers for binary kernels: ±1 from the sign of a real-valued initializer."""
+
+import tensorflow as tf
+
+__all__ = ["BinaryGlorotUniform", "BinaryHeNormal", "SignOf"]
+
+_register = tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+
+
+@_register
+class SignOf(tf.keras.initializers.Initializer):
+    """±1 values: the sign of `initializer`'s values, with sign(0) = +1.
+
+    The reproducibility report initializes Bop's binary weights as the sign of He
+    initialization, PyTorch's default for conv and linear layers.
+
+    Example:
+        ```python
+        layer = larq.layers.QuantConv2D(
+            128, 3, kernel_quantizer=larq.quantizers.NoOp(precision=1),
+            kernel_initializer=rb.initializers.SignOf("glorot_normal"),
+        )
+        ```
+    """
+
+    def __init__(self, initializer="he_normal"):
+        self.initializer = tf.keras.initializers.get(initializer)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        values = self.initializer(shape, dtype=dtype, **kwargs)
+        ones = tf.ones_like(values)
+        return tf.where(values >= 0, ones, -ones)
+
+    def get_config(self):
+        return {"initializer": tf.keras.initializers.serialize(self.initializer)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tf.keras.initializers.deserialize(config["initializer"]))
+
+
+class _SignOfSeeded(SignOf):
+    """Sign of the real-valued initializer `_base`, configured by its seed alone."""
+
+    _base = None
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        super().__init__(self._base(seed=seed))
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@_register
+class BinaryHeNormal(_SignOfSeeded):
+    """±1 weights from the sign of He-normal init (the reproducibility report's choice)."""
+
+    _base = tf.keras.initializers.HeNormal
+
+
+@_register
+class BinaryGlorotUniform(_SignOfSeeded):
+    """±1 weights from the sign of Glorot-uniform init (Keras' default kernel init)."""
+
+    _base = tf.keras.initializers.GlorotUniform

@@ -1,0 +1,7 @@
+"""Optimizers for binary networks on the current `tf.keras.optimizers.Optimizer` API."""
+
+from rethink_bnn.optimizers.bop import Bop, bop_update
+from rethink_bnn.optimizers.case import CaseOptimizer
+from rethink_bnn.optimizers.predicates import is_binary_variable
+
+__all__ = ["Bop", "CaseOptimizer", "bop_update", "is_binary_variable"]

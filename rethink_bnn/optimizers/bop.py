@@ -1,0 +1,186 @@
+"""Bop, the latent-weight-free optimizer for binary weights (Helwegen et al., 2019)."""
+
+import numpy as np
+import tensorflow as tf
+
+from rethink_bnn.optimizers.hyperparameters import (
+    build_hyperparameter,
+    check_gamma,
+    check_threshold,
+    current_value,
+    deserialize_hyperparameter,
+    serialize_hyperparameter,
+)
+
+__all__ = ["Bop", "bop_update"]
+
+# Sign agreement means w * m > 0. For w in {-1, +1} and tau > 0 it is implied by
+# w * m >= tau, so both conditions fold into one comparison against max(tau, TINY).
+# TINY is the smallest normal float32: below it TensorFlow flushes products to zero
+# anyway, so for tau = 0 this is exactly "m non-zero with the sign of w".
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+def bop_update(weight, m, gradient, gamma, threshold):
+    r"""Apply one Bop step in place to a binary `weight` variable and its average `m`.
+
+    Equations 3 and 4 of the paper (Algorithm 1):
+
+        m_t = (1 - γ) m_{t-1} + γ g_t
+        w_t = -w_{t-1}   if |m_t| >= τ and sign(m_t) == sign(w_{t-1})
+        w_t =  w_{t-1}   otherwise
+
+    `m_t` is computed as `m + γ (g - m)`, algebraically the same and bit for bit the
+    arithmetic of `larq.optimizers.Bop`, so both give identical moving averages.
+    Larq flips when `w m > τ`; at the boundary `w m == τ` we follow the paper (flip),
+    whereas Larq sets such weights to +1 whatever their sign.
+
+    Args:
+        weight: variable holding exactly ±1.
+        m: variable of the same shape holding the moving average of the gradient.
+        gradient: dense gradient of the loss with respect to `weight`.
+        gamma: adaptivity rate γ (scalar tensor).
+        threshold: threshold τ (scalar tensor).
+
+    Returns:
+        The number of weights flipped by this step (int64 scalar tensor).
+    """
+    m_t = m.assign_add(gamma * (gradient - m))
+    w = tf.convert_to_tensor(weight)
+    flip = w * m_t >= tf.maximum(threshold, _TINY)
+    weight.assign(tf.where(flip, -w, w))
+    return tf.reduce_sum(tf.cast(flip, tf.int64))
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+class Bop(tf.keras.optimizers.Optimizer):
+    r"""Binary optimizer (Bop): flips binary weights on a consistent, strong gradient.
+
+    Bop keeps one exponential moving average `m` of the gradient per binary weight and
+    flips a weight when `m` is at least `threshold` in magnitude and has the weight's
+    sign (see `bop_update` for the rule). There are no latent weights: the weights are
+    exactly ±1 at every step, and the state is one float per weight.
+
+    Bop only trains binary variables. Use it through `CaseOptimizer`, which sends
+    binary kernels to Bop and everything else (BatchNorm, real-valued layers) to a
+    normal optimizer such as Adam.
+
+    In Keras' machinery γ plays the learning rate's part: `learning_rate` *is* γ, so
+    `LearningRateScheduler`, `ReduceLROnPlateau` and TensorBoard's learning-rate
+    logging act on γ.
+
+    Example:
+        ```python
+        import rethink_bnn as rb
+        optimizer = rb.optimizers.CaseOptimizer(
+            (rb.optimizers.is_binary_variable, rb.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
+            default_optimizer=tf.keras.optimizers.Adam(1e-2),
+        )
+        ```
+
+    Args:
+        threshold: τ, the magnitude of the average gradient needed to flip a weight.
+            A float >= 0 or a `LearningRateSchedule` of the step.
+        gamma: γ, the adaptivity rate of the moving average. A float in (0, 1] or a
+            `LearningRateSchedule` of the step (sec 5.2 of the paper decays it by 0.1
+            every 100 epochs; the ImageNet runs decay it linearly from 1e-4 to 1e-6).
+        name: name of the optimizer.
+        **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm` and `jit_compile` as for
+            any Keras optimizer. `weight_decay` and `use_ema` are refused: both would
+            move weights off ±1.
+
+    Reference:
+        Helwegen, Widdicombe, Geiger, Liu, Cheng, Nusselder. "Latent Weights Do Not
+        Exist: Rethinking Binarized Neural Network Optimization", NeurIPS 2019.
+        https://arxiv.org/abs/1906.02107
+    """
+
+    def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
+        for refused in ("weight_decay", "use_ema"):
+            if kwargs.get(refused):
+                raise ValueError(
+                    f"Bop does not support {refused}={kwargs[refused]!r}: it would move "
+                    "binary weights off ±1. Leave it unset."
+                )
+        kwargs.pop("weight_decay", None)
+        kwargs.pop("use_ema", None)
+        super().__init__(name=name, weight_decay=None, **kwargs)
+        self._learning_rate = self._build_learning_rate(check_gamma(gamma))
+        self._threshold = build_hyperparameter(check_threshold(threshold), "threshold")
+
+    @property
+    def gamma(self):
+        """The adaptivity rate γ at the current step (alias of `learning_rate`)."""
+        return self.learning_rate
+
+    @property
+    def threshold(self):
+        """The threshold τ at the current step."""
+        return current_value(self._threshold, self.iterations)
+
+    def build(self, var_list):
+        """Create one moving-average slot `m` and one flip counter per variable.
+
+        Raises:
+            ValueError: if a variable holds anything but ±1 (it would not stay binary).
+        """
+        super().build(var_list)
+        if getattr(self, "_built", False):
+            return
+        for variable in var_list:
+            _check_binary(variable)
+        self._built = True
+        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+        # Cumulative flips per variable: a scalar each, read by `FlipLogger`.
+        self._flips = [
+            self.add_variable((), tf.int64, name=f"flips/{v._shared_name}")
+            for v in var_list
+        ]
+        self._binary_variables = list(var_list)
+
+    def update_step(self, gradient, variable):
+        index = self._index_dict[self._var_key(variable)]
+        if isinstance(gradient, tf.IndexedSlices):
+            # m decays everywhere, so a sparse gradient is a dense one with zeros.
+            gradient = tf.convert_to_tensor(gradient)
+        gamma = tf.cast(self.learning_rate, variable.dtype)
+        threshold = tf.cast(self.threshold, variable.dtype)
+        flips = bop_update(variable, self._m[index], gradient, gamma, threshold)
+        self._flips[index].assign_add(flips)
+
+    def flip_counters(self):
+        """`(variable, cumulative flip count variable)` pairs, once built."""
+        if not getattr(self, "_built", False):
+            return []
+        return list(zip(self._binary_variables, self._flips))
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency"):
+            config.pop(key, None)
+        config.update(
+            {
+                "threshold": serialize_hyperparameter(self._threshold),
+                "gamma": serialize_hyperparameter(self._learning_rate),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("threshold", "gamma"):
+            if key in config:
+                config[key] = deserialize_hyperparameter(config[key], custom_objects)
+        return cls(**config)
+
+
+def _check_binary(variable):
+    values = tf.convert_to_tensor(variable)
+    if not bool(tf.reduce_all(tf.abs(values) == 1)):
+        raise ValueError(
+            f"Bop got variable `{variable.name}` whose values are not all ±1: "
+            "initialize binary kernels with a binary initializer "
+            "(e.g. rethink_bnn.initializers.BinaryHeNormal()) or route this "
+            "variable to another optimizer."
+        )

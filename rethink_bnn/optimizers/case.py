@@ -1,0 +1,304 @@
+"""CaseOptimizer: each trainable variable to exactly one optimizer, chosen by predicate."""
+
+import copy
+
+import tensorflow as tf
+
+__all__ = ["CaseOptimizer"]
+
+_Optimizer = tf.keras.optimizers.Optimizer
+# Base-class options that act on gradients or weights; they belong on the sub-optimizers.
+_PER_OPTIMIZER_OPTIONS = (
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+)
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+class CaseOptimizer(_Optimizer):
+    """Trains each variable with the first optimizer whose predicate claims it.
+
+    Modeled after `tf.case` (and `optax.multi_transform`): pass `(predicate, optimizer)`
+    pairs and a `default_optimizer` for every variable no predicate claims. A predicate
+    takes a variable and returns a bool. Routing is decided once, when the optimizer is
+    built on the model's trainable variables, and is checked then:
+
+    - a variable claimed by two predicates is an error;
+    - an optimizer whose predicate claims no variable is an error;
+    - a variable claimed by nobody, with no `default_optimizer`, is an error;
+    - a variable routed to `Bop` must hold ±1 (Bop raises, naming it).
+
+    Gradients are aggregated across replicas once, for all variables, and each
+    sub-optimizer then applies its share, so under `tf.distribute` every replica sees
+    the same gradient and Bop makes the same flips everywhere. Sub-optimizers keep
+    their own state and step counts; all of it is saved by `tf.train.Checkpoint` and
+    `model.save`.
+
+    Example:
+        ```python
+        optimizer = rb.optimizers.CaseOptimizer(
+            (rb.optimizers.is_binary_variable, rb.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
+            default_optimizer=tf.keras.optimizers.Adam(1e-2),
+        )
+        model.compile(optimizer, loss="sparse_categorical_crossentropy")
+        ```
+
+    To be saved with `get_config` (and so with `model.save`), each predicate must be
+    registered with `tf.keras.saving.register_keras_serializable`, as
+    `is_binary_variable` is.
+
+    Args:
+        *predicate_optimizer_pairs: `(predicate, optimizer)` tuples; optimizers are
+            current-API `tf.keras.optimizers.Optimizer` instances.
+        default_optimizer: optimizer for every variable no predicate claims.
+        name: name of the optimizer.
+    """
+
+    def __init__(
+        self, *predicate_optimizer_pairs, default_optimizer=None, name="CaseOptimizer", **kwargs
+    ):
+        for option in _PER_OPTIMIZER_OPTIONS:
+            if kwargs.pop(option, None):
+                raise ValueError(
+                    f"CaseOptimizer does not take {option}: set it on the sub-optimizer "
+                    "that should use it."
+                )
+        kwargs.pop("ema_momentum", None)
+        kwargs.pop("ema_overwrite_frequency", None)
+        super().__init__(name=name, weight_decay=None, **kwargs)
+        if not predicate_optimizer_pairs:
+            raise ValueError(
+                "CaseOptimizer needs at least one (predicate, optimizer) pair, e.g. "
+                "(rethink_bnn.optimizers.is_binary_variable, rethink_bnn.optimizers.Bop())."
+            )
+        predicates, optimizers = [], []
+        for i, pair in enumerate(predicate_optimizer_pairs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"CaseOptimizer argument {i} must be a (predicate, optimizer) pair, "
+                    f"got {pair!r}."
+                )
+            predicate, optimizer = pair
+            if not callable(predicate):
+                raise TypeError(
+                    f"The predicate of pair {i} must be callable (variable -> bool), "
+                    f"got {type(predicate).__name__}."
+                )
+            _check_optimizer(optimizer, f"the optimizer of pair {i}")
+            predicates.append(predicate)
+            optimizers.append(optimizer)
+        if default_optimizer is not None:
+            _check_optimizer(default_optimizer, "default_optimizer")
+            optimizers.append(default_optimizer)
+        if len({id(o) for o in optimizers}) != len(optimizers):
+            raise ValueError(
+                "CaseOptimizer got the same optimizer instance twice: give each "
+                "predicate (and the default) its own optimizer."
+            )
+        self._predicates = self._no_dependency(predicates)
+        self._has_default = default_optimizer is not None
+        # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
+        self._optimizers = optimizers
+
+    @property
+    def optimizers(self):
+        """The sub-optimizers, in pair order, the default last."""
+        return list(self._optimizers)
+
+    @property
+    def default_optimizer(self):
+        return self._optimizers[-1] if self._has_default else None
+
+    @property
+    def learning_rate(self):
+        """The default optimizer's learning rate (the first one's if there is none)."""
+        return self._lead_optimizer().learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._lead_optimizer().learning_rate = value
+
+    def _lead_optimizer(self):
+        return self._optimizers[-1]
+
+    @property
+    def variables(self):
+        """This optimizer's step counter, then every sub-optimizer's variables."""
+        variables = list(self._variables)
+        for optimizer in self._optimizers:
+            variables.extend(optimizer.variables)
+        return variables
+
+    def optimizer_for(self, variable):
+        """The sub-optimizer that trains `variable` (after `build`)."""
+        return self._optimizers[self._route_of(variable)]
+
+    def build(self, var_list):
+        """Route every variable to one sub-optimizer and build each on its share."""
+        super().build(var_list)
+        if getattr(self, "_built", False):
+            return
+        var_list = list(var_list)
+        routes = [self._claim(variable) for variable in var_list]
+        for index, optimizer in enumerate(self._optimizers[: len(self._predicates)]):
+            if index not in routes:
+                raise ValueError(
+                    f"Optimizer {index} of the CaseOptimizer ({optimizer.name}) claimed "
+                    f"none of the {len(var_list)} trainable variables: its predicate "
+                    f"{_describe(self._predicates[index])} was False for all of them. "
+                    "For is_binary_variable, give binary layers "
+                    "kernel_quantizer=larq.quantizers.NoOp(precision=1)."
+                )
+        self._routes = self._no_dependency(
+            {self._var_key(v): r for v, r in zip(var_list, routes)}
+        )
+        for index, optimizer in enumerate(self._optimizers):
+            share = [v for v, r in zip(var_list, routes) if r == index]
+            if share:
+                optimizer.build(share)
+        self._built = True
+
+    def _claim(self, variable):
+        claims = [i for i, p in enumerate(self._predicates) if p(variable)]
+        if len(claims) > 1:
+            names = ", ".join(f"{i} ({self._optimizers[i].name})" for i in claims)
+            raise ValueError(
+                f"Variable `{variable.name}` is claimed by optimizers {names} of the "
+                "CaseOptimizer: make their predicates exclusive."
+            )
+        if claims:
+            return claims[0]
+        if not self._has_default:
+            raise ValueError(
+                f"Variable `{variable.name}` is claimed by no optimizer of the "
+                "CaseOptimizer and there is no default_optimizer: pass "
+                "default_optimizer=... or make the variable non-trainable."
+            )
+        return len(self._optimizers) - 1
+
+    def _route_of(self, variable):
+        try:
+            return self._routes[self._var_key(variable)]
+        except (AttributeError, KeyError):
+            raise KeyError(
+                f"CaseOptimizer was built without variable `{variable.name}`: build it "
+                "on all trainable variables (model.fit does) before applying gradients."
+            ) from None
+
+    def apply_gradients(
+        self, grads_and_vars, name=None, skip_gradients_aggregation=False, **kwargs
+    ):
+        """Aggregate gradients once across replicas, then let each sub-optimizer apply its share."""
+        grads_and_vars = list(grads_and_vars)
+        if not grads_and_vars:
+            return self._iterations
+        with tf.init_scope():
+            self.build([v for _, v in grads_and_vars])
+        aggregate = kwargs.pop("experimental_aggregate_gradients", True)
+        if aggregate and not skip_gradients_aggregation:
+            grads_and_vars = self.aggregate_gradients(grads_and_vars)
+        shares = [[] for _ in self._optimizers]
+        for gradient, variable in grads_and_vars:
+            shares[self._route_of(variable)].append((gradient, variable))
+        with tf.name_scope(name or self.name):
+            for optimizer, share in zip(self._optimizers, shares):
+                if share:
+                    optimizer.apply_gradients(share, skip_gradients_aggregation=True)
+        # The step counter lives on every replica: increment it where the base class does.
+        return tf.__internal__.distribute.interim.maybe_merge_call(
+            lambda _: self._iterations.assign_add(1), self._distribution_strategy
+        )
+
+    def update_step(self, gradient, variable):
+        raise NotImplementedError(
+            "CaseOptimizer delegates updates to its sub-optimizers; call apply_gradients."
+        )
+
+    def finalize_variable_values(self, var_list):
+        for optimizer in self._optimizers:
+            share = [v for v in var_list if self._optimizers[self._route_of(v)] is optimizer]
+            optimizer.finalize_variable_values(share)
+
+    def save_own_variables(self, store):
+        # Only the step counter: `model.save` visits the sub-optimizers on its own.
+        for i, variable in enumerate(self._variables):
+            store[str(i)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        for i, variable in enumerate(self._variables):
+            variable.assign(store[str(i)])
+
+    def get_config(self):
+        config = super().get_config()
+        for key in _PER_OPTIMIZER_OPTIONS + ("ema_momentum", "ema_overwrite_frequency"):
+            config.pop(key, None)
+        n_pairs = len(self._predicates)
+        config.update(
+            {
+                "predicates": [_registered_name(p) for p in self._predicates],
+                "optimizers": [
+                    tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
+                ],
+                "default_optimizer": (
+                    tf.keras.optimizers.serialize(self.default_optimizer)
+                    if self._has_default
+                    else None
+                ),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Keras' deserialize edits nested configs in place: work on a copy.
+        config = copy.deepcopy(config)
+        predicates = []
+        for name in config.pop("predicates"):
+            predicate = tf.keras.saving.get_registered_object(name, custom_objects)
+            if predicate is None:
+                raise ValueError(
+                    f"Unknown CaseOptimizer predicate {name!r}: import the module that "
+                    "registers it, or pass it in custom_objects."
+                )
+            predicates.append(predicate)
+        optimizers = [
+            tf.keras.optimizers.deserialize(c, custom_objects=custom_objects)
+            for c in config.pop("optimizers")
+        ]
+        default = config.pop("default_optimizer")
+        if default is not None:
+            default = tf.keras.optimizers.deserialize(default, custom_objects=custom_objects)
+        return cls(*zip(predicates, optimizers), default_optimizer=default, **config)
+
+
+def _check_optimizer(optimizer, where):
+    if not isinstance(optimizer, _Optimizer):
+        legacy = isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer)
+        hint = (
+            " It is a legacy optimizer: use the current API, e.g. "
+            "tf.keras.optimizers.Adam or rethink_bnn.optimizers.Bop."
+            if legacy
+            else ""
+        )
+        raise TypeError(
+            f"CaseOptimizer needs a tf.keras.optimizers.Optimizer for {where}, got "
+            f"{type(optimizer).__name__}.{hint}"
+        )
+
+
+def _describe(predicate):
+    return getattr(predicate, "__name__", repr(predicate))
+
+
+def _registered_name(predicate):
+    name = tf.keras.saving.get_registered_name(predicate)
+    if tf.keras.saving.get_registered_object(name) is not predicate:
+        raise ValueError(
+            f"CaseOptimizer cannot serialize predicate {_describe(predicate)}: register "
+            "it with @tf.keras.saving.register_keras_serializable() so that saved "
+            "models can route variables again."
+        )
+    return name

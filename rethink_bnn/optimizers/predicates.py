@@ -1,0 +1,17 @@
+"""Predicates that decide which optimizer trains a variable. They read markings, not names."""
+
+import tensorflow as tf
+
+__all__ = ["is_binary_variable"]
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+def is_binary_variable(variable):
+    """True for a variable marked as binary, i.e. with `variable.precision == 1`.
+
+    Larq sets this marking on a layer's kernel when the layer is given
+    `kernel_quantizer=larq.quantizers.NoOp(precision=1)`: the kernel is used as it is
+    (it already holds ±1) and Bop recognizes it. The models in `rethink_bnn.models`
+    build their Bop kernels this way.
+    """
+    return getattr(variable, "precision", None) == 1
