@@ -1,0 +1,107 @@
+import csv
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import rethink_bnn as rb
+from tests.helpers import binary_kernels, bop_adam, dense_bnn, toy_data
+
+LOSS = "sparse_categorical_crossentropy"
+
+
+class _TrueFlips(tf.keras.callbacks.Callback):
+    """Counts flips independently, from kernel snapshots around every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_step = []  # per step: {layer: flips}
+        self.batch_logs = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._before = [k.numpy() for k in binary_kernels(self.model)]
+
+    def on_train_batch_end(self, batch, logs=None):
+        after = [k.numpy() for k in binary_kernels(self.model)]
+        names = [k.name.split("/")[0] for k in binary_kernels(self.model)]
+        self.per_step.append(
+            {n: int(np.sum(a != b)) for n, a, b in zip(names, after, self._before)}
+        )
+        self.batch_logs.append(dict(logs))
+
+
+def _fit(callbacks, epochs=2, model=None):
+    model = model or dense_bnn()
+    if model.optimizer is None:
+        model.compile(bop_adam(threshold=1e-5, gamma=0.05), loss=LOSS)
+    x, y = toy_data(n=160)
+    history = model.fit(x, y, batch_size=32, epochs=epochs, shuffle=False, verbose=0,
+                        callbacks=callbacks)
+    return model, history
+
+
+def test_step_and_epoch_flips_match_the_weights(tmp_path):
+    truth = _TrueFlips()
+    csv_path = tmp_path / "log.csv"
+    model, history = _fit([rb.FlipLogger(update_freq=1), truth, tf.keras.callbacks.CSVLogger(csv_path)])
+    sizes = {k.name.split("/")[0]: k.shape.num_elements() for k in binary_kernels(model)}
+    n = sum(sizes.values())
+    assert len(truth.per_step) == 10
+    for flips, logs in zip(truth.per_step, truth.batch_logs):
+        assert logs["flips"] == sum(flips.values())
+        for layer, count in flips.items():
+            assert logs[f"flips/{layer}"] == count
+            assert logs[f"flip_ratio/{layer}"] == pytest.approx(count / sizes[layer])
+        assert logs["pi"] == pytest.approx(math.log(sum(flips.values()) / n + 1e-9))
+    per_epoch = [sum(sum(f.values()) for f in truth.per_step[e * 5:(e + 1) * 5]) for e in range(2)]
+    assert history.history["flips"] == per_epoch
+    assert sum(per_epoch) > 0
+    assert history.history["flip_ratio"] == pytest.approx([f / n for f in per_epoch])
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["flips"]) for r in rows] == per_epoch
+    assert "pi/binary_1" in rows[0]
+
+
+def test_update_freq_logs_the_mean_per_step_over_the_window():
+    truth = _TrueFlips()
+    _fit([rb.FlipLogger(update_freq=4, per_layer=False), truth], epochs=2)
+    totals = [sum(f.values()) for f in truth.per_step]
+    logged = [(i, logs["flips"]) for i, logs in enumerate(truth.batch_logs) if "flips" in logs]
+    assert [i for i, _ in logged] == [3, 7]
+    assert logged[0][1] == pytest.approx(sum(totals[0:4]) / 4)
+    assert logged[1][1] == pytest.approx(sum(totals[4:8]) / 4)
+    assert "flips/binary_1" not in truth.batch_logs[3]
+
+
+def test_a_second_fit_counts_only_its_own_flips():
+    model, _ = _fit([rb.FlipLogger()], epochs=1)
+    truth = _TrueFlips()
+    _, history = _fit([rb.FlipLogger(), truth], epochs=1, model=model)
+    assert history.history["flips"] == [sum(sum(f.values()) for f in truth.per_step)]
+
+
+def test_tensorboard_scalars(tmp_path):
+    _, history = _fit([rb.FlipLogger(log_dir=str(tmp_path), update_freq=1)], epochs=2)
+    events = EventAccumulator(str(tmp_path / "flips"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"batch_flips", "batch_pi", "epoch_flips", "epoch_flip_ratio/binary_2"} <= tags
+    epoch_flips = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch_flips")]
+    assert epoch_flips == history.history["flips"]
+    assert [e.step for e in events.Tensors("batch_flips")] == list(range(1, 11))
+
+
+def test_a_model_without_bop_is_a_clear_error():
+    model = dense_bnn()
+    model.compile(tf.keras.optimizers.Adam(), loss=LOSS)
+    with pytest.raises(ValueError, match="FlipLogger found no Bop"):
+        _fit([rb.FlipLogger()], model=model)
+
+
+@pytest.mark.parametrize("update_freq", [0, -1, "batch", 1.5, True])
+def test_bad_update_freq_is_refused(update_freq):
+    with pytest.raises(ValueError, match="update_freq must be a positive int or 'epoch'"):
+        rb.FlipLogger(update_freq=update_freq)
