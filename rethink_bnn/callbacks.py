@@ -1,27 +1,19 @@
 """Keras callbacks for binary networks: Bop's weight flips, per layer and in total."""
 
-import math
 import os
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn.optimizers import Bop, CaseOptimizer
 
-__all__ = ["FlipLogger", "flip_metrics"]
+__all__ = ["FlipLogger"]
 
 # π_t = ln(flips_t / n + 1e-9): the paper's flip metric (sec 5.1, report eq. 5).
 PI_EPSILON = 1e-9
-
-
-def flip_metrics(flips, n_params, prefix="", suffix=""):
-    """`flips`, `flip_ratio` and `pi` for `flips` flipped weights out of `n_params`."""
-    ratio = flips / n_params
-    return {
-        f"{prefix}flips{suffix}": float(flips),
-        f"{prefix}flip_ratio{suffix}": float(ratio),
-        f"{prefix}pi{suffix}": math.log(ratio + PI_EPSILON),
-    }
+# What tf.summary.scalar attaches, so TensorBoard shows raw writes as scalars.
+_SCALAR = scalar_metadata.create_summary_metadata(display_name=None, description=None).SerializeToString()
 
 
 class FlipLogger(tf.keras.callbacks.Callback):
@@ -61,21 +53,20 @@ class FlipLogger(tf.keras.callbacks.Callback):
         self.update_freq = update_freq
         self.per_layer = per_layer
         self._writer = None
+        # Batch logs may stay tensors for us: we add plain floats.
+        self._supports_tf_logs = True
 
     def on_train_begin(self, logs=None):
         # Build the optimizer now (fit would on its first step, on the same variables)
         # so that the counters exist, restored values included, before any step.
         with self.model.distribute_strategy.scope():
             self.model.optimizer.build(self.model.trainable_variables)
-        self._discover()
-        self._step = self._window_step = int(self.model.optimizer.iterations.numpy())
-        self._window_start = self._epoch_start = self._read()
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "flips"))
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.flush()
+        self._discover()
+        self._pending = []  # per-step values not yet written to TensorBoard
+        self._step = self._window_step = int(self.model.optimizer.iterations.numpy())
+        self._window_start = self._epoch_start = self._read()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._read()
@@ -85,57 +76,83 @@ class FlipLogger(tf.keras.callbacks.Callback):
         if self.update_freq == "epoch" or self._step % self.update_freq:
             return
         totals = self._read()
-        values = self._metrics(totals - self._window_start, self._step - self._window_step)
+        values = self._values(totals - self._window_start, self._step - self._window_step)
         self._window_start, self._window_step = totals, self._step
         if logs is not None:
-            logs.update(values)
-        self._write("batch_", values, self._step)
+            logs.update(zip(self._keys, values))
+        if self._writer is not None:
+            self._pending.append((self._step, values))
 
     def on_epoch_end(self, epoch, logs=None):
-        values = self._metrics(self._read() - self._epoch_start, 1)
+        values = self._values(self._read() - self._epoch_start, 1)
         if logs is not None:
-            logs.update(values)
-        self._write("epoch_", values, epoch)
+            logs.update(zip(self._keys, values))
+        if self._writer is not None:
+            self._flush()
+            with self._writer.as_default(step=epoch):
+                for key, value in zip(self._keys, values):
+                    tf.summary.scalar("epoch_" + key, value)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._flush()
+            self._writer.flush()
 
     def _discover(self):
-        bops = _find_bops(self.model.optimizer)
-        pairs = [pair for bop in bops for pair in bop.flip_counters()]
-        if not pairs:
+        bops = [bop for bop in _find_bops(self.model.optimizer) if bop.binary_variables]
+        variables = [v for bop in bops for v in bop.binary_variables]
+        if not variables:
             raise ValueError(
                 "FlipLogger found no Bop-trained variables in the model's optimizer "
                 f"({type(self.model.optimizer).__name__}): compile the model with "
                 "rethink_bnn.optimizers.Bop or a CaseOptimizer that routes binary "
                 "kernels to Bop."
             )
-        self._counters = [counter for _, counter in pairs]
-        self._read_counters = tf.function(lambda: tf.stack(self._counters))
-        layers = [_layer_name(variable) for variable, _ in pairs]
-        self._layers = sorted(set(layers))
-        # membership[i, j] = 1 if counter j belongs to layer i
-        self._membership = np.array(
-            [[layer == name for layer in layers] for name in self._layers], np.int64
-        )
-        sizes = np.array([v.shape.num_elements() for v, _ in pairs], np.int64)
-        self._layer_sizes = self._membership @ sizes
-        self._n_params = int(sizes.sum())
+        self._counters = [bop.flip_counts for bop in bops]
+        # One row per reported group: the total, then each layer (display names).
+        layers = [_layer_name(variable) for variable in variables]
+        groups = [("", [True] * len(variables))]
+        if self.per_layer:
+            groups += [(f"/{name}", [n == name for n in layers]) for name in sorted(set(layers))]
+        self._rows = np.array([members for _, members in groups], np.float64)
+        self._sizes = self._rows @ np.array([v.shape.num_elements() for v in variables], np.float64)
+        self._keys = [f"{metric}{suffix}" for metric in ("flips", "flip_ratio", "pi")
+                      for suffix, _ in groups]
+        if self._writer is not None:
+            self._write_steps = self._step_writer(["batch_" + key for key in self._keys])
 
     def _read(self):
-        return self._read_counters().numpy()
+        # Eager reads of one small vector per Bop: cheaper than calling a tf.function.
+        return np.concatenate([counter.numpy() for counter in self._counters])
 
-    def _metrics(self, flips, steps):
-        values = flip_metrics(flips.sum() / steps, self._n_params)
-        if self.per_layer:
-            per_layer = self._membership @ flips
-            for name, layer_flips, size in zip(self._layers, per_layer, self._layer_sizes):
-                values.update(flip_metrics(layer_flips / steps, size, suffix=f"/{name}"))
-        return values
+    def _values(self, flips, steps):
+        """flips, flip_ratio and pi per group, for counter increments over `steps` steps."""
+        flips = self._rows @ flips / steps
+        ratio = flips / self._sizes
+        return np.concatenate([flips, ratio, np.log(ratio + PI_EPSILON)]).tolist()
 
-    def _write(self, prefix, values, step):
-        if self._writer is None:
-            return
-        with self._writer.as_default(step=step):
-            for key, value in values.items():
-                tf.summary.scalar(prefix + key, value)
+    def _step_writer(self, tags):
+        """Writes buffered per-step values in one graph call, outside the steps."""
+        writer = self._writer
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(tags)], tf.float64)
+        ])
+        def write_steps(steps, table):
+            with writer.as_default():
+                for i in tf.range(tf.shape(steps)[0]):
+                    for k, tag in enumerate(tags):
+                        # tf.summary.scalar would prefix the loop's name scope to the tag
+                        value = tf.cast(table[i, k], tf.float32)
+                        tf.summary.write(tag, value, step=steps[i], metadata=_SCALAR)
+
+        return write_steps
+
+    def _flush(self):
+        if self._pending:
+            steps, table = zip(*self._pending)
+            self._write_steps(tf.constant(steps, tf.int64), tf.constant(table, tf.float64))
+            self._pending = []
 
 
 def _find_bops(optimizer):

@@ -19,6 +19,8 @@ __all__ = ["Bop", "bop_update"]
 # TINY is the smallest normal float32: below it TensorFlow flushes products to zero
 # anyway, so for tau = 0 this is exactly "m non-zero with the sign of w".
 _TINY = float(np.finfo(np.float32).tiny)
+# A float32 sum of ±1 values is exact while every partial sum is below 2**24.
+_EXACT_FLOAT_COUNT = 2**24
 
 
 def bop_update(weight, m, gradient, gamma, threshold):
@@ -30,8 +32,8 @@ def bop_update(weight, m, gradient, gamma, threshold):
         w_t = -w_{t-1}   if |m_t| >= τ and sign(m_t) == sign(w_{t-1})
         w_t =  w_{t-1}   otherwise
 
-    `m_t` is computed as `m + γ (g - m)`, algebraically the same and bit for bit the
-    arithmetic of `larq.optimizers.Bop`, so both give identical moving averages.
+    `m_t` is computed as `m - γ (m - g)`, algebraically the same and bit for bit the
+    arithmetic of `larq.optimizers.Bop` (on CPU), so both give identical averages.
     Larq flips when `w m > τ`; at the boundary `w m == τ` we follow the paper (flip),
     whereas Larq sets such weights to +1 whatever their sign.
 
@@ -45,11 +47,24 @@ def bop_update(weight, m, gradient, gamma, threshold):
     Returns:
         The number of weights flipped by this step (int64 scalar tensor).
     """
-    m_t = m.assign_add(gamma * (gradient - m))
+    # The average is one gradient-descent step on (m - g)^2 / 2 with rate γ, which TF
+    # applies in place in a single pass.
+    tf.raw_ops.ResourceApplyGradientDescent(var=m.handle, alpha=gamma, delta=m - gradient)
     w = tf.convert_to_tensor(weight)
-    flip = w * m_t >= tf.maximum(threshold, _TINY)
-    weight.assign(tf.where(flip, -w, w))
-    return tf.reduce_sum(tf.cast(flip, tf.int64))
+    # factor = -1 to flip, +1 to keep; built from float ops that TF runs in place, and
+    # never 0 (sign(-0.5 - s) for s in {-1, 0, 1}).
+    factor = tf.sign(-0.5 - tf.sign(w * m - tf.maximum(threshold, _TINY)))
+    flips = _count_flips(factor)
+    with tf.control_dependencies([flips]):  # then w * factor may reuse factor's buffer
+        weight.assign(w * factor)
+    return flips
+
+
+def _count_flips(factor):
+    size = factor.shape.num_elements()
+    if size is not None and size < _EXACT_FLOAT_COUNT:
+        return tf.cast((size - tf.reduce_sum(factor)) * 0.5, tf.int64)
+    return tf.reduce_sum(tf.cast(factor < 0, tf.int64))
 
 
 @tf.keras.saving.register_keras_serializable(package="rethink_bnn")
@@ -119,7 +134,7 @@ class Bop(tf.keras.optimizers.Optimizer):
         return current_value(self._threshold, self.iterations)
 
     def build(self, var_list):
-        """Create one moving-average slot `m` and one flip counter per variable.
+        """Create one moving-average slot `m` per variable, and the flip counters.
 
         Raises:
             ValueError: if a variable holds anything but ±1 (it would not stay binary).
@@ -131,11 +146,9 @@ class Bop(tf.keras.optimizers.Optimizer):
             _check_binary(variable)
         self._built = True
         self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
-        # Cumulative flips per variable: a scalar each, read by `FlipLogger`.
-        self._flips = [
-            self.add_variable((), tf.int64, name=f"flips/{v._shared_name}")
-            for v in var_list
-        ]
+        # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
+        # one op per step however many layers there are.
+        self._flips = self.add_variable((len(var_list),), tf.int64, name="flips")
         self._binary_variables = list(var_list)
 
     def update_step(self, gradient, variable):
@@ -146,13 +159,18 @@ class Bop(tf.keras.optimizers.Optimizer):
         gamma = tf.cast(self.learning_rate, variable.dtype)
         threshold = tf.cast(self.threshold, variable.dtype)
         flips = bop_update(variable, self._m[index], gradient, gamma, threshold)
-        self._flips[index].assign_add(flips)
+        unit = np.eye(len(self._binary_variables), dtype=np.int64)[index]
+        self._flips.assign_add(flips * unit)
 
-    def flip_counters(self):
-        """`(variable, cumulative flip count variable)` pairs, once built."""
-        if not getattr(self, "_built", False):
-            return []
-        return list(zip(self._binary_variables, self._flips))
+    @property
+    def binary_variables(self):
+        """The variables Bop trains, in the order of `flip_counts` (empty until built)."""
+        return list(getattr(self, "_binary_variables", []))
+
+    @property
+    def flip_counts(self):
+        """int64 vector variable: flips of each of `binary_variables` since creation."""
+        return getattr(self, "_flips", None)
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,114 @@
+"""Bop update time against Larq's Bop, and optimizer state bytes per binary weight.
+
+    python bench/bop_update.py [--repeats 30] [--out bench/results/bop_update.json]
+
+In one process, on variables shaped like BinaryNet's binary kernels (10,352,000
+weights), times one `apply_gradients` of our Bop and of `larq.optimizers.Bop` (legacy
+API), both inside `tf.function`, alternating the two so that drift hits both alike,
+and reports the median of each and their ratio (target: ours / Larq's <= 1.0). Also
+reports each optimizer's state in bytes per binary weight (target: 4).
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+# BinaryNet for CIFAR-10 (SPEC.md): six 3x3 convs, then three dense layers.
+BINARYNET_KERNELS = [
+    (3, 3, 3, 128), (3, 3, 128, 128), (3, 3, 128, 256), (3, 3, 256, 256),
+    (3, 3, 256, 512), (3, 3, 512, 512), (4608, 1024), (1024, 1024), (1024, 10),
+]
+
+
+def _kernels(seed):
+    rng = np.random.default_rng(seed)
+    return [
+        tf.Variable(np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32))
+        for shape in BINARYNET_KERNELS
+    ]
+
+
+def _gradients(seed):
+    rng = np.random.default_rng(seed)
+    return [tf.constant(rng.normal(scale=1e-4, size=s).astype(np.float32)) for s in BINARYNET_KERNELS]
+
+
+def _state_bytes(variables):
+    return sum(v.shape.num_elements() * v.dtype.size for v in variables)
+
+
+def _median_ms(times):
+    return 1e3 * statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per optimizer")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--out", default="bench/results/bop_update.json")
+    args = parser.parse_args(argv)
+
+    grads = _gradients(1)
+    n_weights = sum(int(np.prod(s)) for s in BINARYNET_KERNELS)
+    runs = {}
+    for name, optimizer in (
+        ("ours", rb.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
+        ("larq", lq.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
+    ):
+        variables = _kernels(0)
+
+        def apply(opt=optimizer, vs=variables):
+            opt.apply_gradients(zip(grads, vs))
+
+        step = tf.function(apply)
+        runs[name] = dict(optimizer=optimizer, variables=variables, step=step, times=[])
+
+    for _ in range(args.warmup):
+        for run in runs.values():
+            run["step"]()
+    for _ in range(args.repeats):
+        for run in runs.values():  # alternate: both see the same machine state
+            start = time.perf_counter()
+            run["step"]()
+            run["times"].append(time.perf_counter() - start)
+
+    ours, larq = runs["ours"], runs["larq"]
+    same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ours["variables"], larq["variables"]))
+    result = {
+        "binary_weights": n_weights,
+        "repeats": args.repeats,
+        "update_ms": {k: _median_ms(r["times"]) for k, r in runs.items()},
+        "update_ms_min": {k: 1e3 * min(r["times"]) for k, r in runs.items()},
+        "ratio_ours_to_larq": _median_ms(ours["times"]) / _median_ms(larq["times"]),
+        "state_bytes_per_binary_weight": {
+            "ours": _state_bytes(ours["optimizer"].variables) / n_weights,
+            "larq": _state_bytes(larq["optimizer"].weights) / n_weights,
+        },
+        "weights_equal_after_run": same,
+        "machine": f"{platform.machine()}, {len(tf.config.list_physical_devices('CPU'))} CPU "
+        f"device(s), GPUs: {len(tf.config.list_physical_devices('GPU'))}",
+        "tensorflow": tf.__version__,
+    }
+    print(f"Bop update on {n_weights:,} BinaryNet binary weights, median of {args.repeats}:")
+    print(f"  ours {result['update_ms']['ours']:8.2f} ms   larq {result['update_ms']['larq']:8.2f} ms"
+          f"   ratio ours/larq {result['ratio_ours_to_larq']:.3f} (target <= 1.0)")
+    b = result["state_bytes_per_binary_weight"]
+    print(f"  state bytes per binary weight: ours {b['ours']:.4f}  larq {b['larq']:.4f} (target 4)")
+    print(f"  same weights after {args.warmup + args.repeats} steps: {same}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"  written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""What FlipLogger adds to a training step.
+
+    python bench/flip_logging.py [--epochs 12] [--out bench/results/flip_logging.json]
+
+Trains the demo's binary MLP on the bundled digits with `model.fit`, one epoch at a
+time, alternating epochs without FlipLogger and with it (per-step and per-layer
+logging into the Keras logs and TensorBoard), and compares the median time per step.
+The MLP's step takes a few milliseconds, so this is the worst case: FlipLogger's
+cost is a fixed amount per step (it reads one scalar per binary kernel), and it
+shrinks relative to a larger model's step.
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
+import tensorflow as tf
+from rethink_bnn import demo
+
+
+class _StepTimer(tf.keras.callbacks.Callback):
+    """Time between successive step starts: the step plus every callback's work."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.starts.append(time.perf_counter())
+
+    def times(self):
+        return [b - a for a, b in zip(self.starts, self.starts[1:])]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=12, help="epochs per variant")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--units", type=int, nargs="+", default=[256, 256],
+                        help="hidden widths of the binary MLP (default 256 256)")
+    parser.add_argument("--out", default="bench/results/flip_logging.json")
+    args = parser.parse_args(argv)
+
+    (x, y), _ = demo.load_digits()
+    model = demo.binary_mlp(units=tuple(args.units), seed=0)
+    model.compile(demo.bop_adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    log_dir = tempfile.mkdtemp(prefix="flip_logging_")
+    variants = {
+        "without": [],
+        "with": [rb.FlipLogger(log_dir=log_dir, update_freq=1, per_layer=True)],
+    }
+    step_times = {name: [] for name in variants}
+    model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)  # trace and warm up
+    for epoch in range(2 * args.epochs):
+        name = "without" if epoch % 2 == 0 else "with"
+        timer = _StepTimer()
+        model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0,
+                  callbacks=[timer, *variants[name]])
+        step_times[name].extend(timer.times()[1:])  # the first step of a fit is slower
+
+    median = {k: 1e3 * statistics.median(v) for k, v in step_times.items()}
+    result = {
+        "model": "binary MLP 64-%s-10 on digits, batch %d"
+        % ("-".join(map(str, args.units)), args.batch_size),
+        "steps_per_variant": {k: len(v) for k, v in step_times.items()},
+        "step_ms_median": median,
+        "added_ms_per_step": median["with"] - median["without"],
+        "overhead_ratio": median["with"] / median["without"],
+    }
+    print(f"FlipLogger(update_freq=1, per_layer=True, log_dir) on {result['model']}:")
+    print(f"  step without {median['without']:.3f} ms, with {median['with']:.3f} ms: "
+          f"+{result['added_ms_per_step']:.3f} ms per step, ratio {result['overhead_ratio']:.3f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"  written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
