@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import (
+    Schedule,
     build_hyperparameter,
     check_gamma,
     check_threshold,
@@ -124,14 +125,36 @@ class Bop(tf.keras.optimizers.Optimizer):
         self._threshold = build_hyperparameter(check_threshold(threshold), "threshold")
 
     @property
+    def learning_rate(self):
+        """γ at the current step: Bop's adaptivity rate plays the learning rate's part."""
+        return super().learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        super(Bop, Bop).learning_rate.fset(self, check_gamma(value))
+
+    @property
     def gamma(self):
         """The adaptivity rate γ at the current step (alias of `learning_rate`)."""
         return self.learning_rate
+
+    @gamma.setter
+    def gamma(self, value):
+        self.learning_rate = value
 
     @property
     def threshold(self):
         """The threshold τ at the current step."""
         return current_value(self._threshold, self.iterations)
+
+    @threshold.setter
+    def threshold(self, value):
+        if isinstance(self._threshold, Schedule) or isinstance(value, Schedule):
+            raise TypeError(
+                "Bop's threshold can be set only when it was created as a float and is "
+                "set to a float: create a new Bop to use a schedule."
+            )
+        self._threshold.assign(check_threshold(value))
 
     def build(self, var_list):
         """Create one moving-average slot `m` per variable, and the flip counters.

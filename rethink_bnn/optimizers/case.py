@@ -122,7 +122,7 @@ class CaseOptimizer(_Optimizer):
         self._lead_optimizer().learning_rate = value
 
     def _lead_optimizer(self):
-        return self._optimizers[-1]
+        return self._optimizers[-1] if self._has_default else self._optimizers[0]
 
     @property
     def variables(self):

@@ -224,3 +224,16 @@ def test_compiled_steps_match_eager(rng, mode):
     for (w, m), (w_ref, m_ref) in zip(_run(init, grads, mode), _run(init, grads, "eager")):
         np.testing.assert_allclose(m, m_ref, rtol=1e-6, atol=1e-9)
         np.testing.assert_array_equal(w, w_ref)
+
+
+def test_setting_gamma_and_threshold_is_validated():
+    opt = Bop(threshold=1e-8, gamma=1e-4)
+    opt.gamma = 1e-3
+    opt.threshold = 0.0
+    assert float(opt.learning_rate) == pytest.approx(1e-3) and float(opt.threshold) == 0.0
+    with pytest.raises(ValueError, match="gamma must be in"):
+        opt.learning_rate = 2.0
+    with pytest.raises(ValueError, match="threshold must be a finite float"):
+        opt.threshold = -1.0
+    with pytest.raises(TypeError, match="create a new Bop to use a schedule"):
+        opt.threshold = schedules.ExponentialDecay(1e-7, 10, 0.5)
