@@ -10,16 +10,15 @@ reports each optimizer's state in bytes per binary weight (target: 4).
 """
 
 import argparse
-import json
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
 import larq as lq
 import numpy as np
 import tensorflow as tf
+from report import write_result
 
 # BinaryNet for CIFAR-10 (SPEC.md): six 3x3 convs, then three dense layers.
 BINARYNET_KERNELS = [
@@ -103,10 +102,7 @@ def main(argv=None):
     b = result["state_bytes_per_binary_weight"]
     print(f"  state bytes per binary weight: ours {b['ours']:.4f}  larq {b['larq']:.4f} (target 4)")
     print(f"  same weights after {args.warmup + args.repeats} steps: {same}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"  written to {out}")
+    write_result(result, args.out)
     return 0
 
 

@@ -11,14 +11,13 @@ shrinks relative to a larger model's step.
 """
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
 import tensorflow as tf
+from report import write_result
 from rethink_bnn import demo
 
 
@@ -74,10 +73,7 @@ def main(argv=None):
     print(f"FlipLogger(update_freq=1, per_layer=True, log_dir) on {result['model']}:")
     print(f"  step without {median['without']:.3f} ms, with {median['with']:.3f} ms: "
           f"+{result['added_ms_per_step']:.3f} ms per step, ratio {result['overhead_ratio']:.3f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"  written to {out}")
+    write_result(result, args.out)
     return 0
 
 

@@ -13,15 +13,18 @@ __all__ = ["FlipLogger"]
 # π_t = ln(flips_t / n + 1e-9): the paper's flip metric (sec 5.1, report eq. 5).
 PI_EPSILON = 1e-9
 # What tf.summary.scalar attaches, so TensorBoard shows raw writes as scalars.
-_SCALAR = scalar_metadata.create_summary_metadata(display_name=None, description=None).SerializeToString()
+_SCALAR = scalar_metadata.create_summary_metadata(
+    display_name=None, description=None
+).SerializeToString()
 
 
 class FlipLogger(tf.keras.callbacks.Callback):
     """Logs how many binary weights Bop flipped, per layer and in total.
 
-    Bop counts its flips inside the update step (one reduction over the flip mask it
-    already computes); this callback only reads those counters, a few scalars, so it
-    adds next to nothing to a training step.
+    Bop counts its flips inside the update step (one reduction over the flip factor it
+    already computes); this callback only reads those counts, one small int64 vector
+    per step, and writes its per-step TensorBoard scalars once per epoch, so it adds
+    next to nothing to a training step (`bench/flip_logging.py` measures it).
 
     Every epoch it adds to the Keras logs, for History, CSVLogger and TensorBoard to see
     (put it before those callbacks in the list):

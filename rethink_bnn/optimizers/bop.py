@@ -53,7 +53,8 @@ def bop_update(weight, m, gradient, gamma, threshold):
     tf.raw_ops.ResourceApplyGradientDescent(var=m.handle, alpha=gamma, delta=m - gradient)
     w = tf.convert_to_tensor(weight)
     # factor = -1 to flip, +1 to keep; built from float ops that TF runs in place, and
-    # never 0 (sign(-0.5 - s) for s in {-1, 0, 1}).
+    # never 0 (sign(-0.5 - s) for s in {-1, 0, 1}). w m - τ has the sign of w m - τ
+    # exactly unless both are below ~1e-30, where flush-to-zero may blur the boundary.
     factor = tf.sign(-0.5 - tf.sign(w * m - tf.maximum(threshold, _TINY)))
     flips = _count_flips(factor)
     with tf.control_dependencies([flips]):  # then w * factor may reuse factor's buffer
@@ -172,7 +173,8 @@ class Bop(tf.keras.optimizers.Optimizer):
         # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
         # one op per step however many layers there are.
         self._flips = self.add_variable((len(var_list),), tf.int64, name="flips")
-        self._binary_variables = list(var_list)
+        # Not a checkpoint dependency: the model owns these variables.
+        self._binary_variables = self._no_dependency(list(var_list))
 
     def update_step(self, gradient, variable):
         index = self._index_dict[self._var_key(variable)]

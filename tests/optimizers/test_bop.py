@@ -237,3 +237,20 @@ def test_setting_gamma_and_threshold_is_validated():
         opt.threshold = -1.0
     with pytest.raises(TypeError, match="create a new Bop to use a schedule"):
         opt.threshold = schedules.ExponentialDecay(1e-7, 10, 0.5)
+
+
+def test_an_optimizer_checkpoint_holds_its_state_but_not_the_models_weights(tmp_path):
+    w = tf.Variable(np.ones((4, 4), np.float32))
+    opt = Bop(threshold=0.0, gamma=0.5)
+    opt.apply_gradients([(tf.ones_like(w), w)])
+    path = tf.train.Checkpoint(optimizer=opt).save(str(tmp_path / "opt"))
+    names = {name for name, _ in tf.train.list_variables(path)}
+    assert not any("_binary_variables" in n for n in names), names
+    w.assign(np.ones((4, 4), np.float32))  # what a restore must leave alone
+    fresh_w = tf.Variable(np.ones((4, 4), np.float32))
+    fresh = Bop(threshold=0.0, gamma=0.5)
+    fresh.build([fresh_w])
+    tf.train.Checkpoint(optimizer=fresh).restore(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(fresh._m[0].numpy(), opt._m[0].numpy())
+    np.testing.assert_array_equal(fresh.flip_counts.numpy(), [16])
+    np.testing.assert_array_equal(fresh_w.numpy(), np.ones((4, 4)))
