@@ -2,7 +2,7 @@
 
     python bench/flip_logging.py [--epochs 12] [--out bench/results/flip_logging.json]
 
-Trains the demo's binary MLP on the bundled digits with `model.fit`, one epoch at a
+Trains a binary MLP on the bundled digits with `model.fit`, one epoch at a
 time, alternating epochs without FlipLogger and with it (per-step and per-layer
 logging into the Keras logs and TensorBoard), and compares the median time per step.
 The MLP's step takes a few milliseconds, so this is the worst case: FlipLogger's
@@ -18,7 +18,8 @@ import time
 import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
 import tensorflow as tf
 from report import write_result
-from rethink_bnn import demo
+from rethink_bnn.data import digits_arrays
+from rethink_bnn.models import binary_mlp
 
 
 class _StepTimer(tf.keras.callbacks.Callback):
@@ -44,9 +45,14 @@ def main(argv=None):
     parser.add_argument("--out", default="bench/results/flip_logging.json")
     args = parser.parse_args(argv)
 
-    (x, y), _ = demo.load_digits()
-    model = demo.binary_mlp(units=tuple(args.units), seed=0)
-    model.compile(demo.bop_adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    (x, y), _ = digits_arrays()
+    x = x / 127.5 - 1.0
+    model = binary_mlp(units=tuple(args.units), seed=0)
+    optimizer = rb.CaseOptimizer(
+        (rb.is_binary_variable, rb.Bop(threshold=1e-6, gamma=1e-2)),
+        default_optimizer=tf.keras.optimizers.Adam(1e-2),
+    )
+    model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     log_dir = tempfile.mkdtemp(prefix="flip_logging_")
     variants = {
         "without": [],

@@ -5,7 +5,6 @@ import numpy as np
 import tensorflow as tf
 
 import rethink_bnn as rb
-from rethink_bnn.demo import bop_adam  # noqa: F401  (re-exported for the tests)
 
 
 def binary_kernels(model):
@@ -40,3 +39,19 @@ def toy_data(n=256, n_in=12, n_classes=3, seed=0):
     w = rng.normal(size=(n_in, n_classes))
     y = np.argmax(x @ w, axis=1).astype(np.int64)
     return x, y
+
+
+def bop_adam(threshold=1e-6, gamma=1e-2, learning_rate=1e-2):
+    """Bop for binary kernels, Adam for the rest."""
+    return rb.CaseOptimizer(
+        (rb.is_binary_variable, rb.Bop(threshold=threshold, gamma=gamma)),
+        default_optimizer=tf.keras.optimizers.Adam(learning_rate),
+    )
+
+
+def digits(seed=0):
+    """((x_train, y_train), (x_test, y_test)): real digits, images scaled to [-1, 1]."""
+    from rethink_bnn.data import digits_arrays
+
+    (x, y), (x_test, y_test) = digits_arrays(seed=seed)
+    return (x / 127.5 - 1.0, y), (x_test / 127.5 - 1.0, y_test)

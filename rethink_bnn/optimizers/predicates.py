@@ -11,7 +11,7 @@ def is_binary_variable(variable):
 
     Larq sets this marking on a layer's kernel when the layer is given
     `kernel_quantizer=larq.quantizers.NoOp(precision=1)`: the kernel is used as it is
-    (it already holds ±1) and Bop recognizes it. `rethink_bnn.demo.binary_mlp` builds
-    its kernels this way.
+    (it already holds ±1) and Bop recognizes it. The networks in `rethink_bnn.models`
+    mark their Bop kernels this way.
     """
     return getattr(variable, "precision", None) == 1

@@ -1,0 +1,239 @@
+"""Datasets as zookeeper components: tensorflow-datasets, or offline from archives.
+
+Every dataset yields `{"image": uint8 [H, W, C], "label": int64}` examples, split into
+train, validation (the last `validation_fraction` of the training set, as in the
+reproducibility report; 0 for none, as the authors) and test.
+
+Offline use: when the dataset's standard archives lie in `archive_dir` (or in
+`archive_dir/<name>`), they are read directly and tensorflow-datasets is not asked.
+`archive_dir` defaults to the environment variable RETHINK_BNN_ARCHIVE_DIR.
+"""
+
+import os
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from zookeeper import Field, component
+from zookeeper.tf import Dataset
+
+from rethink_bnn.data import archives
+
+__all__ = [
+    "ARCHIVE_ENV",
+    "Cifar10",
+    "DatasetUnavailable",
+    "Digits",
+    "FashionMnist",
+    "ImageNet2012",
+    "Mnist",
+    "TfdsImageDataset",
+    "digits_arrays",
+]
+
+ARCHIVE_ENV = "RETHINK_BNN_ARCHIVE_DIR"
+
+
+class DatasetUnavailable(RuntimeError):
+    """Neither an archive nor tensorflow-datasets could provide the dataset."""
+
+
+class _SplitImageDataset(Dataset):
+    """Train/validation/test from whole-split arrays or tfds, with a validation tail."""
+
+    validation_fraction: float = Field(0.1)
+    # Train on the first this many training examples only (None: all), for quick runs.
+    train_limit: Optional[int] = Field(None)
+
+    def train(self, decoders=None):
+        data, n = self._split("train")
+        if self.train_limit is not None and self.train_limit < n:
+            return data.take(self.train_limit), self.train_limit
+        return data, n
+
+    def validation(self, decoders=None):
+        if not self.validation_fraction:
+            raise ValueError(
+                f"{type(self).__name__} has no validation split: "
+                "set dataset.validation_fraction (e.g. 0.1) to hold out part of train."
+            )
+        return self._split("validation")
+
+    def test(self, decoders=None):
+        return self._split("test")
+
+    def _split(self, name):
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(
+                f"dataset.validation_fraction must be in [0, 1), got {self.validation_fraction}."
+            )
+        if not hasattr(self, "_splits"):
+            self._splits = self._load()
+        return self._splits[name]
+
+    def _load(self):
+        """{split: (tf.data.Dataset, number of examples)} for train, validation, test."""
+        raise NotImplementedError
+
+    def _from_arrays(self, train, test):
+        (x, y), (x_test, y_test) = train, test
+        n_train = len(x) - int(round(len(x) * self.validation_fraction))
+
+        def as_dataset(images, labels):
+            data = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+            return data, len(labels)
+
+        return {
+            "train": as_dataset(x[:n_train], y[:n_train]),
+            "validation": as_dataset(x[n_train:], y[n_train:]),
+            "test": as_dataset(x_test, y_test),
+        }
+
+
+class TfdsImageDataset(_SplitImageDataset):
+    """A tensorflow-datasets image dataset, read from its archive when one is at hand."""
+
+    name: str = Field()
+    archive_dir: Optional[str] = Field(lambda: os.environ.get(ARCHIVE_ENV))
+    data_dir: Optional[str] = Field(None)
+    download: bool = Field(True)
+
+    # Per dataset: archive file names (for messages) and folders always searched.
+    archive_names = ()
+    default_archive_dirs = ()
+    train_split, test_split = "train", "test"
+
+    def _read_archive(self, folder):
+        """((x_train, y_train), (x_test, y_test)) from the archive in `folder`."""
+        raise NotImplementedError
+
+    def _archive_in(self, folder):
+        return False
+
+    def _archive_folder(self):
+        candidates = []
+        if self.archive_dir:
+            candidates += [Path(self.archive_dir), Path(self.archive_dir) / self.name]
+        candidates += [Path(p) for p in self.default_archive_dirs]
+        return next((c for c in candidates if self._archive_in(c)), None)
+
+    def _load(self):
+        folder = self._archive_folder()
+        if folder is not None:
+            return self._from_arrays(*self._read_archive(folder))
+        return self._load_tfds()
+
+    def _load_tfds(self):
+        percent = int(round(100 * (1 - self.validation_fraction)))
+        splits = {
+            "train": f"{self.train_split}[:{percent}%]",
+            "validation": f"{self.train_split}[{percent}%:]",
+            "test": self.test_split,
+        }
+        if not self.validation_fraction:
+            splits.pop("validation")
+        target = Path(self.data_dir or tfds.core.constants.DATA_DIR) / self.name.split(":")[0]
+        existed = target.exists()
+        try:
+            loaded, info = tfds.load(
+                self.name, split=list(splits.values()), data_dir=self.data_dir,
+                download=self.download, with_info=True,
+            )
+        except Exception as error:  # tfds raises many kinds; all mean "not available"
+            if not existed and target.exists():
+                shutil.rmtree(target, ignore_errors=True)  # leave nothing half-written
+            raise DatasetUnavailable(self._unavailable_message(error)) from error
+        return {
+            split: (data, _num_examples(info, spec, data))
+            for (split, spec), data in zip(splits.items(), loaded)
+        }
+
+    def _unavailable_message(self, error):
+        archive = " and ".join(self.archive_names) or "its archive"
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        return (
+            f"dataset '{self.name}' is not available ({reason}): either put {archive} in a "
+            f"folder and pass dataset.archive_dir=FOLDER (or set {ARCHIVE_ENV}=FOLDER), or "
+            "let tensorflow-datasets download and prepare it (needs network; "
+            "dataset.data_dir=FOLDER chooses where)."
+        )
+
+
+def _num_examples(info, spec, data):
+    try:
+        return info.splits[spec].num_examples
+    except KeyError:  # no split metadata (e.g. tfds.testing.mock_data): count
+        known = int(data.cardinality())
+        return known if known >= 0 else int(data.reduce(0, lambda count, _: count + 1))
+
+
+@component
+class Mnist(TfdsImageDataset):
+    name: str = Field("mnist")
+    archive_names = archives.MNIST_FILES["train"] + archives.MNIST_FILES["test"]
+
+    def _archive_in(self, folder):
+        return archives.mnist_format_available(folder)
+
+    def _read_archive(self, folder):
+        return (archives.load_mnist_format(folder, "train"),
+                archives.load_mnist_format(folder, "test"))
+
+
+@component
+class FashionMnist(Mnist):
+    name: str = Field("fashion_mnist")
+    # Debian's dataset-fashion-mnist package installs the archives here.
+    default_archive_dirs = ("/usr/share/datasets/fashion-mnist",)
+
+
+@component
+class Cifar10(TfdsImageDataset):
+    name: str = Field("cifar10")
+    archive_names = (archives.CIFAR10_ARCHIVE,)
+
+    def _archive_in(self, folder):
+        return archives.cifar10_available(folder)
+
+    def _read_archive(self, folder):
+        path = Path(folder) / archives.CIFAR10_ARCHIVE
+        return (archives.load_cifar10_archive(path, "train"),
+                archives.load_cifar10_archive(path, "test"))
+
+
+@component
+class ImageNet2012(TfdsImageDataset):
+    """ImageNet through tfds only: it needs the manual download that tfds documents."""
+
+    name: str = Field("imagenet2012")
+    download: bool = Field(False)
+    test_split = "validation"
+    archive_names = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar (tfds manual_dir)")
+
+
+def digits_arrays(test_fraction=0.2, seed=0):
+    """scikit-learn's 8x8 digits as uint8 images [N, 8, 8, 1] (0..16 scaled to 0..255),
+    shuffled once with `seed`: ((x_train, y_train), (x_test, y_test)), the test set
+    being the last `test_fraction`."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    order = np.random.default_rng(seed).permutation(len(images))
+    images, labels = images[order], digits.target[order].astype(np.int64)
+    n_test = int(round(len(images) * test_fraction))
+    return (images[:-n_test], labels[:-n_test]), (images[-n_test:], labels[-n_test:])
+
+
+@component
+class Digits(_SplitImageDataset):
+    """scikit-learn's bundled 8x8 digits (1797 images): real data that needs no network."""
+
+    test_fraction: float = Field(0.2)
+    seed: int = Field(0)
+
+    def _load(self):
+        return self._from_arrays(*digits_arrays(self.test_fraction, self.seed))

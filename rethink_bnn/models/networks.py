@@ -1,0 +1,79 @@
+"""The paper's networks: BinaryNet (CIFAR-10), the MNIST net, and a small binary MLP."""
+
+import larq as lq
+import tensorflow as tf
+
+from rethink_bnn.models.binary_layers import binary_kernel
+
+__all__ = ["binary_mlp", "binarynet", "mnist_net"]
+
+
+def _batch_norm():
+    return tf.keras.layers.BatchNormalization(scale=False)
+
+
+def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None):
+    """BinaryNet for CIFAR-10 as in the authors' source (SPEC.md), 10,352,000 binary weights.
+
+        C128 - BN - C128 - MaxPool2 - BN - C256 - BN - C256 - MaxPool2 - BN -
+        C512 - BN - C512 - MaxPool2 - BN - D1024 - BN - D1024 - BN - D10 - BN - softmax
+
+    Every conv is 3x3, stride 1, without bias. The first sees the real input with
+    "valid" padding; every later layer binarizes its input with sign (ste_sign).
+    """
+    kernel = binary_kernel(weights, seed)
+    binary_input = dict(input_quantizer="ste_sign", **kernel)
+    inputs = tf.keras.Input(input_shape)
+    x = lq.layers.QuantConv2D(128, 3, name="conv_1", **kernel)(inputs)
+    x = _batch_norm()(x)
+    for i, (filters, pool) in enumerate(
+        [(128, True), (256, False), (256, True), (512, False), (512, True)], start=2
+    ):
+        x = lq.layers.QuantConv2D(filters, 3, padding="same", name=f"conv_{i}", **binary_input)(x)
+        if pool:
+            x = tf.keras.layers.MaxPool2D(2)(x)
+        x = _batch_norm()(x)
+    x = tf.keras.layers.Flatten()(x)
+    for i, units in enumerate([1024, 1024, num_classes], start=1):
+        x = lq.layers.QuantDense(units, name=f"dense_{i}", **binary_input)(x)
+        x = _batch_norm()(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name=f"binarynet_{weights}")
+
+
+def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None):
+    """The reproducibility report's MNIST net (sec 3.1.1): three binary 3x3 conv blocks of
+    32, 64, 64 filters, each with 2x2 max pooling and BatchNorm, then binary dense 64 and
+    `num_classes`, each with BatchNorm; sign activations (ste_sign on the next layer's
+    input); softmax at the end."""
+    kernel = binary_kernel(weights, seed)
+    inputs = tf.keras.Input(input_shape)
+    x = inputs
+    for i, filters in enumerate([32, 64, 64], start=1):
+        quantizer = None if i == 1 else "ste_sign"
+        x = lq.layers.QuantConv2D(filters, 3, input_quantizer=quantizer, name=f"conv_{i}",
+                                  **kernel)(x)
+        x = tf.keras.layers.MaxPool2D(2)(x)
+        x = _batch_norm()(x)
+    x = tf.keras.layers.Flatten()(x)
+    for i, units in enumerate([64, num_classes], start=1):
+        x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense_{i}",
+                                 **kernel)(x)
+        x = _batch_norm()(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weights}")
+
+
+def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weights="bop",
+               seed=None):
+    """Binary dense layers, BatchNorm after each, sign activations between them; the
+    first layer sees the real input. Small enough for CPU demos."""
+    kernel = binary_kernel(weights, seed)
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Flatten()(inputs)
+    for i, width in enumerate((*units, num_classes), start=1):
+        quantizer = None if i == 1 else "ste_sign"
+        x = lq.layers.QuantDense(width, input_quantizer=quantizer, name=f"dense_{i}", **kernel)(x)
+        x = _batch_norm()(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name=f"binary_mlp_{weights}")

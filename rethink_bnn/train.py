@@ -1,0 +1,79 @@
+"""Run an experiment: `python -m rethink_bnn.train TASK [key=value ...] [--debug]`.
+
+    python -m rethink_bnn.train demo                      # offline, about a minute on CPU
+    python -m rethink_bnn.train cifar10_bop               # sec 5.2, on a GPU
+    python -m rethink_bnn.train cifar10_bop learning_rate=1e-3 run_dir=runs/report
+    python -m rethink_bnn.train bop_sweep grid=report point.epochs=20
+
+Bad input (an unknown task or key, a value of the wrong type, a dataset that cannot
+be found, a run folder holding another configuration) prints one line saying what
+was wrong and exits with code 2; `--debug` shows the traceback instead.
+"""
+
+import difflib
+import sys
+
+import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from zookeeper import configure
+from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
+
+from rethink_bnn.data import DatasetUnavailable
+from rethink_bnn.training.run_folder import RunFolderConflict
+
+USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--debug]"
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse(argv):
+    """(task class, {key: value}) from the command line; UsageError on bad input."""
+    from rethink_bnn.experiments import TASKS
+
+    if not argv:
+        raise UsageError("no task given; `python -m rethink_bnn.train --help` lists them.")
+    name, *pairs = argv
+    key = convert_to_snake_case(name)
+    if key not in TASKS:
+        close = difflib.get_close_matches(key, TASKS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UsageError(f"unknown task '{name}': {hint}`python -m rethink_bnn.train --help` "
+                         "lists the tasks.")
+    config = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep or not field:
+            raise UsageError(f"'{pair}' is not of the form key=value.")
+        config[field] = parse_value_from_string(value)
+    return TASKS[key], config
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if argv and argv[0] in ("-h", "--help"):
+        from rethink_bnn.experiments import describe
+
+        print(__doc__.strip().split("\n\n")[0].replace("Run an experiment: ", USAGE + "\n\n"))
+        print("\ntasks:\n" + describe())
+        return 0
+    try:
+        task_class, config = parse(argv)
+        instance = task_class()
+        try:
+            configure(instance, config)
+        except (ValueError, TypeError) as error:
+            raise UsageError(str(error).strip().splitlines()[0]) from error
+        instance.run()
+    except (UsageError, DatasetUnavailable, RunFolderConflict) as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

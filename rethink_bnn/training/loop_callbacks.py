@@ -1,0 +1,81 @@
+"""Callbacks of the training loop. Their state lives in `LoopState`, which is saved in
+every checkpoint, so a resumed run continues exactly where it stopped."""
+
+import tensorflow as tf
+
+from rethink_bnn.callbacks import _find_bops
+
+__all__ = [
+    "BestWeights",
+    "EpochCheckpoint",
+    "HyperparameterLogger",
+    "LoopState",
+    "StopWhenNoFlips",
+]
+
+
+class LoopState(tf.Module):
+    """Epochs done, best validation loss and its epoch, epochs in a row without flips."""
+
+    def __init__(self):
+        super().__init__(name="loop_state")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_val_loss = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        self.flipless_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
+class HyperparameterLogger(tf.keras.callbacks.Callback):
+    """Adds the current `learning_rate` (the non-binary optimizer's) and Bop's `gamma` and
+    `threshold` to the epoch logs, for CSVLogger and TensorBoard."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate))
+        for bop in _find_bops(optimizer)[:1]:
+            logs["gamma"] = float(tf.convert_to_tensor(bop.gamma))
+            logs["threshold"] = float(tf.convert_to_tensor(bop.threshold))
+
+
+class StopWhenNoFlips(tf.keras.callbacks.Callback):
+    """Stops training after `patience` epochs in a row in which no weight flipped (the
+    report's stopping rule for sec 5.2). Reads `flips` from FlipLogger's epoch logs."""
+
+    def __init__(self, state, patience):
+        super().__init__()
+        self.state, self.patience = state, patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        flipless = logs is not None and logs.get("flips") == 0
+        self.state.flipless_epochs.assign(self.state.flipless_epochs + 1 if flipless else 0)
+        if int(self.state.flipless_epochs) >= self.patience:
+            self.model.stop_training = True
+
+
+class BestWeights(tf.keras.callbacks.Callback):
+    """Saves the model's weights whenever the validation loss is the lowest so far."""
+
+    def __init__(self, state, path):
+        super().__init__()
+        self.state, self.path = state, str(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        val_loss = (logs or {}).get("val_loss")
+        if val_loss is not None and val_loss < float(self.state.best_val_loss):
+            self.state.best_val_loss.assign(val_loss)
+            self.state.best_epoch.assign(epoch)
+            tf.train.Checkpoint(model=self.model).write(self.path)
+
+
+class EpochCheckpoint(tf.keras.callbacks.Callback):
+    """After every epoch: record it as done and save model, optimizer and loop state."""
+
+    def __init__(self, state, manager):
+        super().__init__()
+        self.state, self.manager = state, manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state.epoch.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)

@@ -1,0 +1,99 @@
+"""A run folder: its config, checkpoints, logs and summary, and what may be done to it.
+
+    run_dir/
+      config.json      the resolved task configuration (written when the run starts)
+      checkpoints/     model, optimizer and loop state after every epoch
+      best/            the weights with the best validation loss so far
+      log.csv          one row per epoch (Keras CSVLogger, appended on resume)
+      tensorboard/     TensorBoard event files
+      summary.json     written when the run finishes
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["RunFolder", "RunFolderConflict"]
+
+# Fields that say where or how verbosely to run, not what to compute.
+NOT_COMPARED = ("run_dir", "overwrite", "verbose")
+
+
+class RunFolderConflict(RuntimeError):
+    """The run folder holds a run of another configuration."""
+
+
+def write_json_atomically(path, data):
+    """Write-then-rename, so a crash never leaves a half-written file behind."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.config_file = self.path / "config.json"
+        self.summary_file = self.path / "summary.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.best_weights = self.path / "best" / "weights"
+        self.csv_log = self.path / "log.csv"
+        self.tensorboard = self.path / "tensorboard"
+
+    @property
+    def finished(self):
+        return self.summary_file.is_file()
+
+    def summary(self):
+        return json.loads(self.summary_file.read_text())
+
+    def check(self, config, overwrite=False):
+        """Whether this run may use the folder: new, or the same configuration (resume).
+        Changes nothing.
+
+        Returns:
+            True if the folder holds another configuration that `overwrite` allows
+            `claim` to delete.
+        Raises:
+            RunFolderConflict: it holds another configuration and `overwrite` is False.
+        """
+        if not self.config_file.is_file():
+            return False
+        stored = json.loads(self.config_file.read_text())
+        differences = _differences(_comparable(stored), _comparable(config))
+        if differences and not overwrite:
+            state = "a finished run" if self.finished else "an unfinished run"
+            raise RunFolderConflict(
+                f"{self.path} holds {state} with a different configuration "
+                f"({'; '.join(differences[:3])}): choose another run_dir=..., or pass "
+                "overwrite=True to delete it and start again."
+            )
+        return bool(differences)
+
+    def claim(self, config, overwrite=False):
+        """Make the folder this run's (see `check`), deleting another run if allowed."""
+        if self.check(config, overwrite):
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(self.config_file, config)
+
+    def write_summary(self, summary):
+        write_json_atomically(self.summary_file, summary)
+
+
+def _comparable(config):
+    return {k: v for k, v in json.loads(json.dumps(config, default=str)).items()
+            if k not in NOT_COMPARED}
+
+
+def _differences(stored, current, prefix=""):
+    found = []
+    for key in sorted(set(stored) | set(current)):
+        a, b = stored.get(key, "<unset>"), current.get(key, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}: {a!r} there, {b!r} now")
+    return found

@@ -1,0 +1,265 @@
+"""The training loop every experiment shares: fields with defaults, and `run()`.
+
+A task is a zookeeper component: `dataset`, `preprocessing` and `model` are component
+fields, hyperparameters are fields, and a paper's variant is a subclass that overrides
+fields (see `rethink_bnn.experiments`). Any field can be set on the command line:
+`python -m rethink_bnn.train TASK key=value dataset.key=value ...`.
+"""
+
+import functools
+import math
+import platform
+import sys
+import time
+from typing import Optional, Tuple, Union
+
+import larq
+import tensorflow as tf
+import tf_keras
+import zookeeper
+from zookeeper import ComponentField, Field
+from zookeeper.core.component import base_getattr
+from zookeeper.core.utils import convert_to_snake_case, is_component_instance
+from zookeeper.tf import Dataset, Preprocessing
+
+import rethink_bnn
+from rethink_bnn.callbacks import FlipLogger, _find_bops
+from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
+from rethink_bnn.training.loop_callbacks import (
+    BestWeights,
+    EpochCheckpoint,
+    HyperparameterLogger,
+    LoopState,
+    StopWhenNoFlips,
+)
+from rethink_bnn.training.run_folder import RunFolder
+
+__all__ = ["BopTraining", "LatentTraining", "TrainingTask"]
+
+
+class TrainingTask:
+    """Trains `model` on `dataset` into `run_dir`, resuming what is there.
+
+    Every epoch saves model, optimizer and loop state, so running the same command
+    again on the same `run_dir` resumes at the same epoch with the same optimizer
+    state and schedule step. With a validation split, the weights of the best
+    validation loss are kept and give the reported test accuracy; without one, the
+    last weights do. `summary.json` records the outcome.
+    """
+
+    dataset: Dataset = ComponentField()
+    preprocessing: Preprocessing = ComponentField()
+    model: tf.keras.Model = ComponentField()
+
+    # Passed down to the model (and preprocessing) by name.
+    input_shape: Tuple[int, int, int] = Field()
+    num_classes: int = Field(10)
+    weights: str = Field()
+    seed: int = Field(0)
+
+    epochs: int = Field()
+    batch_size: int = Field()
+    loss: str = Field("sparse_categorical_crossentropy")
+    # Stop after this many epochs in a row without a single flip (0: never).
+    stop_after_flipless_epochs: int = Field(0)
+    # FlipLogger's per-step logging: every N steps, or "epoch" for epoch values only.
+    flip_log_freq: Union[int, str] = Field(1)
+    jit_compile: bool = Field(False)
+    shuffle_buffer: int = Field(10_000)
+
+    run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
+    # Delete a run folder that holds another configuration instead of refusing.
+    overwrite: bool = Field(False)
+    # Keras verbosity; None: a progress bar on a terminal, one line per epoch otherwise.
+    verbose: Optional[int] = Field(None)
+
+    def make_optimizer(self, steps_per_epoch):
+        raise NotImplementedError
+
+    def run(self):
+        folder = RunFolder(self.run_dir)
+        config = self.resolved_config()
+        replacing = folder.check(config, overwrite=self.overwrite)
+        if folder.finished and not replacing:
+            print(f"{folder.path} holds a finished run of this configuration: "
+                  f"test accuracy {folder.summary()['test_accuracy']}; see summary.json.")
+            return folder.summary()
+        started = time.time()
+        tf.keras.utils.set_random_seed(self.seed)
+
+        # Data first: a dataset that cannot be had leaves the run folder untouched.
+        train_data, n_train = self.dataset.train()
+        has_validation = bool(getattr(self.dataset, "validation_fraction", 0))
+        validation = self.dataset.validation() if has_validation else None
+        test_data, n_test = self.dataset.test()
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        folder.claim(config, overwrite=self.overwrite)
+
+        model = self.model
+        optimizer = self.make_optimizer(steps_per_epoch)
+        model.compile(optimizer, loss=self.loss, metrics=["accuracy"],
+                      jit_compile=self.jit_compile)
+        state = LoopState()
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, state=state)
+        manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            print(f"Resuming {folder.path} after epoch {int(state.epoch)}.")
+        initial_epoch = int(state.epoch)
+
+        uses_bop = bool(_find_bops(optimizer))
+        callbacks = []
+        if uses_bop:
+            callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
+        callbacks.append(HyperparameterLogger())
+        if uses_bop and self.stop_after_flipless_epochs:
+            callbacks.append(StopWhenNoFlips(state, self.stop_after_flipless_epochs))
+        if has_validation:
+            callbacks.append(BestWeights(state, folder.best_weights))
+        callbacks += [
+            tf.keras.callbacks.CSVLogger(str(folder.csv_log), append=initial_epoch > 0),
+            tf.keras.callbacks.TensorBoard(str(folder.tensorboard), write_graph=False,
+                                           profile_batch=0),
+            EpochCheckpoint(state, manager),  # last: saves what the others updated
+        ]
+        verbose = self.verbose if self.verbose is not None else (1 if sys.stdout.isatty() else 2)
+        history = model.fit(
+            self._training_pipeline(train_data, initial_epoch, steps_per_epoch),
+            epochs=self.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=self._pipeline(validation[0]) if validation else None,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+        best_epoch = int(state.best_epoch)
+        if has_validation and best_epoch >= 0:
+            tf.train.Checkpoint(model=model).read(str(folder.best_weights)).expect_partial()
+        test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
+        epoch_logs = history.history
+        summary = {
+            "task": convert_to_snake_case(type(self).__name__),
+            "config": config,
+            "versions": _versions(),
+            "epochs_run": int(state.epoch),
+            "epochs_this_session": len(epoch_logs.get("loss", [])),
+            "stopped_without_flips": bool(
+                self.stop_after_flipless_epochs
+                and int(state.flipless_epochs) >= self.stop_after_flipless_epochs
+            ),
+            "best_epoch": best_epoch if best_epoch >= 0 else None,
+            "best_val_loss": float(state.best_val_loss) if best_epoch >= 0 else None,
+            "best_val_accuracy": _at_epoch(folder, "val_accuracy", best_epoch),
+            "test_loss": float(test_loss),
+            "test_accuracy": float(test_accuracy),
+            "test_examples": n_test,
+            "flips_last_epoch": _at_epoch(folder, "flips", int(state.epoch) - 1),
+            "binary_weights": sum(v.shape.num_elements() for v in model.trainable_variables
+                                  if is_binary_variable(v)),
+            "wall_time_s_this_session": round(time.time() - started, 1),
+        }
+        folder.write_summary(summary)
+        print(f"test accuracy {test_accuracy:.4f} ({n_test} examples), "
+              f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "
+              f"summary in {folder.summary_file}")
+        return summary
+
+    def _training_pipeline(self, data, initial_epoch, steps_per_epoch):
+        """An endless stream of shuffled, augmented batches that depends only on `seed`.
+
+        Each example carries a seed from its position in the stream, for stateless
+        augmentation. A resumed run skips what the finished epochs consumed, so it sees
+        exactly the batches an uninterrupted run would.
+        """
+        preprocess = functools.partial(self.preprocessing, training=True)
+        stream = (
+            data.cache()
+            .shuffle(self.shuffle_buffer, seed=self.seed, reshuffle_each_iteration=True)
+            .repeat()
+            .enumerate()
+            .skip(initial_epoch * steps_per_epoch * self.batch_size)
+            .map(lambda index, example: {**example, "seed": tf.stack([self.seed, index])})
+        )
+        return stream.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(
+            self.batch_size
+        ).prefetch(tf.data.AUTOTUNE)
+
+    def _pipeline(self, data):
+        preprocess = functools.partial(self.preprocessing, training=False)
+        data = data.cache().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        return data.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def resolved_config(self):
+        """Every field's value, nested components as dicts (their class under "class")."""
+        return {"task": convert_to_snake_case(type(self).__name__), **_fields_of(self)}
+
+
+class BopTraining(TrainingTask):
+    """Binary kernels trained by Bop, everything else by Adam (one CaseOptimizer)."""
+
+    weights: str = Field("bop")
+    threshold: float = Field(1e-8)
+    gamma: float = Field(1e-4)
+    # Multiply γ by `gamma_decay` every `gamma_decay_epochs` epochs (0: constant γ).
+    gamma_decay: float = Field(0.1)
+    gamma_decay_epochs: int = Field(0)
+    # Adam's learning rate for the non-binary variables.
+    learning_rate: float = Field(1e-2)
+
+    def make_optimizer(self, steps_per_epoch):
+        gamma = self.gamma
+        if self.gamma_decay_epochs:
+            gamma = tf.keras.optimizers.schedules.ExponentialDecay(
+                self.gamma, self.gamma_decay_epochs * steps_per_epoch, self.gamma_decay,
+                staircase=True,
+            )
+        return CaseOptimizer(
+            (is_binary_variable, Bop(threshold=self.threshold, gamma=gamma)),
+            default_optimizer=tf.keras.optimizers.Adam(self.learning_rate),
+        )
+
+
+class LatentTraining(TrainingTask):
+    """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam."""
+
+    weights: str = Field("latent")
+    learning_rate: float = Field(5e-3)
+
+    def make_optimizer(self, steps_per_epoch):
+        return tf.keras.optimizers.Adam(self.learning_rate)
+
+
+def _fields_of(instance):
+    config = {}
+    for name, field in instance.__component_fields__.items():
+        value = base_getattr(instance, name)
+        if is_component_instance(value):
+            config[name] = {"class": type(value).__name__, **_fields_of(value)}
+        elif isinstance(value, (bool, int, float, str, type(None), list, tuple)):
+            config[name] = list(value) if isinstance(value, tuple) else value
+    return config
+
+
+def _at_epoch(folder, key, epoch):
+    """A value from the CSV log at `epoch` (0-based), or None."""
+    import csv
+
+    if epoch < 0 or not folder.csv_log.is_file():
+        return None
+    with open(folder.csv_log) as f:
+        for row in csv.DictReader(f):
+            if int(row["epoch"]) == epoch and row.get(key) not in (None, ""):
+                return float(row[key])
+    return None
+
+
+def _versions():
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "larq": larq.__version__,
+        "zookeeper": zookeeper.__version__,
+        "rethink_bnn": rethink_bnn.__version__,
+    }

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from zookeeper import configure
+
+from rethink_bnn.data import ARCHIVE_ENV, Cifar10, DatasetUnavailable, Digits, FashionMnist, Mnist
+from tests.data.test_archives import needs_fashion, write_cifar10_archive
+
+
+def _configured(cls, **config):
+    instance = cls()
+    configure(instance, config)
+    return instance
+
+
+def _arrays(split):
+    data, n = split
+    examples = list(data.as_numpy_iterator())
+    assert len(examples) == n
+    return np.stack([e["image"] for e in examples]), np.array([e["label"] for e in examples])
+
+
+@needs_fashion
+def test_fashion_mnist_loads_offline_with_the_last_tenth_as_validation():
+    data = _configured(FashionMnist, download=False, data_dir="/nonexistent")
+    (train, n_train), (val, n_val), (_, n_test) = data.train(), data.validation(), data.test()
+    assert (n_train, n_val, n_test) == (54000, 6000, 10000)
+    example = next(iter(val))
+    assert example["image"].shape == (28, 28, 1) and example["image"].dtype.name == "uint8"
+
+
+@needs_fashion
+def test_no_validation_split_for_the_authors_protocol():
+    data = _configured(FashionMnist, validation_fraction=0.0)
+    assert data.train()[1] == 60000
+    with pytest.raises(ValueError, match="no validation split"):
+        data.validation()
+
+
+def test_archive_dir_field_and_environment_variable(tmp_path, monkeypatch):
+    content = write_cifar10_archive(tmp_path, n_per_batch=10)
+    data = _configured(Cifar10, archive_dir=str(tmp_path), validation_fraction=0.2)
+    x_val, y_val = _arrays(data.validation())
+    np.testing.assert_array_equal(x_val, content["data_batch_5"][0])  # the last 20% of train
+    assert data.train()[1] == 40
+    monkeypatch.setenv(ARCHIVE_ENV, str(tmp_path))
+    assert _configured(Cifar10).test()[1] == 10
+
+
+def test_unavailable_dataset_is_one_clear_error_and_leaves_nothing_behind(tmp_path):
+    data = _configured(Mnist, archive_dir=str(tmp_path / "empty"), data_dir=str(tmp_path / "tfds"),
+                       download=False)
+    with pytest.raises(DatasetUnavailable) as error:
+        data.train()
+    message = str(error.value)
+    assert "\n" not in message and "'mnist' is not available" in message
+    assert "dataset.archive_dir=FOLDER" in message and "download" in message
+    assert not (tmp_path / "tfds" / "mnist").exists()
+
+
+def test_tfds_path_with_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=12):
+        data = _configured(Cifar10, data_dir=str(tmp_path))
+        x, y = _arrays(data.test())
+    assert x.shape == (12, 32, 32, 3) and x.dtype == np.uint8
+
+
+def test_digits_are_real_and_split_deterministically():
+    a, b = _configured(Digits), _configured(Digits)
+    x_test, y_test = _arrays(a.test())
+    np.testing.assert_array_equal(x_test, _arrays(b.test())[0])
+    assert x_test.shape == (359, 8, 8, 1) and x_test.max() == 255
+    assert a.train()[1] + a.validation()[1] + len(y_test) == 1797

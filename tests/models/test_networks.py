@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import rethink_bnn as rb
+from rethink_bnn import models
+from tests.helpers import assert_all_binary
+
+
+def _binary_weights(model):
+    return sum(v.shape.num_elements() for v in model.trainable_variables if rb.is_binary_variable(v))
+
+
+def test_binarynet_has_the_papers_10352000_binary_weights():
+    model = models.binarynet(weights="bop")
+    assert _binary_weights(model) == 10_352_000
+    assert_all_binary([v for v in model.trainable_variables if rb.is_binary_variable(v)])
+    assert model.output_shape == (None, 10)
+    first = model.get_layer("conv_1")
+    assert first.input_quantizer is None and first.padding == "valid"
+    assert all(model.get_layer(f"conv_{i}").input_quantizer is not None for i in range(2, 7))
+
+
+def test_latent_binarynet_has_clipped_sign_kernels():
+    model = models.binarynet(weights="latent")
+    kernels = [v for v in model.trainable_variables if "kernel" in v.name]
+    assert sum(k.shape.num_elements() for k in kernels) == 10_352_000
+    layer = model.get_layer("dense_2")
+    assert layer.kernel_quantizer.__class__.__name__ == "SteSign"
+    clipped = layer.kernel_constraint(tf.constant([2.0, -3.0, 0.5]))
+    np.testing.assert_array_equal(clipped, [1.0, -1.0, 0.5])
+    assert not np.all(np.abs(layer.kernel.numpy()) == 1)  # real latent weights
+
+
+@pytest.mark.parametrize("build", [models.mnist_net, models.binary_mlp])
+@pytest.mark.parametrize("weights", ["bop", "latent"])
+def test_small_networks_run_forward_and_backward(build, weights):
+    shape = (28, 28, 1) if build is models.mnist_net else (8, 8, 1)
+    model = build(input_shape=shape, weights=weights, seed=1)
+    x = tf.random.normal((4, *shape))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert model.output_shape == (None, 10)
+
+
+def test_unknown_weight_kind_is_refused():
+    with pytest.raises(ValueError, match="model weights must be one of"):
+        models.binarynet(weights="ternary")

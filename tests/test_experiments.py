@@ -1,0 +1,72 @@
+"""Every task builds and trains a few steps; the small ones train for real."""
+
+import json
+
+import pytest
+import tensorflow_datasets as tfds
+from zookeeper import configure
+
+from rethink_bnn.experiments import GRIDS, TASKS
+from tests.data.test_archives import needs_fashion
+
+
+def run_task(name, **config):
+    instance = TASKS[name]()
+    configure(instance, config)
+    return instance.run()
+
+
+@pytest.mark.parametrize("name", ["cifar10_bop", "cifar10_bop_study", "cifar10_latent_adam",
+                                  "mnist_bop", "mnist_latent_adam"])
+def test_tasks_on_mock_data_run_a_few_steps(name, tmp_path):
+    with tfds.testing.mock_data(num_examples=8):
+        summary = run_task(name, epochs=1, batch_size=4, run_dir=str(tmp_path / name),
+                           **{"dataset.data_dir": str(tmp_path / "tfds")})
+    assert summary["epochs_run"] == 1 and summary["test_examples"] == 8
+    # Latent kernels count too: ste_sign makes them 1-bit in the forward pass.
+    assert summary["binary_weights"] == (10_352_000 if name.startswith("cifar10") else 60_320)
+    assert (tmp_path / name / "checkpoints" / "checkpoint").is_file()
+
+
+def test_sec_5_2_defaults_follow_the_paper():
+    task = TASKS["cifar10_bop"]()
+    configure(task, {})
+    assert (task.batch_size, task.epochs, task.threshold, task.gamma) == (50, 500, 1e-8, 1e-4)
+    assert (task.gamma_decay, task.gamma_decay_epochs, task.learning_rate) == (0.1, 100, 1e-2)
+    assert task.stop_after_flipless_epochs == 10
+    schedule = task.make_optimizer(steps_per_epoch=900).optimizers[0]._learning_rate
+    assert float(schedule(100 * 900 - 1)) == pytest.approx(1e-4)
+    assert float(schedule(100 * 900)) == pytest.approx(1e-5)
+    assert float(schedule(250 * 900)) == pytest.approx(1e-6)
+
+
+@needs_fashion
+@pytest.mark.parametrize("name", ["fashion_mnist_bop", "fashion_mnist_latent_adam"])
+def test_fashion_mnist_tasks_on_a_slice(name, tmp_path):
+    summary = run_task(name, epochs=1, run_dir=str(tmp_path),
+                       **{"dataset.train_limit": 500})
+    assert summary["test_examples"] == 10000 and 0.0 < summary["test_accuracy"] <= 1.0
+
+
+def test_demo_learns_digits_well_above_chance(tmp_path):
+    summary = run_task("demo", run_dir=str(tmp_path))
+    assert summary["test_accuracy"] > 0.8  # chance: 0.1
+    assert summary["best_epoch"] is not None and summary["flips_last_epoch"] > 0
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    header = log[0].split(",")
+    assert {"flips", "pi", "gamma", "learning_rate", "val_accuracy"} <= set(header)
+    assert len(log) == 1 + 30
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["class"] == "BinaryMLP"
+
+
+def test_sweep_runs_every_grid_point_into_its_own_folder(tmp_path):
+    run_task("bop_sweep", point="Demo", run_dir=str(tmp_path), processes=2,
+             **{"point.epochs": 1, "point.dataset.train_limit": 64, "point.batch_size": 32})
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert len(sweep["points"]) == len(GRIDS["authors"]) == 5
+    for (gamma, threshold, learning_rate), point in zip(GRIDS["authors"], sweep["points"]):
+        assert point["config"]["gamma"] == gamma and point["config"]["threshold"] == threshold
+        assert point["config"]["learning_rate"] == learning_rate
+        assert point["config"]["epochs"] == 1 and point["config"]["dataset"]["train_limit"] == 64
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert folders == sorted(f"gamma={g:g}_tau={t:g}" for g, t, _ in GRIDS["authors"])
