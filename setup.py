@@ -25,7 +25,7 @@ setup(
         "scikit-learn>=1.3",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "dill"],  # dill: tensorflow_datasets.testing
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )

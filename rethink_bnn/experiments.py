@@ -113,6 +113,8 @@ class MnistLatentAdam(_OnMnist, LatentTraining):
 
 @experiment
 class FashionMnistLatentAdam(MnistLatentAdam):
+    """MnistLatentAdam on Fashion-MNIST."""
+
     dataset: Dataset = ComponentField(FashionMnist)
 
 
@@ -234,7 +236,7 @@ def _run_all(commands, processes):
 def describe():
     """One line per task: its name and the first line of its docstring."""
     return "\n".join(
-        f"  {name:28s} {(cls.__doc__ or '').strip().splitlines()[0]}"
+        f"  {name:28s} {((cls.__doc__ or '').strip().splitlines() or [''])[0]}"
         for name, cls in sorted(TASKS.items())
     )
 

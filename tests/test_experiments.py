@@ -70,3 +70,18 @@ def test_sweep_runs_every_grid_point_into_its_own_folder(tmp_path):
         assert point["config"]["epochs"] == 1 and point["config"]["dataset"]["train_limit"] == 64
     folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert folders == sorted(f"gamma={g:g}_tau={t:g}" for g, t, _ in GRIDS["authors"])
+
+
+def test_training_stops_after_the_given_number_of_epochs_without_flips(tmp_path):
+    # τ = 1e9: no average ever reaches it, so no weight flips.
+    summary = run_task("demo", threshold=1e9, stop_after_flipless_epochs=2, epochs=10,
+                       run_dir=str(tmp_path), **{"dataset.train_limit": 64})
+    assert summary["epochs_run"] == 2 and summary["stopped_without_flips"]
+    assert summary["flips_last_epoch"] == 0
+
+
+def test_summary_counts_every_flip_of_the_run(tmp_path):
+    summary = run_task("demo", epochs=3, run_dir=str(tmp_path), **{"dataset.train_limit": 64})
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    column = rows[0].split(",").index("flips")
+    assert summary["flips_total"] == sum(float(r.split(",")[column]) for r in rows[1:]) > 0

@@ -79,6 +79,17 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomically(self.config_file, config)
 
+    def truncate_log(self, epochs):
+        """Keep only the CSV rows of the first `epochs` epochs (those checkpointed)."""
+        if not self.csv_log.is_file():
+            return
+        lines = self.csv_log.read_text().splitlines(keepends=True)
+        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
+        if len(kept) != len(lines):
+            tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, self.csv_log)
+
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
 

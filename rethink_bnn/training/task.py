@@ -6,6 +6,7 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 `python -m rethink_bnn.train TASK key=value dataset.key=value ...`.
 """
 
+import csv
 import functools
 import math
 import platform
@@ -106,6 +107,7 @@ class TrainingTask:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             print(f"Resuming {folder.path} after epoch {int(state.epoch)}.")
         initial_epoch = int(state.epoch)
+        folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
 
         uses_bop = bool(_find_bops(optimizer))
         callbacks = []
@@ -123,9 +125,11 @@ class TrainingTask:
             EpochCheckpoint(state, manager),  # last: saves what the others updated
         ]
         verbose = self.verbose if self.verbose is not None else (1 if sys.stdout.isatty() else 2)
+        # A run stopped for lack of flips (then interrupted) has nothing left to train.
+        last_epoch = initial_epoch if self._stopped_without_flips(state) else self.epochs
         history = model.fit(
             self._training_pipeline(train_data, initial_epoch, steps_per_epoch),
-            epochs=self.epochs,
+            epochs=last_epoch,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
             validation_data=self._pipeline(validation[0]) if validation else None,
@@ -144,10 +148,7 @@ class TrainingTask:
             "versions": _versions(),
             "epochs_run": int(state.epoch),
             "epochs_this_session": len(epoch_logs.get("loss", [])),
-            "stopped_without_flips": bool(
-                self.stop_after_flipless_epochs
-                and int(state.flipless_epochs) >= self.stop_after_flipless_epochs
-            ),
+            "stopped_without_flips": self._stopped_without_flips(state),
             "best_epoch": best_epoch if best_epoch >= 0 else None,
             "best_val_loss": float(state.best_val_loss) if best_epoch >= 0 else None,
             "best_val_accuracy": _at_epoch(folder, "val_accuracy", best_epoch),
@@ -155,6 +156,8 @@ class TrainingTask:
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
             "flips_last_epoch": _at_epoch(folder, "flips", int(state.epoch) - 1),
+            "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
+                               if bop.flip_counts is not None) if uses_bop else None,
             "binary_weights": sum(v.shape.num_elements() for v in model.trainable_variables
                                   if is_binary_variable(v)),
             "wall_time_s_this_session": round(time.time() - started, 1),
@@ -164,6 +167,10 @@ class TrainingTask:
               f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "
               f"summary in {folder.summary_file}")
         return summary
+
+    def _stopped_without_flips(self, state):
+        patience = self.stop_after_flipless_epochs
+        return bool(patience) and int(state.flipless_epochs) >= patience
 
     def _training_pipeline(self, data, initial_epoch, steps_per_epoch):
         """An endless stream of shuffled, augmented batches that depends only on `seed`.
@@ -243,8 +250,6 @@ def _fields_of(instance):
 
 def _at_epoch(folder, key, epoch):
     """A value from the CSV log at `epoch` (0-based), or None."""
-    import csv
-
     if epoch < 0 or not folder.csv_log.is_file():
         return None
     with open(folder.csv_log) as f:
