@@ -1,5 +1,7 @@
 """Layer arguments for binary kernels, for Bop or for latent-weight training."""
 
+import itertools
+
 import larq as lq
 
 from rethink_bnn.initializers import BinaryHeNormal
@@ -29,3 +31,11 @@ def binary_kernel(weights, seed=None):
             use_bias=False,
         )
     raise ValueError(f"model weights must be one of {WEIGHT_KINDS}, got {weights!r}.")
+
+
+def binary_kernels(weights, seed=None):
+    """`binary_kernel` arguments for successive layers, each with its own initializer
+    (seeds `seed`, `seed + 1`, ...): a Keras initializer instance returns the same
+    values on every call, so layers of equal shape must not share one."""
+    for i in itertools.count():
+        yield binary_kernel(weights, None if seed is None else seed + i)

@@ -3,7 +3,7 @@
 import larq as lq
 import tensorflow as tf
 
-from rethink_bnn.models.binary_layers import binary_kernel
+from rethink_bnn.models.binary_layers import binary_kernels
 
 __all__ = ["binary_mlp", "binarynet", "mnist_net"]
 
@@ -21,21 +21,22 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
     Every conv is 3x3, stride 1, without bias. The first sees the real input with
     "valid" padding; every later layer binarizes its input with sign (ste_sign).
     """
-    kernel = binary_kernel(weights, seed)
-    binary_input = dict(input_quantizer="ste_sign", **kernel)
+    kernels = binary_kernels(weights, seed)
     inputs = tf.keras.Input(input_shape)
-    x = lq.layers.QuantConv2D(128, 3, name="conv_1", **kernel)(inputs)
+    x = lq.layers.QuantConv2D(128, 3, name="conv_1", **next(kernels))(inputs)
     x = _batch_norm()(x)
     for i, (filters, pool) in enumerate(
         [(128, True), (256, False), (256, True), (512, False), (512, True)], start=2
     ):
-        x = lq.layers.QuantConv2D(filters, 3, padding="same", name=f"conv_{i}", **binary_input)(x)
+        x = lq.layers.QuantConv2D(filters, 3, padding="same", input_quantizer="ste_sign",
+                                  name=f"conv_{i}", **next(kernels))(x)
         if pool:
             x = tf.keras.layers.MaxPool2D(2)(x)
         x = _batch_norm()(x)
     x = tf.keras.layers.Flatten()(x)
     for i, units in enumerate([1024, 1024, num_classes], start=1):
-        x = lq.layers.QuantDense(units, name=f"dense_{i}", **binary_input)(x)
+        x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense_{i}",
+                                 **next(kernels))(x)
         x = _batch_norm()(x)
     outputs = tf.keras.layers.Activation("softmax")(x)
     return tf.keras.Model(inputs, outputs, name=f"binarynet_{weights}")
@@ -46,19 +47,19 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None)
     32, 64, 64 filters, each with 2x2 max pooling and BatchNorm, then binary dense 64 and
     `num_classes`, each with BatchNorm; sign activations (ste_sign on the next layer's
     input); softmax at the end."""
-    kernel = binary_kernel(weights, seed)
+    kernels = binary_kernels(weights, seed)
     inputs = tf.keras.Input(input_shape)
     x = inputs
     for i, filters in enumerate([32, 64, 64], start=1):
         quantizer = None if i == 1 else "ste_sign"
         x = lq.layers.QuantConv2D(filters, 3, input_quantizer=quantizer, name=f"conv_{i}",
-                                  **kernel)(x)
+                                  **next(kernels))(x)
         x = tf.keras.layers.MaxPool2D(2)(x)
         x = _batch_norm()(x)
     x = tf.keras.layers.Flatten()(x)
     for i, units in enumerate([64, num_classes], start=1):
         x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense_{i}",
-                                 **kernel)(x)
+                                 **next(kernels))(x)
         x = _batch_norm()(x)
     outputs = tf.keras.layers.Activation("softmax")(x)
     return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weights}")
@@ -68,12 +69,13 @@ def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weights=
                seed=None):
     """Binary dense layers, BatchNorm after each, sign activations between them; the
     first layer sees the real input. Small enough for CPU demos."""
-    kernel = binary_kernel(weights, seed)
+    kernels = binary_kernels(weights, seed)
     inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.Flatten()(inputs)
     for i, width in enumerate((*units, num_classes), start=1):
         quantizer = None if i == 1 else "ste_sign"
-        x = lq.layers.QuantDense(width, input_quantizer=quantizer, name=f"dense_{i}", **kernel)(x)
+        x = lq.layers.QuantDense(width, input_quantizer=quantizer, name=f"dense_{i}",
+                                 **next(kernels))(x)
         x = _batch_norm()(x)
     outputs = tf.keras.layers.Activation("softmax")(x)
     return tf.keras.Model(inputs, outputs, name=f"binary_mlp_{weights}")

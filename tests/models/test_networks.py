@@ -48,3 +48,14 @@ def test_small_networks_run_forward_and_backward(build, weights):
 def test_unknown_weight_kind_is_refused():
     with pytest.raises(ValueError, match="model weights must be one of"):
         models.binarynet(weights="ternary")
+
+
+@pytest.mark.parametrize("seed", [None, 3])
+def test_layers_of_equal_shape_get_different_kernels(seed):
+    model = models.binary_mlp(units=(32, 32, 32), seed=seed)
+    second, third = model.get_layer("dense_2").kernel, model.get_layer("dense_3").kernel
+    assert second.shape == third.shape
+    assert not np.array_equal(second.numpy(), third.numpy())
+    again = models.binary_mlp(units=(32, 32, 32), seed=seed)
+    if seed is not None:  # a seed makes the whole network reproducible
+        np.testing.assert_array_equal(again.get_layer("dense_3").kernel.numpy(), third.numpy())
