@@ -3,11 +3,15 @@
 Each task only sets fields (SPEC.md gives the values); the loop is `TrainingTask.run`.
 """
 
+import csv
+import logging
+import math
 import os
 import subprocess
 import sys
 from typing import Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from zookeeper import ComponentField, Field, task
@@ -16,9 +20,26 @@ from zookeeper.core.utils import convert_to_snake_case
 
 from rethink_bnn.data import Cifar10, Cifar10Augmentation, Digits, FashionMnist, Mnist
 from rethink_bnn.data import ScaleToUnitRange
-from rethink_bnn.models import BinaryMLP, BinaryNet, MnistNet
+from rethink_bnn.models import BinaryMLP, BinaryNet, MnistNet, mnist_net
+from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
+from rethink_bnn.theory import (
+    SignRecorder,
+    approximation_table,
+    arbitrary_lr_configurations,
+    differing,
+    retrain_batch_norm,
+    with_real_kernels,
+    write_table,
+)
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
-from rethink_bnn.training.task import BopTraining, LatentTraining, _fields_of
+from rethink_bnn.training.task import (
+    BopTraining,
+    LatentTraining,
+    evaluation_stream,
+    fields_of,
+    training_stream,
+    versions,
+)
 
 __all__ = ["TASKS"]
 
@@ -170,7 +191,7 @@ class BopSweep:
         if self.processes < 1:
             raise ValueError(f"processes must be >= 1, got {self.processes}.")
         name = convert_to_snake_case(type(self.point).__name__)
-        shared = {k: v for k, v in _flatten(_fields_of(self.point)).items()
+        shared = {k: v for k, v in _flatten(fields_of(self.point)).items()
                   if k not in ("run_dir", "gamma", "threshold", "learning_rate")}
         commands = []
         for gamma, threshold, learning_rate in GRIDS[self.grid]:
@@ -243,3 +264,197 @@ def describe():
         for name, cls in sorted(TASKS.items())
     )
 
+
+
+class _TheoryTask:
+    """Fields shared by the theory experiments (the report's MNIST net, sec 3.1)."""
+
+    dataset: Dataset = ComponentField(Mnist)
+    preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
+    input_shape: Tuple[int, int, int] = Field((28, 28, 1))
+    num_classes: int = Field(10)
+    batch_size: int = Field(100)
+    # Evaluation only: a larger batch computes the same accuracy in fewer steps.
+    evaluation_batch_size: int = Field(1000)
+    shuffle_buffer: int = Field(10_000)
+    run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
+    overwrite: bool = Field(False)
+
+    def _open(self):
+        """Claim the run folder (after the data loads); returns (folder, config, data)."""
+        folder = RunFolder(self.run_dir)
+        config = {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
+        folder.check(config, overwrite=self.overwrite)
+        data = (self.dataset.train(), self.dataset.test())
+        folder.claim(config, overwrite=self.overwrite)
+        return folder, config, data
+
+    def _net(self, weights, seed, initializer=None):
+        # Larq warns about kernels without a constraint; Theorem 1's form omits it on purpose.
+        larq_log = logging.getLogger("larq")
+        level = larq_log.level
+        larq_log.setLevel(logging.ERROR if weights == "latent_unclipped" else level)
+        try:
+            return mnist_net(tuple(self.input_shape), self.num_classes, weights=weights,
+                             seed=seed, initializer=initializer)
+        finally:
+            larq_log.setLevel(level)
+
+
+@experiment
+class ApproximationViewpoint(_TheoryTask):
+    """Sec 3.1.1 of the report: latent weights are no better a network than their signs.
+
+    For each of `seeds` seeds: train the MNIST net with latent weights (ste_sign, clipped)
+    and Adam for `epochs` epochs; test (a) the binary weights, (b) the real latent
+    weights with the sign activations kept, (c) those latent weights frozen with
+    BatchNorm retrained for `epochs` epochs. Writes table.csv/json/md (mean and standard
+    deviation per row, one-way ANOVA across rows) and per_seed.csv; a rerun skips the
+    seeds already done. Datasets: dataset=Mnist (default), FashionMnist, or Cifar10 with
+    input_shape=(32,32,3).
+    """
+
+    epochs: int = Field(6)
+    seeds: int = Field(10)
+    first_seed: int = Field(0)
+    learning_rate: float = Field(1e-3)
+
+    def run(self):
+        folder, config, ((train, n_train), (test, n_test)) = self._open()
+        steps = math.ceil(n_train / self.batch_size)
+        evaluation = evaluation_stream(test, self.preprocessing, self.evaluation_batch_size)
+        per_seed_file = folder.path / "per_seed.csv"
+        done = {int(r["seed"]): r for r in _read_csv(per_seed_file)}
+        for seed in range(self.first_seed, self.first_seed + self.seeds):
+            if seed in done:
+                continue
+            tf.keras.backend.clear_session()
+            tf.keras.utils.set_random_seed(seed)
+            logs = folder.path / "seeds" / f"seed_{seed}"
+            stream = training_stream(train, self.preprocessing, self.batch_size, seed,
+                                     self.shuffle_buffer)
+            model = self._net("latent", seed)
+            model.compile(tf.keras.optimizers.Adam(self.learning_rate),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            logs.mkdir(parents=True, exist_ok=True)
+            model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
+                      callbacks=[tf.keras.callbacks.CSVLogger(str(logs / "latent.csv")),
+                                 tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
+            binary = model.evaluate(evaluation, verbose=0)[1]
+            real = with_real_kernels(model)
+            real.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            latent = real.evaluate(evaluation, verbose=0)[1]
+            retrain_batch_norm(real, stream, steps, self.epochs, self.learning_rate,
+                               [tf.keras.callbacks.CSVLogger(str(logs / "batch_norm.csv"))])
+            retrained = real.evaluate(evaluation, verbose=0)[1]
+            row = {"seed": seed, "binary": binary, "latent": latent,
+                   "latent+retrained BN": retrained}
+            print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                               if k != "seed"), flush=True)
+            done[seed] = row
+            _write_csv(per_seed_file, [done[s] for s in sorted(done)])
+        seeds = range(self.first_seed, self.first_seed + self.seeds)
+        table = approximation_table([
+            {k: (int(v) if k == "seed" else float(v)) for k, v in done[s].items()} for s in seeds
+        ])
+        write_table(folder.path, table, f"Approximation viewpoint: {type(self.dataset).__name__}, "
+                                        f"{self.epochs} epochs, {self.seeds} seeds")
+        folder.write_summary({"task": config["task"], "config": config, "versions": versions(),
+                              "test_examples": n_test, "table": table["rows"],
+                              "anova": table["anova"]})
+        print((folder.path / "table.md").read_text())
+        return table
+
+
+@experiment
+class ArbitraryLr(_TheoryTask):
+    """Sec 3.1.2 of the report / Theorem 1: the five initialization and optimizer
+    configurations (Glorot + SGD s; Glorot + SGD 1; Glorot × s + SGD s; uniform + SGD s;
+    uniform + Adam 0.01), BatchNorm by Adam in all, each logged per epoch (train and
+    test accuracy: `val_accuracy` is the test set) to configs/<name>/.
+
+    `exact=True` (default) is Theorem 1's exact form: s = 2**-7 (scaling exact in floating
+    point), a straight-through estimator without the |w| <= 1 cut-off, no clipping,
+    deterministic ops, one seed and data order. Then configurations 2 and 3 have the same
+    binary weights at every step: identity.csv counts, per epoch (and per step with
+    `compare_every_step`), the binary weights that differ between 2 and 3 (expected 0)
+    and between 1 and 2 (expected many). `exact=False` is the report's form (s = 0.01,
+    ste_sign with cut-off, weights clipped).
+    """
+
+    epochs: int = Field(100)
+    seed: int = Field(0)
+    exact: bool = Field(True)
+    scale: float = Field(lambda self: 2.0**-7 if self.exact else 0.01)
+    batch_norm_learning_rate: float = Field(1e-3)
+    compare_every_step: bool = Field(False)
+
+    def run(self):
+        if self.exact:
+            tf.config.experimental.enable_op_determinism()
+        folder, config, ((train, n_train), (test, _)) = self._open()
+        steps = math.ceil(n_train / self.batch_size)
+        evaluation = evaluation_stream(test, self.preprocessing, self.evaluation_batch_size)
+        weights = "latent_unclipped" if self.exact else "latent"
+        results = {}
+        for name, initializer, kernel_optimizer in arbitrary_lr_configurations(self.scale):
+            logs = folder.path / "configs" / name
+            if not (logs / "signs.npz").is_file():
+                tf.keras.backend.clear_session()
+                tf.keras.utils.set_random_seed(self.seed)
+                model = self._net(weights, self.seed, initializer)
+                kernels = [v for v in model.trainable_variables if is_binary_variable(v)]
+                model.compile(
+                    CaseOptimizer((is_binary_variable, kernel_optimizer()),
+                                  default_optimizer=tf.keras.optimizers.Adam(
+                                      self.batch_norm_learning_rate)),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                recorder = SignRecorder(kernels, every_step=self.compare_every_step)
+                logs.mkdir(parents=True, exist_ok=True)
+                stream = training_stream(train, self.preprocessing, self.batch_size,
+                                         self.seed, self.shuffle_buffer)
+                model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
+                          validation_data=evaluation,
+                          callbacks=[recorder, tf.keras.callbacks.CSVLogger(str(logs / "log.csv")),
+                                     tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
+                np.savez(logs / "signs.npz", epochs=np.stack(recorder.epochs),
+                         steps=np.stack(recorder.steps) if recorder.steps else np.zeros((0, 0)))
+            last = _read_csv(logs / "log.csv")[-1]
+            results[name] = {"train_accuracy": float(last["accuracy"]),
+                             "test_accuracy": float(last["val_accuracy"])}
+            print(f"{name}: train {results[name]['train_accuracy']:.4f}, "
+                  f"test {results[name]['test_accuracy']:.4f}", flush=True)
+        first, second, third = (np.load(folder.path / "configs" / n / "signs.npz")
+                                for n, _, _ in arbitrary_lr_configurations(self.scale)[:3])
+        identity = {"epoch_differ_2_3": differing(second["epochs"], third["epochs"]),
+                    "epoch_differ_1_2": differing(first["epochs"], second["epochs"])}
+        if self.compare_every_step:
+            identity["step_differ_2_3"] = differing(second["steps"], third["steps"])
+            identity["step_differ_1_2"] = differing(first["steps"], second["steps"])
+        _write_csv(folder.path / "identity.csv", [
+            {"epoch": e, "differ_2_3": a, "differ_1_2": b}
+            for e, (a, b) in enumerate(zip(identity["epoch_differ_2_3"],
+                                           identity["epoch_differ_1_2"]))
+        ])
+        summary = {"task": config["task"], "config": config, "versions": versions(),
+                   "scale": self.scale, "configurations": results, **identity}
+        folder.write_summary(summary)
+        print(f"binary weights differing between configurations 2 and 3, per epoch: "
+              f"{identity['epoch_differ_2_3']}; between 1 and 2: {identity['epoch_differ_1_2']}")
+        return summary
+
+
+def _read_csv(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_csv(path, rows):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ["BinaryGlorotUniform", "BinaryHeNormal", "SignOf"]
+__all__ = ["BinaryGlorotUniform", "BinaryHeNormal", "Scaled", "SignOf"]
 
 _register = tf.keras.saving.register_keras_serializable(package="rethink_bnn")
 
@@ -68,3 +68,24 @@ class BinaryGlorotUniform(_SignOfSeeded):
     """±1 weights from the sign of Glorot-uniform init (Keras' default kernel init)."""
 
     _base = tf.keras.initializers.GlorotUniform
+
+
+@_register
+class Scaled(tf.keras.initializers.Initializer):
+    """`initializer`'s values times `factor` (Theorem 1's scaled initialization; a power
+    of two keeps the scaling exact in floating point)."""
+
+    def __init__(self, initializer, factor):
+        self.initializer = tf.keras.initializers.get(initializer)
+        self.factor = factor
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return self.initializer(shape, dtype=dtype, **kwargs) * self.factor
+
+    def get_config(self):
+        return {"initializer": tf.keras.initializers.serialize(self.initializer),
+                "factor": self.factor}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tf.keras.initializers.deserialize(config["initializer"]), config["factor"])

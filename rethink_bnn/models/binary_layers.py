@@ -6,17 +6,32 @@ import larq as lq
 
 from rethink_bnn.initializers import BinaryHeNormal
 
-WEIGHT_KINDS = ("bop", "latent")
+WEIGHT_KINDS = ("bop", "latent", "latent_unclipped", "real")
 
 
-def binary_kernel(weights, seed=None):
+def binary_kernel(weights, seed=None, initializer=None):
     """Keyword arguments for a Larq Quant layer's kernel.
 
     - "bop": the kernel holds ±1 (sign of He init, as the report) and is marked
       `precision=1` for Bop; no quantizer touches it.
     - "latent": real latent weights, binarized by `ste_sign` in the forward pass
       (straight-through estimator with the |w| <= 1 cut-off) and clipped to [-1, 1].
+    - "latent_unclipped": as "latent" but the straight-through gradient has no cut-off
+      and nothing clips the weights, so the gradient does not depend on the weights'
+      magnitude (the condition of the paper's Theorem 1).
+    - "real": the kernel is used as it is, real-valued (to evaluate latent weights).
+
+    `initializer` replaces the latent kinds' Glorot-uniform initializer.
     """
+    latent_init = initializer or "glorot_uniform"
+    if weights == "latent_unclipped":
+        return dict(
+            kernel_quantizer=lq.quantizers.SteSign(clip_value=None),
+            kernel_initializer=latent_init,
+            use_bias=False,
+        )
+    if weights == "real":
+        return dict(kernel_initializer=latent_init, use_bias=False)
     if weights == "bop":
         return dict(
             kernel_quantizer=lq.quantizers.NoOp(precision=1),
@@ -27,15 +42,18 @@ def binary_kernel(weights, seed=None):
         return dict(
             kernel_quantizer="ste_sign",
             kernel_constraint="weight_clip",
-            kernel_initializer="glorot_uniform",
+            kernel_initializer=latent_init,
             use_bias=False,
         )
     raise ValueError(f"model weights must be one of {WEIGHT_KINDS}, got {weights!r}.")
 
 
-def binary_kernels(weights, seed=None):
+def binary_kernels(weights, seed=None, initializer=None):
     """`binary_kernel` arguments for successive layers, each with its own initializer
     (seeds `seed`, `seed + 1`, ...): a Keras initializer instance returns the same
-    values on every call, so layers of equal shape must not share one."""
+    values on every call, so layers of equal shape must not share one. `initializer`,
+    if given, is a function of the layer's seed returning an initializer."""
     for i in itertools.count():
-        yield binary_kernel(weights, None if seed is None else seed + i)
+        layer_seed = None if seed is None else seed + i
+        init = initializer(layer_seed) if initializer is not None else None
+        yield binary_kernel(weights, layer_seed, init)

@@ -42,12 +42,13 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
     return tf.keras.Model(inputs, outputs, name=f"binarynet_{weights}")
 
 
-def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None):
+def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
+              initializer=None):
     """The reproducibility report's MNIST net (sec 3.1.1): three binary 3x3 conv blocks of
     32, 64, 64 filters, each with 2x2 max pooling and BatchNorm, then binary dense 64 and
     `num_classes`, each with BatchNorm; sign activations (ste_sign on the next layer's
-    input); softmax at the end."""
-    kernels = binary_kernels(weights, seed)
+    input); softmax at the end. `initializer(seed)` may replace the kernels' initializer."""
+    kernels = binary_kernels(weights, seed, initializer)
     inputs = tf.keras.Input(input_shape)
     x = inputs
     for i, filters in enumerate([32, 64, 64], start=1):

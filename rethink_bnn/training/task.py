@@ -35,7 +35,15 @@ from rethink_bnn.training.loop_callbacks import (
 )
 from rethink_bnn.training.run_folder import RunFolder
 
-__all__ = ["BopTraining", "LatentTraining", "TrainingTask"]
+__all__ = [
+    "BopTraining",
+    "LatentTraining",
+    "TrainingTask",
+    "evaluation_stream",
+    "fields_of",
+    "training_stream",
+    "versions",
+]
 
 
 class TrainingTask:
@@ -145,7 +153,7 @@ class TrainingTask:
         summary = {
             "task": convert_to_snake_case(type(self).__name__),
             "config": config,
-            "versions": _versions(),
+            "versions": versions(),
             "epochs_run": int(state.epoch),
             "epochs_this_session": len(epoch_logs.get("loss", [])),
             "stopped_without_flips": self._stopped_without_flips(state),
@@ -173,33 +181,16 @@ class TrainingTask:
         return bool(patience) and int(state.flipless_epochs) >= patience
 
     def _training_pipeline(self, data, initial_epoch, steps_per_epoch):
-        """An endless stream of shuffled, augmented batches that depends only on `seed`.
-
-        Each example carries a seed from its position in the stream, for stateless
-        augmentation. A resumed run skips what the finished epochs consumed, so it sees
-        exactly the batches an uninterrupted run would.
-        """
-        preprocess = functools.partial(self.preprocessing, training=True)
-        stream = (
-            data.cache()
-            .shuffle(self.shuffle_buffer, seed=self.seed, reshuffle_each_iteration=True)
-            .repeat()
-            .enumerate()
-            .skip(initial_epoch * steps_per_epoch * self.batch_size)
-            .map(lambda index, example: {**example, "seed": tf.stack([self.seed, index])})
-        )
-        return stream.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(
-            self.batch_size
-        ).prefetch(tf.data.AUTOTUNE)
+        skip = initial_epoch * steps_per_epoch * self.batch_size
+        return training_stream(data, self.preprocessing, self.batch_size, self.seed,
+                               self.shuffle_buffer, skip)
 
     def _pipeline(self, data):
-        preprocess = functools.partial(self.preprocessing, training=False)
-        data = data.cache().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-        return data.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        return evaluation_stream(data, self.preprocessing, self.batch_size)
 
     def resolved_config(self):
         """Every field's value, nested components as dicts (their class under "class")."""
-        return {"task": convert_to_snake_case(type(self).__name__), **_fields_of(self)}
+        return {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
 
 
 class BopTraining(TrainingTask):
@@ -237,12 +228,40 @@ class LatentTraining(TrainingTask):
         return tf.keras.optimizers.Adam(self.learning_rate)
 
 
-def _fields_of(instance):
+def training_stream(data, preprocessing, batch_size, seed, shuffle_buffer, skip=0):
+    """An endless stream of shuffled, augmented batches that depends only on `seed`.
+
+    Each example carries a seed from its position in the stream, for stateless
+    augmentation. Skipping the examples that finished epochs consumed makes a resumed
+    run see exactly the batches an uninterrupted run would.
+    """
+    preprocess = functools.partial(preprocessing, training=True)
+    stream = (
+        data.cache()
+        .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .enumerate()
+        .skip(skip)
+        .map(lambda index, example: {**example, "seed": tf.stack([seed, index])})
+    )
+    return stream.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(
+        batch_size
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_stream(data, preprocessing, batch_size):
+    preprocess = functools.partial(preprocessing, training=False)
+    data = data.cache().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fields_of(instance):
+    """A component's field values, nested components as dicts (class under "class")."""
     config = {}
     for name, field in instance.__component_fields__.items():
         value = base_getattr(instance, name)
         if is_component_instance(value):
-            config[name] = {"class": type(value).__name__, **_fields_of(value)}
+            config[name] = {"class": type(value).__name__, **fields_of(value)}
         elif isinstance(value, (bool, int, float, str, type(None), list, tuple)):
             config[name] = list(value) if isinstance(value, tuple) else value
     return config
@@ -259,7 +278,7 @@ def _at_epoch(folder, key, epoch):
     return None
 
 
-def _versions():
+def versions():
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

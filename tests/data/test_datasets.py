@@ -3,7 +3,9 @@ import pytest
 import tensorflow_datasets as tfds
 from zookeeper import configure
 
-from rethink_bnn.data import ARCHIVE_ENV, Cifar10, DatasetUnavailable, Digits, FashionMnist, Mnist
+from rethink_bnn.data import (
+    ARCHIVE_ENV, Cifar10, DatasetUnavailable, Digits, FashionMnist, ImageNet2012, Mnist,
+)
 from tests.data.test_archives import needs_fashion, write_cifar10_archive
 
 
@@ -63,6 +65,15 @@ def test_tfds_path_with_mock_data(tmp_path):
         data = _configured(Cifar10, data_dir=str(tmp_path))
         x, y = _arrays(data.test())
     assert x.shape == (12, 32, 32, 3) and x.dtype == np.uint8
+
+
+def test_imagenet_reads_tfds_train_and_validation_as_test(tmp_path):
+    with tfds.testing.mock_data(num_examples=6):
+        data = _configured(ImageNet2012, data_dir=str(tmp_path), validation_fraction=0.0)
+        test, n_test = data.test()
+        images = [e["image"] for e in test.as_numpy_iterator()]  # sizes vary, as in ImageNet
+        assert data.train()[1] == 6 and n_test == len(images) == 6 and not data.download
+    assert all(i.ndim == 3 and i.shape[-1] == 3 and i.dtype == np.uint8 for i in images)
 
 
 def test_digits_are_real_and_split_deterministically():
