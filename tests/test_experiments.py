@@ -54,6 +54,10 @@ def test_demo_learns_digits_well_above_chance(tmp_path):
     assert summary["best_epoch"] is not None and summary["flips_last_epoch"] > 0
     log = (tmp_path / "log.csv").read_text().splitlines()
     header = log[0].split(",")
+    # Restoring the best weights must not rewind the optimizer's flip counters.
+    flips = header.index("flips")
+    assert summary["best_epoch"] < 29
+    assert summary["flips_total"] == sum(float(r.split(",")[flips]) for r in log[1:])
     assert {"flips", "pi", "gamma", "learning_rate", "val_accuracy"} <= set(header)
     assert len(log) == 1 + 30
     assert json.loads((tmp_path / "config.json").read_text())["model"]["class"] == "BinaryMLP"

@@ -1,6 +1,8 @@
 """Callbacks of the training loop. Their state lives in `LoopState`, which is saved in
 every checkpoint, so a resumed run continues exactly where it stopped."""
 
+import os
+
 import tensorflow as tf
 
 from rethink_bnn.callbacks import _find_bops
@@ -55,7 +57,9 @@ class StopWhenNoFlips(tf.keras.callbacks.Callback):
 
 
 class BestWeights(tf.keras.callbacks.Callback):
-    """Saves the model's weights whenever the validation loss is the lowest so far."""
+    """Saves the model's layer weights (`path` ending in ".h5": not the optimizer, whose
+    state must not go back with them) whenever the validation loss is the lowest so
+    far. Written to a temporary file and renamed, so a crash leaves the last best."""
 
     def __init__(self, state, path):
         super().__init__()
@@ -64,9 +68,12 @@ class BestWeights(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         val_loss = (logs or {}).get("val_loss")
         if val_loss is not None and val_loss < float(self.state.best_val_loss):
+            # Same suffix: Keras picks the weights format from it.
+            tmp = os.path.join(os.path.dirname(self.path), "tmp." + os.path.basename(self.path))
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.path)
             self.state.best_val_loss.assign(val_loss)
             self.state.best_epoch.assign(epoch)
-            tf.train.Checkpoint(model=self.model).write(self.path)
 
 
 class EpochCheckpoint(tf.keras.callbacks.Callback):

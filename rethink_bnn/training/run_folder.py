@@ -3,7 +3,7 @@
     run_dir/
       config.json      the resolved task configuration (written when the run starts)
       checkpoints/     model, optimizer and loop state after every epoch
-      best/            the weights with the best validation loss so far
+      best_weights.h5  the layer weights with the best validation loss so far
       log.csv          one row per epoch (Keras CSVLogger, appended on resume)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes
@@ -38,7 +38,9 @@ class RunFolder:
         self.config_file = self.path / "config.json"
         self.summary_file = self.path / "summary.json"
         self.checkpoints = self.path / "checkpoints"
-        self.best_weights = self.path / "best" / "weights"
+        # Keras' legacy ".h5" weights format: layer weights only. (".weights.h5" and TF
+        # checkpoints of a compiled model hold its optimizer too, which must not go back.)
+        self.best_weights = self.path / "best_weights.h5"
         self.csv_log = self.path / "log.csv"
         self.tensorboard = self.path / "tensorboard"
 

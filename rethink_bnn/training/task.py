@@ -147,7 +147,7 @@ class TrainingTask:
 
         best_epoch = int(state.best_epoch)
         if has_validation and best_epoch >= 0:
-            tf.train.Checkpoint(model=model).read(str(folder.best_weights)).expect_partial()
+            model.load_weights(str(folder.best_weights))
         test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
         epoch_logs = history.history
         summary = {
