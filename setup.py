@@ -23,6 +23,7 @@ setup(
         "protobuf==3.20.3",
         "numpy>=1.26,<2",
         "scikit-learn>=1.3",
+        "scipy>=1.10",
     ],
     extras_require={
         "test": ["pytest>=8", "dill"],  # dill: tensorflow_datasets.testing

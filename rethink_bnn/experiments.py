@@ -257,13 +257,16 @@ def _run_all(commands, processes):
     return failed
 
 
-def describe():
-    """One line per task: its name and the first line of its docstring."""
-    return "\n".join(
-        f"  {name:28s} {((cls.__doc__ or '').strip().splitlines() or [''])[0]}"
-        for name, cls in sorted(TASKS.items())
-    )
-
+def describe(width=100):
+    """One line per task: its name and the start of its docstring's first paragraph."""
+    lines = []
+    for name, cls in sorted(TASKS.items()):
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        room = width - 31
+        if len(summary) > room:
+            summary = summary[: room - 1].rsplit(" ", 1)[0] + " …"
+        lines.append(f"  {name:28s} {summary}")
+    return "\n".join(lines)
 
 
 class _TheoryTask:
@@ -280,13 +283,16 @@ class _TheoryTask:
     run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
     overwrite: bool = Field(False)
 
+    # Fields that may change between runs into the same folder.
+    resumable_fields = ()
+
     def _open(self):
         """Claim the run folder (after the data loads); returns (folder, config, data)."""
         folder = RunFolder(self.run_dir)
         config = {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
-        folder.check(config, overwrite=self.overwrite)
+        folder.check(config, self.overwrite, self.resumable_fields)
         data = (self.dataset.train(), self.dataset.test())
-        folder.claim(config, overwrite=self.overwrite)
+        folder.claim(config, self.overwrite, self.resumable_fields)
         return folder, config, data
 
     def _net(self, weights, seed, initializer=None):
@@ -318,6 +324,8 @@ class ApproximationViewpoint(_TheoryTask):
     seeds: int = Field(10)
     first_seed: int = Field(0)
     learning_rate: float = Field(1e-3)
+    # More (or other) seeds into the same folder reuse the seeds already done.
+    resumable_fields = ("seeds", "first_seed")
 
     def run(self):
         folder, config, ((train, n_train), (test, n_test)) = self._open()

@@ -56,8 +56,8 @@ def main(argv=None):
     if argv and argv[0] in ("-h", "--help"):
         from rethink_bnn.experiments import describe
 
-        print(__doc__.strip().split("\n\n")[0].replace("Run an experiment: ", USAGE + "\n\n"))
-        print("\ntasks:\n" + describe())
+        body = __doc__.strip().split("\n\n", 1)[1]
+        print(f"{USAGE}\n\n{body}\n\ntasks:\n{describe()}")
         return 0
     try:
         task_class, config = parse(argv)

@@ -40,10 +40,11 @@ def test_approximation_viewpoint_table(tmp_path):
     for name in ("table.csv", "table.json", "table.md", "per_seed.csv", "summary.json"):
         assert (tmp_path / name).is_file()
     assert "One-way ANOVA" in (tmp_path / "table.md").read_text()
-    # a rerun with more seeds trains only the new one
-    table = run_task("approximation_viewpoint", dataset="FashionMnist", epochs=2, seeds=2,
-                     first_seed=1, run_dir=str(tmp_path / "more"), **{"dataset.train_limit": 5000})
-    assert [r["seed"] for r in table["per_seed"]] == [1, 2]
+    # a rerun with one more seed into the same folder trains only that one
+    more = run_task("approximation_viewpoint", dataset="FashionMnist", epochs=2, seeds=3,
+                    run_dir=str(tmp_path), **{"dataset.train_limit": 5000})
+    assert [r["seed"] for r in more["per_seed"]] == [0, 1, 2]
+    assert more["per_seed"][:2] == per_seed
 
 
 @needs_fashion

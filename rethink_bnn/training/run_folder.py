@@ -51,9 +51,12 @@ class RunFolder:
     def summary(self):
         return json.loads(self.summary_file.read_text())
 
-    def check(self, config, overwrite=False):
+    def check(self, config, overwrite=False, ignore=()):
         """Whether this run may use the folder: new, or the same configuration (resume).
         Changes nothing.
+
+        `ignore` names fields that may differ (e.g. a number of seeds that only adds
+        work to a folder).
 
         Returns:
             True if the folder holds another configuration that `overwrite` allows
@@ -64,7 +67,7 @@ class RunFolder:
         if not self.config_file.is_file():
             return False
         stored = json.loads(self.config_file.read_text())
-        differences = _differences(_comparable(stored), _comparable(config))
+        differences = _differences(_comparable(stored, ignore), _comparable(config, ignore))
         if differences and not overwrite:
             state = "a finished run" if self.finished else "an unfinished run"
             raise RunFolderConflict(
@@ -74,9 +77,9 @@ class RunFolder:
             )
         return bool(differences)
 
-    def claim(self, config, overwrite=False):
+    def claim(self, config, overwrite=False, ignore=()):
         """Make the folder this run's (see `check`), deleting another run if allowed."""
-        if self.check(config, overwrite):
+        if self.check(config, overwrite, ignore):
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomically(self.config_file, config)
@@ -96,9 +99,9 @@ class RunFolder:
         write_json_atomically(self.summary_file, summary)
 
 
-def _comparable(config):
+def _comparable(config, ignore=()):
     return {k: v for k, v in json.loads(json.dumps(config, default=str)).items()
-            if k not in NOT_COMPARED}
+            if k not in NOT_COMPARED and k not in ignore}
 
 
 def _differences(stored, current, prefix=""):
