@@ -91,9 +91,14 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_as_an_uninterrupted_one(
 
     process = subprocess.Popen(_command(interrupted), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    second = interrupted / "checkpoints" / "ckpt-2.index"
+    # The manager's state file names a checkpoint only once it is complete.
+    state_file = interrupted / "checkpoints" / "checkpoint"
+
+    def saved_second_epoch():
+        return state_file.exists() and '"ckpt-2"' in state_file.read_text()
+
     deadline = time.time() + 240
-    while not second.exists() and process.poll() is None and time.time() < deadline:
+    while not saved_second_epoch() and process.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
