@@ -3,7 +3,6 @@
 Each task only sets fields (SPEC.md gives the values); the loop is `TrainingTask.run`.
 """
 
-import csv
 import logging
 import math
 import os
@@ -31,7 +30,12 @@ from rethink_bnn.theory import (
     with_real_kernels,
     write_table,
 )
-from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
+from rethink_bnn.training.run_folder import (
+    RunFolder,
+    read_csv,
+    write_csv_atomically,
+    write_json_atomically,
+)
 from rethink_bnn.training.task import (
     BopTraining,
     LatentTraining,
@@ -332,7 +336,7 @@ class ApproximationViewpoint(_TheoryTask):
         steps = math.ceil(n_train / self.batch_size)
         evaluation = evaluation_stream(test, self.preprocessing, self.evaluation_batch_size)
         per_seed_file = folder.path / "per_seed.csv"
-        done = {int(r["seed"]): r for r in _read_csv(per_seed_file)}
+        done = {int(r["seed"]): r for r in read_csv(per_seed_file)}
         for seed in range(self.first_seed, self.first_seed + self.seeds):
             if seed in done:
                 continue
@@ -360,7 +364,7 @@ class ApproximationViewpoint(_TheoryTask):
             print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()
                                                if k != "seed"), flush=True)
             done[seed] = row
-            _write_csv(per_seed_file, [done[s] for s in sorted(done)])
+            write_csv_atomically(per_seed_file, [done[s] for s in sorted(done)])
         seeds = range(self.first_seed, self.first_seed + self.seeds)
         table = approximation_table([
             {k: (int(v) if k == "seed" else float(v)) for k, v in done[s].items()} for s in seeds
@@ -427,7 +431,7 @@ class ArbitraryLr(_TheoryTask):
                                      tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
                 np.savez(logs / "signs.npz", epochs=np.stack(recorder.epochs),
                          steps=np.stack(recorder.steps) if recorder.steps else np.zeros((0, 0)))
-            last = _read_csv(logs / "log.csv")[-1]
+            last = read_csv(logs / "log.csv")[-1]
             results[name] = {"train_accuracy": float(last["accuracy"]),
                              "test_accuracy": float(last["val_accuracy"])}
             print(f"{name}: train {results[name]['train_accuracy']:.4f}, "
@@ -439,7 +443,7 @@ class ArbitraryLr(_TheoryTask):
         if self.compare_every_step:
             identity["step_differ_2_3"] = differing(second["steps"], third["steps"])
             identity["step_differ_1_2"] = differing(first["steps"], second["steps"])
-        _write_csv(folder.path / "identity.csv", [
+        write_csv_atomically(folder.path / "identity.csv", [
             {"epoch": e, "differ_2_3": a, "differ_1_2": b}
             for e, (a, b) in enumerate(zip(identity["epoch_differ_2_3"],
                                            identity["epoch_differ_1_2"]))
@@ -450,19 +454,3 @@ class ArbitraryLr(_TheoryTask):
         print(f"binary weights differing between configurations 2 and 3, per epoch: "
               f"{identity['epoch_differ_2_3']}; between 1 and 2: {identity['epoch_differ_1_2']}")
         return summary
-
-
-def _read_csv(path):
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _write_csv(path, rows):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)

@@ -8,7 +8,6 @@
   same factor changes no binary weight at any step.
 """
 
-import csv
 import json
 import math
 
@@ -17,6 +16,7 @@ import tensorflow as tf
 from scipy import stats
 
 from rethink_bnn.initializers import Scaled
+from rethink_bnn.training.run_folder import write_csv_atomically
 
 __all__ = [
     "ROWS",
@@ -83,11 +83,7 @@ def approximation_table(per_seed):
 
 def write_table(folder, table, title):
     """table.csv, table.json and table.md in `folder`."""
-    with open(folder / "table.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["model", "mean", "std", "n"])
-        for row in table["rows"]:
-            writer.writerow([row["model"], row["mean"], row["std"], row["n"]])
+    write_csv_atomically(folder / "table.csv", table["rows"])
     (folder / "table.json").write_text(json.dumps(table, indent=2) + "\n")
     lines = [f"# {title}", "", "| model | mean | standard deviation | seeds |", "|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['mean']:.4f} | {_fmt(r['std'])} | {r['n']} |"

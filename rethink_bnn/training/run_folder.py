@@ -9,12 +9,14 @@
       summary.json     written when the run finishes
 """
 
+import csv
 import json
 import os
 import shutil
 from pathlib import Path
 
-__all__ = ["RunFolder", "RunFolderConflict"]
+__all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
+           "write_json_atomically"]
 
 # Fields that say where or how verbosely to run, not what to compute.
 NOT_COMPARED = ("run_dir", "overwrite", "verbose")
@@ -29,6 +31,25 @@ def write_json_atomically(path, data):
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_csv(path):
+    """The rows of a CSV file as dicts; [] if there is no file."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv_atomically(path, rows):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     os.replace(tmp, path)
 
 

@@ -6,7 +6,6 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 `python -m rethink_bnn.train TASK key=value dataset.key=value ...`.
 """
 
-import csv
 import functools
 import math
 import platform
@@ -33,7 +32,7 @@ from rethink_bnn.training.loop_callbacks import (
     LoopState,
     StopWhenNoFlips,
 )
-from rethink_bnn.training.run_folder import RunFolder
+from rethink_bnn.training.run_folder import RunFolder, read_csv
 
 __all__ = [
     "BopTraining",
@@ -150,6 +149,7 @@ class TrainingTask:
             model.load_weights(str(folder.best_weights))
         test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
         epoch_logs = history.history
+        log = read_csv(folder.csv_log)
         summary = {
             "task": convert_to_snake_case(type(self).__name__),
             "config": config,
@@ -159,11 +159,11 @@ class TrainingTask:
             "stopped_without_flips": self._stopped_without_flips(state),
             "best_epoch": best_epoch if best_epoch >= 0 else None,
             "best_val_loss": float(state.best_val_loss) if best_epoch >= 0 else None,
-            "best_val_accuracy": _at_epoch(folder, "val_accuracy", best_epoch),
+            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch),
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
-            "flips_last_epoch": _at_epoch(folder, "flips", int(state.epoch) - 1),
+            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch) - 1),
             "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
                                if bop.flip_counts is not None) if uses_bop else None,
             "binary_weights": sum(v.shape.num_elements() for v in model.trainable_variables
@@ -267,14 +267,11 @@ def fields_of(instance):
     return config
 
 
-def _at_epoch(folder, key, epoch):
-    """A value from the CSV log at `epoch` (0-based), or None."""
-    if epoch < 0 or not folder.csv_log.is_file():
-        return None
-    with open(folder.csv_log) as f:
-        for row in csv.DictReader(f):
-            if int(row["epoch"]) == epoch and row.get(key) not in (None, ""):
-                return float(row[key])
+def _at_epoch(log, key, epoch):
+    """A value from the CSV log's rows at `epoch` (0-based), or None."""
+    for row in log if epoch >= 0 else []:
+        if int(row["epoch"]) == epoch and row.get(key) not in (None, ""):
+            return float(row[key])
     return None
 
 

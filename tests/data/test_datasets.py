@@ -25,7 +25,7 @@ def _arrays(split):
 @needs_fashion
 def test_fashion_mnist_loads_offline_with_the_last_tenth_as_validation():
     data = _configured(FashionMnist, download=False, data_dir="/nonexistent")
-    (train, n_train), (val, n_val), (_, n_test) = data.train(), data.validation(), data.test()
+    (_, n_train), (val, n_val), (_, n_test) = data.train(), data.validation(), data.test()
     assert (n_train, n_val, n_test) == (54000, 6000, 10000)
     example = next(iter(val))
     assert example["image"].shape == (28, 28, 1) and example["image"].dtype.name == "uint8"

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import rethink_bnn as rb
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
 from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
 
