@@ -9,7 +9,7 @@ from rethink_bnn._keras2 import ensure_keras2
 ensure_keras2()
 
 from rethink_bnn import callbacks, initializers, optimizers  # noqa: E402
-from rethink_bnn.callbacks import FlipLogger  # noqa: E402
+from rethink_bnn.callbacks import FlipLogger, SkippedStepLogger  # noqa: E402
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable  # noqa: E402
 
 __version__ = "0.1.0"
@@ -18,6 +18,7 @@ __all__ = [
     "Bop",
     "CaseOptimizer",
     "FlipLogger",
+    "SkippedStepLogger",
     "callbacks",
     "initializers",
     "is_binary_variable",

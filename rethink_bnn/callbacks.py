@@ -1,5 +1,6 @@
 """Keras callbacks for binary networks: Bop's weight flips, per layer and in total."""
 
+import logging
 import os
 
 import numpy as np
@@ -8,7 +9,9 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn.optimizers import Bop, CaseOptimizer
 
-__all__ = ["FlipLogger"]
+__all__ = ["FlipLogger", "SkippedStepLogger"]
+
+_log = logging.getLogger("rethink_bnn")
 
 # π_t = ln(flips_t / n + 1e-9): the paper's flip metric (sec 5.1, report eq. 5).
 PI_EPSILON = 1e-9
@@ -156,6 +159,52 @@ class FlipLogger(tf.keras.callbacks.Callback):
             steps, table = zip(*self._pending)
             self._write_steps(tf.constant(steps, tf.int64), tf.constant(table, tf.float64))
             self._pending = []
+
+
+class SkippedStepLogger(tf.keras.callbacks.Callback):
+    """Logs the training steps skipped because a gradient held a NaN or Inf.
+
+    Bop and `CaseOptimizer` skip such steps (see `rethink_bnn.optimizers.finite`) and
+    count them; every epoch this callback adds `skipped_steps`, the count for the
+    epoch, to the Keras logs (for CSVLogger and TensorBoard: put it before them) and
+    logs a warning when it is not zero.
+    """
+
+    def on_train_begin(self, logs=None):
+        self._counters = _skip_counters(self.model.optimizer)
+        if not self._counters:
+            raise ValueError(
+                "SkippedStepLogger found no optimizer that skips non-finite steps in "
+                f"{type(self.model.optimizer).__name__}: use rethink_bnn.optimizers.Bop "
+                "or CaseOptimizer with skip_non_finite=True."
+            )
+        self._start = self._read()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._read()
+
+    def on_epoch_end(self, epoch, logs=None):
+        skipped = self._read() - self._start
+        if logs is not None:
+            logs["skipped_steps"] = skipped
+        if skipped:
+            _log.warning("epoch %d: skipped %d training step(s) whose gradients held NaN "
+                         "or Inf; no weight changed in them.", epoch + 1, skipped)
+
+    def _read(self):
+        return sum(int(counter.numpy()) for counter in self._counters)
+
+
+def _skip_counters(optimizer):
+    """The `skipped_steps` counters of the optimizers that check gradients."""
+    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
+    if inner is not None:
+        return _skip_counters(inner)
+    if getattr(optimizer, "skip_non_finite", False):
+        return [optimizer.skipped_steps]  # it checks for its sub-optimizers too
+    if isinstance(optimizer, CaseOptimizer):
+        return [c for sub in optimizer.optimizers for c in _skip_counters(sub)]
+    return []
 
 
 def _find_bops(optimizer):

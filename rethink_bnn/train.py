@@ -5,20 +5,24 @@
     python -m rethink_bnn.train cifar10_bop learning_rate=1e-3 run_dir=runs/report
     python -m rethink_bnn.train bop_sweep grid=report point.epochs=20
 
-Bad input (an unknown task or key, a value of the wrong type, a dataset that cannot
-be found, a run folder holding another configuration) prints one line saying what
-was wrong and exits with code 2; `--debug` shows the traceback instead.
+Bad input (an unknown task or key, a value of the wrong type or out of range, a batch
+that does not split over the replicas, a dataset that cannot be found, a run folder
+holding another configuration) prints one line saying what was wrong and how to fix it,
+changes nothing on disk, and exits with code 2; `--debug` shows the traceback instead.
 """
 
 import difflib
+import re
 import sys
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from zookeeper import configure
+from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.run_folder import RunFolderConflict
+from rethink_bnn.training.task import ConfigError
 
 USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--debug]"
 
@@ -49,6 +53,41 @@ def parse(argv):
     return TASKS[key], config
 
 
+_UNKNOWN_KEY = re.compile(
+    r"Key '([^']+)' does not correspond to any field of component '([^']+)'"
+)
+
+
+def configured(task_class, config):
+    """A task configured from `config`; UsageError naming the key or value at fault."""
+    instance = task_class()
+    try:
+        configure(instance, config)
+    except (ValueError, TypeError) as error:
+        message = str(error).strip().splitlines()[0]
+        unknown = _UNKNOWN_KEY.search(message)
+        raise UsageError(_unknown_key(task_class, config, *unknown.groups())
+                         if unknown else message) from error
+    return instance
+
+
+def _unknown_key(task_class, config, key, component):
+    """'unknown key ...', with the closest field and every field where it was looked for."""
+    path = component.split(".")[1:]  # the first part is the task itself
+    full_key = ".".join(path + [key])
+    try:  # the fields there, as the rest of the command line configures it
+        instance = configured(task_class, {k: v for k, v in config.items() if k != full_key})
+        for part in path:
+            instance = base_getattr(instance, part)  # a factory itself, not what it builds
+        fields = sorted(instance.__component_fields__)
+    except Exception:  # another bad key or value: it gets its own message next run
+        return f"unknown key '{full_key}': `python -m rethink_bnn.train --help` lists the tasks."
+    close = difflib.get_close_matches(key, fields, n=1)
+    hint = f"did you mean '{'.'.join(path + close)}'? " if close else ""
+    where = f"'{'.'.join(path)}'" if path else "the task"
+    return f"unknown key '{full_key}': {hint}{where} has: {', '.join(fields)}."
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -61,13 +100,9 @@ def main(argv=None):
         return 0
     try:
         task_class, config = parse(argv)
-        instance = task_class()
-        try:
-            configure(instance, config)
-        except (ValueError, TypeError) as error:
-            raise UsageError(str(error).strip().splitlines()[0]) from error
+        instance = configured(task_class, config)
         instance.run()
-    except (UsageError, DatasetUnavailable, RunFolderConflict) as error:
+    except (UsageError, ConfigError, DatasetUnavailable, RunFolderConflict) as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)

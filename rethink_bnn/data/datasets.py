@@ -65,11 +65,19 @@ class _SplitImageDataset(Dataset):
     def test(self, decoders=None):
         return self._split("test")
 
-    def _split(self, name):
+    def validate(self):
+        """Raise ValueError for a field that cannot work, saying how to fix it."""
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(
                 f"dataset.validation_fraction must be in [0, 1), got {self.validation_fraction}."
             )
+        if self.train_limit is not None and self.train_limit < 1:
+            raise ValueError(
+                f"dataset.train_limit must be at least 1 (or None: all), got {self.train_limit}."
+            )
+
+    def _split(self, name):
+        self.validate()
         if not hasattr(self, "_splits"):
             self._splits = self._load()
         return self._splits[name]

@@ -12,6 +12,7 @@ from rethink_bnn.optimizers.hyperparameters import (
     deserialize_hyperparameter,
     serialize_hyperparameter,
 )
+from rethink_bnn.optimizers.finite import apply_or_skip, step_counter
 
 __all__ = ["Bop", "bop_update"]
 
@@ -101,6 +102,10 @@ class Bop(tf.keras.optimizers.Optimizer):
         gamma: γ, the adaptivity rate of the moving average. A float in (0, 1] or a
             `LearningRateSchedule` of the step (sec 5.2 of the paper decays it by 0.1
             every 100 epochs; the ImageNet runs decay it linearly from 1e-4 to 1e-6).
+        skip_non_finite: skip a step whose gradients hold a NaN or Inf (nothing
+            changes but the step count, and `skipped_steps` counts it) instead of
+            letting it turn `m` and the weights into NaN. Checking costs one reduction
+            over the gradients per step.
         name: name of the optimizer.
         **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm` and `jit_compile` as for
             any Keras optimizer. `weight_decay` and `use_ema` are refused: both would
@@ -112,7 +117,7 @@ class Bop(tf.keras.optimizers.Optimizer):
         https://arxiv.org/abs/1906.02107
     """
 
-    def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
+    def __init__(self, threshold=1e-8, gamma=1e-4, skip_non_finite=True, name="Bop", **kwargs):
         for refused in ("weight_decay", "use_ema"):
             if kwargs.get(refused):
                 raise ValueError(
@@ -124,6 +129,9 @@ class Bop(tf.keras.optimizers.Optimizer):
         super().__init__(name=name, weight_decay=None, **kwargs)
         self._learning_rate = self._build_learning_rate(check_gamma(gamma))
         self._threshold = build_hyperparameter(check_threshold(threshold), "threshold")
+        self.skip_non_finite = bool(skip_non_finite)
+        self._skipped_steps = step_counter("skipped_steps")
+        self._variables.append(self._skipped_steps)
 
     @property
     def learning_rate(self):
@@ -176,6 +184,39 @@ class Bop(tf.keras.optimizers.Optimizer):
         # Not a checkpoint dependency: the model owns these variables.
         self._binary_variables = self._no_dependency(list(var_list))
 
+    def apply_gradients(
+        self, grads_and_vars, name=None, skip_gradients_aggregation=False, **kwargs
+    ):
+        """Apply one Bop step; with `skip_non_finite`, skip it if a gradient is not finite."""
+        if not self.skip_non_finite:
+            return super().apply_gradients(
+                grads_and_vars, name, skip_gradients_aggregation, **kwargs
+            )
+        grads_and_vars = list(grads_and_vars)
+        if not grads_and_vars:
+            return self.iterations
+        with tf.init_scope():
+            self.build([v for _, v in grads_and_vars])
+        if kwargs.pop("experimental_aggregate_gradients", True) and not skip_gradients_aggregation:
+            grads_and_vars = self.aggregate_gradients(grads_and_vars)
+        apply_or_skip(
+            grads_and_vars, lambda checked: self._apply_unchecked(checked, name), self._skip_step
+        )
+        return self.iterations
+
+    def _apply_unchecked(self, grads_and_vars, name=None):
+        """Apply aggregated gradients known to be finite (CaseOptimizer checks them)."""
+        return super().apply_gradients(grads_and_vars, name, skip_gradients_aggregation=True)
+
+    def _skip_step(self):
+        self.iterations.assign_add(1)
+        self._skipped_steps.assign_add(1)
+
+    @property
+    def skipped_steps(self):
+        """int64 variable: steps skipped for a non-finite gradient since creation."""
+        return self._skipped_steps
+
     def update_step(self, gradient, variable):
         index = self._index_dict[self._var_key(variable)]
         if isinstance(gradient, tf.IndexedSlices):
@@ -205,6 +246,7 @@ class Bop(tf.keras.optimizers.Optimizer):
             {
                 "threshold": serialize_hyperparameter(self._threshold),
                 "gamma": serialize_hyperparameter(self._learning_rate),
+                "skip_non_finite": self.skip_non_finite,
             }
         )
         return config

@@ -4,6 +4,8 @@ import copy
 
 import tensorflow as tf
 
+from rethink_bnn.optimizers.finite import apply_or_skip, step_counter
+
 __all__ = ["CaseOptimizer"]
 
 _Optimizer = tf.keras.optimizers.Optimizer
@@ -33,7 +35,10 @@ class CaseOptimizer(_Optimizer):
 
     Gradients are aggregated across replicas once, for all variables, and each
     sub-optimizer then applies its share, so under `tf.distribute` every replica sees
-    the same gradient and Bop makes the same flips everywhere. Sub-optimizers keep
+    the same gradient and Bop makes the same flips everywhere. If any aggregated
+    gradient holds a NaN or Inf, the whole step is skipped for every sub-optimizer
+    (no weight or slot changes, step counts advance) and `skipped_steps` counts it;
+    see `rethink_bnn.optimizers.finite`. Sub-optimizers keep
     their own state and step counts; all of it is saved by `tf.train.Checkpoint` and
     `model.save`.
 
@@ -54,11 +59,20 @@ class CaseOptimizer(_Optimizer):
         *predicate_optimizer_pairs: `(predicate, optimizer)` tuples; optimizers are
             current-API `tf.keras.optimizers.Optimizer` instances.
         default_optimizer: optimizer for every variable no predicate claims.
+        skip_non_finite: skip the whole step when any gradient holds a NaN or Inf
+            (one reduction over the gradients per step). When False, each
+            sub-optimizer handles non-finite gradients its own way (Bop's
+            `skip_non_finite`; Adam applies them).
         name: name of the optimizer.
     """
 
     def __init__(
-        self, *predicate_optimizer_pairs, default_optimizer=None, name="CaseOptimizer", **kwargs
+        self,
+        *predicate_optimizer_pairs,
+        default_optimizer=None,
+        skip_non_finite=True,
+        name="CaseOptimizer",
+        **kwargs,
     ):
         for option in _PER_OPTIMIZER_OPTIONS:
             if kwargs.pop(option, None):
@@ -98,6 +112,9 @@ class CaseOptimizer(_Optimizer):
                 "CaseOptimizer got the same optimizer instance twice: give each "
                 "predicate (and the default) its own optimizer."
             )
+        self.skip_non_finite = bool(skip_non_finite)
+        self._skipped_steps = step_counter("skipped_steps")
+        self._variables.append(self._skipped_steps)
         self._predicates = self._no_dependency(predicates)
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
@@ -125,8 +142,13 @@ class CaseOptimizer(_Optimizer):
         return self._optimizers[-1] if self._has_default else self._optimizers[0]
 
     @property
+    def skipped_steps(self):
+        """int64 variable: steps skipped for a non-finite gradient since creation."""
+        return self._skipped_steps
+
+    @property
     def variables(self):
-        """This optimizer's step counter, then every sub-optimizer's variables."""
+        """This optimizer's step counters, then every sub-optimizer's variables."""
         variables = list(self._variables)
         for optimizer in self._optimizers:
             variables.extend(optimizer.variables)
@@ -200,17 +222,37 @@ class CaseOptimizer(_Optimizer):
         aggregate = kwargs.pop("experimental_aggregate_gradients", True)
         if aggregate and not skip_gradients_aggregation:
             grads_and_vars = self.aggregate_gradients(grads_and_vars)
-        shares = [[] for _ in self._optimizers]
-        for gradient, variable in grads_and_vars:
-            shares[self._route_of(variable)].append((gradient, variable))
         with tf.name_scope(name or self.name):
-            for optimizer, share in zip(self._optimizers, shares):
-                if share:
-                    optimizer.apply_gradients(share, skip_gradients_aggregation=True)
+            if self.skip_non_finite:
+                apply_or_skip(grads_and_vars, self._apply_unchecked, self._skip_step)
+            else:
+                self._apply_shares(grads_and_vars, checked=False)
         # The step counter lives on every replica: increment it where the base class does.
         return tf.__internal__.distribute.interim.maybe_merge_call(
             lambda _: self._iterations.assign_add(1), self._distribution_strategy
         )
+
+    def _apply_unchecked(self, grads_and_vars, name=None):
+        """Apply aggregated gradients known to be finite (used by an enclosing optimizer)."""
+        self._apply_shares(grads_and_vars, checked=True)
+
+    def _apply_shares(self, grads_and_vars, checked):
+        shares = [[] for _ in self._optimizers]
+        for gradient, variable in grads_and_vars:
+            shares[self._route_of(variable)].append((gradient, variable))
+        for optimizer, share in zip(self._optimizers, shares):
+            if not share:
+                continue
+            if checked and hasattr(optimizer, "_apply_unchecked"):
+                optimizer._apply_unchecked(share)  # no second check of the same gradients
+            else:
+                optimizer.apply_gradients(share, skip_gradients_aggregation=True)
+
+    def _skip_step(self):
+        # Every sub-optimizer's step advances too, so their schedules stay on the step.
+        for optimizer in self._optimizers:
+            optimizer.iterations.assign_add(1)
+        self._skipped_steps.assign_add(1)
 
     def update_step(self, gradient, variable):
         raise NotImplementedError(
@@ -242,6 +284,7 @@ class CaseOptimizer(_Optimizer):
                 "optimizers": [
                     tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
                 ],
+                "skip_non_finite": self.skip_non_finite,
                 "default_optimizer": (
                     tf.keras.optimizers.serialize(self.default_optimizer)
                     if self._has_default

@@ -2,6 +2,7 @@
 every checkpoint, so a resumed run continues exactly where it stopped."""
 
 import os
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -57,32 +58,54 @@ class StopWhenNoFlips(tf.keras.callbacks.Callback):
 
 
 class BestWeights(tf.keras.callbacks.Callback):
-    """Saves the model's layer weights (`path` ending in ".h5": not the optimizer, whose
-    state must not go back with them) whenever the validation loss is the lowest so
-    far. Written to a temporary file and renamed, so a crash leaves the last best."""
+    """Keeps the model's layer weights of the lowest validation loss so far in `path`.
+
+    `path` ends in ".h5": layer weights only, not the optimizer, whose state must not
+    go back with them. A new best is written to `<stem>.epoch-N.h5` and renamed to
+    `path` by `commit`, after the checkpoint that records epoch N as the best is
+    saved. So `path` always holds the weights of the best epoch of the last complete
+    checkpoint, wherever a run is killed: a pending file whose checkpoint was saved is
+    committed on resume, any other is deleted.
+    """
 
     def __init__(self, state, path):
         super().__init__()
-        self.state, self.path = state, str(path)
+        self.state, self.path = state, Path(path)
+
+    def _pending(self, epoch):
+        return self.path.with_name(f"{self.path.stem}.epoch-{epoch}{self.path.suffix}")
 
     def on_epoch_end(self, epoch, logs=None):
         val_loss = (logs or {}).get("val_loss")
         if val_loss is not None and val_loss < float(self.state.best_val_loss):
-            # Same suffix: Keras picks the weights format from it.
-            tmp = os.path.join(os.path.dirname(self.path), "tmp." + os.path.basename(self.path))
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.path)
+            self.model.save_weights(str(self._pending(epoch)))
             self.state.best_val_loss.assign(val_loss)
             self.state.best_epoch.assign(epoch)
 
+    def commit(self):
+        """Make the best epoch's pending file `path`; delete every other pending file."""
+        pending = self._pending(int(self.state.best_epoch))
+        if pending.is_file():
+            os.replace(pending, self.path)
+        for stale in self.path.parent.glob(f"{self.path.stem}.epoch-*{self.path.suffix}"):
+            stale.unlink()
+
 
 class EpochCheckpoint(tf.keras.callbacks.Callback):
-    """After every epoch: record it as done and save model, optimizer and loop state."""
+    """After every epoch: record it as done, save model, optimizer and loop state, then
+    run `after_save` (e.g. `BestWeights.commit`).
 
-    def __init__(self, state, manager):
+    `tf.train.CheckpointManager` writes a checkpoint's files first and then names it in
+    its state file (a write-then-rename), so a kill at any moment leaves the state file
+    naming the last complete checkpoint, which is what a resumed run restores.
+    """
+
+    def __init__(self, state, manager, after_save=()):
         super().__init__()
-        self.state, self.manager = state, manager
+        self.state, self.manager, self.after_save = state, manager, list(after_save)
 
     def on_epoch_end(self, epoch, logs=None):
         self.state.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
+        for callback in self.after_save:
+            callback()

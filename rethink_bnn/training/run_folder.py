@@ -3,7 +3,8 @@
     run_dir/
       config.json      the resolved task configuration (written when the run starts)
       checkpoints/     model, optimizer and loop state after every epoch
-      best_weights.h5  the layer weights with the best validation loss so far
+      best_weights.h5  the layer weights with the best validation loss so far (a new best
+                       waits as best_weights.epoch-N.h5 until its checkpoint is saved)
       log.csv          one row per epoch (Keras CSVLogger, appended on resume)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes

@@ -23,7 +23,7 @@ from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 from zookeeper.tf import Dataset, Preprocessing
 
 import rethink_bnn
-from rethink_bnn.callbacks import FlipLogger, _find_bops
+from rethink_bnn.callbacks import FlipLogger, SkippedStepLogger, _find_bops, _skip_counters
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
@@ -36,6 +36,7 @@ from rethink_bnn.training.run_folder import RunFolder, read_csv
 
 __all__ = [
     "BopTraining",
+    "ConfigError",
     "LatentTraining",
     "TrainingTask",
     "evaluation_stream",
@@ -43,6 +44,10 @@ __all__ = [
     "training_stream",
     "versions",
 ]
+
+
+class ConfigError(ValueError):
+    """A task's fields do not make a valid run; the message says which and how to fix it."""
 
 
 class TrainingTask:
@@ -73,6 +78,10 @@ class TrainingTask:
     # FlipLogger's per-step logging: every N steps, or "epoch" for epoch values only.
     flip_log_freq: Union[int, str] = Field(1)
     jit_compile: bool = Field(False)
+    # Deterministic kernels (tf.config.experimental.enable_op_determinism, for the whole
+    # process): with the same seed, two runs give bit-identical flips and weights. On a
+    # GPU some kernels are slower, and an op without a deterministic kernel raises.
+    deterministic: bool = Field(False)
     shuffle_buffer: int = Field(10_000)
 
     run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
@@ -84,7 +93,42 @@ class TrainingTask:
     def make_optimizer(self, steps_per_epoch):
         raise NotImplementedError
 
+    def validate(self):
+        """Check every field before anything is loaded or written.
+
+        Raises:
+            ConfigError: a field's value cannot work; the message says how to fix it.
+        """
+        try:
+            self.resolved_config()  # reads every field: a value of the wrong type raises
+        except TypeError as error:
+            raise ConfigError(str(error).strip().splitlines()[0]) from error
+        _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
+        _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        _require(
+            self.batch_size % replicas == 0,
+            f"batch_size={self.batch_size} is the global batch and must split evenly over "
+            f"the {replicas} replicas: use a multiple of {replicas}, e.g. "
+            f"batch_size={replicas * max(1, round(self.batch_size / replicas))}.",
+        )
+        _require(self.shuffle_buffer >= 1,
+                 f"shuffle_buffer must be at least 1, got {self.shuffle_buffer}.")
+        _require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
+                 f">= 0 (0: never stop), got {self.stop_after_flipless_epochs}.")
+        checks = [
+            ("flip_log_freq: ", lambda: FlipLogger(update_freq=self.flip_log_freq)),
+            ("", getattr(self.dataset, "validate", lambda: None)),
+            ("", lambda: self.make_optimizer(steps_per_epoch=1)),  # Bop checks γ and τ
+        ]
+        for prefix, check in checks:
+            try:
+                check()
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"{prefix}{error}") from error
+
     def run(self):
+        self.validate()
         folder = RunFolder(self.run_dir)
         config = self.resolved_config()
         replacing = folder.check(config, overwrite=self.overwrite)
@@ -93,6 +137,8 @@ class TrainingTask:
                   f"test accuracy {folder.summary()['test_accuracy']}; see summary.json.")
             return folder.summary()
         started = time.time()
+        if self.deterministic:
+            tf.config.experimental.enable_op_determinism()
         tf.keras.utils.set_random_seed(self.seed)
 
         # Data first: a dataset that cannot be had leaves the run folder untouched.
@@ -115,21 +161,26 @@ class TrainingTask:
             print(f"Resuming {folder.path} after epoch {int(state.epoch)}.")
         initial_epoch = int(state.epoch)
         folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
+        best = BestWeights(state, folder.best_weights)
+        best.commit()  # the best weights of the restored checkpoint, if not yet in place
 
         uses_bop = bool(_find_bops(optimizer))
         callbacks = []
         if uses_bop:
             callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
+        if _skip_counters(optimizer):
+            callbacks.append(SkippedStepLogger())
         callbacks.append(HyperparameterLogger())
         if uses_bop and self.stop_after_flipless_epochs:
             callbacks.append(StopWhenNoFlips(state, self.stop_after_flipless_epochs))
         if has_validation:
-            callbacks.append(BestWeights(state, folder.best_weights))
+            callbacks.append(best)
         callbacks += [
             tf.keras.callbacks.CSVLogger(str(folder.csv_log), append=initial_epoch > 0),
             tf.keras.callbacks.TensorBoard(str(folder.tensorboard), write_graph=False,
                                            profile_batch=0),
-            EpochCheckpoint(state, manager),  # last: saves what the others updated
+            # last: saves what the others updated
+            EpochCheckpoint(state, manager, after_save=[best.commit]),
         ]
         verbose = self.verbose if self.verbose is not None else (1 if sys.stdout.isatty() else 2)
         # A run stopped for lack of flips (then interrupted) has nothing left to train.
@@ -164,6 +215,7 @@ class TrainingTask:
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
             "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch) - 1),
+            "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
             "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
                                if bop.flip_counts is not None) if uses_bop else None,
             "binary_weights": sum(v.shape.num_elements() for v in model.trainable_variables
@@ -205,6 +257,15 @@ class BopTraining(TrainingTask):
     # Adam's learning rate for the non-binary variables.
     learning_rate: float = Field(1e-2)
 
+    def validate(self):
+        super().validate()
+        _require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
+                 f"{self.learning_rate}.")
+        _require(self.gamma_decay_epochs >= 0, "gamma_decay_epochs must be >= 0 (0: constant "
+                 f"gamma), got {self.gamma_decay_epochs}.")
+        _require(not self.gamma_decay_epochs or 0 < self.gamma_decay <= 1,
+                 f"gamma_decay must be in (0, 1], got {self.gamma_decay}.")
+
     def make_optimizer(self, steps_per_epoch):
         gamma = self.gamma
         if self.gamma_decay_epochs:
@@ -223,6 +284,10 @@ class LatentTraining(TrainingTask):
 
     weights: str = Field("latent")
     learning_rate: float = Field(5e-3)
+
+    def validate(self):
+        super().validate()
+        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}.")
 
     def make_optimizer(self, steps_per_epoch):
         return tf.keras.optimizers.Adam(self.learning_rate)
@@ -265,6 +330,11 @@ def fields_of(instance):
         elif isinstance(value, (bool, int, float, str, type(None), list, tuple)):
             config[name] = list(value) if isinstance(value, tuple) else value
     return config
+
+
+def _require(condition, message):
+    if not condition:
+        raise ConfigError(message)
 
 
 def _at_epoch(log, key, epoch):
