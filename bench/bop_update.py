@@ -49,13 +49,9 @@ def _median_ms(times):
     return 1e3 * statistics.median(times)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30, help="timed steps per optimizer")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    parser.add_argument("--out", default="bench/results/bop_update.json")
-    args = parser.parse_args(argv)
-
+def measure(repeats=30, warmup=5):
+    """Time the update of ours (with and without the non-finite check) and Larq's Bop;
+    prints a summary and returns the result as a dict."""
     grads = _gradients(1)
     n_weights = sum(int(np.prod(s)) for s in BINARYNET_KERNELS)
     runs = {}
@@ -72,10 +68,10 @@ def main(argv=None):
         step = tf.function(apply)
         runs[name] = dict(optimizer=optimizer, variables=variables, step=step, times=[])
 
-    for _ in range(args.warmup):
+    for _ in range(warmup):
         for run in runs.values():
             run["step"]()
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for run in runs.values():  # alternate: both see the same machine state
             start = time.perf_counter()
             run["step"]()
@@ -85,7 +81,7 @@ def main(argv=None):
     same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ours["variables"], larq["variables"]))
     result = {
         "binary_weights": n_weights,
-        "repeats": args.repeats,
+        "repeats": repeats,
         "update_ms": {k: _median_ms(r["times"]) for k, r in runs.items()},
         "update_ms_min": {k: 1e3 * min(r["times"]) for k, r in runs.items()},
         "ratio_ours_to_larq": _median_ms(ours["times"]) / _median_ms(larq["times"]),
@@ -100,7 +96,7 @@ def main(argv=None):
         f"device(s), GPUs: {len(tf.config.list_physical_devices('GPU'))}",
         "tensorflow": tf.__version__,
     }
-    print(f"Bop update on {n_weights:,} BinaryNet binary weights, median of {args.repeats}:")
+    print(f"Bop update on {n_weights:,} BinaryNet binary weights, median of {repeats}:")
     ms = result["update_ms"]
     print(f"  ours {ms['ours']:8.2f} ms   larq {ms['larq']:8.2f} ms"
           f"   ratio ours/larq {result['ratio_ours_to_larq']:.3f} (target <= 1.0)")
@@ -108,8 +104,17 @@ def main(argv=None):
           f"{ms['ours_unchecked']:8.2f} ms   ratio {result['ratio_unchecked_to_larq']:.3f}")
     b = result["state_bytes_per_binary_weight"]
     print(f"  state bytes per binary weight: ours {b['ours']:.4f}  larq {b['larq']:.4f} (target 4)")
-    print(f"  same weights after {args.warmup + args.repeats} steps: {same}")
-    write_result(result, args.out)
+    print(f"  same weights after {warmup + repeats} steps: {same}")
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps per optimizer")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--out", default="bench/results/bop_update.json")
+    args = parser.parse_args(argv)
+    write_result(measure(args.repeats, args.warmup), args.out)
     return 0
 
 

@@ -13,27 +13,13 @@ shrinks relative to a larger model's step.
 import argparse
 import statistics
 import tempfile
-import time
 
 import rethink_bnn as rb  # selects Keras 2 before TensorFlow loads
 import tensorflow as tf
 from report import write_result
+from timing import StepTimer
 from rethink_bnn.data import digits_arrays
 from rethink_bnn.models import binary_mlp
-
-
-class _StepTimer(tf.keras.callbacks.Callback):
-    """Time between successive step starts: the step plus every callback's work."""
-
-    def __init__(self):
-        super().__init__()
-        self.starts = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.starts.append(time.perf_counter())
-
-    def times(self):
-        return [b - a for a, b in zip(self.starts, self.starts[1:])]
 
 
 def main(argv=None):
@@ -62,7 +48,7 @@ def main(argv=None):
     model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0)  # trace and warm up
     for epoch in range(2 * args.epochs):
         name = "without" if epoch % 2 == 0 else "with"
-        timer = _StepTimer()
+        timer = StepTimer()
         model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0,
                   callbacks=[timer, *variants[name]])
         step_times[name].extend(timer.times()[1:])  # the first step of a fit is slower
