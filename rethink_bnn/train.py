@@ -81,7 +81,7 @@ def _unknown_key(task_class, config, key, component):
             instance = base_getattr(instance, part)  # a factory itself, not what it builds
         fields = sorted(instance.__component_fields__)
     except Exception:  # another bad key or value: it gets its own message next run
-        return f"unknown key '{full_key}': `python -m rethink_bnn.train --help` lists the tasks."
+        return f"unknown key '{full_key}' (and another key or value is wrong too)."
     close = difflib.get_close_matches(key, fields, n=1)
     hint = f"did you mean '{'.'.join(path + close)}'? " if close else ""
     where = f"'{'.'.join(path)}'" if path else "the task"

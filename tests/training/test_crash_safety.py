@@ -1,6 +1,7 @@
 """Killed runs resume from their last complete epoch and end as uninterrupted ones; two
 runs with `deterministic=True` are bit-identical. Real processes, real SIGKILL."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,10 @@ def _assert_same_h5(a, b):
         np.testing.assert_array_equal(x, y)
 
 
+def _summary(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())
+
+
 def _kill_at(run_dir, point, n, tmp_path):
     """Start the run, wait until it stops at `point`, SIGKILL it; its stdout."""
     marker, out = tmp_path / f"stopped-{point}", tmp_path / f"stdout-{point}"
@@ -124,12 +129,6 @@ def test_a_run_killed_at_any_moment_resumes_and_ends_as_an_uninterrupted_one(
     assert summary["epochs_run"] == 8 and summary["epochs_this_session"] == 8 - completed_before
     for key in ("test_accuracy", "best_epoch", "flips_total", "skipped_steps"):
         assert summary[key] == _summary(uninterrupted)[key], key
-
-
-def _summary(run_dir):
-    import json
-
-    return json.loads((run_dir / "summary.json").read_text())
 
 
 def test_two_deterministic_runs_give_identical_flips_and_weights(uninterrupted, tmp_path):
