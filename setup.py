@@ -24,9 +24,11 @@ setup(
         "numpy>=1.26,<2",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "matplotlib>=3.7",  # rethink_bnn.plot
     ],
     extras_require={
-        "test": ["pytest>=8", "dill"],  # dill: tensorflow_datasets.testing
+        # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks
+        "test": ["pytest>=8", "dill", "nbclient", "nbformat", "ipykernel"],
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )

@@ -9,12 +9,13 @@ from rethink_bnn._keras2 import ensure_keras2
 ensure_keras2()
 
 from rethink_bnn import callbacks, initializers, optimizers  # noqa: E402
-from rethink_bnn.callbacks import FlipLogger, SkippedStepLogger  # noqa: E402
+from rethink_bnn.callbacks import BatchMetricLogger, FlipLogger, SkippedStepLogger  # noqa: E402
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchMetricLogger",
     "Bop",
     "CaseOptimizer",
     "FlipLogger",

@@ -1,4 +1,5 @@
-"""Keras callbacks for binary networks: Bop's weight flips, per layer and in total."""
+"""Keras callbacks for binary networks: Bop's weight flips (per layer and in total), the
+loss and accuracy of each training batch, and the steps skipped for non-finite gradients."""
 
 import logging
 import os
@@ -9,7 +10,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn.optimizers import Bop, CaseOptimizer
 
-__all__ = ["FlipLogger", "SkippedStepLogger"]
+__all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
 
 _log = logging.getLogger("rethink_bnn")
 
@@ -49,14 +50,8 @@ class FlipLogger(tf.keras.callbacks.Callback):
 
     def __init__(self, log_dir=None, update_freq=1, per_layer=True):
         super().__init__()
-        if update_freq != "epoch" and not (
-            isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0
-        ):
-            raise ValueError(
-                f"update_freq must be a positive int or 'epoch', got {update_freq!r}."
-            )
         self.log_dir = log_dir
-        self.update_freq = update_freq
+        self.update_freq = _checked_update_freq(update_freq)
         self.per_layer = per_layer
         self._writer = None
         # Batch logs may stay tensors for us: we add plain floats.
@@ -70,7 +65,6 @@ class FlipLogger(tf.keras.callbacks.Callback):
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "flips"))
         self._discover()
-        self._pending = []  # per-step values not yet written to TensorBoard
         self._step = self._window_step = int(self.model.optimizer.iterations.numpy())
         self._window_start = self._epoch_start = self._read()
 
@@ -87,21 +81,21 @@ class FlipLogger(tf.keras.callbacks.Callback):
         if logs is not None:
             logs.update(zip(self._keys, values))
         if self._writer is not None:
-            self._pending.append((self._step, values))
+            self._steps.add(self._step, values)
 
     def on_epoch_end(self, epoch, logs=None):
         values = self._values(self._read() - self._epoch_start, 1)
         if logs is not None:
             logs.update(zip(self._keys, values))
         if self._writer is not None:
-            self._flush()
+            self._steps.flush()
             with self._writer.as_default(step=epoch):
                 for key, value in zip(self._keys, values):
                     tf.summary.scalar("epoch_" + key, value)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
-            self._flush()
+            self._steps.flush()
             self._writer.flush()
 
     def _discover(self):
@@ -125,11 +119,11 @@ class FlipLogger(tf.keras.callbacks.Callback):
         self._keys = [f"{metric}{suffix}" for metric in ("flips", "flip_ratio", "pi")
                       for suffix, _ in groups]
         if self._writer is not None:
-            self._write_steps = self._step_writer(["batch_" + key for key in self._keys])
+            self._steps = _StepScalars.reuse(getattr(self, "_steps", None), self._writer,
+                                             ["batch_" + key for key in self._keys])
 
     def _read(self):
-        # Eager reads of one small vector per Bop: cheaper than calling a tf.function.
-        return np.concatenate([counter.numpy() for counter in self._counters])
+        return np.concatenate(_read_now(self._counters))
 
     def _values(self, flips, steps):
         """flips, flip_ratio and pi per group, for counter increments over `steps` steps."""
@@ -137,14 +131,100 @@ class FlipLogger(tf.keras.callbacks.Callback):
         ratio = flips / self._sizes
         return np.concatenate([flips, ratio, np.log(ratio + PI_EPSILON)]).tolist()
 
-    def _step_writer(self, tags):
-        """Writes buffered per-step values in one graph call, outside the steps."""
-        writer = self._writer
+
+class BatchMetricLogger(tf.keras.callbacks.Callback):
+    """Logs the loss and metrics of the training batches themselves, every `update_freq`
+    steps, as TensorBoard scalars `batch_loss`, `batch_accuracy`, ... in `log_dir/steps`
+    against the optimizer step.
+
+    Keras' batch logs hold running means since the start of the epoch, which hide the
+    step-to-step noise the sec 5.1 study is about. This callback reads the metrics'
+    running sums (`total`, `count`) instead: their increments over a window of steps
+    give the mean over exactly those steps' examples (one step's batch when
+    `update_freq=1`). Values are buffered and written once per epoch.
+
+    Args:
+        log_dir: folder for TensorBoard event files (written to `log_dir/steps`).
+        update_freq: log every this many steps; "epoch" logs nothing.
+    """
+
+    def __init__(self, log_dir, update_freq=1):
+        super().__init__()
+        self.log_dir = log_dir
+        self.update_freq = _checked_update_freq(update_freq)
+        self._writer = None
+        # We never read the logs: Keras need not turn them into numbers for us.
+        self._supports_tf_logs = True
+
+    def on_train_begin(self, logs=None):
+        self._step = int(self.model.optimizer.iterations.numpy())
+        self._metrics = None  # Keras builds the compiled metrics on the first step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batch_in_epoch = 0
+        self._epoch_offset = None  # fit resets the metrics at the start of every epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        self._batch_in_epoch += 1
+        if self.update_freq == "epoch":
+            return
+        if self._metrics is None:
+            self._discover()
+        # The sums restart every epoch: read them at its last step too (at every step
+        # when the epoch's length is unknown), so a window may span epochs.
+        steps = self.params.get("steps")
+        last_of_epoch = steps is None or self._batch_in_epoch == steps
+        if self._step % self.update_freq and not last_of_epoch:
+            return
+        if self._epoch_offset is None:  # first read this epoch
+            self._epoch_offset = self._carried
+        totals = self._epoch_offset + self._read()  # since training began
+        if self._step % self.update_freq == 0:
+            delta = totals - self._window
+            self._steps.add(self._step, (delta[:, 0] / delta[:, 1]).tolist())
+            self._window = totals
+        if last_of_epoch:
+            self._carried = totals
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writer is not None:
+            self._steps.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._steps.flush()
+            self._writer.flush()
+
+    def _discover(self):
+        self._metrics = [m for m in self.model.metrics
+                         if hasattr(m, "total") and hasattr(m, "count")]
+        if not self._metrics:
+            raise ValueError("BatchMetricLogger found no loss or mean metric in the model: "
+                             "compile it with a loss (and metrics such as 'accuracy').")
+        self._window = self._carried = np.zeros((len(self._metrics), 2))
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "steps"))
+        self._steps = _StepScalars.reuse(getattr(self, "_steps", None), self._writer,
+                                         ["batch_" + m.name for m in self._metrics])
+
+    def _read(self):
+        sums = _read_now([v for m in self._metrics for v in (m.total, m.count)])
+        return np.array(sums, np.float64).reshape(-1, 2)
+
+
+class _StepScalars:
+    """Per-step scalars buffered in memory and written in one graph call, outside the
+    training steps (`add` per logged step, `flush` once per epoch)."""
+
+    def __init__(self, writer, tags):
+        self.writer, self.tags = writer, list(tags)
+        self._pending = []
 
         @tf.function(input_signature=[
             tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(tags)], tf.float64)
         ])
-        def write_steps(steps, table):
+        def write(steps, table):
             with writer.as_default():
                 for i in tf.range(tf.shape(steps)[0]):
                     for k, tag in enumerate(tags):
@@ -152,13 +232,45 @@ class FlipLogger(tf.keras.callbacks.Callback):
                         value = tf.cast(table[i, k], tf.float32)
                         tf.summary.write(tag, value, step=steps[i], metadata=_SCALAR)
 
-        return write_steps
+        self._write = write
 
-    def _flush(self):
+    @classmethod
+    def reuse(cls, existing, writer, tags):
+        """`existing` if it writes the same tags with the same writer (a model fit again:
+        no second trace of the write function), else a new one."""
+        if existing is not None and existing.writer is writer and existing.tags == list(tags):
+            return existing
+        return cls(writer, tags)
+
+    def add(self, step, values):
+        self._pending.append((step, values))
+
+    def flush(self):
         if self._pending:
             steps, table = zip(*self._pending)
-            self._write_steps(tf.constant(steps, tf.int64), tf.constant(table, tf.float64))
+            self._write(tf.constant(steps, tf.int64), tf.constant(table, tf.float64))
             self._pending = []
+
+
+def _read_now(variables):
+    """The variables' values as numpy arrays, read between steps.
+
+    A plain variable is read by one ReadVariableOp, a quarter of the cost of
+    `.numpy()` (which adds an identity and its bookkeeping): cheaper than calling a
+    tf.function, too. A distributed variable is read by `.numpy()`, which aggregates
+    a sync-on-read variable over the replicas.
+    """
+    return [v.numpy() if isinstance(v, tf.distribute.DistributedValues)
+            else tf.raw_ops.ReadVariableOp(resource=v.handle, dtype=v.dtype).numpy()
+            for v in variables]
+
+
+def _checked_update_freq(update_freq):
+    if update_freq != "epoch" and not (
+        isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0
+    ):
+        raise ValueError(f"update_freq must be a positive int or 'epoch', got {update_freq!r}.")
+    return update_freq
 
 
 class SkippedStepLogger(tf.keras.callbacks.Callback):

@@ -102,6 +102,112 @@ def test_a_model_without_bop_is_a_clear_error():
 
 
 @pytest.mark.parametrize("update_freq", [0, -1, "batch", 1.5, True])
-def test_bad_update_freq_is_refused(update_freq):
+@pytest.mark.parametrize("logger", [rb.FlipLogger, rb.BatchMetricLogger])
+def test_bad_update_freq_is_refused(logger, update_freq):
     with pytest.raises(ValueError, match="update_freq must be a positive int or 'epoch'"):
-        rb.FlipLogger(update_freq=update_freq)
+        logger(log_dir=None, update_freq=update_freq)
+
+
+class _RunningMeans(tf.keras.callbacks.Callback):
+    """Keras' batch logs: running means since the epoch began, and each batch's size."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.sizes, self.logs = sizes, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logs.append((batch, {k: float(v) for k, v in logs.items()}))
+
+
+def _per_batch(running, sizes, key):
+    """Each batch's own mean, undone from the running means: M_k n_k - M_{k-1} n_{k-1}."""
+    values, seen, previous = [], 0, 0.0
+    for batch, logs in running.logs:
+        if batch == 0:
+            seen, previous = 0, 0.0
+        size = sizes[batch]
+        values.append((logs[key] * (seen + size) - previous * seen) / size)
+        seen, previous = seen + size, logs[key]
+    return values
+
+
+def _scalars(folder, tag):
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+
+
+@pytest.mark.parametrize("update_freq", [1, 3])
+def test_batch_metrics_are_each_window_of_batches_own_mean(tmp_path, update_freq):
+    # 150 examples at batch 32: four batches of 32 and one of 22 per epoch, two epochs;
+    # windows of 3 steps end at steps 3, 6, 9, the second across the epoch boundary.
+    sizes = [32, 32, 32, 32, 22]
+    running = _RunningMeans(sizes)
+    model = dense_bnn()
+    model.compile(bop_adam(threshold=1e-5, gamma=0.05), loss=LOSS, metrics=["accuracy"])
+    x, y = toy_data(n=150)
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+              callbacks=[rb.BatchMetricLogger(str(tmp_path), update_freq=update_freq), running])
+    examples = sizes * 2
+    for key in ("loss", "accuracy"):
+        truth = _per_batch(running, sizes, key)
+        logged = _scalars(tmp_path / "steps", f"batch_{key}")
+        ends = list(range(update_freq, 11, update_freq))
+        assert [step for step, _ in logged] == ends
+        for step, value in logged:
+            window = range(step - update_freq, step)
+            expected = (sum(truth[i] * examples[i] for i in window)
+                        / sum(examples[i] for i in window))
+            assert value == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    accuracy = [v for _, v in _scalars(tmp_path / "steps", "batch_accuracy")]
+    assert len(set(accuracy)) > 1  # not a running mean's slow drift: batches differ
+
+
+class _NoMetrics(tf.keras.Model):
+    """A model whose training step reports no loss or metric (e.g. a custom train_step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = dense_bnn()
+
+    def call(self, x):
+        return self.inner(x)
+
+    @property
+    def metrics(self):
+        return []
+
+
+def test_batch_metrics_need_a_loss_or_metric():
+    model = _NoMetrics()
+    model.compile(bop_adam(), loss=LOSS)
+    with pytest.raises(ValueError, match="BatchMetricLogger found no loss"):
+        model.fit(*toy_data(n=32), batch_size=32, verbose=0,
+                  callbacks=[rb.BatchMetricLogger(None)])
+
+
+def test_batch_metrics_over_two_replicas_are_the_global_batchs(tmp_path):
+    """Under MirroredStrategy the metrics' sums are per replica; the logger reads them
+    summed, so each step's values are those of one device at the same global batch
+    (no BatchNorm: each example's output is independent of the batch)."""
+    x, y = toy_data(n=128)
+    logged = {}
+    for name, strategy in [
+        ("one", tf.distribute.get_strategy()),
+        ("two", tf.distribute.MirroredStrategy(
+            ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())),
+    ]:
+        tf.keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = dense_bnn(batch_norm=False)
+            model.compile(bop_adam(threshold=1e-5, gamma=0.05), loss=LOSS,
+                          metrics=["accuracy"])
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+        model.fit(data, epochs=2, verbose=0,
+                  callbacks=[rb.BatchMetricLogger(str(tmp_path / name))])
+        logged[name] = {key: _scalars(tmp_path / name / "steps", f"batch_{key}")
+                        for key in ("loss", "accuracy")}
+    for key in ("loss", "accuracy"):
+        one, two = logged["one"][key], logged["two"][key]
+        assert [s for s, _ in one] == [s for s, _ in two] == list(range(1, 9))
+        np.testing.assert_allclose([v for _, v in two], [v for _, v in one], rtol=1e-5)

@@ -7,10 +7,12 @@ from pathlib import Path
 import tensorflow as tf
 
 from rethink_bnn.callbacks import _find_bops
+from rethink_bnn.training.run_folder import read_csv, write_csv_atomically
 
 __all__ = [
     "BestWeights",
     "EpochCheckpoint",
+    "EpochLog",
     "HyperparameterLogger",
     "LoopState",
     "StopWhenNoFlips",
@@ -29,17 +31,46 @@ class LoopState(tf.Module):
 
 
 class HyperparameterLogger(tf.keras.callbacks.Callback):
-    """Adds the current `learning_rate` (the non-binary optimizer's) and Bop's `gamma` and
-    `threshold` to the epoch logs, for CSVLogger and TensorBoard."""
+    """Adds the optimizer `step` at the end of the epoch (what per-step logs are plotted
+    against), the current `learning_rate` (the non-binary optimizer's) and Bop's `gamma`
+    and `threshold` to the epoch logs, for the CSV log and TensorBoard."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
         optimizer = self.model.optimizer
+        logs["step"] = int(optimizer.iterations.numpy())
         logs["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate))
         for bop in _find_bops(optimizer)[:1]:
             logs["gamma"] = float(tf.convert_to_tensor(bop.gamma))
             logs["threshold"] = float(tf.convert_to_tensor(bop.threshold))
+
+
+class EpochLog(tf.keras.callbacks.Callback):
+    """One CSV row per epoch: `epoch` and the epoch logs (put it after the callbacks that
+    add to them).
+
+    Unlike Keras' CSVLogger, every epoch rewrites the file (write-then-rename), so a kill
+    never leaves half a row; and a run resumed by a version that logs other values gets
+    the union of the columns, not values shifted under the old header.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{k: _plain(v) for k, v in sorted((logs or {}).items())}}
+        write_csv_atomically(self.path, read_csv(self.path) + [row])
+
+
+def _plain(value):
+    if isinstance(value, (int, str)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 class StopWhenNoFlips(tf.keras.callbacks.Callback):

@@ -5,7 +5,7 @@
       checkpoints/     model, optimizer and loop state after every epoch
       best_weights.h5  the layer weights with the best validation loss so far (a new best
                        waits as best_weights.epoch-N.h5 until its checkpoint is saved)
-      log.csv          one row per epoch (Keras CSVLogger, appended on resume)
+      log.csv          one row per epoch (rewritten whole every epoch)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 __all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
            "write_json_atomically"]
 
-# Fields that say where or how verbosely to run, not what to compute.
-NOT_COMPARED = ("run_dir", "overwrite", "verbose")
+# Fields that say where, how verbosely or how often to log, not what to compute: a run
+# may resume with other values.
+NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq")
 
 
 class RunFolderConflict(RuntimeError):
@@ -45,10 +46,13 @@ def read_csv(path):
 
 
 def write_csv_atomically(path, rows):
+    """Write-then-rename; the columns are every row's keys in order of appearance (a row
+    without one leaves it empty)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)

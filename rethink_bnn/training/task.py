@@ -23,11 +23,18 @@ from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 from zookeeper.tf import Dataset, Preprocessing
 
 import rethink_bnn
-from rethink_bnn.callbacks import FlipLogger, SkippedStepLogger, _find_bops, _skip_counters
+from rethink_bnn.callbacks import (
+    BatchMetricLogger,
+    FlipLogger,
+    SkippedStepLogger,
+    _find_bops,
+    _skip_counters,
+)
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
     EpochCheckpoint,
+    EpochLog,
     HyperparameterLogger,
     LoopState,
     StopWhenNoFlips,
@@ -75,8 +82,10 @@ class TrainingTask:
     loss: str = Field("sparse_categorical_crossentropy")
     # Stop after this many epochs in a row without a single flip (0: never).
     stop_after_flipless_epochs: int = Field(0)
-    # FlipLogger's per-step logging: every N steps, or "epoch" for epoch values only.
+    # Per-step TensorBoard logging, every N steps or "epoch" for none: Bop's flips
+    # (tensorboard/flips) and the training batches' loss and accuracy (tensorboard/steps).
     flip_log_freq: Union[int, str] = Field(1)
+    step_log_freq: Union[int, str] = Field(1)
     jit_compile: bool = Field(False)
     # Deterministic kernels (tf.config.experimental.enable_op_determinism, for the whole
     # process): with the same seed, two runs give bit-identical flips and weights. On a
@@ -118,6 +127,7 @@ class TrainingTask:
                  f">= 0 (0: never stop), got {self.stop_after_flipless_epochs}.")
         checks = [
             ("flip_log_freq: ", lambda: FlipLogger(update_freq=self.flip_log_freq)),
+            ("step_log_freq: ", lambda: BatchMetricLogger(None, self.step_log_freq)),
             ("", getattr(self.dataset, "validate", lambda: None)),
             ("", lambda: self.make_optimizer(steps_per_epoch=1)),  # Bop checks γ and τ
         ]
@@ -170,13 +180,14 @@ class TrainingTask:
             callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
         if _skip_counters(optimizer):
             callbacks.append(SkippedStepLogger())
+        callbacks.append(BatchMetricLogger(str(folder.tensorboard), self.step_log_freq))
         callbacks.append(HyperparameterLogger())
         if uses_bop and self.stop_after_flipless_epochs:
             callbacks.append(StopWhenNoFlips(state, self.stop_after_flipless_epochs))
         if has_validation:
             callbacks.append(best)
         callbacks += [
-            tf.keras.callbacks.CSVLogger(str(folder.csv_log), append=initial_epoch > 0),
+            EpochLog(folder.csv_log),
             tf.keras.callbacks.TensorBoard(str(folder.tensorboard), write_graph=False,
                                            profile_batch=0),
             # last: saves what the others updated

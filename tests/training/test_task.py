@@ -1,4 +1,7 @@
-"""TrainingTask as a library: the CLI's checks raise ValueError with the same message."""
+"""TrainingTask as a library: the CLI's checks raise ValueError with the same message;
+a resumed run's log keeps every value under its own column."""
+
+import json
 
 import pytest
 import tensorflow as tf
@@ -6,6 +9,7 @@ from zookeeper import configure
 
 from rethink_bnn.experiments import Demo
 from rethink_bnn.train import main
+from rethink_bnn.training.run_folder import read_csv, write_csv_atomically, write_json_atomically
 from rethink_bnn.training.task import ConfigError
 
 
@@ -37,3 +41,25 @@ def test_the_global_batch_must_split_evenly_over_the_replicas(tmp_path):
             _demo(tmp_path, batch_size=33).run()
         _demo(tmp_path, batch_size=32).validate()  # a multiple passes
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_keeps_every_logged_value_under_its_own_column(tmp_path):
+    """A log written by a version that logged other values (here: without `step`) is
+    widened, not shifted; logging frequencies may change on resume."""
+    _demo(tmp_path, epochs=2, **{"dataset.train_limit": 64}).run()
+    log = tmp_path / "run" / "log.csv"
+    old = read_csv(log)
+    steps = [row.pop("step") for row in old]
+    assert steps == ["2", "4"]  # 64 examples at batch 32: two steps per epoch
+    write_csv_atomically(log, old)
+    # as if killed after epoch 2 of 3: the next run resumes
+    (tmp_path / "run" / "summary.json").unlink()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    write_json_atomically(tmp_path / "run" / "config.json", {**config, "epochs": 3})
+    _demo(tmp_path, epochs=3, step_log_freq=2, flip_log_freq=1,
+          **{"dataset.train_limit": 64}).run()
+    rows = read_csv(log)
+    assert rows[:2] == [{**row, "step": ""} for row in old]
+    assert rows[2]["step"] == "6" and rows[2]["epoch"] == "2"
+    assert set(rows[2]) == set(old[0]) | {"step"}
+    assert all(0 <= float(row["accuracy"]) <= 1 for row in rows)

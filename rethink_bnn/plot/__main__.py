@@ -1,0 +1,118 @@
+"""Draw a figure of the paper from run folders.
+
+    python -m rethink_bnn.plot sweep runs/bop_sweep --sigma 100      # sec 5.1
+    python -m rethink_bnn.plot training runs/cifar10_bop              # sec 5.2
+    python -m rethink_bnn.plot approximation runs/av_mnist runs/av_cifar10 -o av.png
+    python -m rethink_bnn.plot arbitrary_lr runs/arbitrary_lr -o alr.svg
+
+Figures:
+  sweep          training/validation accuracy and π_t against the step, one column for
+                 γ and one for τ; RUN_DIR: a bop_sweep folder, or Bop run folders
+  training       train/validation accuracy and flip ratio against the epoch, γ changes
+                 marked; RUN_DIR: Bop (or latent-weight) training runs
+  approximation  bar chart with error bars, and the table in Markdown (printed, and
+                 written next to the figure as .md); RUN_DIR: approximation_viewpoint runs
+  arbitrary_lr   accuracy against the epoch for the five configurations; RUN_DIR:
+                 arbitrary_lr runs
+
+The figure goes to -o FILE (.png, .svg or .pdf), by default RUN_DIR/figures/FIGURE.png.
+A folder without a run of the right kind prints one line saying what it holds and which
+figure draws it, and exits with code 2 (--debug shows the traceback).
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn.plot import figures
+from rethink_bnn.plot.runs import WrongRunError
+
+DRAW = {
+    "sweep": lambda args: figures.sweep_figure(args.run_dirs, sigma=args.sigma),
+    "training": lambda args: figures.training_figure(args.run_dirs),
+    "approximation": lambda args: figures.approximation_figure(args.run_dirs),
+    "arbitrary_lr": lambda args: figures.arbitrary_lr_figure(args.run_dirs),
+}
+
+
+class UsageError(ValueError):
+    """A command line that names no figure, no folder or no usable output file."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, as for every other bad input
+        raise UsageError(f"{message} (python -m rethink_bnn.plot --help)")
+
+
+def parser():
+    doc = __doc__.strip().split("\n\n", 1)
+    result = _Parser(prog="python -m rethink_bnn.plot", description=doc[0],
+                     epilog=doc[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    result.add_argument("figure", choices=sorted(DRAW))
+    result.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    result.add_argument("-o", "--output", help="the figure's file: .png, .svg or .pdf")
+    result.add_argument("--sigma", type=_sigma, default=100.0,
+                        help="sweep: Gaussian smoothing, standard deviation in steps "
+                             "(default 100, the report's; 0: none)")
+    result.add_argument("--debug", action="store_true", help="show tracebacks")
+    return result
+
+
+def _sigma(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: no smoothing), got {text}")
+    return value
+
+
+def output_path(args):
+    """Where the figure goes: -o, or RUN_DIR/figures/FIGURE.png. Never among the files a
+    run writes (its logs, checkpoints, table.md): inside a run folder only under figures/."""
+    if args.output:
+        path = Path(args.output)
+    elif len(args.run_dirs) > 1:
+        raise UsageError(f"{len(args.run_dirs)} run folders: say where the figure goes "
+                         "with -o FILE.")
+    else:
+        path = Path(args.run_dirs[0]) / "figures" / f"{args.figure}.png"
+    try:
+        figures.figure_format(path)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    absolute = path.resolve()
+    for folder in absolute.parents:
+        is_run = (folder / "config.json").is_file() or (folder / "sweep.json").is_file()
+        if is_run and absolute.relative_to(folder).parts[0] != "figures":
+            raise UsageError(f"{path} is inside the run folder {folder}, among the files "
+                             f"the run writes: put it in {folder / 'figures'} or outside.")
+    return path
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = parser().parse_args(argv)
+        path = output_path(args)
+        figure = DRAW[args.figure](args)
+        if args.figure == "approximation":
+            table = figures.approximation_markdown(args.run_dirs)
+            print(table, end="")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.md.tmp")
+            tmp.write_text(table)
+            os.replace(tmp, path.with_suffix(".md"))
+        figures.save(figure, path)
+    except (UsageError, WrongRunError) as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""What the figures read from run folders: which kind of run a folder holds, its CSV logs,
+and its per-step TensorBoard scalars.
+
+Kinds of run folder (what `python -m rethink_bnn.train` writes):
+
+- a Bop training run (`cifar10_bop`, `cifar10_bop_study`, `demo`, ...): config.json with
+  `gamma` and `threshold`, log.csv, tensorboard/{flips,steps};
+- a latent-weight training run (`cifar10_latent_adam`, ...): config.json, log.csv;
+- a sweep (`bop_sweep`): one Bop run folder per grid point inside (and sweep.json);
+- `approximation_viewpoint`: per_seed.csv (and table.*);
+- `arbitrary_lr`: configs/<configuration>/log.csv and identity.csv.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rethink_bnn.training.run_folder import read_csv
+
+__all__ = [
+    "WrongRunError",
+    "bop_runs",
+    "epoch_log",
+    "kind_of",
+    "read_scalars",
+    "require",
+]
+
+BOP_RUN, LATENT_RUN, SWEEP = "a Bop training run", "a latent-weight training run", "a bop_sweep"
+APPROXIMATION, ARBITRARY_LR = "an approximation_viewpoint run", "an arbitrary_lr run"
+
+# The plot command that draws each kind.
+FIGURE_OF = {BOP_RUN: "training", LATENT_RUN: "training", SWEEP: "sweep",
+             APPROXIMATION: "approximation", ARBITRARY_LR: "arbitrary_lr"}
+
+
+class WrongRunError(ValueError):
+    """A folder holds no run of the kind a figure needs; the message says what it holds
+    and which figure draws that."""
+
+
+def kind_of(folder):
+    """The kind of run `folder` holds (one of FIGURE_OF's keys), or None."""
+    folder = Path(folder)
+    config = _config(folder)
+    if config is None:
+        return SWEEP if (folder / "sweep.json").is_file() or _bop_subfolders(folder) else None
+    if config.get("task") == "approximation_viewpoint" or (folder / "per_seed.csv").is_file():
+        return APPROXIMATION
+    if config.get("task") == "arbitrary_lr" or (folder / "configs").is_dir():
+        return ARBITRARY_LR
+    if "gamma" in config and "threshold" in config:
+        return BOP_RUN
+    if "epochs" in config and "batch_size" in config:
+        return LATENT_RUN
+    return None
+
+
+def require(folder, kinds, figure):
+    """`folder`'s config, if it holds a run of one of `kinds`; else WrongRunError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WrongRunError(f"{folder} does not exist or is not a folder: give the run_dir "
+                            "of a run (the folder with its config.json).")
+    kind = kind_of(folder)
+    if kind in kinds:
+        return _config(folder) or {}
+    wanted = " or ".join(kinds)
+    if kind is None:
+        raise WrongRunError(f"{folder} holds no run (no config.json, no sweep.json, no run "
+                            f"folders inside): the {figure} needs {wanted}.")
+    raise WrongRunError(f"{folder} holds {kind}, not {wanted}: the {figure} cannot "
+                        f"draw it; `python -m rethink_bnn.plot {FIGURE_OF[kind]} {folder}` "
+                        "does.")
+
+
+def bop_runs(folders, figure):
+    """The Bop run folders given, sweep folders expanded into their points (sorted)."""
+    runs = []
+    for folder in map(Path, folders):
+        require(folder, (BOP_RUN, SWEEP), figure)
+        runs += [folder] if kind_of(folder) == BOP_RUN else _bop_subfolders(folder)
+    return runs
+
+
+def epoch_log(folder, columns=(), figure="figure"):
+    """The run's log.csv rows with floats (empty cells as NaN); WrongRunError when it has
+    no epoch yet or lacks one of the `columns` the `figure` needs."""
+    folder = Path(folder)
+    rows = read_csv(folder / "log.csv")
+    if not rows:
+        raise WrongRunError(f"{folder} has not logged an epoch yet (no rows in log.csv): "
+                            "plot it after its first epoch.")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise WrongRunError(f"{folder}/log.csv has no {', '.join(missing)} column, which the "
+                            f"{figure} needs: it was written by another task or an older "
+                            "rethink_bnn; train the run with this version.")
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def read_scalars(event_dir, tags):
+    """{tag: (steps, values)} from the TensorBoard event files in `event_dir`, sorted by
+    step.
+
+    A resumed run writes the steps of an epoch whose checkpoint was lost again, to a
+    newer file: the value written last wins, as in the run's weights. Events are decoded
+    in bulk by TensorFlow's proto decoder (a 100-epoch CIFAR-10 sweep point holds
+    millions), and a record cut short by a run still writing is skipped.
+    """
+    # one file per writing session, in the order the sessions began
+    columns = sorted((_scalars_in(path, tags)
+                      for path in Path(event_dir).glob("events.out.tfevents.*")),
+                     key=lambda column: column[0])
+    steps, names, values = (np.concatenate([c[i] for c in columns]) if columns
+                            else np.zeros(0) for i in range(1, 4))
+    found = {}
+    for tag in tags:
+        mine = names == tag.encode()
+        tag_steps, tag_values = steps[mine][::-1], values[mine][::-1]
+        kept = np.unique(tag_steps, return_index=True)[1]  # first from the end: the last
+        found[tag] = (tag_steps[kept].astype(np.int64), tag_values[kept].astype(np.float64))
+    return found
+
+
+# TensorProto dtypes a scalar summary may hold, and their bytes in tensor_content.
+_DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 9: "<i8"}
+
+
+def _scalars_in(path, tags):
+    """(wall time of the first event, steps, tags, values) of the scalar summaries in
+    one event file with one of `tags`, in the order written."""
+    import tensorflow as tf
+
+    def decode(messages, message_type, fields, types):
+        sizes, values = tf.io.decode_proto(messages, message_type, fields, types)
+        return sizes.numpy(), [v.numpy() for v in values]
+
+    nothing = np.zeros(0, np.int64), np.zeros(0, "S1"), np.zeros(0)
+    data = tf.data.TFRecordDataset(str(path)).ignore_errors().batch(1 << 30)
+    batches = list(data.as_numpy_iterator())
+    if not batches:
+        return (math.inf, *nothing)
+    sizes, (wall_time, steps, summaries) = decode(
+        batches[0], "tensorflow.Event", ["wall_time", "step", "summary"],
+        [tf.float64, tf.int64, tf.string])
+    has_summary = sizes[:, 2] > 0
+    # the first summary's time: the file_version event's is whole seconds only
+    began = float(wall_time[has_summary.argmax() if has_summary.any() else 0, 0])
+    if not has_summary.any():  # (the decoder refuses an empty batch)
+        return (began, *nothing)
+    steps, summaries = steps[has_summary, 0], summaries[has_summary, 0]
+    sizes, (values,) = decode(summaries, "tensorflow.Summary", ["value"], [tf.string])
+    present = np.arange(values.shape[1]) < sizes[:, :1]
+    steps, values = np.broadcast_to(steps[:, None], values.shape)[present], values[present]
+    sizes, (names, simple, tensors) = decode(
+        values, "tensorflow.Summary.Value", ["tag", "simple_value", "tensor"],
+        [tf.string, tf.float32, tf.string])
+    wanted = np.isin(names[:, 0], [t.encode() for t in tags])
+    if not wanted.any():
+        return (began, *nothing)
+    steps, names, result = steps[wanted], names[wanted, 0], simple[wanted, 0].astype(np.float64)
+    tensors, has_tensor = tensors[wanted, 0], sizes[wanted, 2] > 0
+    sizes, (dtype, content, *vals) = decode(
+        tensors, "tensorflow.TensorProto",
+        ["dtype", "tensor_content", "float_val", "double_val", "int_val", "int64_val"],
+        [tf.int32, tf.string, tf.float32, tf.float64, tf.int32, tf.int64])
+    for column, field in enumerate(vals, start=2):  # values stored as repeated fields
+        listed = has_tensor & (sizes[:, column] > 0)
+        result[listed] = field[listed, 0]
+    for code, layout in _DTYPES.items():  # values stored as raw bytes
+        raw = has_tensor & (dtype[:, 0] == code) & (sizes[:, 1] > 0)
+        raw &= np.array([len(c) == np.dtype(layout).itemsize for c in content[:, 0]], bool)
+        if raw.any():
+            result[raw] = np.frombuffer(b"".join(content[raw, 0]), layout)
+    return began, steps, names, result
+
+
+def _config(folder):
+    path = Path(folder) / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _bop_subfolders(folder):
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_dir() and kind_of(p) == BOP_RUN) if Path(folder).is_dir() else []
+
+
+def _number(text):
+    if text in ("", "NA", None):
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -1,0 +1,61 @@
+"""`python -m rethink_bnn.plot`: where figures go, and one line for every bad input."""
+
+import pytest
+
+from rethink_bnn.plot.__main__ import main
+from tests.plot.images import assert_real_png, assert_real_svg
+
+
+def test_the_default_output_is_the_run_folders_figures_folder(training_run, capsys):
+    assert main(["training", str(training_run)]) == 0
+    path = training_run / "figures" / "training.png"
+    assert capsys.readouterr().out == f"wrote {path}\n"
+    assert_real_png(path)
+
+
+def test_approximation_prints_and_writes_the_table_next_to_the_figure(
+        approximation_run, tmp_path, capsys):
+    out = tmp_path / "av" / "approximation.svg"
+    assert main(["approximation", str(approximation_run), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = (tmp_path / "av" / "approximation.md").read_text()
+    assert printed == table + f"wrote {out}\n"
+    assert table.startswith("# Approximation viewpoint") and "| binary |" in table
+    assert_real_svg(out)
+
+
+def test_sweep_takes_sigma(sweep_run, tmp_path):
+    assert main(["sweep", str(sweep_run), "--sigma", "0", "-o", str(tmp_path / "s.png")]) == 0
+    assert_real_png(tmp_path / "s.png")
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["training", "{approximation}", "-o", "{tmp}/x.png"],
+     "holds an approximation_viewpoint run, not a Bop training run or a latent-weight "
+     "training run: the sec 5.2 figure cannot draw it; `python -m rethink_bnn.plot "
+     "approximation {approximation}` does."),
+    (["arbitrary_lr", "{tmp}/typo", "-o", "{tmp}/x.png"], "{tmp}/typo does not exist"),
+    (["approximation", "{approximation}", "-o", "{approximation}/table.png"],
+     "{approximation}/table.png is inside the run folder {approximation}, among the files "
+     "the run writes: put it in {approximation}/figures or outside."),
+    (["training", "{training}", "-o", "{training}/log.csv"],
+     "cannot write a figure to {training}/log.csv: the name must end in .png, .svg or .pdf."),
+    (["training", "{training}", "{training}"], "2 run folders: say where the figure goes"),
+    (["sweep", "{sweep}", "--sigma", "-1"], "argument --sigma: must be >= 0"),
+    (["histogram", "{training}"], "argument figure: invalid choice: 'histogram'"),
+    (["sweep"], "the following arguments are required: RUN_DIR"),
+])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(args, message, all_runs, tmp_path,
+                                                          capsys):
+    folders = {**{k: str(v) for k, v in all_runs.items()}, "tmp": str(tmp_path)}
+    before = {k: _snapshot(v) for k, v in all_runs.items()}
+    assert main([a.format(**folders) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message.format(**folders) in err
+    assert {k: _snapshot(v) for k, v in all_runs.items()} == before
+    assert list(tmp_path.iterdir()) == []
