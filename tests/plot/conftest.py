@@ -2,8 +2,7 @@
 
 import pytest
 
-from rethink_bnn.data import archives
-from tests.data.test_archives import FASHION
+from tests.data.test_archives import needs_fashion
 from tests.test_experiments import run_task
 
 # Digits at batch 32: 320 examples make 10 steps per epoch.
@@ -29,8 +28,9 @@ def training_run(tmp_path_factory):
 
 
 def _on_fashion_mnist(tmp_path_factory, task, **config):
-    if not archives.mnist_format_available(FASHION):
-        pytest.skip("Debian package dataset-fashion-mnist not installed (.ci/run installs it)")
+    skip, reason = needs_fashion.mark.args[0], needs_fashion.mark.kwargs["reason"]
+    if skip:
+        pytest.skip(reason)
     folder = tmp_path_factory.mktemp(task)
     run_task(task, dataset="FashionMnist", run_dir=str(folder), **config)
     return folder
