@@ -38,7 +38,8 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
         x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense_{i}",
                                  **next(kernels))(x)
         x = _batch_norm()(x)
-    outputs = tf.keras.layers.Activation("softmax")(x)
+    # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
+    outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name=f"binarynet_{weights}")
 
 
@@ -62,7 +63,8 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
         x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense_{i}",
                                  **next(kernels))(x)
         x = _batch_norm()(x)
-    outputs = tf.keras.layers.Activation("softmax")(x)
+    # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
+    outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weights}")
 
 
@@ -78,5 +80,6 @@ def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weights=
         x = lq.layers.QuantDense(width, input_quantizer=quantizer, name=f"dense_{i}",
                                  **next(kernels))(x)
         x = _batch_norm()(x)
-    outputs = tf.keras.layers.Activation("softmax")(x)
+    # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
+    outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name=f"binary_mlp_{weights}")

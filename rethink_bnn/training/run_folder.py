@@ -24,6 +24,11 @@ __all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
 NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq")
 
 
+# Fields added since runs were first written, with the value that computes what those
+# runs did: a stored config without one compares as if it had that value.
+ADDED_FIELDS = {"precision": "float32"}
+
+
 class RunFolderConflict(RuntimeError):
     """The run folder holds a run of another configuration."""
 
@@ -93,6 +98,7 @@ class RunFolder:
         if not self.config_file.is_file():
             return False
         stored = json.loads(self.config_file.read_text())
+        stored.update({k: v for k, v in ADDED_FIELDS.items() if k in config and k not in stored})
         differences = _differences(_comparable(stored, ignore), _comparable(config, ignore))
         if differences and not overwrite:
             state = "a finished run" if self.finished else "an unfinished run"

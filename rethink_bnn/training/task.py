@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
 class ConfigError(ValueError):
     """A task's fields do not make a valid run; the message says which and how to fix it."""
 
@@ -87,6 +90,9 @@ class TrainingTask:
     flip_log_freq: Union[int, str] = Field(1)
     step_log_freq: Union[int, str] = Field(1)
     jit_compile: bool = Field(False)
+    # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling)
+    # or "mixed_bfloat16". Variables, Bop's kernels and moving averages stay float32.
+    precision: str = Field("float32")
     # Deterministic kernels (tf.config.experimental.enable_op_determinism, for the whole
     # process): with the same seed, two runs give bit-identical flips and weights. On a
     # GPU some kernels are slower, and an op without a deterministic kernel raises.
@@ -121,6 +127,8 @@ class TrainingTask:
             f"the {replicas} replicas: use a multiple of {replicas}, e.g. "
             f"batch_size={replicas * max(1, round(self.batch_size / replicas))}.",
         )
+        _require(self.precision in PRECISIONS, f"precision must be one of "
+                 f"{', '.join(PRECISIONS)}, got {self.precision!r}.")
         _require(self.shuffle_buffer >= 1,
                  f"shuffle_buffer must be at least 1, got {self.shuffle_buffer}.")
         _require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
@@ -139,6 +147,14 @@ class TrainingTask:
 
     def run(self):
         self.validate()
+        previous = tf.keras.mixed_precision.global_policy()
+        tf.keras.mixed_precision.set_global_policy(self.precision)  # for the model built
+        try:
+            return self._run()
+        finally:
+            tf.keras.mixed_precision.set_global_policy(previous)
+
+    def _run(self):
         folder = RunFolder(self.run_dir)
         config = self.resolved_config()
         replacing = folder.check(config, overwrite=self.overwrite)
@@ -161,10 +177,12 @@ class TrainingTask:
 
         model = self.model
         optimizer = self.make_optimizer(steps_per_epoch)
+        # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
+        # unscales the gradients before Bop sees them.
         model.compile(optimizer, loss=self.loss, metrics=["accuracy"],
                       jit_compile=self.jit_compile)
         state = LoopState()
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, state=state)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
         manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
