@@ -20,7 +20,7 @@ def _error(capsys):
         ([], "no task given"),
         (["cifar10_bpo"], "unknown task 'cifar10_bpo': did you mean 'cifar10_bop'?"),
         (["demo", "epoch=3"], "unknown key 'epoch': did you mean 'epochs'? the task has: "
-                              "batch_size, dataset, deterministic, epochs, "),
+                              "batch_size, dataset, deterministic, distribution, epochs, "),
         (["demo", "dataset.trainlimit=3"], "unknown key 'dataset.trainlimit': did you mean "
                                            "'dataset.train_limit'? 'dataset' has: seed, "),
         (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, weights."),

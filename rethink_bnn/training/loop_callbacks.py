@@ -20,7 +20,10 @@ __all__ = [
 
 
 class LoopState(tf.Module):
-    """Epochs done, best validation loss and its epoch, epochs in a row without flips."""
+    """Epochs done, best validation loss and its epoch, epochs in a row without flips.
+
+    Read them with `.numpy()`: under a distribution strategy they are mirrored variables,
+    which `int()` does not take."""
 
     def __init__(self):
         super().__init__(name="loop_state")
@@ -84,7 +87,7 @@ class StopWhenNoFlips(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         flipless = logs is not None and logs.get("flips") == 0
         self.state.flipless_epochs.assign(self.state.flipless_epochs + 1 if flipless else 0)
-        if int(self.state.flipless_epochs) >= self.patience:
+        if int(self.state.flipless_epochs.numpy()) >= self.patience:
             self.model.stop_training = True
 
 
@@ -108,14 +111,14 @@ class BestWeights(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         val_loss = (logs or {}).get("val_loss")
-        if val_loss is not None and val_loss < float(self.state.best_val_loss):
+        if val_loss is not None and val_loss < float(self.state.best_val_loss.numpy()):
             self.model.save_weights(str(self._pending(epoch)))
             self.state.best_val_loss.assign(val_loss)
             self.state.best_epoch.assign(epoch)
 
     def commit(self):
         """Make the best epoch's pending file `path`; delete every other pending file."""
-        pending = self._pending(int(self.state.best_epoch))
+        pending = self._pending(int(self.state.best_epoch.numpy()))
         if pending.is_file():
             os.replace(pending, self.path)
         for stale in self.path.parent.glob(f"{self.path.stem}.epoch-*{self.path.suffix}"):

@@ -21,7 +21,8 @@ __all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
-NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq")
+NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq",
+                "distribution")
 
 
 # Fields added since runs were first written, with the value that computes what those

@@ -10,6 +10,7 @@ import functools
 import math
 import platform
 import sys
+import tempfile
 import time
 from typing import Optional, Tuple, Union
 
@@ -31,6 +32,7 @@ from rethink_bnn.callbacks import (
     _skip_counters,
 )
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
+from rethink_bnn.training.distribution import STRATEGIES, is_chief, select_strategy
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
     EpochCheckpoint,
@@ -93,6 +95,10 @@ class TrainingTask:
     # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling)
     # or "mixed_bfloat16". Variables, Bop's kernels and moving averages stay float32.
     precision: str = Field("float32")
+    # tf.distribute strategy: "auto" (several workers in TF_CONFIG: multi-worker; several
+    # GPUs: mirrored; else one device), "default", "mirrored", "multi_worker" or "tpu".
+    # batch_size is the global batch, split over the replicas.
+    distribution: str = Field("auto")
     # Deterministic kernels (tf.config.experimental.enable_op_determinism, for the whole
     # process): with the same seed, two runs give bit-identical flips and weights. On a
     # GPU some kernels are slower, and an op without a deterministic kernel raises.
@@ -108,9 +114,11 @@ class TrainingTask:
     def make_optimizer(self, steps_per_epoch):
         raise NotImplementedError
 
-    def validate(self):
+    def validate(self, strategy=None):
         """Check every field before anything is loaded or written.
 
+        Args:
+            strategy: the strategy the run will use (default: the one in scope).
         Raises:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
@@ -118,9 +126,11 @@ class TrainingTask:
             self.resolved_config()  # reads every field: a value of the wrong type raises
         except TypeError as error:
             raise ConfigError(str(error).strip().splitlines()[0]) from error
+        _require(self.distribution in STRATEGIES, f"distribution must be one of "
+                 f"{', '.join(STRATEGIES)}, got {self.distribution!r}.")
         _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
         _require(
             self.batch_size % replicas == 0,
             f"batch_size={self.batch_size} is the global batch and must split evenly over "
@@ -146,22 +156,29 @@ class TrainingTask:
                 raise ConfigError(f"{prefix}{error}") from error
 
     def run(self):
-        self.validate()
+        _require(self.distribution in STRATEGIES, f"distribution must be one of "
+                 f"{', '.join(STRATEGIES)}, got {self.distribution!r}.")
+        strategy = select_strategy(self.distribution)
+        self.validate(strategy)
         previous = tf.keras.mixed_precision.global_policy()
         tf.keras.mixed_precision.set_global_policy(self.precision)  # for the model built
         try:
-            return self._run()
+            with strategy.scope():
+                return self._run(strategy)
         finally:
             tf.keras.mixed_precision.set_global_policy(previous)
 
-    def _run(self):
-        folder = RunFolder(self.run_dir)
+    def _run(self, strategy):
+        run = RunFolder(self.run_dir)
         config = self.resolved_config()
-        replacing = folder.check(config, overwrite=self.overwrite)
-        if folder.finished and not replacing:
-            print(f"{folder.path} holds a finished run of this configuration: "
-                  f"test accuracy {folder.summary()['test_accuracy']}; see summary.json.")
-            return folder.summary()
+        replacing = run.check(config, overwrite=self.overwrite)
+        if run.finished and not replacing:
+            print(f"{run.path} holds a finished run of this configuration: "
+                  f"test accuracy {run.summary()['test_accuracy']}; see summary.json.")
+            return run.summary()
+        # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
+        # only the chief writes the run folder, the others a scratch folder.
+        folder = run if is_chief(strategy) else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
         started = time.time()
         if self.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -184,10 +201,11 @@ class TrainingTask:
         state = LoopState()
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
         manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            print(f"Resuming {folder.path} after epoch {int(state.epoch)}.")
-        initial_epoch = int(state.epoch)
+        latest = None if replacing else tf.train.latest_checkpoint(str(run.checkpoints))
+        if latest:  # every worker restores the chief's
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())}.")
+        initial_epoch = int(state.epoch.numpy())
         folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
         best = BestWeights(state, folder.best_weights)
         best.commit()  # the best weights of the restored checkpoint, if not yet in place
@@ -224,7 +242,7 @@ class TrainingTask:
             verbose=verbose,
         )
 
-        best_epoch = int(state.best_epoch)
+        best_epoch = int(state.best_epoch.numpy())
         if has_validation and best_epoch >= 0:
             model.load_weights(str(folder.best_weights))
         test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
@@ -234,16 +252,16 @@ class TrainingTask:
             "task": convert_to_snake_case(type(self).__name__),
             "config": config,
             "versions": versions(),
-            "epochs_run": int(state.epoch),
+            "epochs_run": int(state.epoch.numpy()),
             "epochs_this_session": len(epoch_logs.get("loss", [])),
             "stopped_without_flips": self._stopped_without_flips(state),
             "best_epoch": best_epoch if best_epoch >= 0 else None,
-            "best_val_loss": float(state.best_val_loss) if best_epoch >= 0 else None,
+            "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
             "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch),
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
-            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch) - 1),
+            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch.numpy()) - 1),
             "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
             "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
                                if bop.flip_counts is not None) if uses_bop else None,
@@ -259,7 +277,7 @@ class TrainingTask:
 
     def _stopped_without_flips(self, state):
         patience = self.stop_after_flipless_epochs
-        return bool(patience) and int(state.flipless_epochs) >= patience
+        return bool(patience) and int(state.flipless_epochs.numpy()) >= patience
 
     def _training_pipeline(self, data, initial_epoch, steps_per_epoch):
         skip = initial_epoch * steps_per_epoch * self.batch_size
@@ -286,8 +304,8 @@ class BopTraining(TrainingTask):
     # Adam's learning rate for the non-binary variables.
     learning_rate: float = Field(1e-2)
 
-    def validate(self):
-        super().validate()
+    def validate(self, strategy=None):
+        super().validate(strategy)
         _require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
                  f"{self.learning_rate}.")
         _require(self.gamma_decay_epochs >= 0, "gamma_decay_epochs must be >= 0 (0: constant "
@@ -314,8 +332,8 @@ class LatentTraining(TrainingTask):
     weights: str = Field("latent")
     learning_rate: float = Field(5e-3)
 
-    def validate(self):
-        super().validate()
+    def validate(self, strategy=None):
+        super().validate(strategy)
         _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}.")
 
     def make_optimizer(self, steps_per_epoch):
