@@ -18,8 +18,16 @@ from zookeeper.tf import Dataset, Preprocessing
 from zookeeper.core.utils import convert_to_snake_case
 
 from rethink_bnn.data import Cifar10, Cifar10Augmentation, Digits, FashionMnist, Mnist
-from rethink_bnn.data import ScaleToUnitRange
-from rethink_bnn.models import BinaryMLP, BinaryNet, MnistNet, mnist_net
+from rethink_bnn.data import ImageNet2012, ImageNetPreprocessing, ScaleToUnitRange
+from rethink_bnn.models import (
+    BiRealNet,
+    BinaryAlexNet,
+    BinaryMLP,
+    BinaryNet,
+    MnistNet,
+    XnorNet,
+    mnist_net,
+)
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
 from rethink_bnn.theory import (
     SignRecorder,
@@ -39,6 +47,7 @@ from rethink_bnn.training.run_folder import (
 from rethink_bnn.training.task import (
     BopTraining,
     LatentTraining,
+    LinearDecayBopTraining,
     evaluation_stream,
     fields_of,
     training_stream,
@@ -160,6 +169,51 @@ class Demo(BopTraining):
     gamma: float = Field(1e-2)
     learning_rate: float = Field(1e-2)
     flip_log_freq: Union[int, str] = Field("epoch")
+
+
+class _OnImageNet(LinearDecayBopTraining):
+    """Sec 5.3: ImageNet with Bop, the authors' settings: batch 1024, τ = 1e-8, γ 1e-4 →
+    1e-6 and Adam 2.5e-3 → 5e-6, both linear over the run; ImageNet's validation set is
+    the test set. Needs the manual download (dataset.manual_dir=...)."""
+
+    dataset: Dataset = ComponentField(ImageNet2012)
+    preprocessing: Preprocessing = ComponentField(ImageNetPreprocessing)
+    input_shape: Tuple[int, int, int] = Field((224, 224, 3))
+    num_classes: int = Field(1000)
+    batch_size: int = Field(1024)
+    threshold: float = Field(1e-8)
+    gamma: float = Field(1e-4)
+    final_gamma: float = Field(1e-6)
+    learning_rate: float = Field(2.5e-3)
+    final_learning_rate: float = Field(5e-6)
+    shuffle_buffer: int = Field(10_000)
+
+
+@experiment
+class BinaryAlexnetImagenet(_OnImageNet):
+    """Sec 5.3: Binary AlexNet (larq-zoo) on ImageNet with Bop, 150 epochs (paper: 41.1%
+    top-1)."""
+
+    model: tf.keras.Model = ComponentField(BinaryAlexNet)
+    epochs: int = Field(150)
+
+
+@experiment
+class XnornetImagenet(_OnImageNet):
+    """Sec 5.3: XNOR-Net (larq-zoo, l2 5e-7 on kernels) on ImageNet with Bop, 100 epochs
+    (paper: 45.9% top-1)."""
+
+    model: tf.keras.Model = ComponentField(XnorNet)
+    epochs: int = Field(100)
+
+
+@experiment
+class BirealnetImagenet(_OnImageNet):
+    """Sec 5.3: Bi-Real Net (larq-zoo) on ImageNet with Bop, 300 epochs (paper: 56.6%
+    top-1)."""
+
+    model: tf.keras.Model = ComponentField(BiRealNet)
+    epochs: int = Field(300)
 
 
 # Sec 5.1 grids: (γ, τ, Adam learning rate). One axis varies γ at a fixed τ, the other

@@ -13,6 +13,7 @@ from rethink_bnn.data.datasets import (
 )
 from rethink_bnn.data.preprocessing import (
     Cifar10Augmentation,
+    ImageNetPreprocessing,
     ScaleToUnitRange,
     scale_to_unit_range,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Digits",
     "FashionMnist",
     "ImageNet2012",
+    "ImageNetPreprocessing",
     "Mnist",
     "ScaleToUnitRange",
     "TfdsImageDataset",

@@ -44,6 +44,9 @@ class DatasetUnavailable(RuntimeError):
 class _SplitImageDataset(Dataset):
     """Train/validation/test from whole-split arrays or tfds, with a validation tail."""
 
+    # Small enough to keep in memory after the first epoch (see training_stream).
+    cacheable = True
+
     validation_fraction: float = Field(0.1)
     # Train on the first this many training examples only (None: all), for quick runs.
     train_limit: Optional[int] = Field(None)
@@ -148,7 +151,7 @@ class TfdsImageDataset(_SplitImageDataset):
         try:
             loaded, info = tfds.load(
                 self.name, split=list(splits.values()), data_dir=self.data_dir,
-                download=self.download, with_info=True,
+                download=self.download, with_info=True, **self._load_kwargs(),
             )
         except Exception as error:  # tfds raises many kinds; all mean "not available"
             if not existed and target.exists():
@@ -158,6 +161,9 @@ class TfdsImageDataset(_SplitImageDataset):
             split: (data, _num_examples(info, spec, data))
             for (split, spec), data in zip(splits.items(), loaded)
         }
+
+    def _load_kwargs(self):
+        return {}
 
     def _unavailable_message(self, error):
         archive = " and ".join(self.archive_names) or "its archive"
@@ -214,12 +220,32 @@ class Cifar10(TfdsImageDataset):
 
 @component
 class ImageNet2012(TfdsImageDataset):
-    """ImageNet through tfds only: it needs the manual download that tfds documents."""
+    """ImageNet through tfds only: it needs the manual download that tfds documents.
+
+    Put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in `manual_dir` (default
+    `<data_dir>/downloads/manual`); the first run prepares the tfds dataset from them
+    (hours), later runs read it. The test set is ImageNet's validation set, as in the
+    papers; `validation_fraction` (default 0) holds out the tail of train instead.
+    Too large to cache in memory, it is streamed from disk every epoch; its images come
+    as JPEG bytes, which `ImageNetPreprocessing` decodes.
+    """
 
     name: str = Field("imagenet2012")
-    download: bool = Field(False)
+    download: bool = Field(True)  # prepare from manual_dir: tfds never downloads ImageNet
+    manual_dir: Optional[str] = Field(None)
+    validation_fraction: float = Field(0.0)
     test_split = "validation"
     archive_names = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar (tfds manual_dir)")
+    cacheable = False
+
+    def _load_kwargs(self):
+        # Images stay JPEG bytes until preprocessing: batches of them can be permuted
+        # (training_stream) and skipped without decoding.
+        kwargs = {"decoders": {"image": tfds.decode.SkipDecoding()}}
+        if self.manual_dir is not None:
+            config = tfds.download.DownloadConfig(manual_dir=self.manual_dir)
+            kwargs["download_and_prepare_kwargs"] = {"download_config": config}
+        return kwargs
 
 
 def digits_arrays(test_fraction=0.2, seed=0):

@@ -1,4 +1,5 @@
-"""Preprocessing as zookeeper components (SPEC.md): scale to [-1, 1]; CIFAR augmentation."""
+"""Preprocessing as zookeeper components (SPEC.md): scale to [-1, 1]; CIFAR augmentation;
+ImageNet's standard random-crop training and center-crop evaluation."""
 
 from typing import Tuple
 
@@ -6,7 +7,8 @@ import tensorflow as tf
 from zookeeper import Field, component
 from zookeeper.tf import Preprocessing
 
-__all__ = ["Cifar10Augmentation", "ScaleToUnitRange", "scale_to_unit_range"]
+__all__ = ["Cifar10Augmentation", "ImageNetPreprocessing", "ScaleToUnitRange",
+           "scale_to_unit_range"]
 
 
 def scale_to_unit_range(image):
@@ -53,3 +55,43 @@ class Cifar10Augmentation(ScaleToUnitRange):
                 image = tf.image.random_crop(image, self.input_shape)
                 image = tf.image.random_flip_left_right(image)
         return scale_to_unit_range(image)
+
+
+# ImageNet's per-channel mean and standard deviation (RGB, on [0, 255]).
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@component
+class ImageNetPreprocessing(Preprocessing):
+    """The standard ImageNet pipeline (as larq-zoo trains its models).
+
+    Train: a random crop covering 8–100% of the image with aspect ratio 3/4–4/3,
+    resized to `input_shape`, and a random horizontal flip. Evaluation: the central
+    `central_fraction` (224 of 256) of the image, resized. Both normalized by
+    ImageNet's per-channel mean and standard deviation. Crop and flip are stateless
+    functions of the example's "seed", which the training loop adds.
+    """
+
+    input_shape: Tuple[int, int, int] = Field((224, 224, 3))
+    central_fraction: float = Field(0.875)
+
+    def input(self, data, training):
+        image = data["image"]
+        if image.dtype == tf.string:  # still encoded (ImageNet2012 streams JPEG bytes)
+            image = tf.io.decode_jpeg(image, channels=3)
+        size = self.input_shape[:2]
+        if training:
+            crop, flip = tf.unstack(tf.random.experimental.stateless_split(data["seed"], 2))
+            begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
+                tf.shape(image), tf.zeros([1, 0, 4]), seed=crop, min_object_covered=0.1,
+                aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+                use_image_if_no_bounding_boxes=True)
+            image = tf.image.resize(tf.slice(image, begin, extent), size)
+            image = tf.image.stateless_random_flip_left_right(image, seed=flip)
+        else:
+            image = tf.image.resize(tf.image.central_crop(image, self.central_fraction), size)
+        return (tf.cast(image, tf.float32) - IMAGENET_MEAN) / IMAGENET_STD
+
+    def output(self, data, training):
+        return data["label"]

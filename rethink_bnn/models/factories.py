@@ -1,14 +1,15 @@
 """The networks as zookeeper factories; shape, classes, weight kind and seed come from
 the task (zookeeper passes a parent's field to a child field of the same name)."""
 
+import functools
 from typing import Tuple
 
 import tensorflow as tf
 from zookeeper import Field, factory
 
-from rethink_bnn.models import networks
+from rethink_bnn.models import imagenet, networks
 
-__all__ = ["BinaryMLP", "BinaryNet", "MnistNet"]
+__all__ = ["BiRealNet", "BinaryAlexNet", "BinaryMLP", "BinaryNet", "MnistNet", "XnorNet"]
 
 
 class _Network:
@@ -46,3 +47,25 @@ class BinaryMLP(_Network):
 
     def _extra(self):
         return {"units": tuple(self.units)}
+
+
+@factory
+class BinaryAlexNet(_Network):
+    """larq-zoo's Binary AlexNet (sec 5.3), ready for Bop."""
+
+    builder = staticmethod(functools.partial(imagenet.imagenet_network, "binary_alexnet"))
+
+
+@factory
+class XnorNet(_Network):
+    """larq-zoo's XNOR-Net (sec 5.3), ready for Bop. Needs inputs of at least 212×212:
+    its sixth layer is a 6×6 'valid' convolution."""
+
+    builder = staticmethod(functools.partial(imagenet.imagenet_network, "xnornet"))
+
+
+@factory
+class BiRealNet(_Network):
+    """larq-zoo's Bi-Real Net (sec 5.3), ready for Bop."""
+
+    builder = staticmethod(functools.partial(imagenet.imagenet_network, "birealnet"))

@@ -47,6 +47,7 @@ __all__ = [
     "BopTraining",
     "ConfigError",
     "LatentTraining",
+    "LinearDecayBopTraining",
     "TrainingTask",
     "evaluation_stream",
     "fields_of",
@@ -233,7 +234,7 @@ class TrainingTask:
         # A run stopped for lack of flips (then interrupted) has nothing left to train.
         last_epoch = initial_epoch if self._stopped_without_flips(state) else self.epochs
         history = model.fit(
-            self._training_pipeline(train_data, initial_epoch, steps_per_epoch),
+            self._training_pipeline(train_data, n_train, initial_epoch, steps_per_epoch),
             epochs=last_epoch,
             initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
@@ -279,13 +280,15 @@ class TrainingTask:
         patience = self.stop_after_flipless_epochs
         return bool(patience) and int(state.flipless_epochs.numpy()) >= patience
 
-    def _training_pipeline(self, data, initial_epoch, steps_per_epoch):
+    def _training_pipeline(self, data, examples, initial_epoch, steps_per_epoch):
         skip = initial_epoch * steps_per_epoch * self.batch_size
+        streamed = None if self.dataset.cacheable else examples
         return training_stream(data, self.preprocessing, self.batch_size, self.seed,
-                               self.shuffle_buffer, skip)
+                               self.shuffle_buffer, skip, streamed)
 
     def _pipeline(self, data):
-        return evaluation_stream(data, self.preprocessing, self.batch_size)
+        return evaluation_stream(data, self.preprocessing, self.batch_size,
+                                 cache=self.dataset.cacheable)
 
     def resolved_config(self):
         """Every field's value, nested components as dicts (their class under "class")."""
@@ -326,6 +329,36 @@ class BopTraining(TrainingTask):
         )
 
 
+class LinearDecayBopTraining(BopTraining):
+    """Bop and Adam with rates decayed linearly over the whole run (PolynomialDecay,
+    power 1), as the ImageNet runs of sec 5.3: γ from `gamma` to `final_gamma`, Adam's
+    learning rate from `learning_rate` to `final_learning_rate`. (`gamma_decay*` do not
+    apply.)"""
+
+    final_gamma: float = Field(1e-6)
+    final_learning_rate: float = Field(5e-6)
+
+    def validate(self, strategy=None):
+        super().validate(strategy)
+        _require(0 <= self.final_gamma <= self.gamma, "final_gamma must be in [0, gamma="
+                 f"{self.gamma}], got {self.final_gamma}.")
+        _require(0 <= self.final_learning_rate <= self.learning_rate, "final_learning_rate "
+                 f"must be in [0, learning_rate={self.learning_rate}], got "
+                 f"{self.final_learning_rate}.")
+
+    def make_optimizer(self, steps_per_epoch):
+        def linear(start, end):
+            return tf.keras.optimizers.schedules.PolynomialDecay(
+                start, self.epochs * steps_per_epoch, end, power=1.0)
+
+        return CaseOptimizer(
+            (is_binary_variable, Bop(threshold=self.threshold,
+                                     gamma=linear(self.gamma, self.final_gamma))),
+            default_optimizer=tf.keras.optimizers.Adam(
+                linear(self.learning_rate, self.final_learning_rate)),
+        )
+
+
 class LatentTraining(TrainingTask):
     """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam."""
 
@@ -340,30 +373,50 @@ class LatentTraining(TrainingTask):
         return tf.keras.optimizers.Adam(self.learning_rate)
 
 
-def training_stream(data, preprocessing, batch_size, seed, shuffle_buffer, skip=0):
+def training_stream(data, preprocessing, batch_size, seed, shuffle_buffer, skip=0,
+                    streamed=None):
     """An endless stream of shuffled, augmented batches that depends only on `seed`.
 
     Each example carries a seed from its position in the stream, for stateless
     augmentation. Skipping the examples that finished epochs consumed makes a resumed
     run see exactly the batches an uninterrupted run would.
+
+    `streamed`: for a dataset too large to cache in memory (ImageNet, its images still
+    encoded), its number of examples. It is then read from disk every epoch, and each
+    block of `shuffle_buffer` examples is permuted by a stateless function of (seed,
+    epoch, block), so that a resumed run skips into the current epoch only, not through
+    every epoch done (hours of reading for ImageNet).
     """
+    if streamed:
+        first_epoch, offset = divmod(skip, streamed)
+
+        def epoch(index):
+            def permute(block_index, block):
+                key = tf.stack([seed + index * 1_000_003, block_index])
+                order = tf.argsort(tf.random.stateless_uniform(tf.shape(block["label"]), key))
+                gathered = tf.nest.map_structure(lambda t: tf.gather(t, order), block)
+                return tf.data.Dataset.from_tensor_slices(gathered)
+
+            blocks = data.batch(shuffle_buffer).enumerate().flat_map(permute)
+            return blocks.enumerate(start=index * streamed)
+
+        stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch).skip(offset)
+    else:
+        stream = (data.cache()
+                  .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+                  .repeat()
+                  .enumerate()
+                  .skip(skip))
+    stream = stream.map(lambda index, example: {**example, "seed": tf.stack([seed, index])})
     preprocess = functools.partial(preprocessing, training=True)
-    stream = (
-        data.cache()
-        .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .enumerate()
-        .skip(skip)
-        .map(lambda index, example: {**example, "seed": tf.stack([seed, index])})
-    )
     return stream.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(
         batch_size
     ).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_stream(data, preprocessing, batch_size):
+def evaluation_stream(data, preprocessing, batch_size, cache=True):
     preprocess = functools.partial(preprocessing, training=False)
-    data = data.cache().map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    data = (data.cache() if cache else data).map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

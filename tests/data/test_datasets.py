@@ -1,4 +1,5 @@
 import numpy as np
+import tensorflow as tf
 import pytest
 import tensorflow_datasets as tfds
 from zookeeper import configure
@@ -71,8 +72,10 @@ def test_imagenet_reads_tfds_train_and_validation_as_test(tmp_path):
     with tfds.testing.mock_data(num_examples=6):
         data = _configured(ImageNet2012, data_dir=str(tmp_path), validation_fraction=0.0)
         test, n_test = data.test()
-        images = [e["image"] for e in test.as_numpy_iterator()]  # sizes vary, as in ImageNet
-        assert data.train()[1] == 6 and n_test == len(images) == 6 and not data.download
+        encoded = [e["image"] for e in test.as_numpy_iterator()]
+        assert data.train()[1] == 6 and n_test == len(encoded) == 6
+    # JPEG bytes, decoded by ImageNetPreprocessing; sizes vary, as in ImageNet
+    images = [tf.io.decode_jpeg(e, channels=3).numpy() for e in encoded]
     assert all(i.ndim == 3 and i.shape[-1] == 3 and i.dtype == np.uint8 for i in images)
 
 
