@@ -37,6 +37,12 @@ def _error(capsys):
         (["demo", "dataset.train_limit=0"], "dataset.train_limit must be at least 1"),
         (["mnist_bop", "gamma_decay=2"], "gamma_decay must be in (0, 1], got 2"),
         (["mnist_latent_adam", "learning_rate=0"], "learning_rate must be > 0, got 0."),
+        (["demo", "distribution=gpus"], "distribution must be one of auto, default, "
+                                        "mirrored, multi_worker, tpu, got 'gpus'."),
+        (["demo", "precision=float16"], "precision must be one of float32, mixed_float16, "
+                                        "mixed_bfloat16, got 'float16'."),
+        (["binary_alexnet_imagenet", "final_gamma=1e-3"], "final_gamma must be in [0, "
+                                                          "gamma=0.0001], got 0.001."),
     ],
 )
 def test_bad_command_lines_exit_2_with_one_line_and_touch_nothing(argv, message, capsys,

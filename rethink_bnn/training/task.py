@@ -157,9 +157,10 @@ class TrainingTask:
                 raise ConfigError(f"{prefix}{error}") from error
 
     def run(self):
-        _require(self.distribution in STRATEGIES, f"distribution must be one of "
-                 f"{', '.join(STRATEGIES)}, got {self.distribution!r}.")
-        strategy = select_strategy(self.distribution)
+        try:
+            strategy = select_strategy(self.distribution)
+        except ValueError as error:  # an unknown name
+            raise ConfigError(str(error)) from error
         self.validate(strategy)
         previous = tf.keras.mixed_precision.global_policy()
         tf.keras.mixed_precision.set_global_policy(self.precision)  # for the model built
