@@ -9,6 +9,7 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 import functools
 import math
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -271,6 +272,9 @@ class TrainingTask:
                                   if is_binary_variable(v)),
             "wall_time_s_this_session": round(time.time() - started, 1),
         }
+        if folder is not run:  # a non-chief worker's scratch folder has served
+            shutil.rmtree(folder.path, ignore_errors=True)
+            return summary
         folder.write_summary(summary)
         print(f"test accuracy {test_accuracy:.4f} ({n_test} examples), "
               f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "

@@ -137,14 +137,17 @@ def test_auto_picks_the_strategy_in_scope_or_one_device(monkeypatch):
 
 def test_a_task_on_two_workers_writes_one_run_folder(tmp_path):
     """`python -m rethink_bnn.train demo` on two workers (TF_CONFIG): both train, the chief
-    writes the run folder; the other worker's checkpoints go to a scratch folder."""
+    writes the run folder; the other worker's checkpoints go to a scratch folder, which
+    it removes at the end."""
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     command = [sys.executable, "-m", "rethink_bnn.train", "demo", "epochs=2", "verbose=0",
                "dataset.train_limit=64", f"run_dir={tmp_path / 'run'}"]
+    scratch = tmp_path / "scratch"  # where the non-chief worker's tempfile goes
+    scratch.mkdir()
     workers = []
     for i in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(scratch),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker",
                                                                      "index": i}})}
         workers.append(subprocess.Popen(command, env=env, cwd=tmp_path, text=True,
@@ -152,7 +155,8 @@ def test_a_task_on_two_workers_writes_one_run_folder(tmp_path):
     for worker in workers:
         output, _ = worker.communicate(timeout=300)
         assert worker.returncode == 0, output[-3000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "scratch"]
+    assert not [p for p in scratch.iterdir() if p.name.startswith("rethink_bnn_")]  # removed
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["flips_total"] > 0
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
