@@ -166,13 +166,15 @@ class TfdsImageDataset(_SplitImageDataset):
         return {}
 
     def _unavailable_message(self, error):
-        archive = " and ".join(self.archive_names) or "its archive"
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        return f"dataset '{self.name}' is not available ({reason}): {self._how_to_provide()}"
+
+    def _how_to_provide(self):
+        archive = " and ".join(self.archive_names) or "its archive"
         return (
-            f"dataset '{self.name}' is not available ({reason}): either put {archive} in a "
-            f"folder and pass dataset.archive_dir=FOLDER (or set {ARCHIVE_ENV}=FOLDER), or "
-            "let tensorflow-datasets download and prepare it (needs network; "
-            "dataset.data_dir=FOLDER chooses where)."
+            f"either put {archive} in a folder and pass dataset.archive_dir=FOLDER (or set "
+            f"{ARCHIVE_ENV}=FOLDER), or let tensorflow-datasets download and prepare it "
+            "(needs network; dataset.data_dir=FOLDER chooses where)."
         )
 
 
@@ -235,7 +237,6 @@ class ImageNet2012(TfdsImageDataset):
     manual_dir: Optional[str] = Field(None)
     validation_fraction: float = Field(0.0)
     test_split = "validation"
-    archive_names = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar (tfds manual_dir)")
     cacheable = False
 
     def _load_kwargs(self):
@@ -246,6 +247,11 @@ class ImageNet2012(TfdsImageDataset):
             config = tfds.download.DownloadConfig(manual_dir=self.manual_dir)
             kwargs["download_and_prepare_kwargs"] = {"download_config": config}
         return kwargs
+
+    def _how_to_provide(self):
+        return ("put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in a folder and "
+                "pass dataset.manual_dir=FOLDER; tensorflow-datasets prepares them once "
+                "(hours) into dataset.data_dir=FOLDER, which later runs read.")
 
 
 def digits_arrays(test_fraction=0.2, seed=0):

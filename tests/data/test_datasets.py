@@ -85,3 +85,15 @@ def test_digits_are_real_and_split_deterministically():
     np.testing.assert_array_equal(x_test, _arrays(b.test())[0])
     assert x_test.shape == (359, 8, 8, 1) and x_test.max() == 255
     assert a.train()[1] + a.validation()[1] + len(y_test) == 1797
+
+
+def test_imagenet_without_its_manual_download_says_where_to_put_it(tmp_path):
+    (tmp_path / "manual").mkdir()
+    data = _configured(ImageNet2012, data_dir=str(tmp_path / "tfds"),
+                       manual_dir=str(tmp_path / "manual"))
+    with pytest.raises(DatasetUnavailable, match="dataset 'imagenet2012' is not available "
+                                                 r"\(.*\): put ILSVRC2012_img_train.tar and "
+                                                 "ILSVRC2012_img_val.tar in a folder and pass "
+                                                 "dataset.manual_dir=FOLDER"):
+        data.train()
+    assert not (tmp_path / "tfds" / "imagenet2012").exists()  # nothing half-prepared left
