@@ -63,16 +63,15 @@ def test_demo_learns_digits_well_above_chance(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["model"]["class"] == "BinaryMLP"
 
 
-def test_sweep_runs_every_grid_point_into_its_own_folder(tmp_path):
-    run_task("bop_sweep", point="Demo", run_dir=str(tmp_path), processes=2,
-             **{"point.epochs": 1, "point.dataset.train_limit": 64, "point.batch_size": 32})
-    sweep = json.loads((tmp_path / "sweep.json").read_text())
+def test_sweep_runs_every_grid_point_into_its_own_folder(sweep_run):
+    # sweep_run (conftest): bop_sweep point=Demo point.epochs=3, 320 digits, 2 processes
+    sweep = json.loads((sweep_run / "sweep.json").read_text())
     assert len(sweep["points"]) == len(GRIDS["authors"]) == 5
     for (gamma, threshold, learning_rate), point in zip(GRIDS["authors"], sweep["points"]):
         assert point["config"]["gamma"] == gamma and point["config"]["threshold"] == threshold
         assert point["config"]["learning_rate"] == learning_rate
-        assert point["config"]["epochs"] == 1 and point["config"]["dataset"]["train_limit"] == 64
-    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+        assert point["config"]["epochs"] == 3 and point["config"]["dataset"]["train_limit"] == 320
+    folders = sorted(p.name for p in sweep_run.iterdir() if p.name.startswith("gamma="))
     assert folders == sorted(f"gamma={g:g}_tau={t:g}" for g, t, _ in GRIDS["authors"])
 
 

@@ -100,7 +100,7 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.parametrize("batch_norm", ["none", "synchronized"])
+@pytest.mark.parametrize("batch_norm", ["synchronized"])  # (none: the in-process test)
 def test_two_worker_processes_train_as_one_device(batch_norm, tmp_path):
     ports = _free_ports(2)
     script = Path(__file__).with_name("multi_worker.py")
