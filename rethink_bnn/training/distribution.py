@@ -19,7 +19,8 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "is_chief", "select_strategy", "workers_in_tf_config"]
+__all__ = ["STRATEGIES", "check_strategy_name", "is_chief", "select_strategy",
+           "workers_in_tf_config"]
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
@@ -31,10 +32,15 @@ def workers_in_tf_config():
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
-def select_strategy(kind="auto"):
-    """The strategy for `kind` (one of STRATEGIES); ValueError for another name."""
+def check_strategy_name(kind):
+    """ValueError unless `kind` is one of STRATEGIES (creates no strategy)."""
     if kind not in STRATEGIES:
         raise ValueError(f"distribution must be one of {', '.join(STRATEGIES)}, got {kind!r}.")
+
+
+def select_strategy(kind="auto"):
+    """The strategy for `kind` (one of STRATEGIES); ValueError for another name."""
+    check_strategy_name(kind)
     if kind == "auto":
         if tf.distribute.has_strategy():
             return tf.distribute.get_strategy()

@@ -33,7 +33,7 @@ from rethink_bnn.callbacks import (
     _skip_counters,
 )
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
-from rethink_bnn.training.distribution import STRATEGIES, is_chief, select_strategy
+from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
     EpochCheckpoint,
@@ -128,8 +128,10 @@ class TrainingTask:
             self.resolved_config()  # reads every field: a value of the wrong type raises
         except TypeError as error:
             raise ConfigError(str(error).strip().splitlines()[0]) from error
-        _require(self.distribution in STRATEGIES, f"distribution must be one of "
-                 f"{', '.join(STRATEGIES)}, got {self.distribution!r}.")
+        try:
+            check_strategy_name(self.distribution)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
         _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
         replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
