@@ -1,4 +1,5 @@
-"""Make `tf.keras` resolve to Keras 2 (tf-keras) before TensorFlow is imported.
+"""Make `tf.keras` resolve to Keras 2 (tf-keras) before TensorFlow is imported, and keep
+TensorFlow's start-up chatter off our command lines.
 
 Larq is written for Keras 2. TensorFlow >= 2.16 picks Keras 3 unless the environment
 variable `TF_USE_LEGACY_KERAS` is set *when TensorFlow is first imported*: it reads the
@@ -7,14 +8,20 @@ enough. We therefore set it when TensorFlow is not yet imported, and otherwise r
 to run on Keras 3 with an error that says how to fix it.
 """
 
+import contextlib
+import logging
 import os
 import sys
+import tempfile
+import warnings
 
 _FIX = (
     "set the environment variable TF_USE_LEGACY_KERAS=1 before Python starts "
     "(e.g. `export TF_USE_LEGACY_KERAS=1`), or `import rethink_bnn` before anything "
     "imports tensorflow"
 )
+# The command lines of this package: started as `python -m rethink_bnn.<name>`.
+CLI_MODULES = ("rethink_bnn.train", "rethink_bnn.plot", "rethink_bnn.export")
 
 
 def ensure_keras2():
@@ -22,6 +29,8 @@ def ensure_keras2():
     tf_module = sys.modules.get("tensorflow")
     if tf_module is None:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        if started_as_cli() and "--debug" not in sys.argv:
+            _import_tensorflow_quietly()
     elif not getattr(tf_module, "_tf_uses_legacy_keras", False):
         raise ImportError(
             "rethink_bnn needs Keras 2 (tf-keras), but TensorFlow was already imported "
@@ -34,3 +43,40 @@ def ensure_keras2():
             "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow): "
             "`pip install tf-keras~=2.19.0`, or reinstall rethink_bnn."
         ) from error
+
+
+def started_as_cli():
+    """Whether this process is one of our command lines (`python -m rethink_bnn.X`)."""
+    argv = list(getattr(sys, "orig_argv", []))
+    return any(a == "-m" and b in CLI_MODULES for a, b in zip(argv, argv[1:]))
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up messages silenced (CUDA factories,
+    `cuInit`, oneDNN, CPU features: a dozen lines, several marked as errors, on every
+    CPU-only call, `--help` included). They are written to file descriptor 2 before
+    TensorFlow's own log level applies, so stderr is parked in a file meanwhile and
+    shown only if the import fails. `--debug` keeps everything."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    tf.get_logger().setLevel(logging.ERROR)
+    with contextlib.suppress(ImportError):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    # Deprecation notes of our dependencies are for their users' code, not ours.
+    for module in ("tensorflow", "tf_keras", "tensorflow_datasets", "larq", "keras"):
+        warnings.filterwarnings("ignore", module=module)

@@ -89,7 +89,7 @@ class FlipLogger(tf.keras.callbacks.Callback):
             logs.update(zip(self._keys, values))
         if self._writer is not None:
             self._steps.flush()
-            with self._writer.as_default(step=epoch):
+            with self._writer.as_default(step=epoch + 1):  # 1-based, as log.csv
                 for key, value in zip(self._keys, values):
                     tf.summary.scalar("epoch_" + key, value)
 

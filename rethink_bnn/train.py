@@ -1,6 +1,7 @@
 """Run an experiment: `python -m rethink_bnn.train TASK [key=value ...] [--debug]`.
 
-    python -m rethink_bnn.train demo                      # offline, about a minute on CPU
+    python -m rethink_bnn.train demo                      # offline, about 30 s on 2 CPU cores
+    python -m rethink_bnn.train demo --help               # every field of a task: default, meaning
     python -m rethink_bnn.train cifar10_bop               # sec 5.2, on a GPU
     python -m rethink_bnn.train cifar10_bop learning_rate=1e-3 run_dir=runs/report
     python -m rethink_bnn.train bop_sweep grid=report point.epochs=20
@@ -14,6 +15,8 @@ changes nothing on disk, and exits with code 2; `--debug` shows the traceback in
 import difflib
 import re
 import sys
+import textwrap
+import typing
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from zookeeper import configure
@@ -21,54 +24,112 @@ from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
 from rethink_bnn.data import DatasetUnavailable
+from rethink_bnn.training.fields import describe_fields, type_in_words
 from rethink_bnn.training.run_folder import RunFolderConflict
 from rethink_bnn.training.task import ConfigError
 
-USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--debug]"
+USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--help] [--debug]"
+HELP_FLAGS = ("-h", "--help")
 
 
 class UsageError(ValueError):
     pass
 
 
-def parse(argv):
-    """(task class, {key: value}) from the command line; UsageError on bad input."""
+def _tasks():
     from rethink_bnn.experiments import TASKS
 
-    if not argv:
-        raise UsageError("no task given; `python -m rethink_bnn.train --help` lists them.")
-    name, *pairs = argv
+    return TASKS
+
+
+def task_class(name):
+    """The task registered as `name` (any case); UsageError with the closest name."""
+    tasks = _tasks()
     key = convert_to_snake_case(name)
-    if key not in TASKS:
-        close = difflib.get_close_matches(key, TASKS, n=1)
+    if key not in tasks:
+        close = difflib.get_close_matches(key, tasks, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise UsageError(f"unknown task '{name}': {hint}`python -m rethink_bnn.train --help` "
                          "lists the tasks.")
+    return tasks[key]
+
+
+def parse(argv):
+    """(task class, {key: value}) from the command line; UsageError on bad input."""
+    if not argv:
+        raise UsageError("no task given; `python -m rethink_bnn.train --help` lists them.")
+    name, *pairs = argv
+    cls = task_class(name)
     config = {}
     for pair in pairs:
-        field, sep, value = pair.partition("=")
+        field, sep, text = pair.partition("=")
         if not sep or not field:
             raise UsageError(f"'{pair}' is not of the form key=value.")
-        config[field] = parse_value_from_string(value)
-    return TASKS[key], config
+        if field in config:
+            raise UsageError(f"'{field}' is given twice ({field}={config[field]!r} and "
+                             f"{pair}): give it once.")
+        if not text.strip():
+            raise UsageError(f"'{pair}' gives {field} no value: write {field}=VALUE "
+                             f"(`python -m rethink_bnn.train {name} --help` shows the "
+                             "defaults).")
+        config[field] = parse_value_from_string(text)
+    return cls, config
 
 
 _UNKNOWN_KEY = re.compile(
     r"Key '([^']+)' does not correspond to any field of component '([^']+)'"
 )
+_WRONG_TYPE = re.compile(
+    r"Field '([^']+)' of component '([^']+)' is annotated with type '.*', which is not "
+    r"satisfied by (?:default )?value (.*)\.$"
+)
 
 
 def configured(task_class, config):
-    """A task configured from `config`; UsageError naming the key or value at fault."""
+    """A task configured from `config`, every field read (zookeeper checks types when a
+    field is read); UsageError naming the key or value at fault."""
     instance = task_class()
     try:
         configure(instance, config)
+        _read_every_field(instance, config)
     except (ValueError, TypeError) as error:
         message = str(error).strip().splitlines()[0]
-        unknown = _UNKNOWN_KEY.search(message)
-        raise UsageError(_unknown_key(task_class, config, *unknown.groups())
-                         if unknown else message) from error
+        unknown, wrong = _UNKNOWN_KEY.search(message), _WRONG_TYPE.search(message)
+        if unknown:
+            raise UsageError(_unknown_key(task_class, config, *unknown.groups())) from error
+        if wrong:
+            raise UsageError(_wrong_type(instance, config, *wrong.groups())) from error
+        raise UsageError(message) from error
     return instance
+
+
+def _read_every_field(instance, config, prefix=""):
+    """Read every field (zookeeper type-checks on read). A number field refuses a bool:
+    zookeeper takes True for an int (bool is an int in Python), and `batch_size=True`
+    would train with batch 1."""
+    for name, field in instance.__component_fields__.items():
+        key = prefix + name
+        value = base_getattr(instance, name)
+        if hasattr(value, "__component_fields__"):
+            _read_every_field(value, config, key + ".")
+            continue
+        allowed = typing.get_args(field.type) or (field.type,)
+        if isinstance(value, bool) and bool not in allowed and (int in allowed
+                                                                or float in allowed):
+            typed = key if key in config else name
+            raise UsageError(f"{typed} must be {type_in_words(field.type)}, got {value}.")
+
+
+def _wrong_type(instance, config, field, component, value):
+    """"KEY must be <type in words>, got VALUE." for zookeeper's type error."""
+    path = component.split(".")[1:]  # the first part is the task itself
+    for part in path:
+        instance = base_getattr(instance, part)
+    annotation = type(instance).__component_fields__[field].type
+    full = ".".join(path + [field])
+    # a task-level key that zookeeper passed down to a child field of the same name
+    key = full if full in config or field not in config else field
+    return f"{key} must be {type_in_words(annotation)}, got {value}."
 
 
 def _unknown_key(task_class, config, key, component):
@@ -88,19 +149,67 @@ def _unknown_key(task_class, config, key, component):
     return f"unknown key '{full_key}': {hint}{where} has: {', '.join(fields)}."
 
 
+def describe(width=100):
+    """The task list: each task's name and its docstring's first sentence, whole."""
+    lines = []
+    for name, cls in sorted(_tasks().items()):
+        lines += _wrapped(f"  {name:28s} ", _first_sentence(cls.__doc__), width)
+    return "\n".join(lines)
+
+
+def describe_task(cls, width=100):
+    """A task's help: its docstring, then every field with its default and meaning."""
+    doc = textwrap.dedent("\n".join((cls.__doc__ or "").strip().splitlines()[1:]))
+    head = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+    name = convert_to_snake_case(cls.__name__)
+    lines = [f"usage: python -m rethink_bnn.train {name} [key=value ...]", "",
+             textwrap.fill(f"{head} {doc}".strip(), width, break_on_hyphens=False), "",
+             "fields (key=default: meaning):"]
+    for key, default, meaning in describe_fields(_defaults(cls)):
+        depth = key.count(".")
+        lines += _wrapped(f"  {'  ' * depth}{key}={default}".ljust(36) + " ",
+                          meaning or "", width)
+    return "\n".join(lines)
+
+
+def _defaults(task_class):
+    instance = task_class()
+    configure(instance, {})
+    return instance
+
+
+def _first_sentence(doc):
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    match = re.search(r"^(.+?[.!?])(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def _wrapped(lead, text, width):
+    """`lead` then `text` wrapped to `width`, continuation lines indented under it."""
+    indent = " " * min(len(lead), 40)
+    if len(lead) > 40:  # a long key: the meaning goes on the next lines
+        return [lead.rstrip()] + textwrap.wrap(text, width, initial_indent=indent,
+                                               subsequent_indent=indent,
+                                               break_on_hyphens=False)
+    return textwrap.wrap(text, width, initial_indent=lead, subsequent_indent=indent,
+                         break_on_hyphens=False) or [lead.rstrip()]
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    if argv and argv[0] in ("-h", "--help"):
-        from rethink_bnn.experiments import describe
-
-        body = __doc__.strip().split("\n\n", 1)[1]
-        print(f"{USAGE}\n\n{body}\n\ntasks:\n{describe()}")
-        return 0
     try:
-        task_class, config = parse(argv)
-        instance = configured(task_class, config)
+        if argv and argv[0] in HELP_FLAGS:
+            body = __doc__.strip().split("\n\n", 1)[1]
+            print(f"{USAGE}\n\n{body}\n\ntasks (`python -m rethink_bnn.train TASK --help` "
+                  f"lists a task's fields):\n{describe()}")
+            return 0
+        if any(a in HELP_FLAGS for a in argv[1:]):
+            print(describe_task(task_class(argv[0])))
+            return 0
+        task, config = parse(argv)
+        instance = configured(task, config)
         instance.run()
     except (UsageError, ConfigError, DatasetUnavailable, RunFolderConflict) as error:
         if debug:

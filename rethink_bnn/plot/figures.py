@@ -145,7 +145,7 @@ def training_figure(folders):
     for index, (run, config) in enumerate(runs):
         color, name = f"C{index}", _name(run, runs)
         log = epoch_log(run, ("accuracy",), TRAINING_FIGURE)
-        epochs = np.array([row["epoch"] for row in log]) + 1
+        epochs = np.array([row["epoch"] for row in log])
         left.plot(epochs, [row["accuracy"] for row in log], color=color, label=f"{name}train")
         if "val_accuracy" in log[0]:
             left.plot(epochs, [row["val_accuracy"] for row in log], color=color,
@@ -279,7 +279,7 @@ def arbitrary_lr_figure(folders):
                 continue  # not trained yet
             log = epoch_log(run / "configs" / name, ("accuracy", "val_accuracy"),
                             ARBITRARY_LR_FIGURE)
-            epochs = np.array([row["epoch"] for row in log]) + 1
+            epochs = np.array([row["epoch"] for row in log])
             style = dict(color=f"C{index}", label=CONFIGURATION_LABELS[name].format(
                 s=_power_of_two(scale)), linestyle="--" if index == 2 else "-",
                 linewidth=2.5 if index == 1 else 1.5)

@@ -86,8 +86,9 @@ def bop_runs(folders, figure):
 
 
 def epoch_log(folder, columns=(), figure="figure"):
-    """The run's log.csv rows with floats (empty cells as NaN); WrongRunError when it has
-    no epoch yet or lacks one of the `columns` the `figure` needs."""
+    """The run's log.csv rows with floats (empty cells as NaN), epochs numbered from 1;
+    WrongRunError when it has no epoch yet or lacks one of the `columns` the `figure`
+    needs."""
     folder = Path(folder)
     rows = read_csv(folder / "log.csv")
     if not rows:
@@ -98,7 +99,10 @@ def epoch_log(folder, columns=(), figure="figure"):
         raise WrongRunError(f"{folder}/log.csv has no {', '.join(missing)} column, which the "
                             f"{figure} needs: it was written by another task or an older "
                             "rethink_bnn; train the run with this version.")
-    return [{k: _number(v) for k, v in row.items()} for row in rows]
+    rows = [{k: _number(v) for k, v in row.items()} for row in rows]
+    if rows[0].get("epoch") == 0:  # written before epochs were numbered from 1
+        rows = [{**row, "epoch": row["epoch"] + 1} for row in rows]
+    return rows
 
 
 def read_scalars(event_dir, tags):

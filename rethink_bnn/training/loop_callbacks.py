@@ -13,6 +13,7 @@ __all__ = [
     "BestWeights",
     "EpochCheckpoint",
     "EpochLog",
+    "EpochTensorBoard",
     "HyperparameterLogger",
     "LoopState",
     "StopWhenNoFlips",
@@ -50,8 +51,9 @@ class HyperparameterLogger(tf.keras.callbacks.Callback):
 
 
 class EpochLog(tf.keras.callbacks.Callback):
-    """One CSV row per epoch: `epoch` and the epoch logs (put it after the callbacks that
-    add to them).
+    """One CSV row per epoch: `epoch` (1-based: the row of the Nth epoch says N, as the
+    console, the checkpoints and summary.json do) and the epoch logs (put it after the
+    callbacks that add to them).
 
     Unlike Keras' CSVLogger, every epoch rewrites the file (write-then-rename), so a kill
     never leaves half a row; and a run resumed by a version that logs other values gets
@@ -63,8 +65,24 @@ class EpochLog(tf.keras.callbacks.Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: _plain(v) for k, v in sorted((logs or {}).items())}}
-        write_csv_atomically(self.path, read_csv(self.path) + [row])
+        row = {"epoch": epoch + 1, **{k: _plain(v) for k, v in sorted((logs or {}).items())}}
+        write_csv_atomically(self.path, one_based(read_csv(self.path)) + [row])
+
+
+def one_based(rows):
+    """Log rows with 1-based epochs: a log written before they were (its first row says
+    epoch 0) is renumbered, so a resumed old run keeps one convention."""
+    if rows and str(rows[0].get("epoch")) == "0":
+        return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
+    return rows
+
+
+class EpochTensorBoard(tf.keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with epoch scalars at the 1-based epoch, as log.csv and
+    the console number them (Keras writes them at the 0-based index)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
 
 
 def _plain(value):

@@ -122,7 +122,11 @@ class RunFolder:
         if not self.csv_log.is_file():
             return
         lines = self.csv_log.read_text().splitlines(keepends=True)
-        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
+        # rows are 1-based since epoch numbers were unified; a log whose first row says
+        # epoch 0 was written before (EpochLog renumbers it on its next write)
+        offset = 1 if len(lines) > 1 and lines[1].split(",", 1)[0] == "0" else 0
+        kept = lines[:1] + [line for line in lines[1:]
+                            if int(line.split(",", 1)[0]) + offset <= epochs]
         if len(kept) != len(lines):
             tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
             tmp.write_text("".join(kept))

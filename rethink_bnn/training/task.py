@@ -10,7 +10,6 @@ import functools
 import math
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from typing import Optional, Tuple, Union
@@ -34,10 +33,12 @@ from rethink_bnn.callbacks import (
 )
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
 from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
+from rethink_bnn.training.console import Console, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
     EpochCheckpoint,
     EpochLog,
+    EpochTensorBoard,
     HyperparameterLogger,
     LoopState,
     StopWhenNoFlips,
@@ -178,8 +179,8 @@ class TrainingTask:
         config = self.resolved_config()
         replacing = run.check(config, overwrite=self.overwrite)
         if run.finished and not replacing:
-            print(f"{run.path} holds a finished run of this configuration: "
-                  f"test accuracy {run.summary()['test_accuracy']}; see summary.json.")
+            print(f"{run.path} holds a finished run of this configuration: test accuracy "
+                  f"{run.summary()['test_accuracy']:.4f}; see {run.summary_file}.")
             return run.summary()
         # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
         # only the chief writes the run folder, the others a scratch folder.
@@ -228,13 +229,12 @@ class TrainingTask:
         if has_validation:
             callbacks.append(best)
         callbacks += [
+            Console(console_verbosity(self.verbose)),
             EpochLog(folder.csv_log),
-            tf.keras.callbacks.TensorBoard(str(folder.tensorboard), write_graph=False,
-                                           profile_batch=0),
+            EpochTensorBoard(str(folder.tensorboard), write_graph=False, profile_batch=0),
             # last: saves what the others updated
             EpochCheckpoint(state, manager, after_save=[best.commit]),
         ]
-        verbose = self.verbose if self.verbose is not None else (1 if sys.stdout.isatty() else 2)
         # A run stopped for lack of flips (then interrupted) has nothing left to train.
         last_epoch = initial_epoch if self._stopped_without_flips(state) else self.epochs
         history = model.fit(
@@ -244,7 +244,7 @@ class TrainingTask:
             steps_per_epoch=steps_per_epoch,
             validation_data=self._pipeline(validation[0]) if validation else None,
             callbacks=callbacks,
-            verbose=verbose,
+            verbose=0,  # the Console callback prints
         )
 
         best_epoch = int(state.best_epoch.numpy())
@@ -260,13 +260,13 @@ class TrainingTask:
             "epochs_run": int(state.epoch.numpy()),
             "epochs_this_session": len(epoch_logs.get("loss", [])),
             "stopped_without_flips": self._stopped_without_flips(state),
-            "best_epoch": best_epoch if best_epoch >= 0 else None,
+            "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,  # 1-based, as log.csv
             "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
-            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch),
+            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
-            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch.numpy()) - 1),
+            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch.numpy())),
             "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
             "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
                                if bop.flip_counts is not None) if uses_bop else None,
@@ -445,8 +445,8 @@ def _require(condition, message):
 
 
 def _at_epoch(log, key, epoch):
-    """A value from the CSV log's rows at `epoch` (0-based), or None."""
-    for row in log if epoch >= 0 else []:
+    """A value from the CSV log's row of `epoch` (1-based, as the log), or None."""
+    for row in log if epoch >= 1 else []:
         if int(row["epoch"]) == epoch and row.get(key) not in (None, ""):
             return float(row[key])
     return None

@@ -60,6 +60,6 @@ def test_a_resumed_run_keeps_every_logged_value_under_its_own_column(tmp_path):
           **{"dataset.train_limit": 64}).run()
     rows = read_csv(log)
     assert rows[:2] == [{**row, "step": ""} for row in old]
-    assert rows[2]["step"] == "6" and rows[2]["epoch"] == "2"
+    assert rows[2]["step"] == "6" and rows[2]["epoch"] == "3"  # 1-based, as the console
     assert set(rows[2]) == set(old[0]) | {"step"}
     assert all(0 <= float(row["accuracy"]) <= 1 for row in rows)
