@@ -44,6 +44,7 @@ from rethink_bnn.training.run_folder import (
     write_csv_atomically,
     write_json_atomically,
 )
+from rethink_bnn.training.loop_callbacks import EpochLog
 from rethink_bnn.training.task import (
     BopTraining,
     LatentTraining,
@@ -404,14 +405,14 @@ class ApproximationViewpoint(_TheoryTask):
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             logs.mkdir(parents=True, exist_ok=True)
             model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
-                      callbacks=[tf.keras.callbacks.CSVLogger(str(logs / "latent.csv")),
+                      callbacks=[EpochLog(logs / "latent.csv"),
                                  tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
             binary = model.evaluate(evaluation, verbose=0)[1]
             real = with_real_kernels(model)
             real.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             latent = real.evaluate(evaluation, verbose=0)[1]
             retrain_batch_norm(real, stream, steps, self.epochs, self.learning_rate,
-                               [tf.keras.callbacks.CSVLogger(str(logs / "batch_norm.csv"))])
+                               [EpochLog(logs / "batch_norm.csv")])
             retrained = real.evaluate(evaluation, verbose=0)[1]
             row = {"seed": seed, "binary": binary, "latent": latent,
                    "latent+retrained BN": retrained}
@@ -481,7 +482,7 @@ class ArbitraryLr(_TheoryTask):
                                          self.seed, self.shuffle_buffer)
                 model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
                           validation_data=evaluation,
-                          callbacks=[recorder, tf.keras.callbacks.CSVLogger(str(logs / "log.csv")),
+                          callbacks=[recorder, EpochLog(logs / "log.csv"),
                                      tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
                 np.savez(logs / "signs.npz", epochs=np.stack(recorder.epochs),
                          steps=np.stack(recorder.steps) if recorder.steps else np.zeros((0, 0)))
@@ -500,7 +501,7 @@ class ArbitraryLr(_TheoryTask):
         write_csv_atomically(folder.path / "identity.csv", [
             {"epoch": e, "differ_2_3": a, "differ_1_2": b}
             for e, (a, b) in enumerate(zip(identity["epoch_differ_2_3"],
-                                           identity["epoch_differ_1_2"]))
+                                           identity["epoch_differ_1_2"]), start=1)
         ])
         summary = {"task": config["task"], "config": config, "versions": versions(),
                    "scale": self.scale, "configurations": results, **identity}

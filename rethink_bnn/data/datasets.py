@@ -11,6 +11,8 @@ Offline use: when the dataset's standard archives lie in `archive_dir` (or in
 
 import os
 import shutil
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Optional
 
@@ -148,6 +150,8 @@ class TfdsImageDataset(_SplitImageDataset):
             splits.pop("validation")
         target = Path(self.data_dir or tfds.core.constants.DATA_DIR) / self.name.split(":")[0]
         existed = target.exists()
+        if self.download:
+            self._check_downloadable()
         try:
             loaded, info = tfds.load(
                 self.name, split=list(splits.values()), data_dir=self.data_dir,
@@ -165,17 +169,57 @@ class TfdsImageDataset(_SplitImageDataset):
     def _load_kwargs(self):
         return {}
 
+    def _check_downloadable(self):
+        """Fail within seconds, writing nothing, when the dataset is not prepared and its
+        download hosts cannot be reached: tfds would otherwise retry for minutes and
+        leave an empty temporary folder in its downloads."""
+        try:
+            builder = tfds.builder(self.name, data_dir=self.data_dir)
+            prepared = tf.io.gfile.exists(os.path.join(builder.data_path,
+                                                       "dataset_info.json"))
+            hosts = sorted({urllib.parse.urlparse(url).hostname
+                            for url in (builder.url_infos or {})} - {None})
+        except Exception:  # an unknown name or a broken builder: tfds.load says what
+            return
+        manual = bool(getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))  # ImageNet
+        if prepared or manual or not hosts or _mocked(builder):
+            return
+        for host in hosts:
+            try:
+                socket.create_connection((host, 443), timeout=5).close()
+            except OSError as error:
+                raise DatasetUnavailable(
+                    f"dataset '{self.name}' is not prepared in {builder.data_dir} and "
+                    f"cannot be downloaded ({host} cannot be reached: "
+                    f"{error.strerror or type(error).__name__}): {self._how_to_provide()}"
+                ) from error
+
     def _unavailable_message(self, error):
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        return f"dataset '{self.name}' is not available ({reason}): {self._how_to_provide()}"
+        return (f"dataset '{self.name}' is not available ({_first_words(error)}): "
+                f"{self._how_to_provide()}")
 
     def _how_to_provide(self):
         archive = " and ".join(self.archive_names) or "its archive"
         return (
             f"either put {archive} in a folder and pass dataset.archive_dir=FOLDER (or set "
             f"{ARCHIVE_ENV}=FOLDER), or let tensorflow-datasets download and prepare it "
-            "(needs network; dataset.data_dir=FOLDER chooses where)."
+            "(needs network; dataset.data_dir=FOLDER chooses where; on an offline machine "
+            "with the data prepared, pass dataset.data_dir=FOLDER dataset.download=False)."
         )
+
+
+def _mocked(builder):
+    """Whether tfds' test mock (`tfds.testing.mock_data`) stands in for the download."""
+    prepare = getattr(type(builder), "download_and_prepare", None)
+    return getattr(prepare, "__module__", "").startswith("tensorflow_datasets.testing")
+
+
+def _first_words(error, limit=200):
+    """The first line of an error's text, cut at a word (never mid-word) if long."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def _num_examples(info, spec, data):

@@ -97,3 +97,37 @@ def test_imagenet_without_its_manual_download_says_where_to_put_it(tmp_path):
                                                  "dataset.manual_dir=FOLDER"):
         data.train()
     assert not (tmp_path / "tfds" / "imagenet2012").exists()  # nothing half-prepared left
+
+
+def test_no_network_fails_at_once_writes_nothing_and_names_the_offline_options(
+        tmp_path, monkeypatch):
+    """Without network tfds retried for minutes and left a temporary folder behind;
+    the host check fails within seconds (here the connection is refused at once)."""
+    import socket
+    import time
+
+    def unreachable(address, timeout=None):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    data = _configured(Cifar10, archive_dir=str(tmp_path / "none"),
+                       data_dir=str(tmp_path / "tfds"))
+    started = time.time()
+    with pytest.raises(DatasetUnavailable) as error:
+        data.train()
+    assert time.time() - started < 10
+    message = str(error.value)
+    assert "\n" not in message
+    assert "cannot be downloaded (www.cs.toronto.edu cannot be reached: Network is " \
+           "unreachable)" in message
+    assert "dataset.archive_dir=FOLDER" in message and "dataset.download=False" in message
+    assert not (tmp_path / "tfds").exists()
+
+
+def test_a_long_reason_is_cut_at_a_word():
+    from rethink_bnn.data.datasets import _first_words
+
+    text = "word " * 100
+    cut = _first_words(ValueError(text))
+    assert cut.endswith("word …") and len(cut) <= 202
+    assert _first_words(ValueError("short\nsecond line")) == "short"
