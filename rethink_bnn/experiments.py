@@ -45,8 +45,10 @@ from rethink_bnn.training.run_folder import (
     write_json_atomically,
 )
 from rethink_bnn.training.loop_callbacks import EpochLog
+from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.task import (
     BopTraining,
+    ConfigError,
     LatentTraining,
     LinearDecayBopTraining,
     evaluation_stream,
@@ -244,11 +246,17 @@ class BopSweep:
     processes: int = Field(1)
     run_dir: str = Field("runs/bop_sweep")
 
-    def run(self):
+    def validate(self):
+        """Check the sweep's own fields and every point's, before anything runs."""
         if self.grid not in GRIDS:
-            raise ValueError(f"grid must be one of {sorted(GRIDS)}, got {self.grid!r}.")
-        if self.processes < 1:
-            raise ValueError(f"processes must be >= 1, got {self.processes}.")
+            raise ConfigError(f"grid must be one of {', '.join(sorted(GRIDS))}, got "
+                              f"{self.grid!r}.")
+        if isinstance(self.processes, bool) or self.processes < 1:
+            raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
+        self.point.validate()
+
+    def run(self):
+        self.validate()
         name = convert_to_snake_case(type(self.point).__name__)
         shared = {k: v for k, v in _flatten(fields_of(self.point)).items()
                   if k not in ("run_dir", "gamma", "threshold", "learning_rate")}
@@ -345,8 +353,40 @@ class _TheoryTask:
     # Fields that may change between runs into the same folder.
     resumable_fields = ()
 
+    def validate(self):
+        """Check every field before anything loads or is written."""
+        try:
+            check_types(self)
+        except TypeError as error:
+            raise ConfigError(str(error)) from error
+        for name in ("epochs", "batch_size", "evaluation_batch_size", "shuffle_buffer",
+                     "seeds"):
+            value = getattr(self, name, 1)
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}.")
+        for name in ("seed", "first_seed"):
+            value = getattr(self, name, 0)
+            if not 0 <= value < 2**31:
+                raise ConfigError(f"{name} must be in [0, 2**31), got {value}.")
+        for name in ("learning_rate", "batch_norm_learning_rate", "scale"):
+            value = getattr(self, name, 1.0)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {value}.")
+        if not str(self.run_dir).strip():
+            raise ConfigError("run_dir must name a folder, got an empty string.")
+        if self.dataset.image_shape not in (None, tuple(self.input_shape)):
+            raise ConfigError(f"input_shape={tuple(self.input_shape)} does not match "
+                              f"{type(self.dataset).__name__}'s images of shape "
+                              f"{self.dataset.image_shape}: pass input_shape="
+                              f"{self.dataset.image_shape}.".replace(" ", "", 0))
+        try:
+            self.dataset.validate()
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+
     def _open(self):
         """Claim the run folder (after the data loads); returns (folder, config, data)."""
+        self.validate()
         folder = RunFolder(self.run_dir)
         config = {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
         folder.check(config, self.overwrite, self.resumable_fields)

@@ -16,7 +16,6 @@ import difflib
 import re
 import sys
 import textwrap
-import typing
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from zookeeper import configure
@@ -24,7 +23,7 @@ from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
 from rethink_bnn.data import DatasetUnavailable
-from rethink_bnn.training.fields import describe_fields, type_in_words
+from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
 from rethink_bnn.training.run_folder import RunFolderConflict
 from rethink_bnn.training.task import ConfigError
 
@@ -91,7 +90,7 @@ def configured(task_class, config):
     instance = task_class()
     try:
         configure(instance, config)
-        _read_every_field(instance, config)
+        check_types(instance, typed=config)
     except (ValueError, TypeError) as error:
         message = str(error).strip().splitlines()[0]
         unknown, wrong = _UNKNOWN_KEY.search(message), _WRONG_TYPE.search(message)
@@ -101,23 +100,6 @@ def configured(task_class, config):
             raise UsageError(_wrong_type(instance, config, *wrong.groups())) from error
         raise UsageError(message) from error
     return instance
-
-
-def _read_every_field(instance, config, prefix=""):
-    """Read every field (zookeeper type-checks on read). A number field refuses a bool:
-    zookeeper takes True for an int (bool is an int in Python), and `batch_size=True`
-    would train with batch 1."""
-    for name, field in instance.__component_fields__.items():
-        key = prefix + name
-        value = base_getattr(instance, name)
-        if hasattr(value, "__component_fields__"):
-            _read_every_field(value, config, key + ".")
-            continue
-        allowed = typing.get_args(field.type) or (field.type,)
-        if isinstance(value, bool) and bool not in allowed and (int in allowed
-                                                                or float in allowed):
-            typed = key if key in config else name
-            raise UsageError(f"{typed} must be {type_in_words(field.type)}, got {value}.")
 
 
 def _wrong_type(instance, config, field, component, value):

@@ -48,6 +48,10 @@ class _SplitImageDataset(Dataset):
 
     # Small enough to keep in memory after the first epoch (see training_stream).
     cacheable = True
+    # The images' shape and the number of classes, for checks before anything loads
+    # (None: any shape, the preprocessing resizes).
+    image_shape = None
+    num_classes = None
 
     validation_fraction: float = Field(0.1)
     # Train on the first this many training examples only (None: all), for quick runs.
@@ -233,6 +237,7 @@ def _num_examples(info, spec, data):
 @component
 class Mnist(TfdsImageDataset):
     name: str = Field("mnist")
+    image_shape, num_classes = (28, 28, 1), 10
     archive_names = archives.MNIST_FILES["train"] + archives.MNIST_FILES["test"]
 
     def _archive_in(self, folder):
@@ -253,6 +258,7 @@ class FashionMnist(Mnist):
 @component
 class Cifar10(TfdsImageDataset):
     name: str = Field("cifar10")
+    image_shape, num_classes = (32, 32, 3), 10
     archive_names = (archives.CIFAR10_ARCHIVE,)
 
     def _archive_in(self, folder):
@@ -277,6 +283,7 @@ class ImageNet2012(TfdsImageDataset):
     """
 
     name: str = Field("imagenet2012")
+    num_classes = 1000
     download: bool = Field(True)  # prepare from manual_dir: tfds never downloads ImageNet
     manual_dir: Optional[str] = Field(None)
     validation_fraction: float = Field(0.0)
@@ -316,8 +323,16 @@ def digits_arrays(test_fraction=0.2, seed=0):
 class Digits(_SplitImageDataset):
     """scikit-learn's bundled 8x8 digits (1797 images): real data that needs no network."""
 
+    image_shape, num_classes = (8, 8, 1), 10
+
     test_fraction: float = Field(0.2)
     seed: int = Field(0)
+
+    def validate(self):
+        super().validate()
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"dataset.test_fraction must be in (0, 1) (the digits kept for "
+                             f"testing), got {self.test_fraction}.")
 
     def _load(self):
         return self._from_arrays(*digits_arrays(self.test_fraction, self.seed))

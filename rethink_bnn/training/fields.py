@@ -11,7 +11,7 @@ import typing
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import is_component_instance
 
-__all__ = ["FIELD_HELP", "describe_fields", "field_meaning", "type_in_words"]
+__all__ = ["FIELD_HELP", "check_types", "describe_fields", "field_meaning", "type_in_words"]
 
 FIELD_HELP = {
     # the task
@@ -149,3 +149,26 @@ def type_in_words(annotation):
 def _plural(annotation):
     return {int: "integers", float: "numbers", str: "strings"}.get(
         annotation, type_in_words(annotation))
+
+
+def check_types(instance, typed=(), prefix=""):
+    """Read every field of a configured component (zookeeper type-checks on read) and
+    refuse a bool for a number field: zookeeper takes True for an int (bool is an int in
+    Python), so `batch_size=True` would train with batch 1.
+
+    Args:
+        typed: the keys the user gave, so an error names the key as typed.
+    Raises:
+        TypeError: a field's value has the wrong type (zookeeper's message, or ours).
+    """
+    for name, field in instance.__component_fields__.items():
+        key = prefix + name
+        value = base_getattr(instance, name)
+        if is_component_instance(value):
+            check_types(value, typed, key + ".")
+            continue
+        allowed = typing.get_args(field.type) or (field.type,)
+        if isinstance(value, bool) and bool not in allowed and (int in allowed
+                                                                or float in allowed):
+            shown = key if key in typed or name not in typed else name
+            raise TypeError(f"{shown} must be {type_in_words(field.type)}, got {value}.")

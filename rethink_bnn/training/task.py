@@ -33,6 +33,7 @@ from rethink_bnn.callbacks import (
 )
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
 from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
+from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.console import Console, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
@@ -126,7 +127,7 @@ class TrainingTask:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
         try:
-            self.resolved_config()  # reads every field: a value of the wrong type raises
+            check_types(self)  # reads every field: a value of the wrong type raises
         except TypeError as error:
             raise ConfigError(str(error).strip().splitlines()[0]) from error
         try:
@@ -135,6 +136,15 @@ class TrainingTask:
             raise ConfigError(str(error)) from error
         _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
+        _require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
+        _require(bool(str(self.run_dir).strip()), "run_dir must name a folder, got an empty "
+                 "string (the default is runs/<task>).")
+        self._validate_data_and_network()
+        try:
+            tf.keras.losses.get(self.loss)
+        except ValueError:
+            raise ConfigError(f"loss must be a Keras loss name such as "
+                              f"sparse_categorical_crossentropy, got {self.loss!r}.") from None
         replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
         _require(
             self.batch_size % replicas == 0,
@@ -159,6 +169,27 @@ class TrainingTask:
                 check()
             except (ValueError, TypeError) as error:
                 raise ConfigError(f"{prefix}{error}") from error
+
+    def _validate_data_and_network(self):
+        """The shape and classes the network is built for must be the dataset's."""
+        dataset = self.dataset
+        classes, shape = dataset.num_classes, dataset.image_shape
+        _require(self.num_classes >= 2, f"num_classes must be at least 2, got "
+                 f"{self.num_classes}.")
+        _require(classes is None or self.num_classes == classes,
+                 f"num_classes={self.num_classes} does not match {type(dataset).__name__}, "
+                 f"which has {classes} classes: leave num_classes at {classes}.")
+        _require(len(self.input_shape) == 3 and all(d >= 1 for d in self.input_shape),
+                 f"input_shape must be (height, width, channels), got "
+                 f"{tuple(self.input_shape)}.")
+        _require(shape is None or tuple(self.input_shape) == shape,
+                 f"input_shape={tuple(self.input_shape)} does not match "
+                 f"{type(dataset).__name__}'s images of shape {shape}: leave input_shape "
+                 f"at {shape}.")
+        for name in ("learning_rate", "final_learning_rate", "final_gamma", "gamma_decay"):
+            value = getattr(self, name, None)
+            _require(value is None or math.isfinite(value),
+                     f"{name} must be a finite number, got {value}.")
 
     def run(self):
         try:
@@ -190,16 +221,18 @@ class TrainingTask:
             tf.config.experimental.enable_op_determinism()
         tf.keras.utils.set_random_seed(self.seed)
 
-        # Data first: a dataset that cannot be had leaves the run folder untouched.
+        # Data and network first: what cannot be had or built leaves the run folder
+        # untouched, so the corrected command finds it as it was.
         train_data, n_train = self.dataset.train()
         has_validation = bool(getattr(self.dataset, "validation_fraction", 0))
         validation = self.dataset.validation() if has_validation else None
         test_data, n_test = self.dataset.test()
+        self._check_split_sizes(n_train, validation, n_test)
         steps_per_epoch = math.ceil(n_train / self.batch_size)
+        model = self._built_model()
+        optimizer = self.make_optimizer(steps_per_epoch)
         folder.claim(config, overwrite=self.overwrite)
 
-        model = self.model
-        optimizer = self.make_optimizer(steps_per_epoch)
         # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
         # unscales the gradients before Bop sees them.
         model.compile(optimizer, loss=self.loss, metrics=["accuracy"],
@@ -282,6 +315,26 @@ class TrainingTask:
               f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "
               f"summary in {folder.summary_file}")
         return summary
+
+    def _check_split_sizes(self, n_train, validation, n_test):
+        fix = ("dataset.validation_fraction, dataset.test_fraction or dataset.train_limit "
+               "leave more examples there")
+        _require(n_train >= 1, f"the training split of {type(self.dataset).__name__} is "
+                 f"empty: {fix}.")
+        _require(validation is None or validation[1] >= 1, "the validation split is empty: "
+                 f"{fix}, or dataset.validation_fraction=0 trains without one.")
+        _require(n_test >= 1, f"the test split is empty: {fix}.")
+        _require(self.batch_size <= n_train, f"batch_size={self.batch_size} is larger than "
+                 f"the {n_train} training examples: use at most batch_size={n_train}.")
+
+    def _built_model(self):
+        """The network, built now; a shape it cannot take is a ConfigError."""
+        try:
+            return self.model
+        except ValueError as error:
+            raise ConfigError(f"the network {type(base_getattr(self, 'model')).__name__} "
+                              f"cannot be built for input_shape={tuple(self.input_shape)}: "
+                              f"{str(error).strip().splitlines()[0][:160]}") from error
 
     def _stopped_without_flips(self, state):
         patience = self.stop_after_flipless_epochs
