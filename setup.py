@@ -51,8 +51,12 @@ setup(
         "matplotlib>=3.7",  # rethink_bnn.plot
     ],
     extras_require={
-        # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks
-        "test": ["pytest>=8", "dill", "nbclient", "nbformat", "ipykernel"],
+        # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
+        # setuptools, wheel: tests/test_packaging.py builds the wheel offline, without
+        # build isolation (a Python 3.12 venv comes without setuptools)
+        "test": [
+            "pytest>=8", "dill", "nbclient", "nbformat", "ipykernel", "setuptools", "wheel",
+        ],
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )
