@@ -22,12 +22,18 @@ COPY requirements.lock setup.py setup.cfg README.md ./
 COPY rethink_bnn ./rethink_bnn
 # The lock was made on Python 3.11: stop the build if the base image has another.
 RUN python -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" \
-    && python -m pip install -c requirements.lock . \
-    && python -c "import rethink_bnn, tensorflow as tf; print('rethink_bnn', rethink_bnn.__version__, 'tensorflow', tf.__version__)"
+    && python -m pip install -c requirements.lock .
+
+# Stop the build unless the installed package runs: both CLIs start, from /workspace and
+# not from /opt/rethink_bnn, where Python would import the copied sources and hide a
+# module the install left out (as it once left out rethink_bnn.training).
+WORKDIR /workspace
+RUN python -c "import rethink_bnn, tensorflow as tf; print('rethink_bnn', rethink_bnn.__version__, 'from', rethink_bnn.__file__, 'tensorflow', tf.__version__)" \
+    && python -m rethink_bnn.train --help > /dev/null \
+    && python -m rethink_bnn.plot --help > /dev/null
 
 # Datasets (archives, tfds data and ImageNet's manual downloads) and run folders live
 # outside the image: run_dir defaults to runs/<task>, under the working directory.
 VOLUME ["/data", "/workspace/runs"]
-WORKDIR /workspace
 ENTRYPOINT ["python", "-m", "rethink_bnn.train"]
 CMD ["--help"]

@@ -2,6 +2,30 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).resolve().parent
+
+
+def _packages():
+    """The packages under rethink_bnn, or stop the build if a folder of modules is not one.
+
+    find_packages silently skips a folder without __init__.py, and the wheel then lacks
+    its modules: `pip install .` once shipped without rethink_bnn.training, and both CLIs
+    failed on import. Only editable installs and runs from the repository worked.
+    """
+    packages = find_packages(where=str(HERE), include=["rethink_bnn", "rethink_bnn.*"])
+    with_modules = {
+        ".".join(module.parent.relative_to(HERE).parts)
+        for module in (HERE / "rethink_bnn").rglob("*.py")
+    }
+    missing = sorted(with_modules - set(packages))
+    if missing:
+        raise SystemExit(
+            "setup.py: these folders hold modules but no __init__.py, so the package "
+            f"would install without them: {', '.join(missing)}"
+        )
+    return packages
+
+
 # The stack of SPEC.md: Larq needs Keras 2 (tf-keras); zookeeper and larq-zoo pin
 # tensorflow-datasets < 4.9 and protobuf < 3.21. requirements.lock pins everything
 # else to the versions CI tests: `pip install -c requirements.lock -e .[test]`.
@@ -9,9 +33,9 @@ setup(
     name="rethink_bnn",
     version="0.1.0",
     description="Train binarized neural networks with Bop (Helwegen et al., NeurIPS 2019)",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["rethink_bnn", "rethink_bnn.*"]),
+    packages=_packages(),
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow>=2.19,<2.20",
@@ -27,8 +51,12 @@ setup(
         "matplotlib>=3.7",  # rethink_bnn.plot
     ],
     extras_require={
-        # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks
-        "test": ["pytest>=8", "dill", "nbclient", "nbformat", "ipykernel"],
+        # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
+        # setuptools, wheel: tests/test_packaging.py builds the wheel offline, without
+        # build isolation (a Python 3.12 venv comes without setuptools)
+        "test": [
+            "pytest>=8", "dill", "nbclient", "nbformat", "ipykernel", "setuptools", "wheel",
+        ],
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )

@@ -1,0 +1,7 @@
+"""The training loop the experiments share: the task and its `run()` (`task`), the run
+folder it writes (`run_folder`), the callbacks of the loop (`loop_callbacks`) and the
+choice of `tf.distribute` strategy (`distribution`). `python -m rethink_bnn.train` runs it.
+
+The modules are imported where they are used, not here: importing this package costs
+nothing until one of them is needed.
+"""
