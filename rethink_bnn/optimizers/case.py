@@ -119,6 +119,8 @@ class CaseOptimizer(_Optimizer):
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
         self._optimizers = optimizers
+        for index, optimizer in enumerate(optimizers):
+            _name_variables_under(optimizer, self._scope(index))
 
     @property
     def optimizers(self):
@@ -137,6 +139,10 @@ class CaseOptimizer(_Optimizer):
     @learning_rate.setter
     def learning_rate(self, value):
         self._lead_optimizer().learning_rate = value
+
+    def _scope(self, index):
+        # Absolute, so the names do not depend on where the optimizer is built.
+        return f"{self.name}/{index}/"
 
     def _lead_optimizer(self):
         return self._optimizers[-1] if self._has_default else self._optimizers[0]
@@ -180,7 +186,8 @@ class CaseOptimizer(_Optimizer):
         for index, optimizer in enumerate(self._optimizers):
             share = [v for v, r in zip(var_list, routes) if r == index]
             if share:
-                optimizer.build(share)
+                with tf.name_scope(self._scope(index)):
+                    optimizer.build(share)
         self._built = True
 
     def _claim(self, variable):
@@ -264,6 +271,24 @@ class CaseOptimizer(_Optimizer):
             share = [v for v in var_list if self._optimizers[self._route_of(v)] is optimizer]
             optimizer.finalize_variable_values(share)
 
+    def set_weights(self, weights):
+        """Set all of `variables`, the sub-optimizers' too (the h5 format restores this way)."""
+        variables = self.variables
+        if not getattr(self, "_built", False) or len(weights) != len(variables):
+            raise ValueError(
+                f"CaseOptimizer has {len(variables)} variables but got {len(weights)} "
+                "values: build it on the model's trainable variables, routed as when "
+                "the values were saved, before setting them."
+            )
+        for variable, weight in zip(variables, weights):
+            if variable.shape != weight.shape:
+                raise ValueError(
+                    f"CaseOptimizer variable `{variable.name}` has shape {variable.shape} "
+                    f"but got a value of shape {weight.shape}: the variables were routed "
+                    "differently when the values were saved."
+                )
+            variable.assign(weight)
+
     def save_own_variables(self, store):
         # Only the step counter: `model.save` visits the sub-optimizers on its own.
         for i, variable in enumerate(self._variables):
@@ -308,12 +333,11 @@ class CaseOptimizer(_Optimizer):
                 )
             predicates.append(predicate)
         optimizers = [
-            tf.keras.optimizers.deserialize(c, custom_objects=custom_objects)
-            for c in config.pop("optimizers")
+            _deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")
         ]
         default = config.pop("default_optimizer")
         if default is not None:
-            default = tf.keras.optimizers.deserialize(default, custom_objects=custom_objects)
+            default = _deserialize_optimizer(default, custom_objects)
         return cls(*zip(predicates, optimizers), default_optimizer=default, **config)
 
 
@@ -332,8 +356,45 @@ def _check_optimizer(optimizer, where):
         )
 
 
+def _name_variables_under(optimizer, scope):
+    """Re-create the variables `optimizer` already has (its step counters) named under `scope`.
+
+    Keras names every optimizer's step counter `iteration`, and the h5 format stores
+    optimizer variables by name, so two sub-optimizers' counters would collide there.
+    Variables created later, in `build`, get the scope from `CaseOptimizer.build`.
+    Checkpoints key variables by attribute, not name, so they are unaffected.
+    """
+    if getattr(optimizer, "_mesh", None) is not None:  # DTensor: leave its layout alone
+        return
+    strategy = getattr(optimizer, "_distribution_strategy", None) or tf.distribute.get_strategy()
+    renamed = {}
+    with tf.init_scope(), strategy.scope(), tf.name_scope(scope):
+        for variable in optimizer._variables:
+            if variable.name.startswith(scope):
+                continue  # already named by a CaseOptimizer
+            name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+            renamed[id(variable)] = tf.Variable(
+                variable.read_value(), name=name, dtype=variable.dtype, trainable=False
+            )
+    if not renamed:
+        return
+    # A new list: replacing items of the tracked one would make it unsaveable.
+    optimizer._variables = [renamed.get(id(v), v) for v in optimizer._variables]
+    for attribute, value in list(vars(optimizer).items()):
+        if id(value) in renamed:
+            setattr(optimizer, attribute, renamed[id(value)])
+
+
 def _describe(predicate):
     return getattr(predicate, "__name__", repr(predicate))
+
+
+def _deserialize_optimizer(config, custom_objects):
+    # The h5 and SavedModel formats deserialize by class name alone, and Larq registers
+    # its own `Bop` under that name: look ours up by its registered name instead.
+    if config.get("registered_name"):
+        config = {**config, "class_name": config["registered_name"]}
+    return tf.keras.optimizers.deserialize(config, custom_objects=custom_objects)
 
 
 def _registered_name(predicate):
