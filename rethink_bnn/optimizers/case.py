@@ -171,6 +171,7 @@ class CaseOptimizer(_Optimizer):
             return
         var_list = list(var_list)
         routes = [self._claim(variable) for variable in var_list]
+        self._check_saved_routes(var_list, routes)
         for index, optimizer in enumerate(self._optimizers[: len(self._predicates)]):
             if index not in routes:
                 raise ValueError(
@@ -183,12 +184,34 @@ class CaseOptimizer(_Optimizer):
         self._routes = self._no_dependency(
             {self._var_key(v): r for v, r in zip(var_list, routes)}
         )
+        self._saved_routes = self._no_dependency(routes)
         for index, optimizer in enumerate(self._optimizers):
             share = [v for v, r in zip(var_list, routes) if r == index]
             if share:
                 with tf.name_scope(self._scope(index)):
                     optimizer.build(share)
         self._built = True
+
+    def _check_saved_routes(self, var_list, routes):
+        # A reloaded model must route as the saved one did: a binary kernel that lost
+        # its marking would otherwise be trained by Adam, silently, off ±1.
+        saved = getattr(self, "_saved_routes", None)
+        if saved is None or saved == routes:
+            return
+        if len(saved) != len(routes):
+            raise ValueError(
+                f"This CaseOptimizer was saved training {len(saved)} variables but is "
+                f"built on {len(routes)}: build it on the model it was saved with, or "
+                "give this model a new CaseOptimizer."
+            )
+        i = next(i for i, (a, b) in enumerate(zip(saved, routes)) if a != b)
+        raise ValueError(
+            f"Variable `{var_list[i].name}` was trained by optimizer {saved[i]} "
+            f"({self._optimizers[saved[i]].name}) of the CaseOptimizer when it was "
+            f"saved, but is now claimed by optimizer {routes[i]} "
+            f"({self._optimizers[routes[i]].name}): its marking (e.g. `precision`) was "
+            "lost; load the model after `import rethink_bnn`, which registers Larq's layers."
+        )
 
     def _claim(self, variable):
         claims = [i for i, p in enumerate(self._predicates) if p(variable)]
@@ -310,6 +333,9 @@ class CaseOptimizer(_Optimizer):
                     tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
                 ],
                 "skip_non_finite": self.skip_non_finite,
+                # Once built: the sub-optimizer index of each variable, in build order,
+                # so that a reloaded model is checked to be routed the same way.
+                "routes": getattr(self, "_saved_routes", None),
                 "default_optimizer": (
                     tf.keras.optimizers.serialize(self.default_optimizer)
                     if self._has_default
@@ -338,7 +364,10 @@ class CaseOptimizer(_Optimizer):
         default = config.pop("default_optimizer")
         if default is not None:
             default = _deserialize_optimizer(default, custom_objects)
-        return cls(*zip(predicates, optimizers), default_optimizer=default, **config)
+        routes = config.pop("routes", None)
+        optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
+        optimizer._saved_routes = optimizer._no_dependency(routes)
+        return optimizer
 
 
 def _check_optimizer(optimizer, where):
