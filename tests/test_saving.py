@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.helpers import bop_adam, dense_bnn, toy_data
 
@@ -23,7 +22,7 @@ LOADS = {**FORMATS, RESTORED: FORMATS["savedmodel"]}
 FIT = dict(batch_size=32, epochs=1, shuffle=False, verbose=0)
 STEPS = 4  # steps per fit: 128 examples, batches of 32
 
-# Runs in a fresh process that imports nothing of ours but `rethink_bnn` (no larq).
+# Runs in a fresh process that imports only `rethink_bnn`, TensorFlow and NumPy.
 RELOAD = textwrap.dedent(
     """
     import json, sys

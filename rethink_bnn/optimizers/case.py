@@ -39,8 +39,11 @@ class CaseOptimizer(_Optimizer):
     gradient holds a NaN or Inf, the whole step is skipped for every sub-optimizer
     (no weight or slot changes, step counts advance) and `skipped_steps` counts it;
     see `rethink_bnn.optimizers.finite`. Sub-optimizers keep
-    their own state and step counts; all of it is saved by `tf.train.Checkpoint` and
-    `model.save`.
+    their own state and step counts, their variables named under `<name>/<index>/`;
+    all of it is saved by `tf.train.Checkpoint` and by `model.save` to `.keras` and h5
+    (Keras' SavedModel loader starts a new optimizer). Once built, the config records
+    which sub-optimizer trains each variable, and a reloaded CaseOptimizer refuses to
+    route a variable differently.
 
     Example:
         ```python
