@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_bnn.initializers import BinaryGlorotUniform, BinaryHeNormal, SignOf
+from rethink_bnn.initializers import BinaryGlorotUniform, BinaryHeNormal, Scaled, SignOf
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,26 @@ def test_usable_by_name_in_a_layer():
     layer = tf.keras.layers.Dense(8, kernel_initializer="rethink_bnn>BinaryHeNormal")
     layer.build((None, 4))
     assert set(np.unique(layer.kernel.numpy())) <= {-1.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    "initializer",
+    [BinaryHeNormal(seed=7), BinaryGlorotUniform(), SignOf("he_uniform"), Scaled("ones", 0.5)],
+)
+def test_the_legacy_formats_plain_class_name_resolves(initializer):
+    # h5 and SavedModel files name our initializers `BinaryHeNormal`, not `rethink_bnn>...`.
+    config = {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    clone = tf.keras.initializers.deserialize(config, use_legacy_format=True)
+    assert type(clone) is type(initializer)
+    assert clone.get_config() == initializer.get_config()
+
+
+def test_a_layer_with_our_initializer_reloads_from_h5(tmp_path):
+    model = tf.keras.Sequential(
+        [tf.keras.Input((4,)), tf.keras.layers.Dense(3, kernel_initializer=Scaled(BinaryHeNormal(1), 2.0))]
+    )
+    model.save(tmp_path / "model.h5")
+    loaded = tf.keras.models.load_model(tmp_path / "model.h5")
+    initializer = loaded.layers[0].kernel_initializer
+    assert isinstance(initializer, Scaled) and isinstance(initializer.initializer, BinaryHeNormal)
+    np.testing.assert_array_equal(loaded.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())

@@ -39,8 +39,11 @@ class CaseOptimizer(_Optimizer):
     gradient holds a NaN or Inf, the whole step is skipped for every sub-optimizer
     (no weight or slot changes, step counts advance) and `skipped_steps` counts it;
     see `rethink_bnn.optimizers.finite`. Sub-optimizers keep
-    their own state and step counts; all of it is saved by `tf.train.Checkpoint` and
-    `model.save`.
+    their own state and step counts, their variables named under `<name>/<index>/`;
+    all of it is saved by `tf.train.Checkpoint` and by `model.save` to `.keras` and h5
+    (Keras' SavedModel loader starts a new optimizer). Once built, the config records
+    which sub-optimizer trains each variable, and a reloaded CaseOptimizer refuses to
+    route a variable differently.
 
     Example:
         ```python
@@ -119,6 +122,8 @@ class CaseOptimizer(_Optimizer):
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
         self._optimizers = optimizers
+        for index, optimizer in enumerate(optimizers):
+            _name_variables_under(optimizer, self._scope(index))
 
     @property
     def optimizers(self):
@@ -137,6 +142,10 @@ class CaseOptimizer(_Optimizer):
     @learning_rate.setter
     def learning_rate(self, value):
         self._lead_optimizer().learning_rate = value
+
+    def _scope(self, index):
+        # Absolute, so the names do not depend on where the optimizer is built.
+        return f"{self.name}/{index}/"
 
     def _lead_optimizer(self):
         return self._optimizers[-1] if self._has_default else self._optimizers[0]
@@ -165,6 +174,7 @@ class CaseOptimizer(_Optimizer):
             return
         var_list = list(var_list)
         routes = [self._claim(variable) for variable in var_list]
+        self._check_saved_routes(var_list, routes)
         for index, optimizer in enumerate(self._optimizers[: len(self._predicates)]):
             if index not in routes:
                 raise ValueError(
@@ -177,11 +187,34 @@ class CaseOptimizer(_Optimizer):
         self._routes = self._no_dependency(
             {self._var_key(v): r for v, r in zip(var_list, routes)}
         )
+        self._saved_routes = self._no_dependency(routes)
         for index, optimizer in enumerate(self._optimizers):
             share = [v for v, r in zip(var_list, routes) if r == index]
             if share:
-                optimizer.build(share)
+                with tf.name_scope(self._scope(index)):
+                    optimizer.build(share)
         self._built = True
+
+    def _check_saved_routes(self, var_list, routes):
+        # A reloaded model must route as the saved one did: a binary kernel that lost
+        # its marking would otherwise be trained by Adam, silently, off ±1.
+        saved = getattr(self, "_saved_routes", None)
+        if saved is None or saved == routes:
+            return
+        if len(saved) != len(routes):
+            raise ValueError(
+                f"This CaseOptimizer was saved training {len(saved)} variables but is "
+                f"built on {len(routes)}: build it on the model it was saved with, or "
+                "give this model a new CaseOptimizer."
+            )
+        i = next(i for i, (a, b) in enumerate(zip(saved, routes)) if a != b)
+        raise ValueError(
+            f"Variable `{var_list[i].name}` was trained by optimizer {saved[i]} "
+            f"({self._optimizers[saved[i]].name}) of the CaseOptimizer when it was "
+            f"saved, but is now claimed by optimizer {routes[i]} "
+            f"({self._optimizers[routes[i]].name}): its marking (e.g. `precision`) was "
+            "lost; load the model after `import rethink_bnn`, which registers Larq's layers."
+        )
 
     def _claim(self, variable):
         claims = [i for i, p in enumerate(self._predicates) if p(variable)]
@@ -264,6 +297,24 @@ class CaseOptimizer(_Optimizer):
             share = [v for v in var_list if self._optimizers[self._route_of(v)] is optimizer]
             optimizer.finalize_variable_values(share)
 
+    def set_weights(self, weights):
+        """Set all of `variables`, the sub-optimizers' too (the h5 format restores this way)."""
+        variables = self.variables
+        if not getattr(self, "_built", False) or len(weights) != len(variables):
+            raise ValueError(
+                f"CaseOptimizer has {len(variables)} variables but got {len(weights)} "
+                "values: build it on the model's trainable variables, routed as when "
+                "the values were saved, before setting them."
+            )
+        for variable, weight in zip(variables, weights):
+            if variable.shape != weight.shape:
+                raise ValueError(
+                    f"CaseOptimizer variable `{variable.name}` has shape {variable.shape} "
+                    f"but got a value of shape {weight.shape}: the variables were routed "
+                    "differently when the values were saved."
+                )
+            variable.assign(weight)
+
     def save_own_variables(self, store):
         # Only the step counter: `model.save` visits the sub-optimizers on its own.
         for i, variable in enumerate(self._variables):
@@ -285,6 +336,9 @@ class CaseOptimizer(_Optimizer):
                     tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
                 ],
                 "skip_non_finite": self.skip_non_finite,
+                # Once built: the sub-optimizer index of each variable, in build order,
+                # so that a reloaded model is checked to be routed the same way.
+                "routes": getattr(self, "_saved_routes", None),
                 "default_optimizer": (
                     tf.keras.optimizers.serialize(self.default_optimizer)
                     if self._has_default
@@ -308,13 +362,15 @@ class CaseOptimizer(_Optimizer):
                 )
             predicates.append(predicate)
         optimizers = [
-            tf.keras.optimizers.deserialize(c, custom_objects=custom_objects)
-            for c in config.pop("optimizers")
+            _deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")
         ]
         default = config.pop("default_optimizer")
         if default is not None:
-            default = tf.keras.optimizers.deserialize(default, custom_objects=custom_objects)
-        return cls(*zip(predicates, optimizers), default_optimizer=default, **config)
+            default = _deserialize_optimizer(default, custom_objects)
+        routes = config.pop("routes", None)
+        optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
+        optimizer._saved_routes = optimizer._no_dependency(routes)
+        return optimizer
 
 
 def _check_optimizer(optimizer, where):
@@ -332,8 +388,45 @@ def _check_optimizer(optimizer, where):
         )
 
 
+def _name_variables_under(optimizer, scope):
+    """Re-create the variables `optimizer` already has (its step counters) named under `scope`.
+
+    Keras names every optimizer's step counter `iteration`, and the h5 format stores
+    optimizer variables by name, so two sub-optimizers' counters would collide there.
+    Variables created later, in `build`, get the scope from `CaseOptimizer.build`.
+    Checkpoints key variables by attribute, not name, so they are unaffected.
+    """
+    if getattr(optimizer, "_mesh", None) is not None:  # DTensor: leave its layout alone
+        return
+    strategy = getattr(optimizer, "_distribution_strategy", None) or tf.distribute.get_strategy()
+    renamed = {}
+    with tf.init_scope(), strategy.scope(), tf.name_scope(scope):
+        for variable in optimizer._variables:
+            if variable.name.startswith(scope):
+                continue  # already named by a CaseOptimizer
+            name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+            renamed[id(variable)] = tf.Variable(
+                variable.read_value(), name=name, dtype=variable.dtype, trainable=False
+            )
+    if not renamed:
+        return
+    # A new list: replacing items of the tracked one would make it unsaveable.
+    optimizer._variables = [renamed.get(id(v), v) for v in optimizer._variables]
+    for attribute, value in list(vars(optimizer).items()):
+        if id(value) in renamed:
+            setattr(optimizer, attribute, renamed[id(value)])
+
+
 def _describe(predicate):
     return getattr(predicate, "__name__", repr(predicate))
+
+
+def _deserialize_optimizer(config, custom_objects):
+    # The h5 and SavedModel formats deserialize by class name alone, and Larq registers
+    # its own `Bop` under that name: look ours up by its registered name instead.
+    if config.get("registered_name"):
+        config = {**config, "class_name": config["registered_name"]}
+    return tf.keras.optimizers.deserialize(config, custom_objects=custom_objects)
 
 
 def _registered_name(predicate):

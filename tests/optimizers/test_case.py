@@ -164,6 +164,49 @@ def test_config_round_trip_with_schedules():
     assert isinstance(via_keras, CaseOptimizer) and via_keras.get_config() == config
 
 
+def _saved_config():
+    opt = bop_adam()
+    _build(opt)
+    return opt.get_config()
+
+
+def test_the_config_records_the_routing_once_built():
+    assert bop_adam().get_config()["routes"] is None
+    # dense_bnn's trainable variables: binary_1, BatchNorm beta, binary_2, head kernel, bias.
+    assert _saved_config()["routes"] == [0, 1, 0, 1, 1]
+
+
+def test_a_reloaded_kernel_that_lost_its_binary_marking_is_an_error():
+    model = dense_bnn()
+    model.get_layer("binary_2").kernel.precision = None  # as a format that drops it would
+    with pytest.raises(ValueError, match=r"`binary_2/kernel:0` was trained by optimizer 0 \(Bop\).*now claimed by optimizer 1 \(Adam\)"):
+        _build(CaseOptimizer.from_config(_saved_config()), model)
+
+
+def test_a_reloaded_optimizer_built_on_another_model_is_an_error():
+    with pytest.raises(ValueError, match="saved training 5 variables but is built on 4"):
+        _build(CaseOptimizer.from_config(_saved_config()), dense_bnn(batch_norm=False))
+
+
+def test_set_weights_sets_the_sub_optimizers_state_too():
+    source, target = bop_adam(), bop_adam()
+    model = _build(source)
+    _build(target, model)
+    values = [np.full(v.shape, i + 1, v.dtype.as_numpy_dtype) for i, v in enumerate(source.variables)]
+    target.set_weights(values)
+    np.testing.assert_equal([v.numpy() for v in target.variables], values)
+    with pytest.raises(ValueError, match="has 14 variables but got 13 values"):
+        target.set_weights(values[:-1])
+
+
+def test_variable_names_are_unique_for_the_h5_format():
+    opt = bop_adam()
+    _build(opt)
+    names = [v.name for v in opt.variables]
+    assert len(set(names)) == len(names)
+    assert names[:3] == ["iteration:0", "skipped_steps:0", "CaseOptimizer/0/iteration:0"]
+
+
 def test_checkpoint_restore_then_continue_equals_an_uninterrupted_run(tmp_path):
     x, y = toy_data()
     fit = dict(batch_size=32, shuffle=False, verbose=0)

@@ -1,0 +1,147 @@
+"""Every Keras format saves a Bop model and reloads it in a fresh process after
+`import rethink_bnn` alone, which then keeps training with the same routing."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import bop_adam, dense_bnn, toy_data
+
+REPO = Path(__file__).resolve().parents[1]
+FORMATS = {"keras": "model.keras", "h5": "model.h5", "savedmodel": "model_savedmodel"}
+# Keras' SavedModel loader starts a new optimizer, but the folder holds the saved one's
+# state: `tf.train.Checkpoint(optimizer=...)` restores it (the model is the saved root).
+RESTORED = "savedmodel+checkpoint"
+LOADS = {**FORMATS, RESTORED: FORMATS["savedmodel"]}
+FIT = dict(batch_size=32, epochs=1, shuffle=False, verbose=0)
+STEPS = 4  # steps per fit: 128 examples, batches of 32
+
+# Runs in a fresh process that imports only `rethink_bnn`, TensorFlow and NumPy.
+RELOAD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import rethink_bnn, tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    folder = sys.argv[1]
+    data = np.load(f"{folder}/data.npz")
+    results = {}
+    for fmt, name in json.loads(sys.argv[2]).items():
+        model = tf.keras.models.load_model(f"{folder}/{name}")
+        opt = model.optimizer
+        if fmt.endswith("+checkpoint"):
+            tf.train.Checkpoint(optimizer=opt).restore(f"{folder}/{name}/variables/variables")
+        before = [v.numpy() for v in model.trainable_variables]
+        moving = [v for v in model.non_trainable_variables if "moving" in v.name]
+        moving_before = [v.numpy() for v in moving]
+        steps_at_load = int(opt.iterations)
+        model.fit(data["x"], data["y"], batch_size=32, epochs=1, shuffle=False, verbose=0)
+        bop = opt.optimizers[0]
+        np.savez(f"{folder}/{fmt}_after.npz",
+                 *[v.numpy() for v in model.variables],
+                 *[v.numpy() for v in opt.variables])
+        results[fmt] = {
+            "optimizer": type(opt).__name__,
+            "sub_optimizers": [type(o).__name__ for o in opt.optimizers],
+            "layers": [f"{type(l).__module__}.{type(l).__name__}" for l in model.layers],
+            "initializers": [type(l.kernel_initializer).__name__
+                             for l in model.layers if hasattr(l, "kernel_initializer")],
+            "routes": [[v.name, rethink_bnn.is_binary_variable(v),
+                        opt.optimizers.index(opt.optimizer_for(v))]
+                       for v in model.trainable_variables],
+            "changed": [not np.array_equal(b, v.numpy())
+                        for b, v in zip(before, model.trainable_variables)],
+            "moving_statistics_changed": [not np.array_equal(b, v.numpy())
+                                          for b, v in zip(moving_before, moving)],
+            "steps_at_load": steps_at_load,
+            "steps": [int(opt.iterations)] + [int(o.iterations) for o in opt.optimizers],
+            "flip_counts": bop.flip_counts.numpy().tolist(),
+        }
+    print(json.dumps(results))
+    """
+)
+
+
+def _weights(model):
+    return [v.numpy() for v in model.variables] + [v.numpy() for v in model.optimizer.variables]
+
+
+@pytest.fixture(scope="module")
+def reloaded(tmp_path_factory):
+    """Per format: what the fresh process saw, and the uninterrupted run's weights."""
+    folder = tmp_path_factory.mktemp("saving")
+    x, y = toy_data(n=STEPS * 32)
+    np.savez(folder / "data.npz", x=x, y=y)
+    model = dense_bnn()
+    model.compile(bop_adam(), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, **FIT)
+    saved = _weights(model)
+    for name in FORMATS.values():
+        model.save(folder / name)
+    np.testing.assert_equal(_weights(model), saved)  # saving changes nothing
+    model.fit(x, y, **FIT)  # the uninterrupted run
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(folder), json.dumps(LOADS)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    results = json.loads(process.stdout.strip().splitlines()[-1])
+    for fmt in LOADS:
+        with np.load(folder / f"{fmt}_after.npz") as after:
+            results[fmt]["after"] = [after[f"arr_{i}"] for i in range(len(after.files))]
+    return results, _weights(model), model
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reloads_with_our_classes_after_import_rethink_bnn_alone(reloaded, fmt):
+    result = reloaded[0][fmt]
+    assert result["optimizer"] == "CaseOptimizer"
+    assert result["sub_optimizers"] == ["Bop", "Adam"]
+    assert "larq.layers.QuantDense" in result["layers"]
+    assert result["initializers"].count("BinaryHeNormal") == 2
+
+
+@pytest.mark.parametrize("fmt", LOADS)
+def test_keeps_training_binary_kernels_with_bop_and_the_rest_with_adam(reloaded, fmt):
+    results, _, model = reloaded
+    result = results[fmt]
+    # Variables are compared by position: the `.keras` loader names kernels `kernel:0`.
+    binary = ["binary" in v.name for v in model.trainable_variables]
+    assert [r[1:] for r in result["routes"]] == [[b, 0 if b else 1] for b in binary]
+    assert sum(binary) == 2
+    assert all(result["changed"])  # Bop flipped each kernel, Adam moved the rest
+    assert min(result["flip_counts"]) > 0
+    for i, variable in enumerate(model.variables):
+        if "binary" in variable.name:
+            assert set(np.unique(result["after"][i])) == {-1.0, 1.0}, variable.name
+    assert result["moving_statistics_changed"] == [True, True]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", RESTORED])
+def test_the_optimizer_state_is_kept_and_training_continues_bit_identically(reloaded, fmt):
+    results, uninterrupted, _ = reloaded
+    assert results[fmt]["steps_at_load"] == STEPS
+    assert results[fmt]["steps"] == [2 * STEPS] * 3
+    after = results[fmt]["after"]
+    assert len(after) == len(uninterrupted)
+    for a, b in zip(after, uninterrupted):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_savedmodel_restarts_the_optimizer(reloaded):
+    # Keras' SavedModel loader compiles a new optimizer from the saved config: the
+    # model's weights are kept, Bop's averages and Adam's moments start from zero.
+    results, uninterrupted, model = reloaded
+    result = results["savedmodel"]
+    assert result["steps_at_load"] == 0
+    assert result["steps"] == [STEPS] * 3
+    n = len(model.variables)
+    assert not all(np.array_equal(a, b) for a, b in zip(result["after"][:n], uninterrupted))
