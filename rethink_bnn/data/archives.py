@@ -8,9 +8,15 @@
 import gzip
 import pickle
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+# What reading a damaged archive raises (random bytes, another file's content, a cut
+# download): the dataset turns any of these into one line naming the folder.
+DAMAGED = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, zlib.error,
+           tarfile.TarError, pickle.UnpicklingError)
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -24,13 +30,16 @@ def read_idx(path):
     """An array from an IDX file (gzipped): big-endian magic, dims, then the data."""
     with gzip.open(path, "rb") as f:
         data = f.read()
-    zero, dtype_code, ndim = data[0] * 256 + data[1], data[2], data[3]
-    if zero != 0 or dtype_code not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes.")
+    if len(data) < 4 or data[0] or data[1] or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{Path(path).name} is not an IDX file of unsigned bytes")
+    dtype_code, ndim = data[2], data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{Path(path).name} is truncated in its header")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     values = np.frombuffer(data, dtype=_IDX_TYPES[dtype_code], offset=4 + 4 * ndim)
     if values.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: expected {shape}, got {values.size} values.")
+        raise ValueError(f"{Path(path).name} is truncated: expected {shape}, got "
+                         f"{values.size} values")
     return values.reshape(shape)
 
 

@@ -140,7 +140,14 @@ class TfdsImageDataset(_SplitImageDataset):
     def _load(self):
         folder = self._archive_folder()
         if folder is not None:
-            return self._from_arrays(*self._read_archive(folder))
+            try:
+                return self._from_arrays(*self._read_archive(folder))
+            except archives.DAMAGED as error:
+                raise DatasetUnavailable(
+                    f"the {self.name} archive in {folder} cannot be read "
+                    f"({_first_words(error) or type(error).__name__}): replace "
+                    f"{' and '.join(self.archive_names)} with fresh copies."
+                ) from error
         return self._load_tfds()
 
     def _load_tfds(self):

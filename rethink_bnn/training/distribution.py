@@ -27,9 +27,18 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 def workers_in_tf_config():
     """How many workers TF_CONFIG's cluster names (0 without TF_CONFIG)."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    cluster = config.get("cluster", {})
-    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    text = os.environ.get("TF_CONFIG") or "{}"
+    try:
+        config = json.loads(text)
+        cluster = config.get("cluster", {})
+        return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    except (ValueError, AttributeError, TypeError) as error:
+        raise ValueError(
+            f"the environment variable TF_CONFIG is not a valid cluster description "
+            f"({error}): set it to JSON such as {{\"cluster\": {{\"worker\": [\"host1:port\", "
+            f"\"host2:port\"]}}, \"task\": {{\"type\": \"worker\", \"index\": 0}}}}, or unset it "
+            "to train on this machine."
+        ) from error
 
 
 def check_strategy_name(kind):

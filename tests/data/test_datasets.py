@@ -131,3 +131,71 @@ def test_a_long_reason_is_cut_at_a_word():
     cut = _first_words(ValueError(text))
     assert cut.endswith("word …") and len(cut) <= 202
     assert _first_words(ValueError("short\nsecond line")) == "short"
+
+
+def _mnist_folder(folder):
+    """A valid MNIST-format folder: 20 training and 10 test images."""
+    import gzip
+
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, shape in [("train-images-idx3-ubyte.gz", (20, 28, 28)),
+                        ("train-labels-idx1-ubyte.gz", (20,)),
+                        ("t10k-images-idx3-ubyte.gz", (10, 28, 28)),
+                        ("t10k-labels-idx1-ubyte.gz", (10,))]:
+        array = rng.integers(0, 10 if len(shape) == 1 else 256, size=shape)
+        header = bytes([0, 0, 0x08, len(shape)]) + b"".join(
+            int(d).to_bytes(4, "big") for d in shape)
+        with gzip.open(folder / name, "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+    return folder
+
+
+def _random_bytes(path):
+    path.write_bytes(np.random.default_rng(1).bytes(5000))
+
+
+def _not_idx(path):
+    import gzip
+
+    with gzip.open(path, "wb") as f:
+        f.write(b"<html>404 not found</html>")
+
+
+def _cut_gzip(path):
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def _cut_header(path):
+    import gzip
+
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 3, 0, 0]))
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [_random_bytes, _not_idx, _cut_gzip, _cut_header, _empty])
+@pytest.mark.parametrize("member", ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+def test_a_damaged_mnist_archive_is_one_line_naming_the_folder(tmp_path, damage, member):
+    folder = _mnist_folder(tmp_path / "mnist")
+    assert _configured(Mnist, archive_dir=str(folder)).train()[1] == 18  # intact: loads
+    damage(folder / member)
+    with pytest.raises(DatasetUnavailable) as error:
+        _configured(Mnist, archive_dir=str(folder)).train()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"the mnist archive in {folder} cannot be read (")
+    assert message.endswith("with fresh copies.")
+
+
+@pytest.mark.parametrize("damage", [_random_bytes, _cut_gzip, _empty])
+def test_a_damaged_cifar10_archive_is_one_line(tmp_path, damage):
+    write_cifar10_archive(tmp_path)
+    damage(tmp_path / "cifar-10-python.tar.gz")
+    with pytest.raises(DatasetUnavailable, match=r"^the cifar10 archive in .* cannot be read "
+                                                 r"\(.*\): replace cifar-10-python.tar.gz "
+                                                 "with fresh copies.$"):
+        _configured(Cifar10, archive_dir=str(tmp_path)).test()
