@@ -100,11 +100,19 @@ def main(argv=None):
         if args.figure == "approximation":
             table = figures.approximation_markdown(args.run_dirs)
             print(table, end="")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.md.tmp")
-            tmp.write_text(table)
-            os.replace(tmp, path.with_suffix(".md"))
-        figures.save(figure, path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.stem}.md.tmp")
+                tmp.write_text(table)
+                os.replace(tmp, path.with_suffix(".md"))
+            except OSError as error:
+                raise UsageError(f"cannot write {path.with_suffix('.md')}: "
+                                 f"{error.strerror or error}; choose another -o FILE.") from error
+        try:
+            figures.save(figure, path)
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}; choose "
+                             "another -o FILE.") from error
     except (UsageError, WrongRunError) as error:
         if debug:
             raise

@@ -110,8 +110,8 @@ def sweep_figure(folders, sigma=100.0):
 def _sweep_point(run):
     config = require(run, (BOP_RUN,), SWEEP_FIGURE)
     log = epoch_log(run, ("step",), SWEEP_FIGURE)
-    accuracy = _step_series(run, "steps", "batch_accuracy", "step_log_freq")
-    pi = _step_series(run, "flips", "batch_pi", "flip_log_freq")
+    accuracy = _step_series(run, "steps", "batch_accuracy", "step_log_freq", config)
+    pi = _step_series(run, "flips", "batch_pi", "flip_log_freq", config)
     validation = None
     if "val_accuracy" in log[0]:
         validation = (np.array([row["step"] for row in log]),
@@ -120,12 +120,17 @@ def _sweep_point(run):
             "accuracy": accuracy, "pi": pi, "validation": validation}
 
 
-def _step_series(run, subfolder, tag, field):
-    steps, values = read_scalars(Path(run) / "tensorboard" / subfolder, [tag])[tag]
-    if not len(steps):
+def _step_series(run, subfolder, tag, field, config):
+    folder = Path(run) / "tensorboard" / subfolder
+    steps, values = read_scalars(folder, [tag])[tag]
+    if len(steps):
+        return steps, values
+    if config.get(field, 1) == "epoch" or not list(folder.glob("events.out.tfevents.*")):
         raise WrongRunError(f"{run} logged no per-step {tag} (tensorboard/{subfolder}): the "
                             f"{SWEEP_FIGURE} needs a run trained with {field}=1 (or any N).")
-    return steps, values
+    raise WrongRunError(f"{folder} has event files but no readable {tag} in them (cut short "
+                        "or damaged): the run folder is damaged; rerun its training command "
+                        "into a new run_dir.")
 
 
 def _spacing(steps):
@@ -342,6 +347,9 @@ def save(figure, path, dpi=150):
     fmt = figure_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format=fmt, dpi=dpi)
-    os.replace(tmp, path)
+    try:
+        figure.savefig(tmp, format=fmt, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing
     return path

@@ -11,6 +11,7 @@ Kinds of run folder (what `python -m rethink_bnn.train` writes):
 - `arbitrary_lr`: configs/<configuration>/log.csv and identity.csv.
 """
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -90,7 +91,12 @@ def epoch_log(folder, columns=(), figure="figure"):
     WrongRunError when it has no epoch yet or lacks one of the `columns` the `figure`
     needs."""
     folder = Path(folder)
-    rows = read_csv(folder / "log.csv")
+    path = folder / "log.csv"
+    try:
+        rows = read_csv(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise WrongRunError(f"{path} cannot be read ({_reason(error)}): the run folder is "
+                            "damaged; rerun the training command to rewrite it.") from error
     if not rows:
         raise WrongRunError(f"{folder} has not logged an epoch yet (no rows in log.csv): "
                             "plot it after its first epoch.")
@@ -99,6 +105,13 @@ def epoch_log(folder, columns=(), figure="figure"):
         raise WrongRunError(f"{folder}/log.csv has no {', '.join(missing)} column, which the "
                             f"{figure} needs: it was written by another task or an older "
                             "rethink_bnn; train the run with this version.")
+    for index, row in enumerate(rows, start=2):  # line 1 is the header
+        damaged = [k for k, v in row.items() if k is None or v is None
+                   or (v and not isinstance(_number(v), float))]
+        if damaged:
+            raise WrongRunError(f"{path} is damaged at line {index} (a row cut short or not "
+                                "numbers): the figure would be wrong; rerun the training "
+                                "command to rewrite the log.")
     rows = [{k: _number(v) for k, v in row.items()} for row in rows]
     if rows[0].get("epoch") == 0:  # written before epochs were numbered from 1
         rows = [{**row, "epoch": row["epoch"] + 1} for row in rows]
@@ -184,7 +197,21 @@ def _scalars_in(path, tags):
 
 def _config(folder):
     path = Path(folder) / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise WrongRunError(f"{path} cannot be read ({_reason(error)}): the run folder is "
+                            "damaged.") from error
+    if not isinstance(config, dict):
+        raise WrongRunError(f"{path} holds no run configuration (a JSON object): the run "
+                            "folder is damaged.")
+    return config
+
+
+def _reason(error):
+    return str(getattr(error, "strerror", None) or error).splitlines()[0][:120]
 
 
 def _bop_subfolders(folder):

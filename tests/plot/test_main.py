@@ -59,3 +59,67 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(args, message, all_run
     assert message.format(**folders) in err
     assert {k: _snapshot(v) for k, v in all_runs.items()} == before
     assert list(tmp_path.iterdir()) == []
+
+
+def _damaged_copy(run, tmp_path, damage):
+    import shutil
+
+    copy = tmp_path / "damaged"
+    shutil.copytree(run, copy)
+    damage(copy)
+    return copy
+
+
+def _cut_log(run):
+    text = (run / "log.csv").read_text()
+    (run / "log.csv").write_text(text[: len(text) - 40])
+
+
+def _words_in_log(run):
+    lines = (run / "log.csv").read_text().splitlines()
+    lines[2] = ",".join(["x"] * len(lines[2].split(",")))
+    (run / "log.csv").write_text("\n".join(lines) + "\n")
+
+
+def _binary_log(run):
+    (run / "log.csv").write_bytes(bytes(range(256)) * 4)
+
+
+def _garbage_config(run):
+    (run / "config.json").write_text("{not json")
+
+
+def _list_config(run):
+    (run / "config.json").write_text("[1, 2]")
+
+
+def _cut_events(run):
+    for events in (run / "tensorboard" / "steps").glob("events.out.tfevents.*"):
+        events.write_bytes(events.read_bytes()[:30])
+
+
+@pytest.mark.parametrize("figure, damage, message", [
+    ("training", _cut_log, "log.csv is damaged at line"),
+    ("training", _words_in_log, "log.csv is damaged at line 3"),
+    ("training", _binary_log, "log.csv cannot be read ("),
+    ("training", _garbage_config, "config.json cannot be read ("),
+    ("training", _list_config, "config.json holds no run configuration"),
+    ("sweep", _cut_events, "has event files but no readable batch_accuracy in them"),
+])
+def test_a_damaged_run_folder_is_one_line_exit_2_and_nothing_written(
+        figure, damage, message, sweep_run, training_run, tmp_path, capsys):
+    source = sweep_run / sorted(p.name for p in sweep_run.glob("gamma=*"))[0] \
+        if figure == "sweep" else training_run
+    damaged = _damaged_copy(source, tmp_path, damage)
+    before = _snapshot(damaged)
+    assert main([figure, str(damaged), "-o", str(tmp_path / "out" / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert _snapshot(damaged) == before and not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_is_one_line(training_run, tmp_path, capsys):
+    assert main(["training", str(training_run), "-o", "/proc/x.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write /proc/x.png: ") and err.count("\n") == 1
