@@ -83,7 +83,19 @@ def arbitrary_lr_run(tmp_path_factory):
                              **{"dataset.train_limit": 500})
 
 
-@pytest.fixture(scope="session")
-def all_runs(sweep_run, training_run, approximation_run, arbitrary_lr_run):
-    return {"sweep": sweep_run, "training": training_run,
-            "approximation": approximation_run, "arbitrary_lr": arbitrary_lr_run}
+class _Runs:
+    """The run folders by kind, each made (or skipped for lack of Fashion-MNIST) only when
+    a test reads it: a test that uses digits runs only needs no Fashion-MNIST."""
+
+    KINDS = ("sweep", "training", "approximation", "arbitrary_lr")
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getitem__(self, kind):
+        return self._request.getfixturevalue(f"{kind}_run")
+
+
+@pytest.fixture
+def all_runs(request):
+    return _Runs(request)

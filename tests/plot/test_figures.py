@@ -30,7 +30,7 @@ def test_every_figure_is_written_as_a_real_png_and_svg(name, all_runs, tmp_path)
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_a_folder_of_another_kind_names_the_figure_that_draws_it(name, all_runs):
-    other = "approximation" if name in ("sweep", "training") else "training"
+    other = {"sweep": "approximation", "training": "sweep"}.get(name, "training")
     with pytest.raises(plot.WrongRunError, match=f"python -m rethink_bnn.plot {other} "):
         FIGURES[name](all_runs[other])
 

@@ -1,5 +1,7 @@
 """`python -m rethink_bnn.plot`: where figures go, and one line for every bad input."""
 
+import re
+
 import pytest
 
 from rethink_bnn.plot.__main__ import main
@@ -51,13 +53,14 @@ def _snapshot(folder):
 ])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(args, message, all_runs, tmp_path,
                                                           capsys):
-    folders = {**{k: str(v) for k, v in all_runs.items()}, "tmp": str(tmp_path)}
-    before = {k: _snapshot(v) for k, v in all_runs.items()}
+    used = {k for text in [*args, message] for k in re.findall(r"{(\w+)}", text)} - {"tmp"}
+    folders = {**{k: str(all_runs[k]) for k in used}, "tmp": str(tmp_path)}
+    before = {k: _snapshot(all_runs[k]) for k in used}
     assert main([a.format(**folders) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert message.format(**folders) in err
-    assert {k: _snapshot(v) for k, v in all_runs.items()} == before
+    assert {k: _snapshot(all_runs[k]) for k in used} == before
     assert list(tmp_path.iterdir()) == []
 
 
