@@ -4,6 +4,7 @@ Each function takes run folders and returns a `matplotlib.figure.Figure` (no pyp
 global state); `save` writes one to PNG, SVG or PDF.
 """
 
+import json
 import math
 import os
 from collections import Counter
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogLocator, MaxNLocator
 from scipy.ndimage import gaussian_filter1d
 
 from rethink_bnn.plot.runs import (
@@ -163,6 +164,7 @@ def training_figure(folders):
                 right.plot(epochs[ratio == 0], np.zeros(np.sum(ratio == 0)), color=color,
                            marker="v", linestyle="none", clip_on=False,
                            transform=right.get_xaxis_transform(), label=f"{name}no flips")
+        _mark_test_accuracy(left, run, color, name)
         gamma = [row.get("gamma", math.nan) for row in log]
         for i in range(1, len(log)):
             if gamma[i] != gamma[i - 1] and not math.isnan(gamma[i]):
@@ -179,14 +181,44 @@ def training_figure(folders):
     left.legend(loc="lower right")
     left.grid(alpha=0.3)
     right.set_yscale("log")
+    _whole_decades(right)
     right.set_ylabel("flip ratio (flips / binary weights, per epoch)")
     right.set_xlabel("epoch")
     right.grid(alpha=0.3, which="both")
     if right.lines:
-        right.legend(loc="lower left")
+        right.legend(loc="best")  # where it hides the fewest points
     figure.suptitle("Training with Bop (sec 5.2)" + (": " + _title(runs[0][1])
                                                      if len(runs) == 1 else ""))
     return figure
+
+
+def _mark_test_accuracy(ax, run, color, name):
+    """A star at the epoch whose weights gave the test accuracy (the best validation
+    epoch, else the last), labelled with it: the number the run reports."""
+    summary_file = Path(run) / "summary.json"
+    if not summary_file.is_file():
+        return  # not finished: no test accuracy yet
+    try:
+        summary = json.loads(summary_file.read_text())
+        accuracy = float(summary["test_accuracy"])
+        epoch = summary.get("best_epoch") or summary["epochs_run"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise WrongRunError(f"{summary_file} cannot be read ({error}): the run folder is "
+                            "damaged.") from error
+    ax.plot([epoch], [accuracy], marker="*", markersize=12, color=color, linestyle="none",
+            label=f"{name}test {accuracy:.4f} (epoch {epoch} weights)")
+
+
+def _whole_decades(ax):
+    """Log-axis limits on whole decades around the data, so every point lies between
+    two labelled ticks (matplotlib's own limits can leave the top point unlabelled)."""
+    values = np.concatenate([line.get_ydata()[np.asarray(line.get_ydata()) > 0]
+                             for line in ax.lines if line.get_transform() == ax.transData]
+                            or [np.array([])])
+    if len(values):
+        ax.set_ylim(10 ** math.floor(math.log10(values.min())),
+                    10 ** math.ceil(math.log10(values.max())))
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
 
 
 def approximation_markdown(folders):
