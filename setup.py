@@ -26,7 +26,7 @@ def _packages():
     return packages
 
 
-# The stack of SPEC.md: Larq needs Keras 2 (tf-keras); zookeeper and larq-zoo pin
+# The pinned stack: Larq needs Keras 2 (tf-keras); zookeeper and larq-zoo pin
 # tensorflow-datasets < 4.9 and protobuf < 3.21. requirements.lock pins everything
 # else to the versions CI tests: `pip install -c requirements.lock -e .[test]`.
 setup(

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from report import write_result
 
-# BinaryNet for CIFAR-10 (SPEC.md): six 3x3 convs, then three dense layers.
+# BinaryNet for CIFAR-10 (the authors' network): six 3x3 convs, then three dense layers.
 BINARYNET_KERNELS = [
     (3, 3, 3, 128), (3, 3, 128, 128), (3, 3, 128, 256), (3, 3, 256, 256),
     (3, 3, 256, 512), (3, 3, 512, 512), (4608, 1024), (1024, 1024), (1024, 10),

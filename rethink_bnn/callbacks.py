@@ -37,10 +37,13 @@ class FlipLogger(tf.keras.callbacks.Callback):
       over the epoch, for all binary weights;
     - the same per layer as `flips/<layer>`, `flip_ratio/<layer>`, `pi/<layer>`.
 
-    Every `update_freq` steps it adds the same keys to the batch logs, as the mean
-    over those steps per step (with `update_freq=1`, exactly π_t of the paper). With
-    `log_dir`, both series are also written as TensorBoard scalars (`batch_*` against
-    the optimizer step, `epoch_*` against the epoch) in `log_dir/flips`.
+    With `log_dir`, every `update_freq` steps it writes the same values, as the mean
+    over those steps per step (with `update_freq=1`, exactly π_t of the paper), as
+    TensorBoard scalars `batch_*` against the optimizer step, and the epoch values as
+    `epoch_*` against the epoch (from 1), in `log_dir/flips`. Per-step values stay out
+    of the batch logs: Keras' progress bar would average them over the epoch, so that
+    a total would show as a mean. One value, one meaning: the epoch logs (History,
+    CSV, TensorBoard, the console) hold each epoch's totals.
 
     Args:
         log_dir: folder for TensorBoard event files, or None for Keras logs only.
@@ -73,15 +76,12 @@ class FlipLogger(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
-        if self.update_freq == "epoch" or self._step % self.update_freq:
+        if self._writer is None or self.update_freq == "epoch" or self._step % self.update_freq:
             return
         totals = self._read()
         values = self._values(totals - self._window_start, self._step - self._window_step)
         self._window_start, self._window_step = totals, self._step
-        if logs is not None:
-            logs.update(zip(self._keys, values))
-        if self._writer is not None:
-            self._steps.add(self._step, values)
+        self._steps.add(self._step, values)
 
     def on_epoch_end(self, epoch, logs=None):
         values = self._values(self._read() - self._epoch_start, 1)

@@ -1,6 +1,7 @@
 """The paper's experiments as zookeeper tasks: `python -m rethink_bnn.train NAME key=value`.
 
-Each task only sets fields (SPEC.md gives the values); the loop is `TrainingTask.run`.
+Each task only sets fields (the papers' values, given in each docstring); the loop is
+`TrainingTask.run`.
 """
 
 import logging

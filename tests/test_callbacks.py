@@ -42,19 +42,32 @@ def _fit(callbacks, epochs=2, model=None):
     return model, history
 
 
+def _step_scalars(folder, tag):
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
+
+
 def test_step_and_epoch_flips_match_the_weights(tmp_path):
     truth = _TrueFlips()
     csv_path = tmp_path / "log.csv"
-    model, history = _fit([rb.FlipLogger(update_freq=1), truth, tf.keras.callbacks.CSVLogger(csv_path)])
+    model, history = _fit([rb.FlipLogger(str(tmp_path), update_freq=1), truth,
+                           tf.keras.callbacks.CSVLogger(csv_path)])
     sizes = {k.name.split("/")[0]: k.shape.num_elements() for k in binary_kernels(model)}
     n = sum(sizes.values())
     assert len(truth.per_step) == 10
-    for flips, logs in zip(truth.per_step, truth.batch_logs):
-        assert logs["flips"] == sum(flips.values())
-        for layer, count in flips.items():
-            assert logs[f"flips/{layer}"] == count
-            assert logs[f"flip_ratio/{layer}"] == pytest.approx(count / sizes[layer])
-        assert logs["pi"] == pytest.approx(math.log(sum(flips.values()) / n + 1e-9))
+    flips = _step_scalars(tmp_path / "flips", "batch_flips")
+    pi = _step_scalars(tmp_path / "flips", "batch_pi")
+    assert sorted(flips) == list(range(1, 11))  # against the optimizer step
+    for step, true_flips in enumerate(truth.per_step, start=1):
+        assert flips[step] == sum(true_flips.values())
+        for layer, count in true_flips.items():
+            assert _step_scalars(tmp_path / "flips", f"batch_flips/{layer}")[step] == count
+            assert _step_scalars(tmp_path / "flips", f"batch_flip_ratio/{layer}")[step] == \
+                pytest.approx(count / sizes[layer])
+        assert pi[step] == pytest.approx(math.log(sum(true_flips.values()) / n + 1e-9))
+    # per-step values stay out of the batch logs: Keras' progress bar would average them
+    assert not any("flips" in logs for logs in truth.batch_logs)
     per_epoch = [sum(sum(f.values()) for f in truth.per_step[e * 5:(e + 1) * 5]) for e in range(2)]
     assert history.history["flips"] == per_epoch
     assert sum(per_epoch) > 0
@@ -65,15 +78,17 @@ def test_step_and_epoch_flips_match_the_weights(tmp_path):
     assert "pi/binary_1" in rows[0]
 
 
-def test_update_freq_logs_the_mean_per_step_over_the_window():
+def test_update_freq_logs_the_mean_per_step_over_the_window(tmp_path):
     truth = _TrueFlips()
-    _fit([rb.FlipLogger(update_freq=4, per_layer=False), truth], epochs=2)
+    _fit([rb.FlipLogger(str(tmp_path), update_freq=4, per_layer=False), truth], epochs=2)
     totals = [sum(f.values()) for f in truth.per_step]
-    logged = [(i, logs["flips"]) for i, logs in enumerate(truth.batch_logs) if "flips" in logs]
-    assert [i for i, _ in logged] == [3, 7]
-    assert logged[0][1] == pytest.approx(sum(totals[0:4]) / 4)
-    assert logged[1][1] == pytest.approx(sum(totals[4:8]) / 4)
-    assert "flips/binary_1" not in truth.batch_logs[3]
+    logged = _step_scalars(tmp_path / "flips", "batch_flips")
+    assert sorted(logged) == [4, 8]
+    assert logged[4] == pytest.approx(sum(totals[0:4]) / 4)
+    assert logged[8] == pytest.approx(sum(totals[4:8]) / 4)
+    events = EventAccumulator(str(tmp_path / "flips"))
+    events.Reload()
+    assert "batch_flips/binary_1" not in events.Tags()["tensors"]  # per_layer=False
 
 
 def test_a_second_fit_counts_only_its_own_flips():
@@ -92,6 +107,7 @@ def test_tensorboard_scalars(tmp_path):
     epoch_flips = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch_flips")]
     assert epoch_flips == history.history["flips"]
     assert [e.step for e in events.Tensors("batch_flips")] == list(range(1, 11))
+    assert [e.step for e in events.Tensors("epoch_flips")] == [1, 2]  # epochs from 1
 
 
 def test_a_model_without_bop_is_a_clear_error():

@@ -1,4 +1,4 @@
-"""Preprocessing as zookeeper components (SPEC.md): scale to [-1, 1]; CIFAR augmentation;
+"""Preprocessing as zookeeper components: scale to [-1, 1]; CIFAR augmentation;
 ImageNet's standard random-crop training and center-crop evaluation."""
 
 from typing import Tuple

@@ -13,7 +13,7 @@ def _batch_norm():
 
 
 def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None):
-    """BinaryNet for CIFAR-10 as in the authors' source (SPEC.md), 10,352,000 binary weights.
+    """BinaryNet for CIFAR-10 as in the authors' source code, 10,352,000 binary weights.
 
         C128 - BN - C128 - MaxPool2 - BN - C256 - BN - C256 - MaxPool2 - BN -
         C512 - BN - C512 - MaxPool2 - BN - D1024 - BN - D1024 - BN - D10 - BN - softmax

@@ -1,0 +1,26 @@
+"""The README's usage example runs as written, in a fresh process, from an empty folder."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def _usage_example():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Use\n"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_usage_example_runs_as_written(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", _usage_example()], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", result.stdout).group(1))
+    assert accuracy > 0.6  # chance is 0.1
+    assert (tmp_path / "runs" / "my_run" / "model.keras").is_file()
+    assert list((tmp_path / "runs" / "my_run" / "flips").glob("events.out.tfevents.*"))
