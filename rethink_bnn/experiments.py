@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from zookeeper import ComponentField, Field, task
 from zookeeper.tf import Dataset, Preprocessing
+from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case
 
 from rethink_bnn.data import Cifar10, Cifar10Augmentation, Digits, FashionMnist, Mnist
@@ -338,13 +339,17 @@ def describe(width=100):
 
 
 class _TheoryTask:
-    """Fields shared by the theory experiments (the report's MNIST net, sec 3.1)."""
+    """Fields shared by the theory experiments (the report's MNIST net, sec 3.1), with
+    the protocol of the report's code: batch 64, the whole training set (no validation
+    split; `dataset.validation_fraction=0.1` holds out the last tenth instead)."""
 
     dataset: Dataset = ComponentField(Mnist)
     preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
     input_shape: Tuple[int, int, int] = Field((28, 28, 1))
     num_classes: int = Field(10)
-    batch_size: int = Field(100)
+    # passed down to the dataset's field of the same name (any dataset= chosen)
+    validation_fraction: float = Field(0.0)
+    batch_size: int = Field(64)
     # Evaluation only: a larger batch computes the same accuracy in fewer steps.
     evaluation_batch_size: int = Field(1000)
     shuffle_buffer: int = Field(10_000)
@@ -353,6 +358,14 @@ class _TheoryTask:
 
     # Fields that may change between runs into the same folder.
     resumable_fields = ()
+
+    def __post_configure__(self):
+        # The task's validation_fraction is the default of whichever dataset is chosen
+        # (dataset=FashionMnist included), unless dataset.validation_fraction is given:
+        # zookeeper passes a parent's value down only when it was configured.
+        dataset = base_getattr(self, "dataset")
+        configured = dataset.__component_configured_field_values__
+        configured.setdefault("validation_fraction", self.validation_fraction)
 
     def validate(self):
         """Check every field before anything loads or is written."""

@@ -24,7 +24,7 @@ def test_tasks_on_mock_data_run_a_few_steps(name, tmp_path):
                            **{"dataset.data_dir": str(tmp_path / "tfds")})
     assert summary["epochs_run"] == 1 and summary["test_examples"] == 8
     # Latent kernels count too: ste_sign makes them 1-bit in the forward pass.
-    assert summary["binary_weights"] == (10_352_000 if name.startswith("cifar10") else 60_320)
+    assert summary["binary_weights"] == (10_352_000 if name.startswith("cifar10") else 93_088)
     assert (tmp_path / name / "checkpoints" / "checkpoint").is_file()
 
 
@@ -92,8 +92,23 @@ def test_summary_counts_every_flip_of_the_run(tmp_path):
 
 @needs_fashion
 def test_fashion_mnist_bop_reaches_the_accuracy_we_measured(tmp_path):
-    """One epoch on all 54,000 training images: measured 0.7642 test accuracy on the
-    2-core CI machine (TF 2.19.1); the bound leaves room for other CPUs' rounding."""
+    """One epoch on all 54,000 training images: measured 0.7940 test accuracy on the
+    2-core CI machine (TF 2.19.1) with the report's code's MNIST net (0.7642 with the
+    narrower net that pooled after every block); the bound leaves room for other CPUs'
+    rounding."""
     summary = run_task("fashion_mnist_bop", epochs=1, run_dir=str(tmp_path))
-    assert summary["test_accuracy"] >= 0.72
-    assert summary["flips_total"] > 0 and summary["binary_weights"] == 60_320
+    assert summary["test_accuracy"] >= 0.75
+    assert summary["flips_total"] > 0 and summary["binary_weights"] == 93_088
+
+
+@pytest.mark.parametrize("name", ["approximation_viewpoint", "arbitrary_lr"])
+def test_theory_tasks_follow_the_reports_code_batch_64_and_no_validation_split(name):
+    from zookeeper.core.component import base_getattr
+
+    task = TASKS[name]()
+    configure(task, {"dataset": "FashionMnist"})
+    assert task.batch_size == 64
+    assert base_getattr(task, "dataset").validation_fraction == 0.0  # whatever the dataset
+    override = TASKS[name]()
+    configure(override, {"dataset.validation_fraction": 0.1})
+    assert base_getattr(override, "dataset").validation_fraction == 0.1

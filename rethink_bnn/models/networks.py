@@ -45,18 +45,28 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
 
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
               initializer=None):
-    """The reproducibility report's MNIST net (sec 3.1.1): three binary 3x3 conv blocks of
-    32, 64, 64 filters, each with 2x2 max pooling and BatchNorm, then binary dense 64 and
-    `num_classes`, each with BatchNorm; sign activations (ste_sign on the next layer's
-    input); softmax at the end. `initializer(seed)` may replace the kernels' initializer."""
+    """The reproducibility report's MNIST net (sec 3.1.1), as the report's code builds it.
+
+        C32 - MaxPool2 - BN - C64 - MaxPool2 - BN - C64 - BN - Flatten (3×3×64 = 576) -
+        D64 - BN - D`num_classes` - BN - softmax
+
+    Binary 3×3 convolutions, stride 1, "valid" padding, no bias: 28 → 26 → 13 → 11 → 5 →
+    3. The report's text says every conv block pools; its code
+    (`larq_approximation_viewpoint_mnist.py`, `larq_theorem_mnist.py`) pools after the
+    first two only, and the numbers it reports come from the code. (Pooling after the
+    third too leaves 1×1×64 = 64 features, a much narrower network.) The first conv sees
+    the real input; every later layer binarizes its input with ste_sign. 93,088 binary
+    weights. `initializer(seed)` may replace the kernels' initializer.
+    """
     kernels = binary_kernels(weights, seed, initializer)
     inputs = tf.keras.Input(input_shape)
     x = inputs
-    for i, filters in enumerate([32, 64, 64], start=1):
+    for i, (filters, pool) in enumerate([(32, True), (64, True), (64, False)], start=1):
         quantizer = None if i == 1 else "ste_sign"
         x = lq.layers.QuantConv2D(filters, 3, input_quantizer=quantizer, name=f"conv_{i}",
                                   **next(kernels))(x)
-        x = tf.keras.layers.MaxPool2D(2)(x)
+        if pool:
+            x = tf.keras.layers.MaxPool2D(2)(x)
         x = _batch_norm()(x)
     x = tf.keras.layers.Flatten()(x)
     for i, units in enumerate([64, num_classes], start=1):

@@ -72,6 +72,8 @@ FIELD_HELP = {
     "ApproximationViewpoint.epochs": "epochs of latent-weight training, and again of "
                                      "BatchNorm retraining",
     "ApproximationViewpoint.learning_rate": "Adam's learning rate",
+    "_TheoryTask.validation_fraction": "the last fraction of the training set held out "
+                                       "(the report's code: 0, train on all of it)",
     # datasets
     "name": "the tensorflow-datasets name",
     "archive_dir": "folder with the dataset's standard archive files, read offline "

@@ -59,3 +59,17 @@ def test_layers_of_equal_shape_get_different_kernels(seed):
     again = models.binary_mlp(units=(32, 32, 32), seed=seed)
     if seed is not None:  # a seed makes the whole network reproducible
         np.testing.assert_array_equal(again.get_layer("dense_3").kernel.numpy(), third.numpy())
+
+
+def test_the_mnist_net_is_built_as_the_reports_code_builds_it():
+    """Pooling after the first two convolutions only, 'valid' padding: 28 → 26 → 13 →
+    11 → 5 → 3, so 3×3×64 = 576 features reach the first dense layer."""
+    model = models.mnist_net(weights="bop", seed=0)
+    convs = [model.get_layer(f"conv_{i}") for i in (1, 2, 3)]
+    assert [c.output_shape[1:3] for c in convs] == [(26, 26), (11, 11), (3, 3)]
+    assert all(c.padding == "valid" and c.kernel_size == (3, 3) for c in convs)
+    pools = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.MaxPool2D)]
+    assert [p.output_shape[1:3] for p in pools] == [(13, 13), (5, 5)]
+    assert model.get_layer("dense_1").input_shape == (None, 576)
+    assert _binary_weights(model) == 93_088
+    assert convs[0].input_quantizer is None and convs[1].input_quantizer is not None
