@@ -25,8 +25,43 @@ def _error(capsys):
                                            "'dataset.train_limit'? 'dataset' has: seed, "),
         (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, weights."),
         (["demo", "epochs"], "'epochs' is not of the form key=value"),
-        (["demo", "epochs=abc"], "Field 'epochs' of component 'Demo' is annotated with type"),
-        (["demo", "model=Resnet"], "model"),
+        (["demo", "epochs=abc"], "error: epochs must be an integer, got 'abc'."),
+        (["demo", "model=Resnet"], "error: model must name one of BiRealNet, BinaryAlexNet, "
+                                   "BinaryMLP, BinaryNet, MnistNet, XnorNet, got 'Resnet'."),
+        (["demo", "dataset=Foo"], "dataset must name one of Cifar10, Digits, FashionMnist, "
+                                  "ImageNet2012, Mnist, got 'Foo'."),
+        (["demo", "batch_size=True"], "error: batch_size must be an integer, got True."),
+        (["demo", "input_shape=5"], "input_shape must be a tuple of 3 integers, got 5."),
+        (["demo", "dataset.train_limit=x"], "dataset.train_limit must be an integer or None, "
+                                            "got 'x'."),
+        (["demo", "flip_log_freq=1.5"], "flip_log_freq must be an integer or a string, got 1.5"),
+        (["demo", "dataset.validation_fraction=True"], "dataset.validation_fraction must be a "
+                                                       "number, got True."),
+        (["demo", "epochs=3", "epochs=4"], "'epochs' is given twice (epochs=3 and epochs=4): "
+                                           "give it once."),
+        (["demo", "seed="], "'seed=' gives seed no value: write seed=VALUE"),
+        (["demo", "num_classes=0"], "num_classes must be at least 2, got 0."),
+        (["demo", "num_classes=5"], "num_classes=5 does not match Digits, which has 10 "
+                                    "classes: leave num_classes at 10."),
+        (["demo", "loss=foo"], "loss must be a Keras loss name such as "
+                               "sparse_categorical_crossentropy, got 'foo'."),
+        (["demo", "input_shape=(16,4,1)"], "input_shape=(16, 4, 1) does not match Digits's "
+                                           "images of shape (8, 8, 1)"),
+        (["demo", "dataset.test_fraction=0"], "dataset.test_fraction must be in (0, 1)"),
+        (["demo", "dataset.validation_fraction=0.9999"], "the training split of Digits is "
+                                                         "empty"),
+        (["demo", "seed=-1"], "seed must be in [0, 2**31), got -1."),
+        (["demo", "learning_rate=1e999"], "learning_rate must be a finite number, got inf."),
+        (["demo", "batch_size=100000000"], "batch_size=100000000 is larger than the 1294 "
+                                           "training examples: use at most batch_size=1294."),
+        (["demo", "gamma=nan"], "gamma must be a number, got 'nan'."),
+        (["demo", "threshold=1e999"], "threshold must be a finite float >= 0, got inf"),
+        (["approximation_viewpoint", "seeds=0"], "seeds must be at least 1, got 0."),
+        (["approximation_viewpoint", "input_shape=(32,32,3)"], "input_shape=(32, 32, 3) does "
+                                                               "not match Mnist's images"),
+        (["bop_sweep", "grid=foo"], "grid must be one of authors, report, got 'foo'."),
+        (["bop_sweep", "processes=0"], "processes must be an integer >= 1, got 0."),
+        (["bop_sweep", "point=Foo"], "point must name one of "),
         (["demo", "gamma=2"], "gamma must be in (0, 1], got 2"),
         (["demo", "threshold=-1e-6"], "threshold must be a finite float >= 0, got -1e-06"),
         (["demo", "batch_size=0"], "batch_size must be at least 1, got 0."),
@@ -53,10 +88,43 @@ def test_bad_command_lines_exit_2_with_one_line_and_touch_nothing(argv, message,
     assert not run_dir.exists()
 
 
+def test_a_class_name_picks_this_packages_component_not_larq_zoos():
+    """larq-zoo (imported for the ImageNet networks) registers components named Cifar10
+    and Mnist too; zookeeper picked its classes for dataset=Cifar10."""
+    from zookeeper.core.component import base_getattr
+
+    from rethink_bnn.train import configured, task_class
+
+    for name, value in [("cifar10_bop", "Cifar10"), ("demo", "mnist"), ("demo", "Digits")]:
+        task = configured(task_class(name), {"dataset": value})
+        assert type(base_getattr(task, "dataset")).__module__ == "rethink_bnn.data.datasets"
+
+
+def test_a_task_help_lists_every_field_with_default_and_meaning(capsys):
+    assert main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m rethink_bnn.train demo [key=value ...]")
+    for line in ["  batch_size=32 ", "  gamma=0.01 ", "    dataset.validation_fraction=0.1 ",
+                 "    model.units=(256,256) ", "  run_dir=runs/demo "]:
+        assert line in out, line
+    assert "examples per training step" in out
+
+
+def test_every_field_of_every_task_has_a_meaning():
+    from rethink_bnn.experiments import TASKS
+    from rethink_bnn.train import _defaults
+    from rethink_bnn.training.fields import describe_fields
+
+    undocumented = {(name, key) for name, cls in TASKS.items()
+                    for key, _, meaning in describe_fields(_defaults(cls)) if not meaning}
+    assert not undocumented
+
+
 def test_help_lists_the_tasks(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "cifar10_bop" in out and "bop_sweep" in out and "demo" in out
+    assert "…" not in out  # whole first sentences, never cut
 
 
 def test_missing_dataset_exits_2_and_leaves_no_run_folder(tmp_path, capsys):
