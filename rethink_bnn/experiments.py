@@ -35,6 +35,7 @@ from rethink_bnn.theory import (
     SignRecorder,
     approximation_table,
     arbitrary_lr_configurations,
+    default_scale,
     differing,
     retrain_batch_norm,
     with_real_kernels,
@@ -506,7 +507,7 @@ class ArbitraryLr(_TheoryTask):
     epochs: int = Field(100)
     seed: int = Field(0)
     exact: bool = Field(True)
-    scale: float = Field(lambda self: 2.0**-7 if self.exact else 0.01)
+    scale: float = Field(lambda self: default_scale(self.exact))
     batch_norm_learning_rate: float = Field(1e-3)
     compare_every_step: bool = Field(False)
 

@@ -15,14 +15,21 @@ import numpy as np
 import tensorflow as tf
 from scipy import stats
 
+from rethink_bnn.files import write_text_atomically
 from rethink_bnn.initializers import Scaled
+from rethink_bnn.tables import markdown_table
 from rethink_bnn.training.run_folder import write_csv_atomically
 
 __all__ = [
+    "CONFIGURATIONS",
+    "CONFIGURATION_LABELS",
+    "EXACT_SCALE",
+    "REPORT_SCALE",
     "ROWS",
     "SignRecorder",
     "approximation_table",
     "arbitrary_lr_configurations",
+    "default_scale",
     "differing",
     "retrain_batch_norm",
     "with_real_kernels",
@@ -82,39 +89,58 @@ def approximation_table(per_seed):
 
 
 def write_table(folder, table, title):
-    """table.csv, table.json and table.md in `folder`."""
+    """table.csv, table.json and table.md in `folder`, each written whole or not at all."""
     write_csv_atomically(folder / "table.csv", table["rows"])
-    (folder / "table.json").write_text(json.dumps(table, indent=2) + "\n")
-    lines = [f"# {title}", "", "| model | mean | standard deviation | seeds |", "|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['mean']:.4f} | {_fmt(r['std'])} | {r['n']} |"
-              for r in table["rows"]]
+    write_text_atomically(folder / "table.json", json.dumps(table, indent=2) + "\n")
+    lines = [f"# {title}", "", markdown_table(
+        ["model", "mean", "standard deviation", "seeds"],
+        [[r["model"], f"{r['mean']:.4f}", _fmt(r["std"]), r["n"]] for r in table["rows"]])]
     if table["anova"]:
         lines += ["", f"One-way ANOVA across the rows: F = {table['anova']['F']:.4g}, "
                       f"p = {table['anova']['p']:.3g}."]
-    (folder / "table.md").write_text("\n".join(lines) + "\n")
+    write_text_atomically(folder / "table.md", "\n".join(lines) + "\n")
 
 
 def _fmt(value):
     return "–" if math.isnan(value) else f"{value:.4f}"
 
 
-def arbitrary_lr_configurations(scale):
-    """The report's five configurations: (name, initializer(seed), kernel optimizer()).
+# Theorem 1's exact form scales by a power of two (exact in floating point); the report
+# scaled by 0.01.
+EXACT_SCALE, REPORT_SCALE = 2.0**-7, 0.01
+# The report's five configurations: name, and its label with the scale as {s}.
+CONFIGURATIONS = (
+    ("glorot_sgd_scale", "1: Glorot, SGD {s}"),
+    ("glorot_sgd_1", "2: Glorot, SGD 1"),
+    ("scaled_glorot_sgd_scale", "3: Glorot × {s}, SGD {s}"),
+    ("uniform_sgd_scale", "4: uniform, SGD {s}"),
+    ("uniform_adam", "5: uniform, Adam 0.01"),
+)
+CONFIGURATION_LABELS = dict(CONFIGURATIONS)
 
-    `scale` stands for the report's 0.01; a power of two (2**-7) makes configurations
-    2 and 3 exactly equivalent in floating point.
-    """
+
+def default_scale(exact):
+    return EXACT_SCALE if exact else REPORT_SCALE
+
+
+def arbitrary_lr_configurations(scale):
+    """The report's five configurations: (name, initializer(seed), kernel optimizer()),
+    in the order of CONFIGURATIONS. `scale` stands for the report's 0.01; a power of
+    two (2**-7) makes configurations 2 and 3 exactly equivalent in floating point."""
     glorot = tf.keras.initializers.GlorotUniform
-    return [
-        ("glorot_sgd_scale", glorot, lambda: tf.keras.optimizers.SGD(scale)),
-        ("glorot_sgd_1", glorot, lambda: tf.keras.optimizers.SGD(1.0)),
-        ("scaled_glorot_sgd_scale", lambda seed: Scaled(glorot(seed), scale),
-         lambda: tf.keras.optimizers.SGD(scale)),
-        ("uniform_sgd_scale", lambda seed: tf.keras.initializers.RandomUniform(-1, 1, seed),
-         lambda: tf.keras.optimizers.SGD(scale)),
-        ("uniform_adam", lambda seed: tf.keras.initializers.RandomUniform(-1, 1, seed),
-         lambda: tf.keras.optimizers.Adam(0.01)),
-    ]
+
+    def uniform(seed):
+        return tf.keras.initializers.RandomUniform(-1, 1, seed)
+
+    built = {
+        "glorot_sgd_scale": (glorot, lambda: tf.keras.optimizers.SGD(scale)),
+        "glorot_sgd_1": (glorot, lambda: tf.keras.optimizers.SGD(1.0)),
+        "scaled_glorot_sgd_scale": (lambda seed: Scaled(glorot(seed), scale),
+                                    lambda: tf.keras.optimizers.SGD(scale)),
+        "uniform_sgd_scale": (uniform, lambda: tf.keras.optimizers.SGD(scale)),
+        "uniform_adam": (uniform, lambda: tf.keras.optimizers.Adam(0.01)),
+    }
+    return [(name, *built[name]) for name, _ in CONFIGURATIONS]
 
 
 class SignRecorder(tf.keras.callbacks.Callback):

@@ -21,11 +21,11 @@ figure draws it, and exits with code 2 (--debug shows the traceback).
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn.files import write_text_atomically
 from rethink_bnn.plot import figures
 from rethink_bnn.plot.runs import WrongRunError
 
@@ -102,9 +102,7 @@ def main(argv=None):
             print(table, end="")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.stem}.md.tmp")
-                tmp.write_text(table)
-                os.replace(tmp, path.with_suffix(".md"))
+                write_text_atomically(path.with_suffix(".md"), table)
             except OSError as error:
                 raise UsageError(f"cannot write {path.with_suffix('.md')}: "
                                  f"{error.strerror or error}; choose another -o FILE.") from error

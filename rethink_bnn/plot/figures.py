@@ -6,7 +6,6 @@ global state); `save` writes one to PNG, SVG or PDF.
 
 import json
 import math
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +25,15 @@ from rethink_bnn.plot.runs import (
     read_scalars,
     require,
 )
-from rethink_bnn.theory import ROWS, approximation_table, arbitrary_lr_configurations
+from rethink_bnn.files import atomic_path
+from rethink_bnn.tables import markdown_table
+from rethink_bnn.theory import (
+    CONFIGURATION_LABELS,
+    ROWS,
+    approximation_table,
+    arbitrary_lr_configurations,
+    default_scale,
+)
 from rethink_bnn.training.run_folder import read_csv
 
 __all__ = [
@@ -225,13 +232,12 @@ def approximation_markdown(folders):
     """The approximation-viewpoint table in Markdown: mean (standard deviation) per row,
     one column per run folder, and each run's one-way ANOVA across the rows."""
     results = _approximation_results(folders)
-    header = "| model | " + " | ".join(f"{label} ({table['rows'][0]['n']} seeds)"
-                                        for label, table, _ in results) + " |"
+    header = ["model"] + [f"{label} ({table['rows'][0]['n']} seeds)"
+                          for label, table, _ in results]
+    rows = [[row] + [_mean_sd(table["rows"][i]) for _, table, _ in results]
+            for i, row in enumerate(ROWS)]
     lines = ["# Approximation viewpoint: test accuracy, mean (standard deviation)", "",
-             header, "|---" * (len(results) + 1) + "|"]
-    for i, row in enumerate(ROWS):
-        cells = [_mean_sd(table["rows"][i]) for _, table, _ in results]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+             markdown_table(header, rows)]
     anova = [f"{label}: F = {table['anova']['F']:.4g}, p = {table['anova']['p']:.3g}"
              for label, table, _ in results if table["anova"]]
     if anova:
@@ -289,16 +295,6 @@ def _mean_sd(row):
     return f"{row['mean']:.4f} ({sd})"
 
 
-# The report's names for the arbitrary_lr configurations; s: the scale.
-CONFIGURATION_LABELS = {
-    "glorot_sgd_scale": "1: Glorot, SGD {s}",
-    "glorot_sgd_1": "2: Glorot, SGD 1",
-    "scaled_glorot_sgd_scale": "3: Glorot × {s}, SGD {s}",
-    "uniform_sgd_scale": "4: uniform, SGD {s}",
-    "uniform_adam": "5: uniform, Adam 0.01",
-}
-
-
 def arbitrary_lr_figure(folders):
     """Theorem 1: train and test accuracy against the epoch for the five configurations,
     one row per run folder. Configuration 3 is dashed over configuration 2: Theorem 1
@@ -309,7 +305,7 @@ def arbitrary_lr_figure(folders):
     figure = Figure(figsize=(13, 4.5 * len(runs)), layout="constrained")
     axes = figure.subplots(len(runs), 2, squeeze=False)
     for (run, config), (train_ax, test_ax) in zip(runs, axes):
-        scale = config.get("scale", 2.0**-7 if config.get("exact", True) else 0.01)
+        scale = config.get("scale", default_scale(config.get("exact", True)))
         drawn = 0
         for index, (name, _, _) in enumerate(arbitrary_lr_configurations(scale)):
             if not (run / "configs" / name / "log.csv").is_file():
@@ -378,10 +374,6 @@ def save(figure, path, dpi=150):
     path = Path(path)
     fmt = figure_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write leaves nothing
     return path

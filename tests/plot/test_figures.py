@@ -1,5 +1,7 @@
 """Every figure from small real run folders: what is drawn is what the runs logged."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -165,7 +167,15 @@ def test_training_figure_adds_latent_weight_runs_which_have_no_flips(training_ru
     figure = plot.training_figure([training_run, latent])
     accuracy_ax, flips_ax = figure.axes
     labels = [t.get_text() for t in accuracy_ax.get_legend().get_texts()]
-    assert labels == ["demo: train", "demo: validation", "latent: train", "latent: validation"]
+    curves = [label for label in labels if ": test " not in label]
+    assert curves == ["demo: train", "demo: validation", "latent: train", "latent: validation"]
+    for run in (training_run, latent):  # the reported test accuracy, at its epoch's weights
+        summary = json.loads((run / "summary.json").read_text())
+        epoch = summary["best_epoch"] or summary["epochs_run"]
+        label = f"{run.name}: test {summary['test_accuracy']:.4f} (epoch {epoch} weights)"
+        star = next(line for line in accuracy_ax.lines if line.get_label() == label)
+        assert list(star.get_xdata()) == [epoch]
+        assert list(star.get_ydata()) == [summary["test_accuracy"]]
     train = next(line for line in accuracy_ax.lines if line.get_label() == "latent: train")
     assert list(train.get_ydata()) == [float(r["accuracy"]) for r in read_csv(latent / "log.csv")]
     assert [t.get_text() for t in flips_ax.get_legend().get_texts()] == ["demo"]
