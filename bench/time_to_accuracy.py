@@ -24,7 +24,7 @@ from report import write_result
 from zookeeper import configure
 
 from rethink_bnn.experiments import FashionMnistBop, FashionMnistLatentAdam
-from rethink_bnn.training.task import evaluation_stream, training_stream
+from rethink_bnn.data import evaluation_stream, training_stream
 
 TASKS = {"bop + adam": FashionMnistBop, "latent + adam": FashionMnistLatentAdam}
 

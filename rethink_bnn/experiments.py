@@ -21,6 +21,7 @@ from zookeeper.core.utils import convert_to_snake_case
 
 from rethink_bnn.data import Cifar10, Cifar10Augmentation, Digits, FashionMnist, Mnist
 from rethink_bnn.data import ImageNet2012, ImageNetPreprocessing, ScaleToUnitRange
+from rethink_bnn.data import evaluation_stream, training_stream
 from rethink_bnn.models import (
     BiRealNet,
     BinaryAlexNet,
@@ -54,9 +55,7 @@ from rethink_bnn.training.task import (
     ConfigError,
     LatentTraining,
     LinearDecayBopTraining,
-    evaluation_stream,
     fields_of,
-    training_stream,
     versions,
 )
 

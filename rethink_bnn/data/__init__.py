@@ -11,6 +11,7 @@ from rethink_bnn.data.datasets import (
     TfdsImageDataset,
     digits_arrays,
 )
+from rethink_bnn.data.streams import evaluation_stream, training_stream
 from rethink_bnn.data.preprocessing import (
     Cifar10Augmentation,
     ImageNetPreprocessing,
@@ -31,5 +32,7 @@ __all__ = [
     "ScaleToUnitRange",
     "TfdsImageDataset",
     "digits_arrays",
+    "evaluation_stream",
     "scale_to_unit_range",
+    "training_stream",
 ]

@@ -24,6 +24,7 @@ from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 from zookeeper.tf import Dataset, Preprocessing
 
 import rethink_bnn
+from rethink_bnn.data.streams import evaluation_stream, training_stream
 from rethink_bnn.callbacks import (
     BatchMetricLogger,
     FlipLogger,
@@ -52,9 +53,7 @@ __all__ = [
     "LatentTraining",
     "LinearDecayBopTraining",
     "TrainingTask",
-    "evaluation_stream",
     "fields_of",
-    "training_stream",
     "versions",
 ]
 
@@ -116,7 +115,22 @@ class TrainingTask:
     verbose: Optional[int] = Field(None)
 
     def make_optimizer(self, steps_per_epoch):
-        raise NotImplementedError
+        """Adam for every variable, or, when the task has a binary optimizer, a
+        CaseOptimizer that gives it the binary kernels and Adam the rest. Tasks change
+        the optimizers through the hooks below, not by copying this."""
+        adam = tf.keras.optimizers.Adam(self.learning_rate_schedule(steps_per_epoch))
+        binary = self.binary_optimizer(steps_per_epoch)
+        if binary is None:
+            return adam
+        return CaseOptimizer((is_binary_variable, binary), default_optimizer=adam)
+
+    def binary_optimizer(self, steps_per_epoch):
+        """The optimizer of the binary kernels (None: they are latent weights for Adam)."""
+        return None
+
+    def learning_rate_schedule(self, steps_per_epoch):
+        """Adam's learning rate: a float or a schedule of the step."""
+        return self.learning_rate
 
     def validate(self, strategy=None):
         """Check every field before anything is loaded or written.
@@ -376,17 +390,16 @@ class BopTraining(TrainingTask):
         _require(not self.gamma_decay_epochs or 0 < self.gamma_decay <= 1,
                  f"gamma_decay must be in (0, 1], got {self.gamma_decay}.")
 
-    def make_optimizer(self, steps_per_epoch):
-        gamma = self.gamma
-        if self.gamma_decay_epochs:
-            gamma = tf.keras.optimizers.schedules.ExponentialDecay(
-                self.gamma, self.gamma_decay_epochs * steps_per_epoch, self.gamma_decay,
-                staircase=True,
-            )
-        return CaseOptimizer(
-            (is_binary_variable, Bop(threshold=self.threshold, gamma=gamma)),
-            default_optimizer=tf.keras.optimizers.Adam(self.learning_rate),
-        )
+    def binary_optimizer(self, steps_per_epoch):
+        return Bop(threshold=self.threshold, gamma=self.gamma_schedule(steps_per_epoch))
+
+    def gamma_schedule(self, steps_per_epoch):
+        """γ: constant, or multiplied by `gamma_decay` every `gamma_decay_epochs` epochs."""
+        if not self.gamma_decay_epochs:
+            return self.gamma
+        return tf.keras.optimizers.schedules.ExponentialDecay(
+            self.gamma, self.gamma_decay_epochs * steps_per_epoch, self.gamma_decay,
+            staircase=True)
 
 
 class LinearDecayBopTraining(BopTraining):
@@ -406,17 +419,15 @@ class LinearDecayBopTraining(BopTraining):
                  f"must be in [0, learning_rate={self.learning_rate}], got "
                  f"{self.final_learning_rate}.")
 
-    def make_optimizer(self, steps_per_epoch):
-        def linear(start, end):
-            return tf.keras.optimizers.schedules.PolynomialDecay(
-                start, self.epochs * steps_per_epoch, end, power=1.0)
+    def gamma_schedule(self, steps_per_epoch):
+        return self._linear(self.gamma, self.final_gamma, steps_per_epoch)
 
-        return CaseOptimizer(
-            (is_binary_variable, Bop(threshold=self.threshold,
-                                     gamma=linear(self.gamma, self.final_gamma))),
-            default_optimizer=tf.keras.optimizers.Adam(
-                linear(self.learning_rate, self.final_learning_rate)),
-        )
+    def learning_rate_schedule(self, steps_per_epoch):
+        return self._linear(self.learning_rate, self.final_learning_rate, steps_per_epoch)
+
+    def _linear(self, start, end, steps_per_epoch):
+        return tf.keras.optimizers.schedules.PolynomialDecay(
+            start, self.epochs * steps_per_epoch, end, power=1.0)
 
 
 class LatentTraining(TrainingTask):
@@ -428,56 +439,6 @@ class LatentTraining(TrainingTask):
     def validate(self, strategy=None):
         super().validate(strategy)
         _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}.")
-
-    def make_optimizer(self, steps_per_epoch):
-        return tf.keras.optimizers.Adam(self.learning_rate)
-
-
-def training_stream(data, preprocessing, batch_size, seed, shuffle_buffer, skip=0,
-                    streamed=None):
-    """An endless stream of shuffled, augmented batches that depends only on `seed`.
-
-    Each example carries a seed from its position in the stream, for stateless
-    augmentation. Skipping the examples that finished epochs consumed makes a resumed
-    run see exactly the batches an uninterrupted run would.
-
-    `streamed`: for a dataset too large to cache in memory (ImageNet, its images still
-    encoded), its number of examples. It is then read from disk every epoch, and each
-    block of `shuffle_buffer` examples is permuted by a stateless function of (seed,
-    epoch, block), so that a resumed run skips into the current epoch only, not through
-    every epoch done (hours of reading for ImageNet).
-    """
-    if streamed:
-        first_epoch, offset = divmod(skip, streamed)
-
-        def epoch(index):
-            def permute(block_index, block):
-                key = tf.stack([seed + index * 1_000_003, block_index])
-                order = tf.argsort(tf.random.stateless_uniform(tf.shape(block["label"]), key))
-                gathered = tf.nest.map_structure(lambda t: tf.gather(t, order), block)
-                return tf.data.Dataset.from_tensor_slices(gathered)
-
-            blocks = data.batch(shuffle_buffer).enumerate().flat_map(permute)
-            return blocks.enumerate(start=index * streamed)
-
-        stream = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch).skip(offset)
-    else:
-        stream = (data.cache()
-                  .shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-                  .repeat()
-                  .enumerate()
-                  .skip(skip))
-    stream = stream.map(lambda index, example: {**example, "seed": tf.stack([seed, index])})
-    preprocess = functools.partial(preprocessing, training=True)
-    return stream.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(
-        batch_size
-    ).prefetch(tf.data.AUTOTUNE)
-
-
-def evaluation_stream(data, preprocessing, batch_size, cache=True):
-    preprocess = functools.partial(preprocessing, training=False)
-    data = (data.cache() if cache else data).map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def fields_of(instance):

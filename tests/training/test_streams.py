@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_bnn.training.task import training_stream
+from rethink_bnn.data import training_stream
 
 N = 50
 
