@@ -75,7 +75,7 @@ def _agreement(model, model32, rewritten, flatbuffer, images, labels):
     if not len(images):
         return {"examples": 0}
     keras = model.predict(images, batch_size=256, verbose=0).astype(np.float32)
-    float32 = model32.predict(images, batch_size=256, verbose=0)
+    float32 = keras if model32 is model else model32.predict(images, batch_size=256, verbose=0)
     exact = rewritten.predict(images, batch_size=256, verbose=0)
     deployed = lce.predict(flatbuffer, images)
     return {

@@ -72,11 +72,24 @@ def _task(run):
     return task
 
 
+def _component(name):
+    """A fresh instance of this project's component (dataset, preprocessing, network)
+    class `name`. Instances, not names: zookeeper resolves a name among every subclass,
+    and larq-zoo's own `Cifar10` dataset would do for ours."""
+    import rethink_bnn.data
+    import rethink_bnn.models
+
+    for module in (rethink_bnn.data, rethink_bnn.models):
+        if isinstance(getattr(module, name, None), type):
+            return getattr(module, name)()
+    return name  # not ours: let zookeeper find it
+
+
 def _flatten(config, prefix=""):
     flat = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            flat[prefix + key] = value["class"]
+            flat[prefix + key] = _component(value["class"])
             flat.update(_flatten({k: v for k, v in value.items() if k != "class"},
                                  f"{prefix}{key}."))
         else:
