@@ -60,8 +60,10 @@ def mnist_net(tmp_path_factory):
 @pytest.fixture(scope="module")
 def binarynet(tmp_path_factory):
     # Adam 0.1 rather than 1e-2: after two steps at 1e-2 some BatchNorm offsets sit within
-    # 1e-5 of zero, where LCE's output transform (computed with a rounding error of about
-    # 1e-5) and Keras may give a zero convolution output different signs.
+    # 1e-5 of zero, so that a convolution output of 0 is a pre-activation that close to
+    # zero. Converters (LCE's and TFLite's own alike) fold BatchNorm into the
+    # convolution and round differently from Keras there: its sign, hence the next
+    # layer's input, can differ.
     return _mock_run(tmp_path_factory, "cifar10_bop", learning_rate=0.1)
 
 
