@@ -20,10 +20,7 @@ exits with code 2.
 """
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's and the converter's C++ logs
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
