@@ -89,6 +89,23 @@ def _assert_agrees(report, examples):
     assert test["rewrite_max_abs_difference"] == 0.0  # the 1x1 rewrite is exact
 
 
+def test_the_1x1_rewrite_computes_exactly_what_the_dense_layers_do(rng):
+    from rethink_bnn.export.rewrite import BinaryDenseAs1x1Conv, for_lce
+    from rethink_bnn.models import binary_mlp
+
+    model = binary_mlp(units=(64, 48), weights="latent", seed=0)  # real latent kernels
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            n = layer.get_weights()[0].shape
+            layer.set_weights([rng.normal(size=n), rng.normal(size=n), rng.uniform(.5, 2, n)])
+    rewritten = for_lce(model)
+    assert [type(rewritten.get_layer(f"dense_{i}")).__name__ for i in (1, 2, 3)] == [
+        "QuantDense", "BinaryDenseAs1x1Conv", "BinaryDenseAs1x1Conv"]
+    assert isinstance(rewritten.get_layer("dense_2"), BinaryDenseAs1x1Conv)
+    x = rng.uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(rewritten(x).numpy(), model(x).numpy())
+
+
 def test_demo_runs_every_binary_dense_layer_but_the_first_as_lce_bconv2d(demo):
     folder, report, flatbuffer = demo
     assert report["operators"]["by_type"]["LceBconv2d"] == report["operators"]["binary"] == 2

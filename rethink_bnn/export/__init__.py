@@ -3,9 +3,8 @@
     python -m rethink_bnn.export runs/demo            # runs/demo/export/model.tflite
     python -m rethink_bnn.export runs/demo -o demo.tflite --last
 
-    >>> from rethink_bnn.export import export_run                          # doctest: +SKIP
-    >>> export_run("runs/demo")["operators"]
-    {'binary': 2, 'float': 6, 'by_type': {...}}
+    from rethink_bnn.export import export_run
+    export_run("runs/demo")["operators"]  # {'binary': 2, 'float': 6, 'by_type': {...}}
 
 Modules: `runs` (reading a run folder, rebuilding its network and test set), `rewrite`
 (binary dense layers as 1×1 binary convolutions), `lce` (converter and interpreter),

@@ -1,9 +1,8 @@
 """Export a training run to a Larq Compute Engine flatbuffer and report what it buys.
 
-    >>> from rethink_bnn.export import export_run                          # doctest: +SKIP
-    >>> report = export_run("runs/demo")   # writes runs/demo/export/{model.tflite,report.json}
-    >>> report["operators"]["binary"], report["test"]["top1_agreement"]
-    (2, 1.0)
+    from rethink_bnn.export import export_run
+    report = export_run("runs/demo")   # writes runs/demo/export/{model.tflite,report.json}
+    report["operators"]["binary"], report["test"]["top1_agreement"]  # (2, 1.0)
 
 The network is rebuilt from the run's config.json with the weights its reported test
 accuracy came from (best validation epoch; the last checkpoint with `last=True`), as a

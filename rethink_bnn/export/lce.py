@@ -1,9 +1,9 @@
 """Larq Compute Engine, imported only when needed: converter, interpreter, and the one
 line that says how to install it.
 
-    >>> from rethink_bnn.export import lce                                 # doctest: +SKIP
-    >>> flatbuffer = lce.convert(model)          # bytes of a .tflite file
-    >>> outputs = lce.predict(flatbuffer, images)  # one image at a time, one thread
+    from rethink_bnn.export import lce
+    flatbuffer = lce.convert(model)          # bytes of a .tflite file, from a float32 Keras model
+    outputs = lce.predict(flatbuffer, images)  # one image at a time, one thread
 """
 
 import numpy as np

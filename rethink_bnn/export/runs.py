@@ -1,11 +1,10 @@
 """What an export reads from a training run folder, and the network and test set it
 rebuilds from it. `read_run` is the one place that knows the folder's layout.
 
-    >>> from rethink_bnn.export.runs import read_run, network               # doctest: +SKIP
-    >>> run = read_run("runs/demo")
-    >>> run.weights_kind, run.precision
-    ('best', 'float32')
-    >>> model = network(run)  # the run's network, its weights loaded
+    from rethink_bnn.export.runs import read_run, network
+    run = read_run("runs/demo")
+    run.weights_kind, run.precision  # ('best', 'float32')
+    model = network(run)             # the run's network, its weights loaded
 """
 
 import json
