@@ -49,7 +49,7 @@ def _parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip().split("\n", 1)[1].strip())
+        print(f"{USAGE}\n\n{__doc__.strip().split(chr(10), 1)[1].strip()}")
         return 0
     debug = "--debug" in argv
     try:
