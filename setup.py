@@ -42,6 +42,7 @@ setup(
         "tf-keras>=2.19,<2.20",
         "larq==0.14.0",
         "larq-zoo==2.4.0",
+        "larq-compute-engine==0.16.0",  # rethink_bnn.export
         "zookeeper==1.4.0",
         "tensorflow-datasets==4.8.3",
         "protobuf==3.20.3",
