@@ -22,6 +22,7 @@ from zookeeper import configure
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
+from rethink_bnn.configs import UnknownComponent, own_components
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
 from rethink_bnn.training.run_folder import RunFolderConflict
@@ -84,48 +85,13 @@ _WRONG_TYPE = re.compile(
 )
 
 
-# Component fields a user may set by class name, and the classes of ours they take.
-def _choices():
-    from rethink_bnn import data, models
-    from rethink_bnn.training.task import BopTraining
-
-    def of(module, base):
-        return {name: obj for name, obj in vars(module).items()
-                if isinstance(obj, type) and issubclass(obj, base) and not name.startswith("_")
-                and hasattr(obj, "__component_fields__")}
-
-    from zookeeper.tf import Dataset, Preprocessing
-
-    return {"dataset": of(data, Dataset), "preprocessing": of(data, Preprocessing),
-            "model": {n: c for n, c in vars(models).items() if isinstance(c, type)
-                      and hasattr(c, "__component_fields__")},
-            "point": {c.__name__: c for c in _tasks().values() if issubclass(c, BopTraining)}}
-
-
-def own_components(config):
-    """`config` with class names of component fields (dataset=Cifar10, model=BinaryNet)
-    turned into instances of this package's classes. zookeeper looks names up among
-    every component class loaded, and larq-zoo's (imported for the ImageNet networks)
-    share names with ours: `dataset=Cifar10` gave larq-zoo's Cifar10. An unknown name
-    is a UsageError listing ours."""
-    choices, resolved = _choices(), dict(config)
-    for key, value in config.items():
-        field = key.rsplit(".", 1)[-1]
-        if field not in choices or not isinstance(value, str):
-            continue
-        wanted = convert_to_snake_case(value)
-        found = [c for n, c in choices[field].items() if convert_to_snake_case(n) == wanted]
-        if not found:
-            raise UsageError(f"{key} must name one of {', '.join(sorted(choices[field]))}, "
-                             f"got {value!r}.")
-        resolved[key] = found[0]()
-    return resolved
-
-
 def configured(task_class, config):
     """A task configured from `config`, every field read (zookeeper checks types when a
     field is read); UsageError naming the key or value at fault."""
-    config = own_components(config)
+    try:
+        config = own_components(config)
+    except UnknownComponent as error:
+        raise UsageError(str(error)) from error
     instance = task_class()
     try:
         configure(instance, config)

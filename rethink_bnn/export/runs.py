@@ -62,38 +62,9 @@ def read_run(path, last=False):
 
 def _task(run):
     """The run's task, configured from its config.json."""
-    from zookeeper import configure
+    from rethink_bnn.configs import task_from_config
 
-    from rethink_bnn.experiments import TASKS
-
-    task = TASKS[run.config["task"]]()
-    configure(task, _flatten({k: v for k, v in run.config.items() if k != "task"}))
-    return task
-
-
-def _component(name):
-    """A fresh instance of this project's component (dataset, preprocessing, network)
-    class `name`. Instances, not names: zookeeper resolves a name among every subclass,
-    and larq-zoo's own `Cifar10` dataset would do for ours."""
-    import rethink_bnn.data
-    import rethink_bnn.models
-
-    for module in (rethink_bnn.data, rethink_bnn.models):
-        if isinstance(getattr(module, name, None), type):
-            return getattr(module, name)()
-    return name  # not ours: let zookeeper find it
-
-
-def _flatten(config, prefix=""):
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat[prefix + key] = _component(value["class"])
-            flat.update(_flatten({k: v for k, v in value.items() if k != "class"},
-                                 f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = tuple(value) if isinstance(value, list) else value
-    return flat
+    return task_from_config(run.config)
 
 
 def network(run, precision=None):
@@ -123,7 +94,7 @@ def test_set(run, limit=None):
     """(images, labels) of the run's test set as its evaluation sees them (preprocessed),
     the first `limit` only if given."""
     from rethink_bnn.data import DatasetUnavailable
-    from rethink_bnn.training.task import evaluation_stream
+    from rethink_bnn.data import evaluation_stream
 
     task = _task(run)
     try:
