@@ -13,8 +13,10 @@ changes nothing on disk, and exits with code 2; `--debug` shows the traceback in
 """
 
 import difflib
+import json
 import re
 import sys
+from pathlib import Path
 import textwrap
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
@@ -22,13 +24,14 @@ from zookeeper import configure
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
-from rethink_bnn.configs import UnknownComponent, own_components
+from rethink_bnn.configs import UnknownComponent, flat_config, own_components
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
 from rethink_bnn.training.run_folder import RunFolderConflict
 from rethink_bnn.training.task import ConfigError
 
-USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--help] [--debug]"
+USAGE = ("usage: python -m rethink_bnn.train TASK [key=value ...] [--help] [--debug]\n"
+         "       python -m rethink_bnn.train --config RUN_DIR/config.json [key=value ...]")
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -182,6 +185,34 @@ def _wrapped(lead, text, width):
                          break_on_hyphens=False) or [lead.rstrip()]
 
 
+def _with_config_file(argv):
+    """`--config FILE [key=value ...]`: the task and values of a resolved configuration
+    (a run folder's config.json, or a sweep point's file), then the overrides given."""
+    if not argv or argv[0] != "--config":
+        return argv
+    if len(argv) < 2:
+        raise UsageError("--config needs a file: --config FILE [key=value ...].")
+    try:
+        config = json.loads(Path(argv[1]).read_text())
+        name = config["task"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"--config {argv[1]}: not a task configuration (the config.json of "
+                         f"a run folder) ({error}).") from error
+    given = {pair.partition("=")[0] for pair in argv[2:]}
+    values = [f"{key}={_as_text(value)}" for key, value in flat_config(config).items()
+              if key not in given]
+    return [name, *values, *argv[2:]]
+
+
+def _as_text(value):
+    """A value as the command line writes it (zookeeper parses it back)."""
+    if hasattr(value, "__component_fields__"):
+        return type(value).__name__
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(map(str, value)) + ("," if len(value) == 1 else "") + ")"
+    return "None" if value is None else str(value)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -195,7 +226,7 @@ def main(argv=None):
         if any(a in HELP_FLAGS for a in argv[1:]):
             print(describe_task(task_class(argv[0])))
             return 0
-        task, config = parse(argv)
+        task, config = parse(_with_config_file(argv))
         instance = configured(task, config)
         instance.run()
     except (UsageError, ConfigError, DatasetUnavailable, RunFolderConflict) as error:

@@ -6,7 +6,6 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 `python -m rethink_bnn.train TASK key=value dataset.key=value ...`.
 """
 
-import functools
 import math
 import platform
 import shutil
@@ -370,7 +369,10 @@ class TrainingTask:
 
 
 class BopTraining(TrainingTask):
-    """Binary kernels trained by Bop, everything else by Adam (one CaseOptimizer)."""
+    """Binary kernels trained by Bop, everything else by Adam (one CaseOptimizer).
+
+    The defaults are the paper's sec 5.2 settings (τ = 1e-8, γ = 1e-4, decayed by 0.1
+    when `gamma_decay_epochs` is set, Adam 1e-2); a task states what differs."""
 
     weights: str = Field("bop")
     threshold: float = Field(1e-8)
@@ -431,7 +433,8 @@ class LinearDecayBopTraining(BopTraining):
 
 
 class LatentTraining(TrainingTask):
-    """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam."""
+    """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam
+    (default 5e-3, the authors' BinaryNet baseline)."""
 
     weights: str = Field("latent")
     learning_rate: float = Field(5e-3)

@@ -1,36 +1,22 @@
-"""The paper's experiments as zookeeper tasks: `python -m rethink_bnn.train NAME key=value`.
-
-Each task only sets fields (the papers' values, given in each docstring); the loop is
-`TrainingTask.run`.
-"""
+"""Sec 3.1 of the reproducibility report: the paper's theoretical claims, tested on the
+report's MNIST net. The runners use the training loop's machinery: validation before
+anything loads, a run folder claimed once the data is there, crash-safe logs and tables
+written whole."""
 
 import logging
 import math
-import os
-import subprocess
-import sys
-from typing import Tuple, Union
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
-
-from zookeeper import ComponentField, Field, task
-from zookeeper.tf import Dataset, Preprocessing
+from zookeeper import ComponentField, Field
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case
+from zookeeper.tf import Dataset, Preprocessing
 
-from rethink_bnn.data import Cifar10, Cifar10Augmentation, Digits, FashionMnist, Mnist
-from rethink_bnn.data import ImageNet2012, ImageNetPreprocessing, ScaleToUnitRange
-from rethink_bnn.data import evaluation_stream, training_stream
-from rethink_bnn.models import (
-    BiRealNet,
-    BinaryAlexNet,
-    BinaryMLP,
-    BinaryNet,
-    MnistNet,
-    XnorNet,
-    mnist_net,
-)
+from rethink_bnn.data import Mnist, ScaleToUnitRange, evaluation_stream, training_stream
+from rethink_bnn.experiments.registry import experiment
+from rethink_bnn.models import mnist_net
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
 from rethink_bnn.theory import (
     SignRecorder,
@@ -42,300 +28,12 @@ from rethink_bnn.theory import (
     with_real_kernels,
     write_table,
 )
-from rethink_bnn.training.run_folder import (
-    RunFolder,
-    read_csv,
-    write_csv_atomically,
-    write_json_atomically,
-)
-from rethink_bnn.training.loop_callbacks import EpochLog
 from rethink_bnn.training.fields import check_types
-from rethink_bnn.training.task import (
-    BopTraining,
-    ConfigError,
-    LatentTraining,
-    LinearDecayBopTraining,
-    fields_of,
-    versions,
-)
+from rethink_bnn.training.loop_callbacks import EpochLog
+from rethink_bnn.training.run_folder import RunFolder, read_csv, write_csv_atomically
+from rethink_bnn.training.task import ConfigError, fields_of, versions
 
-__all__ = ["TASKS"]
-
-TASKS = {}
-
-
-def experiment(cls):
-    """Register `cls` as a zookeeper task, runnable by its snake_case name."""
-    cls = task(cls)
-    TASKS[convert_to_snake_case(cls.__name__)] = cls
-    return cls
-
-
-class _OnCifar10:
-    dataset: Dataset = ComponentField(Cifar10)
-    preprocessing: Preprocessing = ComponentField(Cifar10Augmentation)
-    model: tf.keras.Model = ComponentField(BinaryNet)
-    input_shape: Tuple[int, int, int] = Field((32, 32, 3))
-
-
-class _OnMnist:
-    dataset: Dataset = ComponentField(Mnist)
-    preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
-    model: tf.keras.Model = ComponentField(MnistNet)
-    input_shape: Tuple[int, int, int] = Field((28, 28, 1))
-
-
-@experiment
-class Cifar10Bop(_OnCifar10, BopTraining):
-    """Sec 5.2: BinaryNet on CIFAR-10 with Bop, batch 50, 500 epochs, τ = 1e-8, γ = 1e-4
-    decayed by 0.1 every 100 epochs, Adam 1e-2 for the rest (the report used 1e-3:
-    `learning_rate=1e-3`); stops after 10 epochs without a flip."""
-
-    batch_size: int = Field(50)
-    epochs: int = Field(500)
-    threshold: float = Field(1e-8)
-    gamma: float = Field(1e-4)
-    gamma_decay: float = Field(0.1)
-    gamma_decay_epochs: int = Field(100)
-    learning_rate: float = Field(1e-2)
-    stop_after_flipless_epochs: int = Field(10)
-
-
-@experiment
-class Cifar10BopStudy(_OnCifar10, BopTraining):
-    """One point of the sec 5.1 study: BinaryNet on CIFAR-10, batch 100, constant γ and τ
-    (default: the authors' centre point γ = 1e-3, τ = 1e-6), Adam 1e-2."""
-
-    batch_size: int = Field(100)
-    epochs: int = Field(100)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-3)
-    learning_rate: float = Field(1e-2)
-
-
-@experiment
-class Cifar10LatentAdam(_OnCifar10, LatentTraining):
-    """The latent-weight baseline: BinaryNet with ste_sign kernels clipped to [-1, 1],
-    Adam 5e-3 on everything, batch 256, 100 epochs."""
-
-    batch_size: int = Field(256)
-    epochs: int = Field(100)
-    learning_rate: float = Field(5e-3)
-
-
-@experiment
-class MnistBop(_OnMnist, BopTraining):
-    """The report's MNIST net trained with Bop (CPU scale): γ = 1e-3 decayed by 0.1 every
-    3 epochs, τ = 1e-6, Adam 1e-3, batch 100, 10 epochs."""
-
-    batch_size: int = Field(100)
-    epochs: int = Field(10)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-3)
-    gamma_decay: float = Field(0.1)
-    gamma_decay_epochs: int = Field(3)
-    learning_rate: float = Field(1e-3)
-
-
-@experiment
-class FashionMnistBop(MnistBop):
-    """MnistBop on Fashion-MNIST (offline from Debian's dataset-fashion-mnist)."""
-
-    dataset: Dataset = ComponentField(FashionMnist)
-
-
-@experiment
-class MnistLatentAdam(_OnMnist, LatentTraining):
-    """The report's MNIST net with latent weights and Adam 1e-3 (sec 3.1.1), 6 epochs."""
-
-    batch_size: int = Field(100)
-    epochs: int = Field(6)
-    learning_rate: float = Field(1e-3)
-
-
-@experiment
-class FashionMnistLatentAdam(MnistLatentAdam):
-    """MnistLatentAdam on Fashion-MNIST."""
-
-    dataset: Dataset = ComponentField(FashionMnist)
-
-
-@experiment
-class Demo(BopTraining):
-    """A binary MLP on scikit-learn's bundled digits: offline, under a minute on 2 cores."""
-
-    dataset: Dataset = ComponentField(Digits)
-    preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
-    model: tf.keras.Model = ComponentField(BinaryMLP)
-    input_shape: Tuple[int, int, int] = Field((8, 8, 1))
-    batch_size: int = Field(32)
-    epochs: int = Field(30)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-2)
-    learning_rate: float = Field(1e-2)
-    flip_log_freq: Union[int, str] = Field("epoch")
-
-
-class _OnImageNet(LinearDecayBopTraining):
-    """Sec 5.3: ImageNet with Bop, the authors' settings: batch 1024, τ = 1e-8, γ 1e-4 →
-    1e-6 and Adam 2.5e-3 → 5e-6, both linear over the run; ImageNet's validation set is
-    the test set. Needs the manual download (dataset.manual_dir=...)."""
-
-    dataset: Dataset = ComponentField(ImageNet2012)
-    preprocessing: Preprocessing = ComponentField(ImageNetPreprocessing)
-    input_shape: Tuple[int, int, int] = Field((224, 224, 3))
-    num_classes: int = Field(1000)
-    batch_size: int = Field(1024)
-    threshold: float = Field(1e-8)
-    gamma: float = Field(1e-4)
-    final_gamma: float = Field(1e-6)
-    learning_rate: float = Field(2.5e-3)
-    final_learning_rate: float = Field(5e-6)
-    shuffle_buffer: int = Field(10_000)
-
-
-@experiment
-class BinaryAlexnetImagenet(_OnImageNet):
-    """Sec 5.3: Binary AlexNet (larq-zoo) on ImageNet with Bop, 150 epochs (paper: 41.1%
-    top-1)."""
-
-    model: tf.keras.Model = ComponentField(BinaryAlexNet)
-    epochs: int = Field(150)
-
-
-@experiment
-class XnornetImagenet(_OnImageNet):
-    """Sec 5.3: XNOR-Net (larq-zoo, l2 5e-7 on kernels) on ImageNet with Bop, 100 epochs
-    (paper: 45.9% top-1)."""
-
-    model: tf.keras.Model = ComponentField(XnorNet)
-    epochs: int = Field(100)
-
-
-@experiment
-class BirealnetImagenet(_OnImageNet):
-    """Sec 5.3: Bi-Real Net (larq-zoo) on ImageNet with Bop, 300 epochs (paper: 56.6%
-    top-1)."""
-
-    model: tf.keras.Model = ComponentField(BiRealNet)
-    epochs: int = Field(300)
-
-
-# Sec 5.1 grids: (γ, τ, Adam learning rate). One axis varies γ at a fixed τ, the other
-# τ at a fixed γ; the shared centre point appears once.
-GRIDS = {
-    "authors": [(g, 1e-6, 1e-2) for g in (1e-2, 1e-3, 1e-4)]
-    + [(1e-3, t, 1e-2) for t in (0.0, 1e-5)],
-    "report": [(g, 1e-5, 1e-3) for g in (1e-1, 1e-2, 1e-3)]
-    + [(1e-2, t, 1e-3) for t in (0.0, 1e-4)],
-}
-
-
-@experiment
-class BopSweep:
-    """Sec 5.1: the γ/τ study, every grid point trained into its own run folder.
-
-    `point` is the task each point runs (default `cifar10_bop_study`); configure it
-    with `point.key=value` (e.g. `point.epochs=20`). Each point runs as its own
-    process, `processes` at a time (one GPU each when GPUs are visible: set it to
-    their number), as `python -m rethink_bnn.train <point> gamma=.. threshold=..
-    learning_rate=.. run_dir=<run_dir>/gamma=.._tau=..`; a finished point is skipped
-    and an unfinished one resumes. `sweep.json` lists every point's summary.
-    """
-
-    point: BopTraining = ComponentField(Cifar10BopStudy)
-    grid: str = Field("authors")
-    processes: int = Field(1)
-    run_dir: str = Field("runs/bop_sweep")
-
-    def validate(self):
-        """Check the sweep's own fields and every point's, before anything runs."""
-        if self.grid not in GRIDS:
-            raise ConfigError(f"grid must be one of {', '.join(sorted(GRIDS))}, got "
-                              f"{self.grid!r}.")
-        if isinstance(self.processes, bool) or self.processes < 1:
-            raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
-        self.point.validate()
-
-    def run(self):
-        self.validate()
-        name = convert_to_snake_case(type(self.point).__name__)
-        shared = {k: v for k, v in _flatten(fields_of(self.point)).items()
-                  if k not in ("run_dir", "gamma", "threshold", "learning_rate")}
-        commands = []
-        for gamma, threshold, learning_rate in GRIDS[self.grid]:
-            run_dir = os.path.join(self.run_dir, f"gamma={gamma:g}_tau={threshold:g}")
-            overrides = {**shared, "gamma": gamma, "threshold": threshold,
-                         "learning_rate": learning_rate, "run_dir": run_dir}
-            args = [f"{k}={_cli_value(v)}" for k, v in overrides.items()]
-            commands.append((run_dir, [sys.executable, "-m", "rethink_bnn.train", name, *args]))
-        failed = _run_all(commands, self.processes)
-        results = []
-        for run_dir, _ in commands:
-            folder = RunFolder(run_dir)
-            results.append(folder.summary() if folder.finished else {"run_dir": run_dir,
-                                                                      "finished": False})
-        os.makedirs(self.run_dir, exist_ok=True)
-        write_json_atomically(os.path.join(self.run_dir, "sweep.json"),
-                              {"grid": self.grid, "point": name, "points": results})
-        for (gamma, threshold, _), result in zip(GRIDS[self.grid], results):
-            accuracy = result.get("test_accuracy")
-            print(f"gamma={gamma:g} tau={threshold:g}: test accuracy "
-                  f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
-        if failed:
-            raise RuntimeError(f"{len(failed)} sweep point(s) failed: {', '.join(failed)}")
-
-
-def _flatten(config, prefix=""):
-    flat = {}
-    for key, value in config.items():
-        if key == "task":
-            continue
-        if isinstance(value, dict):
-            flat[f"{prefix}{key}"] = value["class"]
-            flat.update(_flatten({k: v for k, v in value.items() if k != "class"},
-                                 f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _cli_value(value):
-    return repr(tuple(value)) if isinstance(value, list) else str(value)
-
-
-def _run_all(commands, processes):
-    """Run the commands, `processes` at a time, each on its own GPU when GPUs exist."""
-    gpus = [g for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
-    if not gpus and processes > 1:
-        gpus = [str(i) for i in range(processes)]
-    failed, running = [], []
-    for index, (run_dir, command) in enumerate(commands):
-        env = dict(os.environ)
-        if processes > 1:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        print(f"[{index + 1}/{len(commands)}] {' '.join(command[3:])}", flush=True)
-        running.append((run_dir, subprocess.Popen(command, env=env)))
-        if len(running) >= processes:
-            run_dir, process = running.pop(0)
-            if process.wait():
-                failed.append(run_dir)
-    for run_dir, process in running:
-        if process.wait():
-            failed.append(run_dir)
-    return failed
-
-
-def describe(width=100):
-    """One line per task: its name and the start of its docstring's first paragraph."""
-    lines = []
-    for name, cls in sorted(TASKS.items()):
-        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
-        room = width - 31
-        if len(summary) > room:
-            summary = summary[: room - 1].rsplit(" ", 1)[0] + " …"
-        lines.append(f"  {name:28s} {summary}")
-    return "\n".join(lines)
+__all__ = ["ApproximationViewpoint", "ArbitraryLr"]
 
 
 class _TheoryTask:

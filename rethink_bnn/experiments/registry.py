@@ -1,0 +1,45 @@
+"""The task registry and the datasets' standard settings that tasks share.
+
+A task is a zookeeper component registered here under its snake_case name, the name
+`python -m rethink_bnn.train NAME` takes; it states only what differs from its base
+(rethink_bnn.training.task), so every value it sets is the paper's (or the report's).
+"""
+
+from typing import Tuple
+
+import tensorflow as tf
+from zookeeper import ComponentField, Field, task
+from zookeeper.core.utils import convert_to_snake_case
+from zookeeper.tf import Dataset, Preprocessing
+
+from rethink_bnn.data import Cifar10, Cifar10Augmentation, Mnist, ScaleToUnitRange
+from rethink_bnn.models import BinaryNet, MnistNet
+
+__all__ = ["TASKS", "OnCifar10", "OnMnist", "experiment"]
+
+TASKS = {}
+
+
+def experiment(cls):
+    """Register `cls` as a zookeeper task, runnable by its snake_case name."""
+    cls = task(cls)
+    TASKS[convert_to_snake_case(cls.__name__)] = cls
+    return cls
+
+
+class OnCifar10:
+    """CIFAR-10 with the authors' augmentation, and BinaryNet."""
+
+    dataset: Dataset = ComponentField(Cifar10)
+    preprocessing: Preprocessing = ComponentField(Cifar10Augmentation)
+    model: tf.keras.Model = ComponentField(BinaryNet)
+    input_shape: Tuple[int, int, int] = Field((32, 32, 3))
+
+
+class OnMnist:
+    """MNIST scaled to [-1, 1], and the report's MNIST net."""
+
+    dataset: Dataset = ComponentField(Mnist)
+    preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
+    model: tf.keras.Model = ComponentField(MnistNet)
+    input_shape: Tuple[int, int, int] = Field((28, 28, 1))

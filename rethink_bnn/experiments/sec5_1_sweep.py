@@ -1,0 +1,118 @@
+"""Sec 5.1 of the paper: how γ and τ shape training. One point of the study, and the
+sweep that trains every point of a grid into its own run folder."""
+
+import json
+import os
+import subprocess
+import sys
+
+from zookeeper import ComponentField, Field
+from zookeeper.core.utils import convert_to_snake_case
+
+from rethink_bnn.experiments.registry import OnCifar10, experiment
+from rethink_bnn.files import write_text_atomically
+from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
+from rethink_bnn.training.task import BopTraining, ConfigError, fields_of
+
+__all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy"]
+
+
+@experiment
+class Cifar10BopStudy(OnCifar10, BopTraining):
+    """One point of the sec 5.1 study: BinaryNet on CIFAR-10, batch 100, constant γ and τ
+    (default: the authors' centre point γ = 1e-3, τ = 1e-6), Adam 1e-2."""
+
+    batch_size: int = Field(100)
+    epochs: int = Field(100)
+    threshold: float = Field(1e-6)
+    gamma: float = Field(1e-3)
+
+
+# Sec 5.1 grids: (γ, τ, Adam learning rate). One axis varies γ at a fixed τ, the other
+# τ at a fixed γ; the shared centre point appears once.
+GRIDS = {
+    "authors": [(g, 1e-6, 1e-2) for g in (1e-2, 1e-3, 1e-4)]
+    + [(1e-3, t, 1e-2) for t in (0.0, 1e-5)],
+    "report": [(g, 1e-5, 1e-3) for g in (1e-1, 1e-2, 1e-3)]
+    + [(1e-2, t, 1e-3) for t in (0.0, 1e-4)],
+}
+
+
+@experiment
+class BopSweep:
+    """Sec 5.1: the γ/τ study, every grid point trained into its own run folder.
+
+    `point` is the task each point runs (default `cifar10_bop_study`); configure it
+    with `point.key=value` (e.g. `point.epochs=20`). Each point runs as its own
+    process, `processes` at a time (one GPU each when GPUs are visible: set it to
+    their number), as `python -m rethink_bnn.train --config <run_dir>/points/<point>.json`
+    with its run folder `<run_dir>/gamma=.._tau=..`; a finished point is reported and an
+    unfinished one resumes. `sweep.json` lists every point's summary.
+    """
+
+    point: BopTraining = ComponentField(Cifar10BopStudy)
+    grid: str = Field("authors")
+    processes: int = Field(1)
+    run_dir: str = Field("runs/bop_sweep")
+
+    def validate(self):
+        """Check the sweep's own fields and every point's, before anything runs."""
+        if self.grid not in GRIDS:
+            raise ConfigError(f"grid must be one of {', '.join(sorted(GRIDS))}, got "
+                              f"{self.grid!r}.")
+        if isinstance(self.processes, bool) or self.processes < 1:
+            raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
+        self.point.validate()
+
+    def run(self):
+        self.validate()
+        name = convert_to_snake_case(type(self.point).__name__)
+        point = {"task": name, **fields_of(self.point)}
+        commands = []
+        for gamma, threshold, learning_rate in GRIDS[self.grid]:
+            label = f"gamma={gamma:g}_tau={threshold:g}"
+            run_dir = os.path.join(self.run_dir, label)
+            # the point's whole configuration goes to the process as a file
+            config = os.path.join(self.run_dir, "points", f"{label}.json")
+            os.makedirs(os.path.dirname(config), exist_ok=True)
+            write_text_atomically(config, json.dumps(
+                {**point, "gamma": gamma, "threshold": threshold,
+                 "learning_rate": learning_rate, "run_dir": run_dir}, indent=2) + "\n")
+            commands.append((run_dir, [sys.executable, "-m", "rethink_bnn.train",
+                                       "--config", config]))
+        failed = _run_all(commands, self.processes)
+        results = []
+        for run_dir, _ in commands:
+            folder = RunFolder(run_dir)
+            results.append(folder.summary() if folder.finished else {"run_dir": run_dir,
+                                                                      "finished": False})
+        write_json_atomically(os.path.join(self.run_dir, "sweep.json"),
+                              {"grid": self.grid, "point": name, "points": results})
+        for (gamma, threshold, _), result in zip(GRIDS[self.grid], results):
+            accuracy = result.get("test_accuracy")
+            print(f"gamma={gamma:g} tau={threshold:g}: test accuracy "
+                  f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
+        if failed:
+            raise RuntimeError(f"{len(failed)} sweep point(s) failed: {', '.join(failed)}")
+
+
+def _run_all(commands, processes):
+    """Run the commands, `processes` at a time, each on its own GPU when GPUs exist."""
+    gpus = [g for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
+    if not gpus and processes > 1:
+        gpus = [str(i) for i in range(processes)]
+    failed, running = [], []
+    for index, (run_dir, command) in enumerate(commands):
+        env = dict(os.environ)
+        if processes > 1:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+        print(f"[{index + 1}/{len(commands)}] {run_dir}", flush=True)
+        running.append((run_dir, subprocess.Popen(command, env=env)))
+        if len(running) >= processes:
+            run_dir, process = running.pop(0)
+            if process.wait():
+                failed.append(run_dir)
+    for run_dir, process in running:
+        if process.wait():
+            failed.append(run_dir)
+    return failed
