@@ -12,8 +12,11 @@ changes nothing on disk, and exits with code 2; `--debug` shows the traceback in
 """
 
 import difflib
+import errno
 import re
+import signal
 import sys
+import threading
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from zookeeper import configure
@@ -21,7 +24,7 @@ from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
 from rethink_bnn.data import DatasetUnavailable
-from rethink_bnn.training.run_folder import RunFolderConflict
+from rethink_bnn.training.run_folder import RunFolderError
 from rethink_bnn.training.task import ConfigError
 
 USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--debug]"
@@ -29,6 +32,20 @@ USAGE = "usage: python -m rethink_bnn.train TASK [key=value ...] [--debug]"
 
 class UsageError(ValueError):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the run stops the same way."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _out_of_space(error):
+    """Whether an error is a full disk (or quota), as Python or TensorFlow reports it."""
+    return (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+            or "No space left on device" in str(error))
 
 
 def parse(argv):
@@ -98,15 +115,38 @@ def main(argv=None):
         body = __doc__.strip().split("\n\n", 1)[1]
         print(f"{USAGE}\n\n{body}\n\ntasks:\n{describe()}")
         return 0
+    run_dir = None
+    # SIGTERM (a scheduler, `kill`) stops a run as Ctrl-C does; only the main thread may.
+    previous = (signal.signal(signal.SIGTERM, _raise_terminated)
+                if threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None)
     try:
         task_class, config = parse(argv)
         instance = configured(task_class, config)
+        run_dir = getattr(instance, "run_dir", None)
         instance.run()
-    except (UsageError, ConfigError, DatasetUnavailable, RunFolderConflict) as error:
+    except (UsageError, ConfigError, DatasetUnavailable, RunFolderError) as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        if debug:
+            raise
+        # Every epoch's checkpoint is complete or ignored, and the lock goes with the
+        # process: the same command resumes after the last complete epoch.
+        where = f"{run_dir} can be resumed" if run_dir else "nothing was written; rerun"
+        print(f"interrupted: {where} with the same command.", file=sys.stderr)
+        return 130 if isinstance(interrupt, KeyboardInterrupt) else 143
+    except Exception as error:
+        if debug or not _out_of_space(error):
+            raise
+        print(f"error: no space left on the device ({' '.join(str(error).split())[:200]}): "
+              f"free some, then rerun the same command to resume {run_dir}.", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

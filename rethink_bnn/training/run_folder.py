@@ -1,6 +1,8 @@
 """A run folder: its config, checkpoints, logs and summary, and what may be done to it.
 
     run_dir/
+      .rethink_bnn_run.json  the marker: this folder is a run folder (written on claim)
+      .rethink_bnn_run.lock  locked (flock) by the one run that uses the folder
       config.json      the resolved task configuration (written when the run starts)
       checkpoints/     model, optimizer and loop state after every epoch
       best_weights.h5  the layer weights with the best validation loss so far (a new best
@@ -8,16 +10,24 @@
       log.csv          one row per epoch (rewritten whole every epoch)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes
+
+A folder is used only if it is new, empty, marked as a run folder, or a run folder of an
+earlier version (nothing in it but what runs write, and a config.json naming a task):
+`overwrite` can then delete only what runs write (`RUN_ENTRIES`), never a user's files.
 """
 
 import csv
+import fcntl
+import fnmatch
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
-__all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
-           "write_json_atomically"]
+__all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
+           "RunFolderConflict", "RunFolderError", "read_csv", "release",
+           "write_csv_atomically", "write_json_atomically"]
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
@@ -29,16 +39,55 @@ NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_fr
 # runs did: a stored config without one compares as if it had that value.
 ADDED_FIELDS = {"precision": "float32"}
 
+MARKER = ".rethink_bnn_run.json"
+LOCK = ".rethink_bnn_run.lock"
 
-class RunFolderConflict(RuntimeError):
+# Everything runs write at the top of a run folder (fnmatch patterns; each file also as
+# "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes, and all
+# that an unmarked folder of an earlier version may hold.
+RUN_ENTRIES = (
+    "config.json", "summary.json",  # every task
+    "log.csv", "checkpoints", "tensorboard", "best_weights.h5",  # training tasks
+    "best_weights.epoch-*.h5",
+    "per_seed.csv", "seeds", "table.csv", "table.json", "table.md",  # approximation_viewpoint
+    "configs", "identity.csv",  # arbitrary_lr
+    "figures",  # python -m rethink_bnn.plot's default output
+)
+
+# The lock files of this process's claims, by real path: held until `release`, the
+# process's end, or this process claiming the same folder again.
+_HELD = {}
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be used as asked; the message says why and what to do."""
+
+
+class RunFolderConflict(RunFolderError):
     """The run folder holds a run of another configuration."""
+
+
+class RunFolderBusy(RunFolderError):
+    """Another run (a live process) uses the run folder."""
+
+
+class NotARunFolder(RunFolderError):
+    """The folder holds files that no run wrote: it is not ours to use or delete."""
+
+
+class DamagedRunFolder(RunFolderError):
+    """A file of the run folder cannot be read."""
+
+
+def _json_text(data):
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
 def write_json_atomically(path, data):
     """Write-then-rename, so a crash never leaves a half-written file behind."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(_json_text(data))
     os.replace(tmp, path)
 
 
@@ -64,9 +113,24 @@ def write_csv_atomically(path, rows):
     os.replace(tmp, path)
 
 
+def is_run_entry(name):
+    """Whether a run writes a file or folder of this name at the top of its folder."""
+    name = name[:-len(".tmp")] if name.endswith(".tmp") else name
+    return name in (MARKER, LOCK) or any(fnmatch.fnmatchcase(name, p) for p in RUN_ENTRIES)
+
+
+def release(path):
+    """Release this process's lock on the run folder at `path`, if it holds one."""
+    handle = _HELD.pop(os.path.realpath(path), None)
+    if handle is not None:
+        handle.close()  # closing the file releases its flock
+
+
 class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
+        self.marker = self.path / MARKER
+        self.lock_file = self.path / LOCK
         self.config_file = self.path / "config.json"
         self.summary_file = self.path / "summary.json"
         self.checkpoints = self.path / "checkpoints"
@@ -81,24 +145,60 @@ class RunFolder:
         return self.summary_file.is_file()
 
     def summary(self):
-        return json.loads(self.summary_file.read_text())
+        """summary.json; DamagedRunFolder if it is not a run's summary."""
+        try:
+            summary = json.loads(self.summary_file.read_text())
+            reason = "not a run's summary"
+        except ValueError as error:  # not JSON, or not UTF-8
+            summary, reason = None, f"not valid JSON: {_short(error)}"
+        if not isinstance(summary, dict) or "config" not in summary:
+            raise DamagedRunFolder(
+                f"{self.summary_file} is damaged ({reason}): delete it and rerun the same "
+                "command, which finishes the run again from its last checkpoint.")
+        return summary
 
-    def check(self, config, overwrite=False, ignore=()):
-        """Whether this run may use the folder: new, or the same configuration (resume).
-        Changes nothing.
+    def check(self, config, overwrite=False, ignore=(), probe_lock=True):
+        """Whether this run may use the folder: new, empty, or a run folder of the same
+        configuration (resume). Changes nothing.
 
         `ignore` names fields that may differ (e.g. a number of seeds that only adds
-        work to a folder).
+        work to a folder). `probe_lock`: refuse a folder another run holds (a
+        non-chief worker reads the chief's folder, which the chief holds).
 
         Returns:
-            True if the folder holds another configuration that `overwrite` allows
-            `claim` to delete.
+            True if the folder holds another configuration (or a damaged config.json)
+            whose files `overwrite` allows `claim` to delete.
         Raises:
-            RunFolderConflict: it holds another configuration and `overwrite` is False.
+            RunFolderError: the folder cannot be used; the message says why and what
+            to do (RunFolderConflict: another configuration, and `overwrite` is False).
         """
-        if not self.config_file.is_file():
+        try:
+            return self._check(config, overwrite, ignore, probe_lock)
+        except OSError as error:  # e.g. a name too long, a folder that cannot be listed
+            raise RunFolderError(f"run_dir {self.path} cannot be used ({_short(error)}): "
+                                 "choose another run_dir=...") from error
+
+    def _check(self, config, overwrite, ignore, probe_lock):
+        if not self.path.exists():
+            self._check_creatable()
             return False
-        stored = json.loads(self.config_file.read_text())
+        if not self.path.is_dir():
+            raise RunFolderError(f"run_dir {self.path} is a file, not a folder: choose "
+                                 "another run_dir=...")
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise RunFolderError(f"run_dir {self.path} is not writable: choose another "
+                                 "run_dir=..., or make it writable.")
+        stored, damage = self._ours()
+        if probe_lock:
+            self._refuse_if_in_use()
+        if stored is None and damage is None:  # new or empty: nothing to compare
+            return False
+        if damage is not None:
+            if overwrite:
+                return True
+            raise DamagedRunFolder(f"{self.config_file} is damaged ({damage}): restore it, "
+                                   "or pass overwrite=True to delete this run's files (no "
+                                   "others) and start again.")
         stored.update({k: v for k, v in ADDED_FIELDS.items() if k in config and k not in stored})
         differences = _differences(_comparable(stored, ignore), _comparable(config, ignore))
         if differences and not overwrite:
@@ -106,30 +206,203 @@ class RunFolder:
             raise RunFolderConflict(
                 f"{self.path} holds {state} with a different configuration "
                 f"({'; '.join(differences[:3])}): choose another run_dir=..., or pass "
-                "overwrite=True to delete it and start again."
+                "overwrite=True to delete that run's files (no others) and start again."
             )
+        if not differences:  # resumed or reported: what is read later must be readable
+            if self.finished:
+                self.summary()
+            self._log_rows()
         return bool(differences)
 
+    def _check_creatable(self):
+        parent = self.path.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise RunFolderError(f"run_dir {self.path} cannot be created: {parent} is a "
+                                 "file: choose another run_dir=...")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RunFolderError(f"run_dir {self.path} cannot be created: {parent} is not "
+                                 "writable: choose another run_dir=...")
+
+    def _ours(self):
+        """(the stored config or None, why config.json cannot be read or None) of a run
+        folder; NotARunFolder if the folder holds anything that is not ours."""
+        entries = sorted(os.listdir(self.path))
+        if not [e for e in entries if e != LOCK]:
+            return None, None
+        stored, damage = None, None
+        if self.config_file.exists():
+            try:
+                stored = json.loads(self.config_file.read_text())
+                if not isinstance(stored, dict) or "task" not in stored:
+                    stored, damage = None, "not a run's configuration"
+            except ValueError as error:  # not JSON, or not UTF-8
+                damage = f"not valid JSON: {_short(error)}"
+        if self.marker.exists():
+            return stored, damage
+        # No marker: a run folder of an earlier version has only what runs write, among
+        # it a config.json naming a task.
+        # (A config.json that is not a run's may be a user's: never taken for a run's.)
+        foreign = [e for e in entries if not is_run_entry(e)]
+        if foreign or stored is None:
+            what = (f"it holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+                    if foreign else "its config.json is not a run's configuration"
+                    if self.config_file.exists() else "it has no config.json")
+            raise NotARunFolder(
+                f"{self.path} is not a rethink_bnn run folder ({what}): choose an empty or "
+                "new run_dir=...; overwrite=True never deletes files a run did not write.")
+        return stored, damage
+
+    def _refuse_if_in_use(self):
+        """RunFolderBusy if another run holds the lock. Changes nothing."""
+        if os.path.realpath(self.path) in _HELD or not self.lock_file.is_file():
+            return
+        with open(self.lock_file) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunFolderBusy(self._busy(handle.read())) from None
+
+    def _busy(self, holder):
+        try:
+            holder = json.loads(holder)
+            who = f" (pid {holder['pid']}, since {holder['since']})"
+        except (ValueError, TypeError, KeyError):
+            who = ""
+        return (f"{self.path} is in use by another run{who}: wait for it to finish or "
+                "choose another run_dir=...")
+
     def claim(self, config, overwrite=False, ignore=()):
-        """Make the folder this run's (see `check`), deleting another run if allowed."""
-        if self.check(config, overwrite, ignore):
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(self.config_file, config)
+        """Make the folder this run's (see `check`): lock it for this process (until
+        `release` or the process ends), mark it as a run folder, delete another
+        configuration's run files if `overwrite` allows, and write config.json.
+
+        Raises:
+            RunFolderError: see `check`; RunFolderBusy if another run holds the folder.
+        """
+        self.check(config, overwrite, ignore, probe_lock=False)  # before writing anything
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        except OSError as error:  # e.g. under /proc, a read-only or full file system
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+                                 "choose another run_dir=...") from error
+        try:
+            # Again under the lock: another run may have claimed the folder meanwhile.
+            replacing = self.check(config, overwrite, ignore, probe_lock=False)
+            if replacing:
+                deleted = self._delete_run_files()
+                print(f"overwrite=True: deleted the previous run's files in {self.path} "
+                      f"({', '.join(deleted)}); any other files there are kept.", flush=True)
+            if replacing or not self.marker.exists():
+                import rethink_bnn
+
+                write_json_atomically(self.marker, {
+                    "what": "a rethink_bnn run folder; overwrite=True deletes only `writes`",
+                    "task": config.get("task"), "rethink_bnn": rethink_bnn.__version__,
+                    "claimed": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "writes": list(RUN_ENTRIES)})
+            # (Rewritten only if it changes: a resumed run leaves the file as it was.)
+            if _json_text(config) != (self.config_file.read_text()
+                                      if self.config_file.is_file() else None):
+                write_json_atomically(self.config_file, config)
+        except OSError as error:
+            self.release()
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+                                 "free space or choose another run_dir=...") from error
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock(self):
+        release(self.path)  # this process's earlier claim of the folder has ended
+        handle = open(self.lock_file, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read()
+            handle.close()
+            raise RunFolderBusy(self._busy(holder)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S")}))
+        handle.flush()
+        _HELD[os.path.realpath(self.path)] = handle
+
+    def release(self):
+        """Let another run use the folder (the lock also goes when the process ends)."""
+        release(self.path)
+
+    def _delete_run_files(self):
+        deleted = []
+        for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
+            if entry.name in (MARKER, LOCK) or not is_run_entry(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            deleted.append(entry.name)
+        return deleted
+
+    def _log_rows(self):
+        """(header line, [(epoch, line)]) of log.csv; DamagedRunFolder at a line that is
+        not a row of it (blank lines are dropped)."""
+        if not self.csv_log.is_file():
+            return None, []
+        try:
+            lines = self.csv_log.read_text().splitlines(keepends=True)
+        except ValueError as error:  # not UTF-8
+            raise DamagedRunFolder(f"{self.csv_log} is not a text file ({_short(error)}): "
+                                   "restore it, or delete it to keep no log of the epochs "
+                                   "done.") from error
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            return None, []
+        header, rows = _csv_fields(lines[0]), []
+        if header[:1] != ["epoch"]:
+            raise self._bad_log_line(1, lines[0])
+        for number, line in enumerate(lines[1:], start=2):
+            fields = _csv_fields(line)
+            if len(fields) != len(header) or not (fields[0].isascii() and fields[0].isdigit()):
+                raise self._bad_log_line(number, line)
+            rows.append((int(fields[0]), line))
+        return lines[0], rows
+
+    def _bad_log_line(self, number, line):
+        return DamagedRunFolder(
+            f"{self.csv_log} line {number} is not a row of this run's log "
+            f"({line.strip()[:40]!r}): delete that line (or restore the file) and rerun "
+            "the same command.")
 
     def truncate_log(self, epochs):
         """Keep only the CSV rows of the first `epochs` epochs (those checkpointed)."""
-        if not self.csv_log.is_file():
+        header, rows = self._log_rows()
+        if header is None:
             return
-        lines = self.csv_log.read_text().splitlines(keepends=True)
-        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epochs]
-        if len(kept) != len(lines):
+        kept = [line for epoch, line in rows if epoch < epochs]
+        if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
             tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
-            tmp.write_text("".join(kept))
+            tmp.write_text("".join([header, *kept]))
             os.replace(tmp, self.csv_log)
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
+
+
+def _csv_fields(line):
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # e.g. a NUL byte
+        return []
+
+
+def _short(error):
+    """An error's message on one short line."""
+    text = " ".join(str(getattr(error, "strerror", None) or error).split())
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 def _comparable(config, ignore=()):

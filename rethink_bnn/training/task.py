@@ -41,8 +41,10 @@ from rethink_bnn.training.loop_callbacks import (
     HyperparameterLogger,
     LoopState,
     StopWhenNoFlips,
+    newest_readable,
+    restore_newest,
 )
-from rethink_bnn.training.run_folder import RunFolder, read_csv
+from rethink_bnn.training.run_folder import RunFolder, read_csv, release
 
 __all__ = [
     "BopTraining",
@@ -172,18 +174,23 @@ class TrainingTask:
                 return self._run(strategy)
         finally:
             tf.keras.mixed_precision.set_global_policy(previous)
+            release(self.run_dir)  # the lock of this run's claim, if it got that far
 
     def _run(self, strategy):
         run = RunFolder(self.run_dir)
         config = self.resolved_config()
-        replacing = run.check(config, overwrite=self.overwrite)
+        # Only the chief takes the folder's lock; the other workers read its checkpoints.
+        chief = is_chief(strategy)
+        replacing = run.check(config, overwrite=self.overwrite, probe_lock=chief)
         if run.finished and not replacing:
             print(f"{run.path} holds a finished run of this configuration: "
                   f"test accuracy {run.summary()['test_accuracy']}; see summary.json.")
             return run.summary()
+        if not replacing:  # before anything loads: a run that cannot resume stops now
+            newest_readable(run.checkpoints)
         # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
         # only the chief writes the run folder, the others a scratch folder.
-        folder = run if is_chief(strategy) else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
+        folder = run if chief else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
         started = time.time()
         if self.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -205,11 +212,14 @@ class TrainingTask:
                       jit_compile=self.jit_compile)
         state = LoopState()
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
+        # Every worker restores the chief's newest readable checkpoint.
+        restored, unread = (None, []) if replacing else restore_newest(
+            checkpoint, run.checkpoints, owner=folder is run)
+        if restored:
+            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())} (from "
+                  f"{restored.relative_to(run.path)}{''.join('; ' + u for u in unread)}).")
+        # After the restore, which repairs the state file that the manager reads.
         manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
-        latest = None if replacing else tf.train.latest_checkpoint(str(run.checkpoints))
-        if latest:  # every worker restores the chief's
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())}.")
         initial_epoch = int(state.epoch.numpy())
         folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
         best = BestWeights(state, folder.best_weights)
@@ -248,8 +258,13 @@ class TrainingTask:
         )
 
         best_epoch = int(state.best_epoch.numpy())
+        tested, warning = "last", None
         if has_validation and best_epoch >= 0:
-            model.load_weights(str(folder.best_weights))
+            # The chief's file: a resumed non-chief worker's scratch folder may have none.
+            tested, warning = BestWeights(state, run.best_weights).load(
+                model, run.checkpoints, heal=folder is run)
+            if warning and folder is run:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
         test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
         epoch_logs = history.history
         log = read_csv(folder.csv_log)
@@ -263,6 +278,8 @@ class TrainingTask:
             "best_epoch": best_epoch if best_epoch >= 0 else None,
             "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
             "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch),
+            "tested_weights": tested,
+            "warning": warning,
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
@@ -275,11 +292,12 @@ class TrainingTask:
             "wall_time_s_this_session": round(time.time() - started, 1),
         }
         if folder is not run:  # a non-chief worker's scratch folder has served
+            folder.release()
             shutil.rmtree(folder.path, ignore_errors=True)
             return summary
         folder.write_summary(summary)
         print(f"test accuracy {test_accuracy:.4f} ({n_test} examples), "
-              f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "
+              f"{'best-validation' if tested == 'best' else 'last'} weights; "
               f"summary in {folder.summary_file}")
         return summary
 
