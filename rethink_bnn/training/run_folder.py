@@ -54,6 +54,12 @@ RUN_ENTRIES = (
     "figures",  # python -m rethink_bnn.plot's default output
 )
 
+# The files runs write inside those folders (checkpoints/, tensorboard/, seeds/, ...),
+# by name: `overwrite` leaves any other file there, and a folder that still holds one.
+RUN_FILES_INSIDE = ("checkpoint", "checkpoint.tmp*", "ckpt-*", "events.out.tfevents.*",
+                    "*.profile-empty", "*.csv", "*.npz", "*.h5", "*.png", "*.svg", "*.pdf",
+                    "*.tmp")
+
 # The lock files of this process's claims, by real path: held until `release`, the
 # process's end, or this process claiming the same folder again.
 _HELD = {}
@@ -336,15 +342,12 @@ class RunFolder:
         release(self.path)
 
     def _delete_run_files(self):
+        """Delete what runs write, and nothing else; returns the entries deleted from."""
         deleted = []
         for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
-            if entry.name in (MARKER, LOCK) or not is_run_entry(entry.name):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            deleted.append(entry.name)
+            if entry.name not in (MARKER, LOCK) and is_run_entry(entry.name):
+                _delete_written(Path(entry.path))
+                deleted.append(entry.name)
         return deleted
 
     def _log_rows(self):
@@ -390,6 +393,21 @@ class RunFolder:
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
+
+
+def _delete_written(path, inside=False):
+    """Delete `path` (inside a run's folder: only a file of a name runs write); in a
+    folder, what runs write, then the folder if nothing else is left in it."""
+    if path.is_dir() and not path.is_symlink():
+        if inside and fnmatch.fnmatchcase(path.name, "ckpt-*_temp"):  # a save cut short
+            shutil.rmtree(path)
+            return
+        for child in path.iterdir():
+            _delete_written(child, inside=True)
+        if not any(path.iterdir()):
+            path.rmdir()
+    elif not inside or any(fnmatch.fnmatchcase(path.name, p) for p in RUN_FILES_INSIDE):
+        path.unlink()
 
 
 def _csv_fields(line):

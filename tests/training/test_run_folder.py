@@ -114,12 +114,16 @@ def test_a_folder_that_is_not_a_run_folder_is_never_used_nor_deleted(case, overw
 def test_overwrite_deletes_only_what_runs_write(tmp_path):
     folder = tmp_path / "run"
     user = {"my_notes.txt": "keep me\n", "notes/a.md": "mine\n", "src/main.py": "print()\n",
-            "README.md": "# mine\n", "best_weights.h5.bak": "mine\n", "checkpoints.old": "x"}
+            "README.md": "# mine\n", "best_weights.h5.bak": "mine\n", "checkpoints.old": "x",
+            "checkpoints/why.txt": "mine\n", "tensorboard/train/notes.md": "mine\n"}
     RunFolder(folder).claim(CONFIG)
     runs = {"log.csv": "epoch\n0\n", "summary.json": "{}", "checkpoints/ckpt-1.index": "",
-            "tensorboard/events": "", "best_weights.h5": "", "best_weights.epoch-3.h5": "",
-            "figures/f.png": "", "log.csv.tmp": "", "per_seed.csv": "", "seeds/x": "",
-            "table.md": "", "configs/x": "", "identity.csv": ""}
+            "checkpoints/checkpoint": "", "checkpoints/ckpt-2_temp/part-0.index": "",
+            "tensorboard/train/events.out.tfevents.1.x": "", "best_weights.h5": "",
+            "best_weights.epoch-3.h5": "", "figures/f.png": "", "log.csv.tmp": "",
+            "per_seed.csv": "", "seeds/seed_0/latent.csv": "", "table.md": "",
+            "configs/a/signs.npz": "", "configs/a/tensorboard/events.out.tfevents.2": "",
+            "identity.csv": ""}
     _write(folder, {**user, **runs})
     RunFolder(folder).release()
     with pytest.raises(RunFolderConflict, match=r"epochs: 3 there, 4 now\): choose another "
@@ -128,10 +132,12 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path):
     RunFolder(folder).claim({**CONFIG, "epochs": 4}, overwrite=True)
     left = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
     assert left == set(user) | {MARKER, LOCK, "config.json"}
+    assert not (folder / "seeds").exists() and not (folder / "configs").exists()
     assert all((folder / name).read_text() == text for name, text in user.items())
     assert json.loads((folder / "config.json").read_text())["epochs"] == 4
     assert all(is_run_entry(name.split("/")[0]) for name in runs)
-    assert not any(is_run_entry(name.split("/")[0]) for name in user)
+    assert not any(is_run_entry(name) for name in ("my_notes.txt", "notes", "src", "README.md",
+                                                    "best_weights.h5.bak", "checkpoints.old"))
 
 
 def test_a_run_folder_of_an_earlier_version_is_adopted_and_resumes(finished_run, tmp_path,
