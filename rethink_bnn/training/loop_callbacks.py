@@ -278,7 +278,12 @@ def restore_newest(checkpoint, directory, owner=True):
     if number is None:
         return None, problems
     prefix = directory / f"ckpt-{number}"
-    checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    try:
+        checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:  # another model's
+        raise DamagedRunFolder(
+            f"{prefix} does not fit this run's model and optimizer ({_short(error)}): move "
+            f"{directory} aside to train again from epoch 0.") from error
     if owner and (unread or problems or not (directory / "checkpoint").exists()):
         for newer in unread:  # never to be read again: the next saves replace them
             for path in directory.glob(f"ckpt-{newer}.*"):

@@ -60,6 +60,11 @@ RUN_FILES_INSIDE = ("checkpoint", "checkpoint.tmp*", "ckpt-*", "events.out.tfeve
                     "*.profile-empty", "*.csv", "*.npz", "*.h5", "*.png", "*.svg", "*.pdf",
                     "*.tmp")
 
+# What a resumed run reads or writes as a folder, and as a file.
+FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", "figures")
+FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.csv",
+         "identity.csv")
+
 # The lock files of this process's claims, by real path: held until `release`, the
 # process's end, or this process claiming the same folder again.
 _HELD = {}
@@ -215,6 +220,12 @@ class RunFolder:
                 "overwrite=True to delete that run's files (no others) and start again."
             )
         if not differences:  # resumed or reported: what is read later must be readable
+            for name in FOLDERS + FILES:
+                path = self.path / name
+                if path.exists() and path.is_dir() != (name in FOLDERS):
+                    kind = "folder" if name in FOLDERS else "file"
+                    raise DamagedRunFolder(f"{path} is not a {kind}: move it out of the run "
+                                           "folder (the run writes it again) and rerun.")
             if self.finished:
                 self.summary()
             self._log_rows()

@@ -213,6 +213,20 @@ DAMAGES = {  # damage(run folder), whether the run had finished, what the error 
         lambda r: [p.unlink() for p in (r / "checkpoints").glob("ckpt-*")]
         + [(r / "checkpoints" / "checkpoint").write_text("garbage")], False,
         "no checkpoint in {run}/checkpoints can be read (the state file"),
+    "checkpoints a file": (lambda r: (shutil.rmtree(r / "checkpoints"),
+                                      (r / "checkpoints").write_text("x")), False,
+                           "checkpoints is not a folder: move it out of the run folder"),
+    "tensorboard a file": (lambda r: (shutil.rmtree(r / "tensorboard"),
+                                      (r / "tensorboard").write_text("x")), False,
+                           "tensorboard is not a folder"),
+    "log.csv a folder": (lambda r: ((r / "log.csv").unlink(), (r / "log.csv").mkdir()), False,
+                         "log.csv is not a file"),
+    "best_weights.h5 a folder": (lambda r: ((r / "best_weights.h5").unlink(),
+                                            (r / "best_weights.h5").mkdir()), False,
+                                 "best_weights.h5 is not a file"),
+    "summary.json a folder": (lambda r: ((r / "summary.json").unlink(),
+                                         (r / "summary.json").mkdir()), True,
+                              "summary.json is not a file"),
     "a config of another run": (
         lambda r: (r / "config.json").write_text(
             (r / "config.json").read_text().replace('"epochs": 3', '"epochs": 5')), True,
@@ -340,13 +354,23 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(case, finished
     assert "holds a finished run of this configuration" in capsys.readouterr().out
 
 
+def test_a_checkpoint_of_another_model_gives_one_line(finished_run, tmp_path, capsys):
+    run_dir = _copy(finished_run, tmp_path, finished=False)
+    for path in (run_dir / "checkpoints").glob("ckpt-3.*"):
+        path.unlink()
+    tf.train.Checkpoint(model=_model()).write(str(run_dir / "checkpoints" / "ckpt-3"))
+    assert _run(run_dir) == 2
+    assert (f"{run_dir}/checkpoints/ckpt-3 does not fit this run's model and optimizer ("
+            in _one_error_line(capsys))
+
+
 # --- best weights -------------------------------------------------------------------
 
 BEST_WEIGHTS = {
     "missing": lambda p: p.unlink(),
     "truncated": _truncate,
     "garbage": lambda p: p.write_text("garbage"),
-    "a directory": lambda p: (p.unlink(), p.mkdir()),
+    "empty": lambda p: p.write_text(""),
 }
 
 
@@ -365,9 +389,7 @@ def test_a_run_whose_best_weights_are_lost_still_finishes(case, finished_run, tm
     if kept:  # taken from the checkpoint, written again: what the run had
         assert summary["test_accuracy"] == original["test_accuracy"]
         assert "took the best epoch's weights" in summary["warning"]
-    if kept and case == "a directory":  # not ours to delete
-        assert "could not write it again: Is a directory" in summary["warning"]
-    elif kept:
+    if kept:
         assert _h5_equal(run_dir / "best_weights.h5", finished_run / "best_weights.h5")
 
 
