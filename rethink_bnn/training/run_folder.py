@@ -392,15 +392,17 @@ class RunFolder:
             "the same command.")
 
     def truncate_log(self, epochs):
-        """Keep only the CSV rows of the first `epochs` epochs (those checkpointed)."""
+        """Keep only the CSV rows of the first `epochs` epochs (those checkpointed);
+        returns the number of rows dropped."""
         header, rows = self._log_rows()
         if header is None:
-            return
+            return 0
         kept = [line for epoch, line in rows if epoch < epochs]
         if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
             tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
             tmp.write_text("".join([header, *kept]))
             os.replace(tmp, self.csv_log)
+        return len(rows) - len(kept)
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)

@@ -110,7 +110,8 @@ class TrainingTask:
     shuffle_buffer: int = Field(10_000)
 
     run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
-    # Delete a run folder that holds another configuration instead of refusing.
+    # Replace a run of another configuration (or with a damaged config.json) in run_dir
+    # instead of refusing: deletes only the files runs write, never a folder not a run's.
     overwrite: bool = Field(False)
     # Keras verbosity; None: a progress bar on a terminal, one line per epoch otherwise.
     verbose: Optional[int] = Field(None)
@@ -221,7 +222,10 @@ class TrainingTask:
         # After the restore, which repairs the state file that the manager reads.
         manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
         initial_epoch = int(state.epoch.numpy())
-        folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
+        dropped = folder.truncate_log(initial_epoch)  # epochs whose checkpoint was lost
+        if dropped and not restored:
+            print(f"Starting {run.path} from epoch 0: no checkpoint was complete (the log's "
+                  f"{dropped} row(s) dropped).")
         best = BestWeights(state, folder.best_weights)
         best.commit()  # the best weights of the restored checkpoint, if not yet in place
 

@@ -354,6 +354,17 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(case, finished
     assert "holds a finished run of this configuration" in capsys.readouterr().out
 
 
+def test_a_run_without_its_checkpoints_says_it_starts_again(finished_run, tmp_path, capsys):
+    """What the error for unreadable checkpoints suggests: move them aside."""
+    run_dir = _copy(finished_run, tmp_path, finished=False)
+    shutil.move(run_dir / "checkpoints", tmp_path / "aside")
+    assert _run(run_dir) == 0
+    assert (f"Starting {run_dir} from epoch 0: no checkpoint was complete (the log's 3 row(s) "
+            "dropped).") in capsys.readouterr().out
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_this_session"] == 3
+    assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["0", "1", "2"]
+
+
 def test_a_checkpoint_of_another_model_gives_one_line(finished_run, tmp_path, capsys):
     run_dir = _copy(finished_run, tmp_path, finished=False)
     for path in (run_dir / "checkpoints").glob("ckpt-3.*"):
