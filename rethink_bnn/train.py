@@ -42,6 +42,11 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _one_line(text):
+    """One line even for a path with a line break in it."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _out_of_space(error):
     """Whether an error is a full disk (or quota), as Python or TensorFlow reports it."""
     return (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -128,7 +133,7 @@ def main(argv=None):
     except (UsageError, ConfigError, DatasetUnavailable, RunFolderError) as error:
         if debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Terminated) as interrupt:
         if debug:
@@ -136,13 +141,14 @@ def main(argv=None):
         # Every epoch's checkpoint is complete or ignored, and the lock goes with the
         # process: the same command resumes after the last complete epoch.
         where = f"{run_dir} can be resumed" if run_dir else "nothing was written; rerun"
-        print(f"interrupted: {where} with the same command.", file=sys.stderr)
+        print(_one_line(f"interrupted: {where} with the same command."), file=sys.stderr)
         return 130 if isinstance(interrupt, KeyboardInterrupt) else 143
     except Exception as error:
         if debug or not _out_of_space(error):
             raise
-        print(f"error: no space left on the device ({' '.join(str(error).split())[:200]}): "
-              f"free some, then rerun the same command to resume {run_dir}.", file=sys.stderr)
+        print(_one_line(f"error: no space left on the device ({' '.join(str(error).split())[:200]}"
+                        f"): free some, then rerun the same command to resume {run_dir}."),
+              file=sys.stderr)
         return 1
     finally:
         if previous is not None:

@@ -270,6 +270,8 @@ BAD_RUN_DIRS = {  # run_dir(tmp_path), what the error says
     "/proc itself": (lambda t: Path("/proc/self"), "run_dir /proc/self is not writable"),
     "under /proc": (lambda t: Path("/proc/rethink_bnn_test/run"), "cannot be"),
     "the current folder": (lambda t: Path(ROOT), "is not a rethink_bnn run folder"),
+    "a line break in its name": (lambda t: _a_file(t).rename(t / "a\nb") and t / "a\nb",
+                                 "a\\nb is a file, not a folder"),
 }
 
 
