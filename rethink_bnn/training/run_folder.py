@@ -173,8 +173,8 @@ class RunFolder:
         configuration (resume). Changes nothing.
 
         `ignore` names fields that may differ (e.g. a number of seeds that only adds
-        work to a folder). `probe_lock`: refuse a folder another run holds (a
-        non-chief worker reads the chief's folder, which the chief holds).
+        work to a folder). `probe_lock`: refuse a folder another run holds now,
+        before the data loads (`claim` locks it, or refuses, in any case).
 
         Returns:
             True if the folder holds another configuration (or a damaged config.json)
@@ -272,20 +272,22 @@ class RunFolder:
         return stored, damage
 
     def _refuse_if_in_use(self):
-        """RunFolderBusy if another run holds the lock. Changes nothing."""
+        """RunFolderBusy if another run holds the lock (not the chief of this worker's
+        own multi-worker job). Changes nothing."""
         if os.path.realpath(self.path) in _HELD or not self.lock_file.is_file():
             return
         with open(self.lock_file) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RunFolderBusy(self._busy(handle.read())) from None
+                holder = _holder(handle.read())
+                if not (_job() and holder.get("job") == _job()):
+                    raise RunFolderBusy(self._busy(holder)) from None
 
     def _busy(self, holder):
-        try:
-            holder = json.loads(holder)
+        if "pid" in holder and "since" in holder:
             who = f" (pid {holder['pid']}, since {holder['since']})"
-        except (ValueError, TypeError, KeyError):
+        else:
             who = ""
         return (f"{self.path} is in use by another run{who}: wait for it to finish or "
                 "choose another run_dir=...")
@@ -336,15 +338,24 @@ class RunFolder:
         release(self.path)  # this process's earlier claim of the folder has ended
         handle = open(self.lock_file, "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A few tries: another start's probe (`check`) holds it for an instant.
+            for wait in (0.05, 0.1, 0.2, 0.4, None):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read()
+            holder = _holder(handle.read())
             handle.close()
             raise RunFolderBusy(self._busy(holder)) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S")}))
+        handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
+                                 "job": _job()}))
         handle.flush()
         _HELD[os.path.realpath(self.path)] = handle
 
@@ -406,6 +417,25 @@ class RunFolder:
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
+
+
+def _holder(text):
+    """What the lock file says of the run that holds it: {} if it says nothing."""
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _job():
+    """The multi-worker job this process is a worker of (its TF_CONFIG cluster), or None:
+    its workers share the chief's run folder, which the chief holds."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster")
+    except (ValueError, AttributeError):
+        return None
+    return json.dumps(cluster, sort_keys=True) if cluster else None
 
 
 def _delete_written(path, inside=False):

@@ -180,9 +180,10 @@ class TrainingTask:
     def _run(self, strategy):
         run = RunFolder(self.run_dir)
         config = self.resolved_config()
-        # Only the chief takes the folder's lock; the other workers read its checkpoints.
+        # Only the chief takes the folder's lock; the other workers read its checkpoints
+        # (and are refused, too, if another job holds it).
         chief = is_chief(strategy)
-        replacing = run.check(config, overwrite=self.overwrite, probe_lock=chief)
+        replacing = run.check(config, overwrite=self.overwrite)
         if run.finished and not replacing:
             print(f"{run.path} holds a finished run of this configuration: "
                   f"test accuracy {run.summary()['test_accuracy']}; see summary.json.")

@@ -512,15 +512,16 @@ def test_two_starts_one_runs_and_an_interrupted_run_resumes(sig, code, tmp_path)
 
 HOLD = ("import fcntl, json, os, sys, time; f = open(sys.argv[1], 'a+'); "
         "fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); f.truncate(0); "
-        "f.write(json.dumps({'pid': os.getpid(), 'since': '10:02:11'})); f.flush(); "
-        "print('held', flush=True); time.sleep(60)")
+        "f.write(json.dumps({'pid': os.getpid(), 'since': '10:02:11', 'job': sys.argv[2]})); "
+        "f.flush(); print('held', flush=True); time.sleep(60)")
+CLUSTER = {"worker": ["localhost:1", "localhost:2"]}
 
 
 def test_a_folder_locked_by_another_process_is_refused_until_it_dies(tmp_path):
     folder = RunFolder(tmp_path / "run")
     folder.claim(CONFIG)
     folder.release()
-    other = subprocess.Popen([sys.executable, "-c", HOLD, str(folder.lock_file)],
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(folder.lock_file), ""],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "held"
@@ -538,3 +539,29 @@ def test_a_folder_locked_by_another_process_is_refused_until_it_dies(tmp_path):
         other.wait()
     RunFolder(folder.path).claim(CONFIG)
     RunFolder(folder.path).release()
+
+
+def test_a_worker_of_the_job_whose_chief_holds_the_folder_is_not_refused(tmp_path,
+                                                                         monkeypatch):
+    """A non-chief worker checks the chief's folder, which the chief holds: refused only
+    if another job (another TF_CONFIG cluster, or none) holds it."""
+    folder = RunFolder(tmp_path / "run")
+    folder.claim(CONFIG)
+    folder.release()
+    job = json.dumps(CLUSTER, sort_keys=True)
+    chief = subprocess.Popen([sys.executable, "-c", HOLD, str(folder.lock_file), job],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert chief.stdout.readline().strip() == "held"
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": CLUSTER,
+                                                    "task": {"type": "worker", "index": 1}}))
+        RunFolder(folder.path).check(CONFIG)  # its own chief
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:3"]}}))
+        with pytest.raises(RunFolderBusy):
+            RunFolder(folder.path).check(CONFIG)
+        monkeypatch.delenv("TF_CONFIG")
+        with pytest.raises(RunFolderBusy):
+            RunFolder(folder.path).check(CONFIG)
+    finally:
+        chief.kill()
+        chief.wait()
