@@ -22,6 +22,7 @@ import fnmatch
 import json
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -65,8 +66,9 @@ FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", "figures")
 FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.csv",
          "identity.csv")
 
-# The lock files of this process's claims, by real path: held until `release`, the
-# process's end, or this process claiming the same folder again.
+# The lock files of this process's claims, by real path, with the claiming thread: held
+# until `release`, the process's end, or a new claim of the folder by the same thread
+# (or after that thread has ended): its earlier run is over, whether or not it released.
 _HELD = {}
 
 
@@ -132,9 +134,16 @@ def is_run_entry(name):
 
 def release(path):
     """Release this process's lock on the run folder at `path`, if it holds one."""
-    handle = _HELD.pop(os.path.realpath(path), None)
+    handle, _ = _HELD.pop(os.path.realpath(path), (None, None))
     if handle is not None:
         handle.close()  # closing the file releases its flock
+
+
+def _held_by_another_thread(path):
+    """Whether another live thread of this process holds the run folder at `path`."""
+    _, thread = _HELD.get(os.path.realpath(path), (None, None))
+    return (thread not in (None, threading.get_ident())
+            and thread in {t.ident for t in threading.enumerate()})
 
 
 class RunFolder:
@@ -274,6 +283,8 @@ class RunFolder:
     def _refuse_if_in_use(self):
         """RunFolderBusy if another run holds the lock (not the chief of this worker's
         own multi-worker job). Changes nothing."""
+        if _held_by_another_thread(self.path):
+            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
         if os.path.realpath(self.path) in _HELD or not self.lock_file.is_file():
             return
         with open(self.lock_file) as handle:
@@ -335,7 +346,9 @@ class RunFolder:
             raise
 
     def _lock(self):
-        release(self.path)  # this process's earlier claim of the folder has ended
+        if _held_by_another_thread(self.path):
+            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
+        release(self.path)  # this thread's earlier claim of the folder has ended
         handle = open(self.lock_file, "a+")
         try:
             # A few tries: another start's probe (`check`) holds it for an instant.
@@ -357,7 +370,7 @@ class RunFolder:
         handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
                                  "job": _job()}))
         handle.flush()
-        _HELD[os.path.realpath(self.path)] = handle
+        _HELD[os.path.realpath(self.path)] = handle, threading.get_ident()
 
     def release(self):
         """Let another run use the folder (the lock also goes when the process ends)."""

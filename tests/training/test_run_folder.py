@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -464,6 +465,35 @@ def _our_lines(stderr):
     """Our lines in a subprocess's stderr (TensorFlow may log its own at start-up)."""
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
     return [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted:"))]
+
+
+def test_another_thread_of_this_process_is_refused_while_the_claiming_one_lives(tmp_path):
+    folder = RunFolder(tmp_path / "run")
+    results = []
+
+    def claim_and_wait(wait):
+        try:
+            RunFolder(folder.path).claim(CONFIG)
+            results.append("claimed")
+            wait.wait(10)
+        except RunFolderBusy as error:
+            results.append(str(error))
+
+    done = threading.Event()
+    first = threading.Thread(target=claim_and_wait, args=(done,))
+    first.start()
+    while not results:
+        time.sleep(0.01)
+    second = threading.Thread(target=claim_and_wait, args=(threading.Event(),))
+    second.start()
+    second.join()
+    assert results[1].startswith(f"{folder.path} is in use by another run (pid {os.getpid()}")
+    with pytest.raises(RunFolderBusy):
+        RunFolder(folder.path).check(CONFIG)
+    done.set()
+    first.join()
+    RunFolder(folder.path).claim(CONFIG)  # that thread has ended: its run is over
+    folder.release()
 
 
 def _start(run_dir, marker, point="step", n=3):
