@@ -166,6 +166,9 @@ class RunFolder:
 
     def summary(self):
         """summary.json; DamagedRunFolder if it is not a run's summary."""
+        if not self.finished:
+            raise RunFolderError(f"{self.path} has no summary.json: its run has not finished "
+                                 "(its command, run again, finishes it).")
         try:
             summary = json.loads(self.summary_file.read_text())
             reason = "not a run's summary"

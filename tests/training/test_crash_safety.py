@@ -127,6 +127,7 @@ def test_a_run_killed_at_any_moment_resumes_and_ends_as_an_uninterrupted_one(
     assert (run_dir / "log.csv").read_text() == (uninterrupted / "log.csv").read_text()
     _assert_same_h5(run_dir / "best_weights.h5", uninterrupted / "best_weights.h5")
     assert not list(run_dir.glob("best_weights.epoch-*"))
+    assert not list(checkpoints.glob("*_temp"))  # the cut-short save's leftovers: removed
     summary = _summary(run_dir)
     assert summary["epochs_run"] == 8 and summary["epochs_this_session"] == 8 - completed_before
     for key in ("test_accuracy", "best_epoch", "flips_total", "skipped_steps"):
