@@ -512,15 +512,30 @@ def _wait_for(marker, process):
         pytest.fail(f"never stopped: {process.communicate()[1][-3000:]}")
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_two_starts_one_runs_and_an_interrupted_run_resumes(sig, code, tmp_path):
-    """Real processes: the first holds the folder (stopped mid epoch 2), a second start
-    is refused in one line without writing anything; Ctrl-C / SIGTERM stop the first
-    with one line, no traceback; the same command then resumes (the lock is free)."""
-    run_dir, marker = tmp_path / "run", tmp_path / "stopped"
-    first = _start(run_dir, marker)
-    _wait_for(marker, first)
-    before = _tree(run_dir)
+def _interrupt(process, sig, code, run_dir, epochs_done):
+    """Send `sig`; the process must end with `code` and our one line; its stdout."""
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == code, err[-3000:]
+    assert _our_lines(err) == [f"interrupted: {run_dir} can be resumed with the same command."]
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert latest.endswith(f"ckpt-{epochs_done}")
+    return out
+
+
+def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path):
+    """Real processes: the first holds the folder (stopped in epoch 2), a second start
+    is refused in one line without writing anything; Ctrl-C stops the first with one
+    line, no traceback, exit 130; the next start has the lock, resumes, and is stopped
+    in epoch 3 by SIGTERM (exit 143); the last one resumes again and finishes."""
+    run_dir = tmp_path / "run"
+    first = _start(run_dir, tmp_path / "first", n=3)
+    _wait_for(tmp_path / "first", first)
+
+    def files():  # (the first's event writer may flush in the background)
+        return {k: v for k, v in _tree(run_dir).items() if not k.startswith("tensorboard")}
+
+    before = files()
     second = subprocess.run([sys.executable, "-m", "rethink_bnn.train", *DEMO,
                              f"run_dir={run_dir}"], env=ENV, capture_output=True, text=True)
     assert second.returncode == 2, second.stderr
@@ -528,15 +543,16 @@ def test_two_starts_one_runs_and_an_interrupted_run_resumes(sig, code, tmp_path)
     assert line == (f"error: {run_dir} is in use by another run (pid {first.pid}, since "
                     f"{line.split('since ')[1][:8]}): wait for it to finish or choose another "
                     "run_dir=...")
-    assert _tree(run_dir) == before
-    first.send_signal(sig)
-    out, err = first.communicate(timeout=60)
-    assert first.returncode == code, err[-3000:]
-    assert _our_lines(err) == [f"interrupted: {run_dir} can be resumed with the same command."]
-    again = subprocess.run([sys.executable, "-m", "rethink_bnn.train", *DEMO, "verbose=0",
-                            f"run_dir={run_dir}"], env=ENV, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert f"Resuming {run_dir} after epoch 1 (from checkpoints/ckpt-1)." in again.stdout
+    assert files() == before
+    _interrupt(first, signal.SIGINT, 130, run_dir, epochs_done=1)
+    third = _start(run_dir, tmp_path / "third", n=5)  # the lock is free: it resumes
+    _wait_for(tmp_path / "third", third)
+    out = _interrupt(third, signal.SIGTERM, 143, run_dir, epochs_done=2)
+    assert f"Resuming {run_dir} after epoch 1 (from checkpoints/ckpt-1)." in out
+    last = subprocess.run([sys.executable, "-m", "rethink_bnn.train", *DEMO, "verbose=0",
+                           f"run_dir={run_dir}"], env=ENV, capture_output=True, text=True)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert f"Resuming {run_dir} after epoch 2 (from checkpoints/ckpt-2)." in last.stdout
     assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 3
 
 
