@@ -278,9 +278,13 @@ class RunFolder:
             what = (f"it holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
                     if foreign else "its config.json is not a run's configuration"
                     if self.config_file.exists() else "it has no config.json")
+            # An earlier version's run with a user's file in it: say how to use it.
+            old_run = f"move {'it' if len(foreign) == 1 else 'those'} out to use the run in " \
+                      "it, or " if foreign and stored is not None else ""
             raise NotARunFolder(
-                f"{self.path} is not a rethink_bnn run folder ({what}): choose an empty or "
-                "new run_dir=...; overwrite=True never deletes files a run did not write.")
+                f"{self.path} is not a rethink_bnn run folder ({what}): {old_run}choose an "
+                "empty or new run_dir=...; overwrite=True never deletes files a run did not "
+                "write.")
         return stored, damage
 
     def _refuse_if_in_use(self):
@@ -335,7 +339,7 @@ class RunFolder:
                     "what": "a rethink_bnn run folder; overwrite=True deletes only `writes`",
                     "task": config.get("task"), "rethink_bnn": rethink_bnn.__version__,
                     "claimed": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "writes": list(RUN_ENTRIES)})
+                    "writes": list(RUN_ENTRIES), "writes_inside": list(RUN_FILES_INSIDE)})
             # (Rewritten only if it changes: a resumed run leaves the file as it was.)
             if _json_text(config) != (self.config_file.read_text()
                                       if self.config_file.is_file() else None):

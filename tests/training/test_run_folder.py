@@ -107,9 +107,12 @@ def test_a_folder_that_is_not_a_run_folder_is_never_used_nor_deleted(case, overw
     folder.mkdir()
     _write(folder, NOT_OURS[case])
     before = _tree(folder)
-    with pytest.raises(NotARunFolder, match="is not a rethink_bnn run folder"):
+    with pytest.raises(NotARunFolder, match="is not a rethink_bnn run folder") as refused:
         RunFolder(folder).claim({**CONFIG, "epochs": 4}, overwrite=overwrite)
     assert _tree(folder) == before
+    if case == "an old run with notes":
+        assert "(it holds my_notes.txt): move it out to use the run in it, or choose" in str(
+            refused.value)
 
 
 def test_overwrite_deletes_only_what_runs_write(tmp_path):
