@@ -279,8 +279,8 @@ class RunFolder:
                     if foreign else "its config.json is not a run's configuration"
                     if self.config_file.exists() else "it has no config.json")
             # An earlier version's run with a user's file in it: say how to use it.
-            old_run = f"move {'it' if len(foreign) == 1 else 'those'} out to use the run in " \
-                      "it, or " if foreign and stored is not None else ""
+            old_run = (f"move {'it' if len(foreign) == 1 else 'those'} out to use the run "
+                       "in it, or " if foreign and stored is not None else "")
             raise NotARunFolder(
                 f"{self.path} is not a rethink_bnn run folder ({what}): {old_run}choose an "
                 "empty or new run_dir=...; overwrite=True never deletes files a run did not "
