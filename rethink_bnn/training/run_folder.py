@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 __all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
-           "RunFolderConflict", "RunFolderError", "read_csv", "release",
+           "RunFolderConflict", "RunFolderError", "is_run_entry", "read_csv", "release",
            "write_csv_atomically", "write_json_atomically"]
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
