@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import h5py
 import tensorflow as tf
 from tensorflow.python.checkpoint import checkpoint_management
 
@@ -101,6 +102,10 @@ class StopWhenNoFlips(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+# The attribute of a best weights file that says which epoch's weights it holds (0-based).
+EPOCH_ATTRIBUTE = "rethink_bnn_epoch"
+
+
 class BestWeights(tf.keras.callbacks.Callback):
     """Keeps the model's layer weights of the lowest validation loss so far in `path`.
 
@@ -109,7 +114,9 @@ class BestWeights(tf.keras.callbacks.Callback):
     `path` by `commit`, after the checkpoint that records epoch N as the best is
     saved. So `path` always holds the weights of the best epoch of the last complete
     checkpoint, wherever a run is killed: a pending file whose checkpoint was saved is
-    committed on resume, any other is deleted.
+    committed on resume, any other is deleted. Each file records its epoch, which
+    `load` checks (a resume from an older checkpoint, when the newest cannot be read,
+    may find the best weights of a later epoch).
     """
 
     def __init__(self, state, path):
@@ -122,7 +129,7 @@ class BestWeights(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         val_loss = (logs or {}).get("val_loss")
         if val_loss is not None and val_loss < float(self.state.best_val_loss.numpy()):
-            self.model.save_weights(str(self._pending(epoch)))
+            self._save(self.model, self._pending(epoch), epoch)
             self.state.best_val_loss.assign(val_loss)
             self.state.best_epoch.assign(epoch)
 
@@ -135,15 +142,20 @@ class BestWeights(tf.keras.callbacks.Callback):
             (which weights `model` has, "best" or "last"; None, or a warning saying
             what went wrong and what was done).
         """
+        best = int(self.state.best_epoch.numpy()) + 1  # epochs done at the best epoch's end
         before = model.get_weights()  # a file that fails half-way loads some layers
         try:
+            with h5py.File(self.path, "r") as f:
+                held = f.attrs.get(EPOCH_ATTRIBUTE)  # None in an earlier version's file
+            if held is not None and int(held) + 1 != best:
+                raise ValueError(f"it holds epoch {int(held) + 1}'s weights, not the best "
+                                 f"epoch's, {best}")
             model.load_weights(str(self.path))
             return "best", None
         except Exception as error:  # h5py's OSError, Keras' ValueError, ...
             model.set_weights(before)
             problem = (f"{self.path} is missing" if not self.path.exists() else
                        f"{self.path} cannot be read ({_short(error)})")
-        best = int(self.state.best_epoch.numpy()) + 1  # epochs done at the best epoch's end
         prefix = Path(checkpoints) / f"ckpt-{best}"
         if unreadable(prefix) is None:
             tf.train.Checkpoint(model=model).restore(str(prefix)).expect_partial()
@@ -151,7 +163,7 @@ class BestWeights(tf.keras.callbacks.Callback):
             if heal:
                 pending = self._pending(best - 1)
                 try:
-                    model.save_weights(str(pending))
+                    self._save(model, pending, best - 1)
                     os.replace(pending, self.path)
                     done = " and wrote it again"
                 except OSError as error:  # e.g. a folder in its place
@@ -160,6 +172,12 @@ class BestWeights(tf.keras.callbacks.Callback):
                             f"{prefix}{done}.")
         return "last", (f"{problem} and the best epoch's checkpoint ({prefix.name}) is no "
                         "longer kept: the test accuracy is of the last weights.")
+
+    @staticmethod
+    def _save(model, path, epoch):
+        model.save_weights(str(path))
+        with h5py.File(path, "a") as f:
+            f.attrs[EPOCH_ATTRIBUTE] = epoch
 
     def commit(self):
         """Make the best epoch's pending file `path`; delete every other pending file."""

@@ -450,6 +450,22 @@ def test_best_weights_come_from_the_best_checkpoint_or_stay_the_last(case, tmp_p
     assert best.load(model, tmp_path / "elsewhere") == ("best", None)  # written again
 
 
+def test_best_weights_of_another_epoch_are_not_taken_for_the_best(tmp_path):
+    """After a resume from an older checkpoint, best_weights.h5 may hold a later epoch's."""
+    model, state = _model(), LoopState()
+    state.best_epoch.assign(0)
+    best = BestWeights(state, tmp_path / "best_weights.h5")
+    tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt-1"))
+    saved = model.get_weights()
+    for weights in model.trainable_variables:
+        weights.assign(weights + 1.0)
+    best._save(model, best.path, epoch=1)  # epoch 2's
+    tested, warning = best.load(model, tmp_path)
+    assert tested == "best" and "holds epoch 2's weights, not the best epoch's, 1" in warning
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), saved))
+    assert best.load(model, tmp_path) == ("best", None)  # written again, as epoch 1's
+
+
 # --- one run at a time, and interrupts ---------------------------------------------
 
 def test_a_lock_held_by_this_process_refuses_another_claim_but_not_a_reclaim(tmp_path):
