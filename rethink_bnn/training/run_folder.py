@@ -428,7 +428,9 @@ class RunFolder:
         header, rows = self._log_rows()
         if header is None:
             return 0
-        kept = [line for epoch, line in rows if epoch < epochs]
+        # A row numbers its epoch from 1, or, in a log whose first row says 0, from 0.
+        offset = 1 if rows and rows[0][0] == 0 else 0
+        kept = [line for epoch, line in rows if epoch + offset <= epochs]
         if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
             tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
             tmp.write_text("".join([header, *kept]))
