@@ -13,11 +13,14 @@ changes nothing on disk, and exits with code 2; `--debug` shows the traceback in
 """
 
 import difflib
+import errno
 import json
 import re
+import signal
 import sys
-from pathlib import Path
 import textwrap
+import threading
+from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from zookeeper import configure
@@ -27,7 +30,7 @@ from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 from rethink_bnn.configs import UnknownComponent, flat_config, own_components
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
-from rethink_bnn.training.run_folder import RunFolderConflict
+from rethink_bnn.training.run_folder import RunFolderError
 from rethink_bnn.training.task import ConfigError
 
 USAGE = ("usage: python -m rethink_bnn.train TASK [key=value ...] [--help] [--debug]\n"
@@ -37,6 +40,25 @@ HELP_FLAGS = ("-h", "--help")
 
 class UsageError(ValueError):
     pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the run stops the same way."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _one_line(text):
+    """One line even for a path with a line break in it."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _out_of_space(error):
+    """Whether an error is a full disk (or quota), as Python or TensorFlow reports it."""
+    return (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+            or "No space left on device" in str(error))
 
 
 def _tasks():
@@ -217,6 +239,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    run_dir = None
+    # SIGTERM (a scheduler, `kill`) stops a run as Ctrl-C does; only the main thread may.
+    previous = (signal.signal(signal.SIGTERM, _raise_terminated)
+                if threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None)
     try:
         if argv and argv[0] in HELP_FLAGS:
             body = __doc__.strip().split("\n\n", 1)[1]
@@ -228,12 +255,31 @@ def main(argv=None):
             return 0
         task, config = parse(_with_config_file(argv))
         instance = configured(task, config)
+        run_dir = getattr(instance, "run_dir", None)
         instance.run()
-    except (UsageError, ConfigError, DatasetUnavailable, RunFolderConflict) as error:
+    except (UsageError, ConfigError, DatasetUnavailable, RunFolderError) as error:
         if debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        if debug:
+            raise
+        # Every epoch's checkpoint is complete or ignored, and the lock goes with the
+        # process: the same command resumes after the last complete epoch.
+        where = f"{run_dir} can be resumed" if run_dir else "nothing was written; rerun"
+        print(_one_line(f"interrupted: {where} with the same command."), file=sys.stderr)
+        return 130 if isinstance(interrupt, KeyboardInterrupt) else 143
+    except Exception as error:
+        if debug or not _out_of_space(error):
+            raise
+        print(_one_line(f"error: no space left on the device ({' '.join(str(error).split())[:200]}"
+                        f"): free some, then rerun the same command to resume {run_dir}."),
+              file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -1,8 +1,15 @@
 """The command line: one-line errors with exit code 2, and what it refuses to overwrite."""
 
 
-import pytest
+import errno
+import os
+import signal
+import time
 
+import pytest
+import tensorflow as tf
+
+from rethink_bnn.experiments import Demo
 from rethink_bnn.train import main
 
 DEMO = ["demo", "epochs=1", "dataset.train_limit=64"]
@@ -150,3 +157,32 @@ def test_a_finished_run_is_never_overwritten_by_another_config(tmp_path, capsys)
     assert main(["demo", "epochs=2", "dataset.train_limit=64", f"run_dir={run_dir}",
                  "overwrite=True"]) == 0
     assert (run_dir / "summary.json").read_bytes() != summary
+
+
+def _raises(error):
+    def run(self):
+        if error == "SIGTERM":
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises at the next bytecode
+            time.sleep(5)
+        raise error
+    return run
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (KeyboardInterrupt(), 130, "interrupted: {run} can be resumed with the same command."),
+    ("SIGTERM", 143, "interrupted: {run} can be resumed with the same command."),
+    (OSError(errno.ENOSPC, "No space left on device"), 1,
+     "error: no space left on the device ([Errno 28] No space left on device): free some, then "
+     "rerun the same command to resume {run}."),
+    (tf.errors.ResourceExhaustedError(None, None, "ckpt-3_temp/part-0; No space left on device"),
+     1, "error: no space left on the device (ckpt-3_temp/part-0; No space left on device): "),
+])
+def test_an_interrupt_or_a_full_disk_gives_one_line(error, code, line, monkeypatch, capsys,
+                                                    tmp_path):
+    """(The real Ctrl-C and SIGTERM of a training process: tests/training/test_run_folder.py.)"""
+    monkeypatch.setattr(Demo, "run", _raises(error))
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["demo", f"run_dir={tmp_path}"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(line.format(run=tmp_path)), err
+    assert signal.getsignal(signal.SIGTERM) == handler  # main's own handler is gone

@@ -181,6 +181,7 @@ class ApproximationViewpoint(_TheoryTask):
         folder.write_summary({"task": config["task"], "config": config, "versions": versions(),
                               "test_examples": n_test, "table": table["rows"],
                               "anova": table["anova"]})
+        folder.release()  # (on an error, the lock goes with the process or the next claim)
         print((folder.path / "table.md").read_text())
         return table
 
@@ -258,6 +259,7 @@ class ArbitraryLr(_TheoryTask):
         summary = {"task": config["task"], "config": config, "versions": versions(),
                    "scale": self.scale, "configurations": results, **identity}
         folder.write_summary(summary)
+        folder.release()
         print(f"binary weights differing between configurations 2 and 3, per epoch: "
               f"{identity['epoch_differ_2_3']}; between 1 and 2: {identity['epoch_differ_1_2']}")
         return summary

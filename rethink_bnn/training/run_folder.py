@@ -1,6 +1,8 @@
 """A run folder: its config, checkpoints, logs and summary, and what may be done to it.
 
     run_dir/
+      .rethink_bnn_run.json  the marker: this folder is a run folder (written on claim)
+      .rethink_bnn_run.lock  locked (flock) by the one run that uses the folder
       config.json      the resolved task configuration (written when the run starts)
       checkpoints/     model, optimizer and loop state after every epoch
       best_weights.h5  the layer weights with the best validation loss so far (a new best
@@ -8,16 +10,25 @@
       log.csv          one row per epoch (rewritten whole every epoch)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes
+
+A folder is used only if it is new, empty, marked as a run folder, or a run folder of an
+earlier version (nothing in it but what runs write, and a config.json naming a task):
+`overwrite` can then delete only what runs write (`RUN_ENTRIES`), never a user's files.
 """
 
 import csv
+import fcntl
+import fnmatch
 import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
-__all__ = ["RunFolder", "RunFolderConflict", "read_csv", "write_csv_atomically",
-           "write_json_atomically"]
+__all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
+           "RunFolderConflict", "RunFolderError", "is_run_entry", "read_csv", "release",
+           "write_csv_atomically", "write_json_atomically"]
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
@@ -29,16 +40,67 @@ NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_fr
 # runs did: a stored config without one compares as if it had that value.
 ADDED_FIELDS = {"precision": "float32"}
 
+MARKER = ".rethink_bnn_run.json"
+LOCK = ".rethink_bnn_run.lock"
 
-class RunFolderConflict(RuntimeError):
+# Everything runs write at the top of a run folder (fnmatch patterns; each file also as
+# "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes, and all
+# that an unmarked folder of an earlier version may hold.
+RUN_ENTRIES = (
+    "config.json", "summary.json",  # every task
+    "log.csv", "checkpoints", "tensorboard", "best_weights.h5",  # training tasks
+    "best_weights.epoch-*.h5",
+    "per_seed.csv", "seeds", "table.csv", "table.json", "table.md",  # approximation_viewpoint
+    "configs", "identity.csv",  # arbitrary_lr
+    "figures",  # python -m rethink_bnn.plot's default output
+)
+
+# The files runs write inside those folders (checkpoints/, tensorboard/, seeds/, ...),
+# by name: `overwrite` leaves any other file there, and a folder that still holds one.
+RUN_FILES_INSIDE = ("checkpoint", "checkpoint.tmp*", "ckpt-*", "events.out.tfevents.*",
+                    "*.profile-empty", "*.csv", "*.npz", "*.h5", "*.png", "*.svg", "*.pdf",
+                    "*.tmp")
+
+# What a resumed run reads or writes as a folder, and as a file.
+FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", "figures")
+FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.csv",
+         "identity.csv")
+
+# The lock files of this process's claims, by real path, with the claiming thread: held
+# until `release`, the process's end, or a new claim of the folder by the same thread
+# (or after that thread has ended): its earlier run is over, whether or not it released.
+_HELD = {}
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be used as asked; the message says why and what to do."""
+
+
+class RunFolderConflict(RunFolderError):
     """The run folder holds a run of another configuration."""
+
+
+class RunFolderBusy(RunFolderError):
+    """Another run (a live process) uses the run folder."""
+
+
+class NotARunFolder(RunFolderError):
+    """The folder holds files that no run wrote: it is not ours to use or delete."""
+
+
+class DamagedRunFolder(RunFolderError):
+    """A file of the run folder cannot be read."""
+
+
+def _json_text(data):
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
 def write_json_atomically(path, data):
     """Write-then-rename, so a crash never leaves a half-written file behind."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(_json_text(data))
     os.replace(tmp, path)
 
 
@@ -64,9 +126,31 @@ def write_csv_atomically(path, rows):
     os.replace(tmp, path)
 
 
+def is_run_entry(name):
+    """Whether a run writes a file or folder of this name at the top of its folder."""
+    name = name[:-len(".tmp")] if name.endswith(".tmp") else name
+    return name in (MARKER, LOCK) or any(fnmatch.fnmatchcase(name, p) for p in RUN_ENTRIES)
+
+
+def release(path):
+    """Release this process's lock on the run folder at `path`, if it holds one."""
+    handle, _ = _HELD.pop(os.path.realpath(path), (None, None))
+    if handle is not None:
+        handle.close()  # closing the file releases its flock
+
+
+def _held_by_another_thread(path):
+    """Whether another live thread of this process holds the run folder at `path`."""
+    _, thread = _HELD.get(os.path.realpath(path), (None, None))
+    return (thread not in (None, threading.get_ident())
+            and thread in {t.ident for t in threading.enumerate()})
+
+
 class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
+        self.marker = self.path / MARKER
+        self.lock_file = self.path / LOCK
         self.config_file = self.path / "config.json"
         self.summary_file = self.path / "summary.json"
         self.checkpoints = self.path / "checkpoints"
@@ -81,59 +165,341 @@ class RunFolder:
         return self.summary_file.is_file()
 
     def summary(self):
-        return json.loads(self.summary_file.read_text())
+        """summary.json; DamagedRunFolder if it is not a run's summary."""
+        if not self.finished:
+            raise RunFolderError(f"{self.path} has no summary.json: its run has not finished "
+                                 "(its command, run again, finishes it).")
+        try:
+            summary = json.loads(self.summary_file.read_text())
+            reason = "not a run's summary"
+        except ValueError as error:  # not JSON, or not UTF-8
+            summary, reason = None, f"not valid JSON: {_short(error)}"
+        if not isinstance(summary, dict) or "config" not in summary:
+            raise DamagedRunFolder(
+                f"{self.summary_file} is damaged ({reason}): delete it and rerun the same "
+                "command, which finishes the run again from its last checkpoint.")
+        return summary
 
-    def check(self, config, overwrite=False, ignore=()):
-        """Whether this run may use the folder: new, or the same configuration (resume).
-        Changes nothing.
+    def check(self, config, overwrite=False, ignore=(), probe_lock=True):
+        """Whether this run may use the folder: new, empty, or a run folder of the same
+        configuration (resume). Changes nothing.
 
         `ignore` names fields that may differ (e.g. a number of seeds that only adds
-        work to a folder).
+        work to a folder). `probe_lock`: refuse a folder another run holds now,
+        before the data loads (`claim` locks it, or refuses, in any case).
 
         Returns:
-            True if the folder holds another configuration that `overwrite` allows
-            `claim` to delete.
+            True if the folder holds another configuration (or a damaged config.json)
+            whose files `overwrite` allows `claim` to delete.
         Raises:
-            RunFolderConflict: it holds another configuration and `overwrite` is False.
+            RunFolderError: the folder cannot be used; the message says why and what
+            to do (RunFolderConflict: another configuration, and `overwrite` is False).
         """
-        if not self.config_file.is_file():
+        try:
+            return self._check(config, overwrite, ignore, probe_lock)
+        except OSError as error:  # e.g. a name too long, a folder that cannot be listed
+            raise RunFolderError(f"run_dir {self.path} cannot be used ({_short(error)}): "
+                                 "choose another run_dir=...") from error
+
+    def holds_results(self):
+        """Whether a run in this folder finished anything: an epoch's checkpoint, a
+        summary, a theory task's seed or configuration."""
+        return (self.finished or any(self.checkpoints.glob("ckpt-*.index"))
+                or (self.path / "per_seed.csv").is_file()
+                or any(self.path.glob("configs/*/signs.npz")))
+
+    def _check(self, config, overwrite, ignore, probe_lock):
+        if not self.path.exists():
+            self._check_creatable()
             return False
-        stored = json.loads(self.config_file.read_text())
+        if not self.path.is_dir():
+            raise RunFolderError(f"run_dir {self.path} is a file, not a folder: choose "
+                                 "another run_dir=...")
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise RunFolderError(f"run_dir {self.path} is not writable: choose another "
+                                 "run_dir=..., or make it writable.")
+        stored, damage = self._ours()
+        if probe_lock:
+            self._refuse_if_in_use()
+        if stored is None and damage is None:  # new or empty: nothing to compare
+            return False
+        if damage is not None:
+            if overwrite:
+                return True
+            raise DamagedRunFolder(f"{self.config_file} is damaged ({damage}): restore it, "
+                                   "or pass overwrite=True to delete this run's files (no "
+                                   "others) and start again.")
         stored.update({k: v for k, v in ADDED_FIELDS.items() if k in config and k not in stored})
         differences = _differences(_comparable(stored, ignore), _comparable(config, ignore))
+        if differences and not self.holds_results():
+            # A run that stopped before its first epoch (a value that failed only once
+            # training began, Ctrl-C) leaves nothing to keep: the corrected command
+            # takes the folder over.
+            return True
         if differences and not overwrite:
             state = "a finished run" if self.finished else "an unfinished run"
             raise RunFolderConflict(
                 f"{self.path} holds {state} with a different configuration "
                 f"({'; '.join(differences[:3])}): choose another run_dir=..., or pass "
-                "overwrite=True to delete it and start again."
+                "overwrite=True to delete that run's files (no others) and start again."
             )
+        if not differences:  # resumed or reported: what is read later must be readable
+            for name in FOLDERS + FILES:
+                path = self.path / name
+                if path.exists() and path.is_dir() != (name in FOLDERS):
+                    kind = "folder" if name in FOLDERS else "file"
+                    raise DamagedRunFolder(f"{path} is not a {kind}: move it out of the run "
+                                           "folder (the run writes it again) and rerun.")
+            if self.finished:
+                self.summary()
+            self._log_rows()
         return bool(differences)
 
+    def _check_creatable(self):
+        parent = self.path.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise RunFolderError(f"run_dir {self.path} cannot be created: {parent} is a "
+                                 "file: choose another run_dir=...")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RunFolderError(f"run_dir {self.path} cannot be created: {parent} is not "
+                                 "writable: choose another run_dir=...")
+
+    def _ours(self):
+        """(the stored config or None, why config.json cannot be read or None) of a run
+        folder; NotARunFolder if the folder holds anything that is not ours."""
+        entries = sorted(os.listdir(self.path))
+        if not [e for e in entries if e != LOCK]:
+            return None, None
+        stored, damage = None, None
+        if self.config_file.exists():
+            try:
+                stored = json.loads(self.config_file.read_text())
+                if not isinstance(stored, dict) or "task" not in stored:
+                    stored, damage = None, "not a run's configuration"
+            except ValueError as error:  # not JSON, or not UTF-8
+                damage = f"not valid JSON: {_short(error)}"
+        if self.marker.exists():
+            return stored, damage
+        # No marker: a run folder of an earlier version has only what runs write, among
+        # it a config.json naming a task.
+        # (A config.json that is not a run's may be a user's: never taken for a run's.)
+        foreign = [e for e in entries if not is_run_entry(e)]
+        if foreign or stored is None:
+            what = (f"it holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+                    if foreign else "its config.json is not a run's configuration"
+                    if self.config_file.exists() else "it has no config.json")
+            # An earlier version's run with a user's file in it: say how to use it.
+            old_run = (f"move {'it' if len(foreign) == 1 else 'those'} out to use the run "
+                       "in it, or " if foreign and stored is not None else "")
+            raise NotARunFolder(
+                f"{self.path} is not a rethink_bnn run folder ({what}): {old_run}choose an "
+                "empty or new run_dir=...; overwrite=True never deletes files a run did not "
+                "write.")
+        return stored, damage
+
+    def _refuse_if_in_use(self):
+        """RunFolderBusy if another run holds the lock (not the chief of this worker's
+        own multi-worker job). Changes nothing."""
+        if _held_by_another_thread(self.path):
+            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
+        if os.path.realpath(self.path) in _HELD or not self.lock_file.is_file():
+            return
+        with open(self.lock_file) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(handle.read())
+                if not (_job() and holder.get("job") == _job()):
+                    raise RunFolderBusy(self._busy(holder)) from None
+
+    def _busy(self, holder):
+        if "pid" in holder and "since" in holder:
+            who = f" (pid {holder['pid']}, since {holder['since']})"
+        else:
+            who = ""
+        return (f"{self.path} is in use by another run{who}: wait for it to finish or "
+                "choose another run_dir=...")
+
     def claim(self, config, overwrite=False, ignore=()):
-        """Make the folder this run's (see `check`), deleting another run if allowed."""
-        if self.check(config, overwrite, ignore):
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(self.config_file, config)
+        """Make the folder this run's (see `check`): lock it for this process (until
+        `release` or the process ends), mark it as a run folder, delete another
+        configuration's run files if `overwrite` allows, and write config.json.
+
+        Raises:
+            RunFolderError: see `check`; RunFolderBusy if another run holds the folder.
+        """
+        self.check(config, overwrite, ignore, probe_lock=False)  # before writing anything
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock()
+        except OSError as error:  # e.g. under /proc, a read-only or full file system
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+                                 "choose another run_dir=...") from error
+        try:
+            # Again under the lock: another run may have claimed the folder meanwhile.
+            replacing = self.check(config, overwrite, ignore, probe_lock=False)
+            if replacing:
+                why = ("overwrite=True" if overwrite else "the run there had not finished an "
+                       "epoch")
+                deleted = self._delete_run_files()
+                print(f"{why}: deleted the previous run's files in {self.path} "
+                      f"({', '.join(deleted)}); any other files there are kept.", flush=True)
+            if replacing or not self.marker.exists():
+                import rethink_bnn
+
+                write_json_atomically(self.marker, {
+                    "what": "a rethink_bnn run folder; overwrite=True deletes only `writes`",
+                    "task": config.get("task"), "rethink_bnn": rethink_bnn.__version__,
+                    "claimed": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "writes": list(RUN_ENTRIES), "writes_inside": list(RUN_FILES_INSIDE)})
+            # (Rewritten only if it changes: a resumed run leaves the file as it was.)
+            if _json_text(config) != (self.config_file.read_text()
+                                      if self.config_file.is_file() else None):
+                write_json_atomically(self.config_file, config)
+        except OSError as error:
+            self.release()
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+                                 "free space or choose another run_dir=...") from error
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock(self):
+        if _held_by_another_thread(self.path):
+            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
+        release(self.path)  # this thread's earlier claim of the folder has ended
+        handle = open(self.lock_file, "a+")
+        try:
+            # A few tries: another start's probe (`check`) holds it for an instant.
+            for wait in (0.05, 0.1, 0.2, 0.4, None):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = _holder(handle.read())
+            handle.close()
+            raise RunFolderBusy(self._busy(holder)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
+                                 "job": _job()}))
+        handle.flush()
+        _HELD[os.path.realpath(self.path)] = handle, threading.get_ident()
+
+    def release(self):
+        """Let another run use the folder (the lock also goes when the process ends)."""
+        release(self.path)
+
+    def _delete_run_files(self):
+        """Delete what runs write, and nothing else; returns the entries deleted from."""
+        deleted = []
+        for entry in sorted(os.scandir(self.path), key=lambda e: e.name):
+            if entry.name not in (MARKER, LOCK) and is_run_entry(entry.name):
+                _delete_written(Path(entry.path))
+                deleted.append(entry.name)
+        return deleted
+
+    def _log_rows(self):
+        """(header line, [(epoch, line)]) of log.csv; DamagedRunFolder at a line that is
+        not a row of it (blank lines are dropped)."""
+        if not self.csv_log.is_file():
+            return None, []
+        try:
+            lines = self.csv_log.read_text().splitlines(keepends=True)
+        except ValueError as error:  # not UTF-8
+            raise DamagedRunFolder(f"{self.csv_log} is not a text file ({_short(error)}): "
+                                   "restore it, or delete it to keep no log of the epochs "
+                                   "done.") from error
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            return None, []
+        header, rows = _csv_fields(lines[0]), []
+        if header[:1] != ["epoch"]:
+            raise self._bad_log_line(1, lines[0])
+        for number, line in enumerate(lines[1:], start=2):
+            fields = _csv_fields(line)
+            if len(fields) != len(header) or not (fields[0].isascii() and fields[0].isdigit()):
+                raise self._bad_log_line(number, line)
+            rows.append((int(fields[0]), line))
+        return lines[0], rows
+
+    def _bad_log_line(self, number, line):
+        return DamagedRunFolder(
+            f"{self.csv_log} line {number} is not a row of this run's log "
+            f"({line.strip()[:40]!r}): delete that line (or restore the file) and rerun "
+            "the same command.")
 
     def truncate_log(self, epochs):
-        """Keep only the CSV rows of the first `epochs` epochs (those checkpointed)."""
-        if not self.csv_log.is_file():
-            return
-        lines = self.csv_log.read_text().splitlines(keepends=True)
-        # rows are 1-based since epoch numbers were unified; a log whose first row says
-        # epoch 0 was written before (EpochLog renumbers it on its next write)
-        offset = 1 if len(lines) > 1 and lines[1].split(",", 1)[0] == "0" else 0
-        kept = lines[:1] + [line for line in lines[1:]
-                            if int(line.split(",", 1)[0]) + offset <= epochs]
-        if len(kept) != len(lines):
+        """Keep only the CSV rows of the first `epochs` epochs (those checkpointed);
+        returns the number of rows dropped."""
+        header, rows = self._log_rows()
+        if header is None:
+            return 0
+        # A row numbers its epoch from 1, or, in a log whose first row says 0, from 0.
+        offset = 1 if rows and rows[0][0] == 0 else 0
+        kept = [line for epoch, line in rows if epoch + offset <= epochs]
+        if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
             tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
-            tmp.write_text("".join(kept))
+            tmp.write_text("".join([header, *kept]))
             os.replace(tmp, self.csv_log)
+        return len(rows) - len(kept)
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
+
+
+def _holder(text):
+    """What the lock file says of the run that holds it: {} if it says nothing."""
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _job():
+    """The multi-worker job this process is a worker of (its TF_CONFIG cluster), or None:
+    its workers share the chief's run folder, which the chief holds."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster")
+    except (ValueError, AttributeError):
+        return None
+    return json.dumps(cluster, sort_keys=True) if cluster else None
+
+
+def _delete_written(path, inside=False):
+    """Delete `path` (inside a run's folder: only a file of a name runs write); in a
+    folder, what runs write, then the folder if nothing else is left in it."""
+    if path.is_dir() and not path.is_symlink():
+        if inside and fnmatch.fnmatchcase(path.name, "ckpt-*_temp"):  # a save cut short
+            shutil.rmtree(path)
+            return
+        for child in path.iterdir():
+            _delete_written(child, inside=True)
+        if not any(path.iterdir()):
+            path.rmdir()
+    elif not inside or any(fnmatch.fnmatchcase(path.name, p) for p in RUN_FILES_INSIDE):
+        path.unlink()
+
+
+def _csv_fields(line):
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # e.g. a NUL byte
+        return []
+
+
+def _short(error):
+    """An error's message on one short line."""
+    text = " ".join(str(getattr(error, "strerror", None) or error).split())
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 def _comparable(config, ignore=()):

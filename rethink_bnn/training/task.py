@@ -8,6 +8,7 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 
 import math
 import platform
+import sys
 import shutil
 import tempfile
 import time
@@ -43,8 +44,10 @@ from rethink_bnn.training.loop_callbacks import (
     HyperparameterLogger,
     LoopState,
     StopWhenNoFlips,
+    newest_readable,
+    restore_newest,
 )
-from rethink_bnn.training.run_folder import RunFolder, read_csv
+from rethink_bnn.training.run_folder import RunFolder, read_csv, release
 
 __all__ = [
     "BopTraining",
@@ -108,7 +111,8 @@ class TrainingTask:
     shuffle_buffer: int = Field(10_000)
 
     run_dir: str = Field(lambda self: f"runs/{convert_to_snake_case(type(self).__name__)}")
-    # Delete a run folder that holds another configuration instead of refusing.
+    # Replace a run of another configuration (or with a damaged config.json) in run_dir
+    # instead of refusing: deletes only the files runs write, never a folder not a run's.
     overwrite: bool = Field(False)
     # Keras verbosity; None: a progress bar on a terminal, one line per epoch otherwise.
     verbose: Optional[int] = Field(None)
@@ -217,18 +221,24 @@ class TrainingTask:
                 return self._run(strategy)
         finally:
             tf.keras.mixed_precision.set_global_policy(previous)
+            release(self.run_dir)  # the lock of this run's claim, if it got that far
 
     def _run(self, strategy):
         run = RunFolder(self.run_dir)
         config = self.resolved_config()
+        # Only the chief takes the folder's lock; the other workers read its checkpoints
+        # (and are refused, too, if another job holds it).
+        chief = is_chief(strategy)
         replacing = run.check(config, overwrite=self.overwrite)
         if run.finished and not replacing:
             print(f"{run.path} holds a finished run of this configuration: test accuracy "
                   f"{run.summary()['test_accuracy']:.4f}; see {run.summary_file}.")
             return run.summary()
+        if not replacing:  # before anything loads: a run that cannot resume stops now
+            newest_readable(run.checkpoints)
         # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
         # only the chief writes the run folder, the others a scratch folder.
-        folder = run if is_chief(strategy) else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
+        folder = run if chief else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
         started = time.time()
         if self.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -252,13 +262,19 @@ class TrainingTask:
                       jit_compile=self.jit_compile)
         state = LoopState()
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
+        # Every worker restores the chief's newest readable checkpoint.
+        restored, unread = (None, []) if replacing else restore_newest(
+            checkpoint, run.checkpoints, owner=folder is run)
+        if restored:
+            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())} (from "
+                  f"{restored.relative_to(run.path)}{''.join('; ' + u for u in unread)}).")
+        # After the restore, which repairs the state file that the manager reads.
         manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
-        latest = None if replacing else tf.train.latest_checkpoint(str(run.checkpoints))
-        if latest:  # every worker restores the chief's
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())}.")
         initial_epoch = int(state.epoch.numpy())
-        folder.truncate_log(initial_epoch)  # rows of an epoch whose checkpoint was lost
+        dropped = folder.truncate_log(initial_epoch)  # epochs whose checkpoint was lost
+        if dropped and not restored:
+            print(f"Starting {run.path} from epoch 0: no checkpoint was complete (the log's "
+                  f"{dropped} row(s) dropped).")
         best = BestWeights(state, folder.best_weights)
         best.commit()  # the best weights of the restored checkpoint, if not yet in place
 
@@ -294,8 +310,13 @@ class TrainingTask:
         )
 
         best_epoch = int(state.best_epoch.numpy())
+        tested, warning = "last", None
         if has_validation and best_epoch >= 0:
-            model.load_weights(str(folder.best_weights))
+            # The chief's file: a resumed non-chief worker's scratch folder may have none.
+            tested, warning = BestWeights(state, run.best_weights).load(
+                model, run.checkpoints, heal=folder is run)
+            if warning and folder is run:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
         test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
         epoch_logs = history.history
         log = read_csv(folder.csv_log)
@@ -309,6 +330,8 @@ class TrainingTask:
             "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,  # 1-based, as log.csv
             "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
             "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
+            "tested_weights": tested,
+            "warning": warning,
             "test_loss": float(test_loss),
             "test_accuracy": float(test_accuracy),
             "test_examples": n_test,
@@ -321,11 +344,12 @@ class TrainingTask:
             "wall_time_s_this_session": round(time.time() - started, 1),
         }
         if folder is not run:  # a non-chief worker's scratch folder has served
+            folder.release()
             shutil.rmtree(folder.path, ignore_errors=True)
             return summary
         folder.write_summary(summary)
         print(f"test accuracy {test_accuracy:.4f} ({n_test} examples), "
-              f"{'best-validation' if best_epoch >= 0 else 'last'} weights; "
+              f"{'best-validation' if tested == 'best' else 'last'} weights; "
               f"summary in {folder.summary_file}")
         return summary
 

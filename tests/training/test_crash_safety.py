@@ -99,9 +99,10 @@ def test_a_run_killed_at_any_moment_resumes_and_ends_as_an_uninterrupted_one(
     for point, n, completed in KILLS:
         stdout, note = _kill_at(run_dir, point, n, tmp_path)
         if completed_before:
-            assert f"Resuming {run_dir} after epoch {completed_before}." in stdout
+            assert (f"Resuming {run_dir} after epoch {completed_before} "
+                    f"(from checkpoints/ckpt-{completed_before})." in stdout)
         if point == "shards":  # killed mid-write: the shards exist, the checkpoint not
-            assert (checkpoints / f"ckpt-{n}_temp").is_dir()
+            assert (checkpoints / f"ckpt-{n}_temp").is_dir()  # (removed by the next start)
             assert not (checkpoints / f"ckpt-{n}.index").exists()
         if point == "state":  # killed after the write: files there, yet not recorded
             assert (checkpoints / f"ckpt-{n}.index").exists()
@@ -119,12 +120,14 @@ def test_a_run_killed_at_any_moment_resumes_and_ends_as_an_uninterrupted_one(
         completed_before = completed
 
     finished = _train(run_dir)
-    assert f"Resuming {run_dir} after epoch {completed_before}." in finished.stdout
+    assert (f"Resuming {run_dir} after epoch {completed_before} "
+            f"(from checkpoints/ckpt-{completed_before})." in finished.stdout)
     assert _final_state(run_dir) == _final_state(uninterrupted)
     # One row per epoch, each with the values of the uninterrupted run, flips included.
     assert (run_dir / "log.csv").read_text() == (uninterrupted / "log.csv").read_text()
     _assert_same_h5(run_dir / "best_weights.h5", uninterrupted / "best_weights.h5")
     assert not list(run_dir.glob("best_weights.epoch-*"))
+    assert not list(checkpoints.glob("*_temp"))  # the cut-short save's leftovers: removed
     summary = _summary(run_dir)
     assert summary["epochs_run"] == 8 and summary["epochs_this_session"] == 8 - completed_before
     for key in ("test_accuracy", "best_epoch", "flips_total", "skipped_steps"):
