@@ -6,6 +6,7 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 `python -m rethink_bnn.train TASK key=value dataset.key=value ...`.
 """
 
+import dataclasses
 import math
 import platform
 import sys
@@ -65,6 +66,29 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 class ConfigError(ValueError):
     """A task's fields do not make a valid run; the message says which and how to fix it."""
+
+
+@dataclasses.dataclass
+class Session:
+    """What the parts of one run share (see `TrainingTask._run`)."""
+
+    run: RunFolder  # the run folder (the chief's)
+    folder: RunFolder  # where this process writes: the run folder, or a worker's scratch
+    config: dict
+    replacing: bool  # the folder holds another configuration's files, to be deleted
+    started: float
+    train: object = None
+    n_train: int = 0
+    validation: object = None  # (dataset, examples), or None without a validation split
+    test: object = None
+    n_test: int = 0
+    steps_per_epoch: int = 0
+    model: object = None
+    optimizer: object = None
+    state: object = None  # LoopState
+    manager: object = None  # tf.train.CheckpointManager
+    initial_epoch: int = 0
+    best: object = None  # BestWeights
 
 
 class TrainingTask:
@@ -224,60 +248,92 @@ class TrainingTask:
             release(self.run_dir)  # the lock of this run's claim, if it got that far
 
     def _run(self, strategy):
-        run = RunFolder(self.run_dir)
-        config = self.resolved_config()
-        # Only the chief takes the folder's lock; the other workers read its checkpoints
-        # (and are refused, too, if another job holds it).
-        chief = is_chief(strategy)
+        """One run, in named parts: open the folder, load data and network and claim the
+        folder, restore, train with `callbacks()`, then evaluate and summarise."""
+        session = self._open(strategy)
+        if session is None:  # a finished run of this configuration: reported
+            return RunFolder(self.run_dir).summary()
+        self._load_and_claim(session)
+        self._restore(session)
+        history = session.model.fit(
+            self._training_pipeline(session.train, session.n_train, session.initial_epoch,
+                                    session.steps_per_epoch),
+            epochs=session.initial_epoch if self._stopped_without_flips(session.state)
+            else self.epochs,  # a run stopped for lack of flips has nothing left to train
+            initial_epoch=session.initial_epoch,
+            steps_per_epoch=session.steps_per_epoch,
+            validation_data=(self._pipeline(session.validation[0]) if session.validation
+                             else None),
+            callbacks=self.callbacks(session),
+            verbose=0,  # the Console callback prints
+        )
+        return self._finish(session, history)
+
+    def _open(self, strategy):
+        """Check the run folder before anything loads; None if it holds this
+        configuration's finished run (which is reported)."""
+        run, config = RunFolder(self.run_dir), self.resolved_config()
         replacing = run.check(config, overwrite=self.overwrite)
         if run.finished and not replacing:
             print(f"{run.path} holds a finished run of this configuration: test accuracy "
                   f"{run.summary()['test_accuracy']:.4f}; see {run.summary_file}.")
-            return run.summary()
-        if not replacing:  # before anything loads: a run that cannot resume stops now
+            return None
+        if not replacing:  # a run that cannot resume stops now
             newest_readable(run.checkpoints)
         # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
-        # only the chief writes the run folder, the others a scratch folder.
-        folder = run if chief else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_"))
-        started = time.time()
+        # only the chief writes (and locks) the run folder, the others a scratch folder.
+        folder = (run if is_chief(strategy)
+                  else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_")))
         if self.deterministic:
             tf.config.experimental.enable_op_determinism()
         tf.keras.utils.set_random_seed(self.seed)
+        return Session(run=run, folder=folder, config=config, replacing=replacing,
+                       started=time.time())
 
-        # Data and network first: what cannot be had or built leaves the run folder
-        # untouched, so the corrected command finds it as it was.
-        train_data, n_train = self.dataset.train()
+    def _load_and_claim(self, session):
+        """Data and network first: what cannot be had or built leaves the run folder
+        untouched, so the corrected command finds it as it was. Then claim it."""
+        session.train, session.n_train = self.dataset.train()
         has_validation = bool(getattr(self.dataset, "validation_fraction", 0))
-        validation = self.dataset.validation() if has_validation else None
-        test_data, n_test = self.dataset.test()
-        self._check_split_sizes(n_train, validation, n_test)
-        steps_per_epoch = math.ceil(n_train / self.batch_size)
-        model = self._built_model()
-        optimizer = self.make_optimizer(steps_per_epoch)
-        folder.claim(config, overwrite=self.overwrite)
+        session.validation = self.dataset.validation() if has_validation else None
+        session.test, session.n_test = self.dataset.test()
+        self._check_split_sizes(session.n_train, session.validation, session.n_test)
+        session.steps_per_epoch = math.ceil(session.n_train / self.batch_size)
+        session.model = self._built_model()
+        session.optimizer = self.make_optimizer(session.steps_per_epoch)
+        session.folder.claim(session.config, overwrite=self.overwrite)
 
+    def _restore(self, session):
+        """Compile, then restore the newest readable checkpoint (every worker restores
+        the chief's) and the loop's state; trim the log to the restored epochs."""
+        run, folder, model = session.run, session.folder, session.model
         # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
         # unscales the gradients before Bop sees them.
-        model.compile(optimizer, loss=self.loss, metrics=["accuracy"],
+        model.compile(session.optimizer, loss=self.loss, metrics=["accuracy"],
                       jit_compile=self.jit_compile)
-        state = LoopState()
+        session.state = state = LoopState()
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
-        # Every worker restores the chief's newest readable checkpoint.
-        restored, unread = (None, []) if replacing else restore_newest(
+        restored, unread = (None, []) if session.replacing else restore_newest(
             checkpoint, run.checkpoints, owner=folder is run)
         if restored:
             print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())} (from "
                   f"{restored.relative_to(run.path)}{''.join('; ' + u for u in unread)}).")
         # After the restore, which repairs the state file that the manager reads.
-        manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
-        initial_epoch = int(state.epoch.numpy())
-        dropped = folder.truncate_log(initial_epoch)  # epochs whose checkpoint was lost
+        session.manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints),
+                                                     max_to_keep=2)
+        session.initial_epoch = int(state.epoch.numpy())
+        dropped = folder.truncate_log(session.initial_epoch)  # epochs whose checkpoint was lost
         if dropped and not restored:
             print(f"Starting {run.path} from epoch 0: no checkpoint was complete (the log's "
                   f"{dropped} row(s) dropped).")
-        best = BestWeights(state, folder.best_weights)
-        best.commit()  # the best weights of the restored checkpoint, if not yet in place
+        session.best = BestWeights(state, folder.best_weights)
+        session.best.commit()  # the best weights of the restored checkpoint, if not in place
 
+    def callbacks(self, session):
+        """The run's callbacks, in order. A task adds its own by overriding this and
+        extending the list (before `EpochCheckpoint`, which saves what the others
+        updated, and before `Console`/`EpochLog` if it adds to the epoch logs)."""
+        folder, state, optimizer = session.folder, session.state, session.optimizer
         uses_bop = bool(_find_bops(optimizer))
         callbacks = []
         if uses_bop:
@@ -288,70 +344,67 @@ class TrainingTask:
         callbacks.append(HyperparameterLogger())
         if uses_bop and self.stop_after_flipless_epochs:
             callbacks.append(StopWhenNoFlips(state, self.stop_after_flipless_epochs))
-        if has_validation:
-            callbacks.append(best)
-        callbacks += [
+        if session.validation:
+            callbacks.append(session.best)
+        return callbacks + [
             Console(console_verbosity(self.verbose)),
             EpochLog(folder.csv_log),
             EpochTensorBoard(str(folder.tensorboard), write_graph=False, profile_batch=0),
             # last: saves what the others updated
-            EpochCheckpoint(state, manager, after_save=[best.commit]),
+            EpochCheckpoint(state, session.manager, after_save=[session.best.commit]),
         ]
-        # A run stopped for lack of flips (then interrupted) has nothing left to train.
-        last_epoch = initial_epoch if self._stopped_without_flips(state) else self.epochs
-        history = model.fit(
-            self._training_pipeline(train_data, n_train, initial_epoch, steps_per_epoch),
-            epochs=last_epoch,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=self._pipeline(validation[0]) if validation else None,
-            callbacks=callbacks,
-            verbose=0,  # the Console callback prints
-        )
 
+    def _finish(self, session, history):
+        """Test the weights the run reports (the best validation epoch's, else the last)
+        and write summary.json."""
+        run, folder, model, state = session.run, session.folder, session.model, session.state
         best_epoch = int(state.best_epoch.numpy())
         tested, warning = "last", None
-        if has_validation and best_epoch >= 0:
+        if session.validation and best_epoch >= 0:
             # The chief's file: a resumed non-chief worker's scratch folder may have none.
             tested, warning = BestWeights(state, run.best_weights).load(
                 model, run.checkpoints, heal=folder is run)
             if warning and folder is run:
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
-        test_loss, test_accuracy = model.evaluate(self._pipeline(test_data), verbose=0)
-        epoch_logs = history.history
-        log = read_csv(folder.csv_log)
-        summary = {
-            "task": convert_to_snake_case(type(self).__name__),
-            "config": config,
-            "versions": versions(),
-            "epochs_run": int(state.epoch.numpy()),
-            "epochs_this_session": len(epoch_logs.get("loss", [])),
-            "stopped_without_flips": self._stopped_without_flips(state),
-            "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,  # 1-based, as log.csv
-            "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
-            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
-            "tested_weights": tested,
-            "warning": warning,
-            "test_loss": float(test_loss),
-            "test_accuracy": float(test_accuracy),
-            "test_examples": n_test,
-            "flips_last_epoch": _at_epoch(log, "flips", int(state.epoch.numpy())),
-            "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
-            "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in _find_bops(optimizer)
-                               if bop.flip_counts is not None) if uses_bop else None,
-            "binary_weights": sum(v.shape.num_elements() for v in model.trainable_variables
-                                  if is_binary_variable(v)),
-            "wall_time_s_this_session": round(time.time() - started, 1),
-        }
+        test_loss, test_accuracy = model.evaluate(self._pipeline(session.test), verbose=0)
+        summary = {**self._summary(session, history), "tested_weights": tested,
+                   "warning": warning, "test_loss": float(test_loss),
+                   "test_accuracy": float(test_accuracy), "test_examples": session.n_test}
         if folder is not run:  # a non-chief worker's scratch folder has served
             folder.release()
             shutil.rmtree(folder.path, ignore_errors=True)
             return summary
         folder.write_summary(summary)
-        print(f"test accuracy {test_accuracy:.4f} ({n_test} examples), "
+        print(f"test accuracy {test_accuracy:.4f} ({session.n_test} examples), "
               f"{'best-validation' if tested == 'best' else 'last'} weights; "
               f"summary in {folder.summary_file}")
         return summary
+
+    def _summary(self, session, history):
+        """What summary.json records besides the test: configuration, epochs, flips."""
+        state, optimizer = session.state, session.optimizer
+        best_epoch, epochs = int(state.best_epoch.numpy()), int(state.epoch.numpy())
+        log = read_csv(session.folder.csv_log)
+        bops = _find_bops(optimizer)
+        return {
+            "task": convert_to_snake_case(type(self).__name__),
+            "config": session.config,
+            "versions": versions(),
+            "epochs_run": epochs,
+            "epochs_this_session": len(history.history.get("loss", [])),
+            "stopped_without_flips": self._stopped_without_flips(state),
+            "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,  # 1-based, as log.csv
+            "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
+            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
+            "flips_last_epoch": _at_epoch(log, "flips", epochs),
+            "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
+            "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in bops
+                               if bop.flip_counts is not None) if bops else None,
+            "binary_weights": sum(v.shape.num_elements()
+                                  for v in session.model.trainable_variables
+                                  if is_binary_variable(v)),
+            "wall_time_s_this_session": round(time.time() - session.started, 1),
+        }
 
     def _check_split_sizes(self, n_train, validation, n_test):
         fix = ("dataset.validation_fraction, dataset.test_fraction or dataset.train_limit "
