@@ -20,7 +20,7 @@ class UnknownComponent(ValueError):
 def _choices():
     from rethink_bnn import data, models
     from rethink_bnn.experiments import TASKS
-    from rethink_bnn.training.task import BopTraining
+    from rethink_bnn.training.bases import BopTraining
 
     def of(module, base):
         return {name: obj for name, obj in vars(module).items()

@@ -10,7 +10,7 @@ from zookeeper.tf import Dataset, Preprocessing
 from rethink_bnn.data import Digits, FashionMnist, ScaleToUnitRange
 from rethink_bnn.experiments.registry import OnMnist, experiment
 from rethink_bnn.models import BinaryMLP
-from rethink_bnn.training.task import BopTraining, LatentTraining
+from rethink_bnn.training.bases import BopTraining, LatentTraining
 
 __all__ = ["Demo", "FashionMnistBop", "FashionMnistLatentAdam", "MnistBop", "MnistLatentAdam"]
 

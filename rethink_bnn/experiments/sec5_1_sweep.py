@@ -12,7 +12,8 @@ from zookeeper.core.utils import convert_to_snake_case
 from rethink_bnn.experiments.registry import OnCifar10, experiment
 from rethink_bnn.files import write_text_atomically
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
-from rethink_bnn.training.task import BopTraining, ConfigError, fields_of
+from rethink_bnn.training.bases import BopTraining
+from rethink_bnn.training.task import ConfigError, fields_of
 
 __all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy"]
 

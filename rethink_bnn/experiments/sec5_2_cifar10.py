@@ -3,7 +3,7 @@
 from zookeeper import Field
 
 from rethink_bnn.experiments.registry import OnCifar10, experiment
-from rethink_bnn.training.task import BopTraining, LatentTraining
+from rethink_bnn.training.bases import BopTraining, LatentTraining
 
 __all__ = ["Cifar10Bop", "Cifar10LatentAdam"]
 

@@ -9,7 +9,7 @@ from zookeeper.tf import Dataset, Preprocessing
 from rethink_bnn.data import ImageNet2012, ImageNetPreprocessing
 from rethink_bnn.experiments.registry import experiment
 from rethink_bnn.models import BiRealNet, BinaryAlexNet, XnorNet
-from rethink_bnn.training.task import LinearDecayBopTraining
+from rethink_bnn.training.bases import LinearDecayBopTraining
 
 __all__ = ["BinaryAlexnetImagenet", "BirealnetImagenet", "XnornetImagenet"]
 

@@ -2,21 +2,14 @@
 every checkpoint, so a resumed run continues exactly where it stopped."""
 
 import os
-import re
-import shutil
 from pathlib import Path
 
 import h5py
 import tensorflow as tf
-from tensorflow.python.checkpoint import checkpoint_management
 
 from rethink_bnn.callbacks import _find_bops
-from rethink_bnn.training.run_folder import (
-    DamagedRunFolder,
-    _short,
-    read_csv,
-    write_csv_atomically,
-)
+from rethink_bnn.training.checkpoints import unreadable
+from rethink_bnn.training.run_folder import read_csv, short_reason, write_csv_atomically
 
 __all__ = [
     "BestWeights",
@@ -26,8 +19,6 @@ __all__ = [
     "HyperparameterLogger",
     "LoopState",
     "StopWhenNoFlips",
-    "newest_readable",
-    "restore_newest",
 ]
 
 
@@ -173,7 +164,7 @@ class BestWeights(tf.keras.callbacks.Callback):
         except Exception as error:  # h5py's OSError, Keras' ValueError, ...
             model.set_weights(before)
             problem = (f"{self.path} is missing" if not self.path.exists() else
-                       f"{self.path} cannot be read ({_short(error)})")
+                       f"{self.path} cannot be read ({short_reason(error)})")
         prefix = Path(checkpoints) / f"ckpt-{best}"
         if unreadable(prefix) is None:
             tf.train.Checkpoint(model=model).restore(str(prefix)).expect_partial()
@@ -185,7 +176,7 @@ class BestWeights(tf.keras.callbacks.Callback):
                     os.replace(pending, self.path)
                     done = " and wrote it again"
                 except OSError as error:  # e.g. a folder in its place
-                    done = f" (could not write it again: {_short(error)})"
+                    done = f" (could not write it again: {short_reason(error)})"
             return "best", (f"{problem}: took the best epoch's weights (epoch {best}) from "
                             f"{prefix}{done}.")
         return "last", (f"{problem} and the best epoch's checkpoint ({prefix.name}) is no "
@@ -224,108 +215,3 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
         for callback in self.after_save:
             callback()
-
-
-def unreadable(prefix):
-    """Why the checkpoint at `prefix` cannot be read whole, or None if it can. Reads every
-    tensor, so that a missing, truncated or corrupted file (TensorFlow checks each
-    tensor's checksum) shows now, not half-way through a restore."""
-    prefix = Path(prefix)
-    if not prefix.with_name(prefix.name + ".index").is_file():
-        return "its .index file is missing"
-    if not list(prefix.parent.glob(f"{prefix.name}.data-*")):
-        return "its .data file is missing"
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-    except Exception as error:  # OpError, or IndexError for a truncated .data file
-        return _short(str(error).replace(f"{prefix.parent}{os.sep}", ""))
-    return None
-
-
-def newest_readable(directory):
-    """The newest checkpoint in `directory` that reads whole. Changes nothing.
-
-    The state file's choice comes first: `tf.train.CheckpointManager` names a checkpoint
-    there once its files are complete, so a newer one it does not name was cut short.
-    Then every older `ckpt-N`, newest first; without a readable state file, every
-    `ckpt-N`.
-
-    Returns:
-        (its number or None if there is no checkpoint, the numbers of the newer ones
-        that could not be read, [what could not be read, and why]).
-    Raises:
-        DamagedRunFolder: there are checkpoints (or a state file), and none can be read.
-    """
-    directory = Path(directory)
-    numbers = _numbers(path.name for path in directory.glob("ckpt-*"))
-    state_file, problems = directory / "checkpoint", []
-    try:
-        state = tf.train.get_checkpoint_state(str(directory))  # None if it cannot parse
-        chosen = _numbers([os.path.basename(state.model_checkpoint_path)])
-    except Exception:  # not UTF-8, no checkpoint named, ...
-        chosen = None
-    if chosen:
-        recorded = _numbers(os.path.basename(p) for p in state.all_model_checkpoint_paths)
-        numbers = {n for n in numbers | recorded if n <= max(chosen)} | chosen
-    elif state_file.exists():
-        problems.append("the state file checkpoints/checkpoint could not be read")
-    if not numbers and not state_file.exists():
-        return None, [], problems
-    unread = []
-    for number in sorted(numbers, reverse=True):
-        reason = unreadable(directory / f"ckpt-{number}")
-        if reason is None:
-            return number, [n for n, _ in unread], problems + [
-                f"ckpt-{n} could not be read: {why}" for n, why in unread]
-        unread.append((number, reason))
-    causes = "; ".join([f"ckpt-{n}: {why}" for n, why in unread[:3]] + problems)
-    raise DamagedRunFolder(
-        f"no checkpoint in {directory} can be read ({causes}): to train again from epoch "
-        f"0, move {directory} aside (the log's rows of its epochs are then dropped).")
-
-
-def _numbers(names):
-    """The N of every `ckpt-N`, `ckpt-N.index` or `ckpt-N.data-*` among `names`."""
-    return {int(m.group(1)) for name in names
-            if (m := re.fullmatch(r"ckpt-(\d+)(\.index|\.data-.*)?", name))}
-
-
-def restore_newest(checkpoint, directory, owner=True):
-    """Restore into `checkpoint` the newest checkpoint in `directory` that reads whole
-    (see `newest_readable`).
-
-    The `owner` of the folder (not a worker reading the chief's) also deletes the
-    leftovers of a save cut short (`ckpt-N_temp/`) and the unreadable checkpoints newer
-    than the one restored, and names that one in the state file, for the manager.
-
-    Returns:
-        (the restored checkpoint's path, or None if there is none; [what could not be
-        read, and why]).
-    Raises:
-        DamagedRunFolder: there are checkpoints, and none can be read.
-    """
-    directory = Path(directory)
-    if owner:
-        for temp in directory.glob("ckpt-*_temp"):
-            shutil.rmtree(temp, ignore_errors=True)
-    number, unread, problems = newest_readable(directory)
-    if number is None:
-        return None, problems
-    prefix = directory / f"ckpt-{number}"
-    try:
-        checkpoint.restore(str(prefix)).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:  # another model's
-        raise DamagedRunFolder(
-            f"{prefix} does not fit this run's model and optimizer ({_short(error)}): move "
-            f"{directory} aside to train again from epoch 0.") from error
-    if owner and (unread or problems or not (directory / "checkpoint").exists()):
-        for newer in unread:  # never to be read again: the next saves replace them
-            for path in directory.glob(f"ckpt-{newer}.*"):
-                path.unlink()
-        kept = sorted(_numbers(p.name for p in directory.glob("ckpt-*.index")))
-        checkpoint_management.update_checkpoint_state_internal(
-            str(directory), prefix.name, [f"ckpt-{n}" for n in kept if n <= number],
-            save_relative_paths=True)
-    return prefix, problems

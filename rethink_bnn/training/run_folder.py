@@ -17,14 +17,15 @@ earlier version (nothing in it but what runs write, and a config.json naming a t
 """
 
 import csv
-import fcntl
 import fnmatch
 import json
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
+
+from rethink_bnn.files import atomic_path
+from rethink_bnn.training.folder_lock import LOCK, acquire, in_use_by, release
 
 __all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
            "RunFolderConflict", "RunFolderError", "is_run_entry", "read_csv", "release",
@@ -41,7 +42,6 @@ NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_fr
 ADDED_FIELDS = {"precision": "float32"}
 
 MARKER = ".rethink_bnn_run.json"
-LOCK = ".rethink_bnn_run.lock"
 
 # Everything runs write at the top of a run folder (fnmatch patterns; each file also as
 # "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes, and all
@@ -69,7 +69,6 @@ FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.
 # The lock files of this process's claims, by real path, with the claiming thread: held
 # until `release`, the process's end, or a new claim of the folder by the same thread
 # (or after that thread has ended): its earlier run is over, whether or not it released.
-_HELD = {}
 
 
 class RunFolderError(RuntimeError):
@@ -97,11 +96,9 @@ def _json_text(data):
 
 
 def write_json_atomically(path, data):
-    """Write-then-rename, so a crash never leaves a half-written file behind."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(_json_text(data))
-    os.replace(tmp, path)
+    """Written whole or not at all (rethink_bnn.files)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(_json_text(data))
 
 
 def read_csv(path):
@@ -116,34 +113,20 @@ def read_csv(path):
 def write_csv_atomically(path, rows):
     """Write-then-rename; the columns are every row's keys in order of appearance (a row
     without one leaves it empty)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def is_run_entry(name):
-    """Whether a run writes a file or folder of this name at the top of its folder."""
-    name = name[:-len(".tmp")] if name.endswith(".tmp") else name
-    return name in (MARKER, LOCK) or any(fnmatch.fnmatchcase(name, p) for p in RUN_ENTRIES)
-
-
-def release(path):
-    """Release this process's lock on the run folder at `path`, if it holds one."""
-    handle, _ = _HELD.pop(os.path.realpath(path), (None, None))
-    if handle is not None:
-        handle.close()  # closing the file releases its flock
-
-
-def _held_by_another_thread(path):
-    """Whether another live thread of this process holds the run folder at `path`."""
-    _, thread = _HELD.get(os.path.realpath(path), (None, None))
-    return (thread not in (None, threading.get_ident())
-            and thread in {t.ident for t in threading.enumerate()})
+    """Whether a run writes a file or folder of this name at the top of its folder
+    (a write cut short leaves `NAME.tmp`, or `.NAME.tmp` from rethink_bnn.files)."""
+    base = name[:-len(".tmp")] if name.endswith(".tmp") else name
+    names = {base, base[1:]} if base.startswith(".") and base != name else {base}
+    return any(n in (MARKER, LOCK) or any(fnmatch.fnmatchcase(n, p) for p in RUN_ENTRIES)
+               for n in names)
 
 
 class RunFolder:
@@ -173,7 +156,7 @@ class RunFolder:
             summary = json.loads(self.summary_file.read_text())
             reason = "not a run's summary"
         except ValueError as error:  # not JSON, or not UTF-8
-            summary, reason = None, f"not valid JSON: {_short(error)}"
+            summary, reason = None, f"not valid JSON: {short_reason(error)}"
         if not isinstance(summary, dict) or "config" not in summary:
             raise DamagedRunFolder(
                 f"{self.summary_file} is damaged ({reason}): delete it and rerun the same "
@@ -198,7 +181,7 @@ class RunFolder:
         try:
             return self._check(config, overwrite, ignore, probe_lock)
         except OSError as error:  # e.g. a name too long, a folder that cannot be listed
-            raise RunFolderError(f"run_dir {self.path} cannot be used ({_short(error)}): "
+            raise RunFolderError(f"run_dir {self.path} cannot be used ({short_reason(error)}): "
                                  "choose another run_dir=...") from error
 
     def holds_results(self):
@@ -279,7 +262,7 @@ class RunFolder:
                 if not isinstance(stored, dict) or "task" not in stored:
                     stored, damage = None, "not a run's configuration"
             except ValueError as error:  # not JSON, or not UTF-8
-                damage = f"not valid JSON: {_short(error)}"
+                damage = f"not valid JSON: {short_reason(error)}"
         if self.marker.exists():
             return stored, damage
         # No marker: a run folder of an earlier version has only what runs write, among
@@ -300,19 +283,15 @@ class RunFolder:
         return stored, damage
 
     def _refuse_if_in_use(self):
-        """RunFolderBusy if another run holds the lock (not the chief of this worker's
-        own multi-worker job). Changes nothing."""
-        if _held_by_another_thread(self.path):
-            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
-        if os.path.realpath(self.path) in _HELD or not self.lock_file.is_file():
-            return
-        with open(self.lock_file) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _holder(handle.read())
-                if not (_job() and holder.get("job") == _job()):
-                    raise RunFolderBusy(self._busy(holder)) from None
+        """RunFolderBusy if another run holds the folder's lock. Changes nothing."""
+        holder = in_use_by(self.path)
+        if holder is not None:
+            raise RunFolderBusy(self._busy(holder))
+
+    def _lock(self):
+        holder = acquire(self.path)
+        if holder is not None:
+            raise RunFolderBusy(self._busy(holder))
 
     def _busy(self, holder):
         if "pid" in holder and "since" in holder:
@@ -335,7 +314,7 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock()
         except OSError as error:  # e.g. under /proc, a read-only or full file system
-            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({short_reason(error)}): "
                                  "choose another run_dir=...") from error
         try:
             # Again under the lock: another run may have claimed the folder meanwhile.
@@ -360,38 +339,11 @@ class RunFolder:
                 write_json_atomically(self.config_file, config)
         except OSError as error:
             self.release()
-            raise RunFolderError(f"run_dir {self.path} cannot be written ({_short(error)}): "
+            raise RunFolderError(f"run_dir {self.path} cannot be written ({short_reason(error)}): "
                                  "free space or choose another run_dir=...") from error
         except BaseException:
             self.release()
             raise
-
-    def _lock(self):
-        if _held_by_another_thread(self.path):
-            raise RunFolderBusy(self._busy(_holder(self.lock_file.read_text())))
-        release(self.path)  # this thread's earlier claim of the folder has ended
-        handle = open(self.lock_file, "a+")
-        try:
-            # A few tries: another start's probe (`check`) holds it for an instant.
-            for wait in (0.05, 0.1, 0.2, 0.4, None):
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if wait is None:
-                        raise
-                    time.sleep(wait)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = _holder(handle.read())
-            handle.close()
-            raise RunFolderBusy(self._busy(holder)) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
-                                 "job": _job()}))
-        handle.flush()
-        _HELD[os.path.realpath(self.path)] = handle, threading.get_ident()
 
     def release(self):
         """Let another run use the folder (the lock also goes when the process ends)."""
@@ -414,7 +366,7 @@ class RunFolder:
         try:
             lines = self.csv_log.read_text().splitlines(keepends=True)
         except ValueError as error:  # not UTF-8
-            raise DamagedRunFolder(f"{self.csv_log} is not a text file ({_short(error)}): "
+            raise DamagedRunFolder(f"{self.csv_log} is not a text file ({short_reason(error)}): "
                                    "restore it, or delete it to keep no log of the epochs "
                                    "done.") from error
         lines = [line for line in lines if line.strip()]
@@ -446,32 +398,12 @@ class RunFolder:
         offset = 1 if rows and rows[0][0] == 0 else 0
         kept = [line for epoch, line in rows if epoch + offset <= epochs]
         if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
-            tmp = self.csv_log.with_name(self.csv_log.name + ".tmp")
-            tmp.write_text("".join([header, *kept]))
-            os.replace(tmp, self.csv_log)
+            with atomic_path(self.csv_log) as tmp:
+                tmp.write_text("".join([header, *kept]))
         return len(rows) - len(kept)
 
     def write_summary(self, summary):
         write_json_atomically(self.summary_file, summary)
-
-
-def _holder(text):
-    """What the lock file says of the run that holds it: {} if it says nothing."""
-    try:
-        holder = json.loads(text)
-    except ValueError:
-        return {}
-    return holder if isinstance(holder, dict) else {}
-
-
-def _job():
-    """The multi-worker job this process is a worker of (its TF_CONFIG cluster), or None:
-    its workers share the chief's run folder, which the chief holds."""
-    try:
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster")
-    except (ValueError, AttributeError):
-        return None
-    return json.dumps(cluster, sort_keys=True) if cluster else None
 
 
 def _delete_written(path, inside=False):
@@ -496,7 +428,7 @@ def _csv_fields(line):
         return []
 
 
-def _short(error):
+def short_reason(error):
     """An error's message on one short line."""
     text = " ".join(str(getattr(error, "strerror", None) or error).split())
     return text if len(text) <= 100 else text[:99] + "…"

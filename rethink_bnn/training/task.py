@@ -33,7 +33,7 @@ from rethink_bnn.callbacks import (
     _find_bops,
     _skip_counters,
 )
-from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
+from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
 from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
 from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.console import Console, console_verbosity
@@ -45,16 +45,12 @@ from rethink_bnn.training.loop_callbacks import (
     HyperparameterLogger,
     LoopState,
     StopWhenNoFlips,
-    newest_readable,
-    restore_newest,
 )
+from rethink_bnn.training.checkpoints import newest_readable, restore_newest
 from rethink_bnn.training.run_folder import RunFolder, read_csv, release
 
 __all__ = [
-    "BopTraining",
     "ConfigError",
-    "LatentTraining",
-    "LinearDecayBopTraining",
     "TrainingTask",
     "fields_of",
     "versions",
@@ -175,10 +171,10 @@ class TrainingTask:
             check_strategy_name(self.distribution)
         except ValueError as error:
             raise ConfigError(str(error)) from error
-        _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
-        _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
-        _require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
-        _require(bool(str(self.run_dir).strip()), "run_dir must name a folder, got an empty "
+        require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
+        require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
+        require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
+        require(bool(str(self.run_dir).strip()), "run_dir must name a folder, got an empty "
                  "string (the default is runs/<task>).")
         self._validate_data_and_network()
         try:
@@ -187,17 +183,17 @@ class TrainingTask:
             raise ConfigError(f"loss must be a Keras loss name such as "
                               f"sparse_categorical_crossentropy, got {self.loss!r}.") from None
         replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
-        _require(
+        require(
             self.batch_size % replicas == 0,
             f"batch_size={self.batch_size} is the global batch and must split evenly over "
             f"the {replicas} replicas: use a multiple of {replicas}, e.g. "
             f"batch_size={replicas * max(1, round(self.batch_size / replicas))}.",
         )
-        _require(self.precision in PRECISIONS, f"precision must be one of "
+        require(self.precision in PRECISIONS, f"precision must be one of "
                  f"{', '.join(PRECISIONS)}, got {self.precision!r}.")
-        _require(self.shuffle_buffer >= 1,
+        require(self.shuffle_buffer >= 1,
                  f"shuffle_buffer must be at least 1, got {self.shuffle_buffer}.")
-        _require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
+        require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
                  f">= 0 (0: never stop), got {self.stop_after_flipless_epochs}.")
         checks = [
             ("flip_log_freq: ", lambda: FlipLogger(update_freq=self.flip_log_freq)),
@@ -215,21 +211,21 @@ class TrainingTask:
         """The shape and classes the network is built for must be the dataset's."""
         dataset = self.dataset
         classes, shape = dataset.num_classes, dataset.image_shape
-        _require(self.num_classes >= 2, f"num_classes must be at least 2, got "
+        require(self.num_classes >= 2, f"num_classes must be at least 2, got "
                  f"{self.num_classes}.")
-        _require(classes is None or self.num_classes == classes,
+        require(classes is None or self.num_classes == classes,
                  f"num_classes={self.num_classes} does not match {type(dataset).__name__}, "
                  f"which has {classes} classes: leave num_classes at {classes}.")
-        _require(len(self.input_shape) == 3 and all(d >= 1 for d in self.input_shape),
+        require(len(self.input_shape) == 3 and all(d >= 1 for d in self.input_shape),
                  f"input_shape must be (height, width, channels), got "
                  f"{tuple(self.input_shape)}.")
-        _require(shape is None or tuple(self.input_shape) == shape,
+        require(shape is None or tuple(self.input_shape) == shape,
                  f"input_shape={tuple(self.input_shape)} does not match "
                  f"{type(dataset).__name__}'s images of shape {shape}: leave input_shape "
                  f"at {shape}.")
         for name in ("learning_rate", "final_learning_rate", "final_gamma", "gamma_decay"):
             value = getattr(self, name, None)
-            _require(value is None or math.isfinite(value),
+            require(value is None or math.isfinite(value),
                      f"{name} must be a finite number, got {value}.")
 
     def run(self):
@@ -409,12 +405,12 @@ class TrainingTask:
     def _check_split_sizes(self, n_train, validation, n_test):
         fix = ("dataset.validation_fraction, dataset.test_fraction or dataset.train_limit "
                "leave more examples there")
-        _require(n_train >= 1, f"the training split of {type(self.dataset).__name__} is "
+        require(n_train >= 1, f"the training split of {type(self.dataset).__name__} is "
                  f"empty: {fix}.")
-        _require(validation is None or validation[1] >= 1, "the validation split is empty: "
+        require(validation is None or validation[1] >= 1, "the validation split is empty: "
                  f"{fix}, or dataset.validation_fraction=0 trains without one.")
-        _require(n_test >= 1, f"the test split is empty: {fix}.")
-        _require(self.batch_size <= n_train, f"batch_size={self.batch_size} is larger than "
+        require(n_test >= 1, f"the test split is empty: {fix}.")
+        require(self.batch_size <= n_train, f"batch_size={self.batch_size} is larger than "
                  f"the {n_train} training examples: use at most batch_size={n_train}.")
 
     def _built_model(self):
@@ -445,82 +441,6 @@ class TrainingTask:
         return {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
 
 
-class BopTraining(TrainingTask):
-    """Binary kernels trained by Bop, everything else by Adam (one CaseOptimizer).
-
-    The defaults are the paper's sec 5.2 settings (τ = 1e-8, γ = 1e-4, decayed by 0.1
-    when `gamma_decay_epochs` is set, Adam 1e-2); a task states what differs."""
-
-    weights: str = Field("bop")
-    threshold: float = Field(1e-8)
-    gamma: float = Field(1e-4)
-    # Multiply γ by `gamma_decay` every `gamma_decay_epochs` epochs (0: constant γ).
-    gamma_decay: float = Field(0.1)
-    gamma_decay_epochs: int = Field(0)
-    # Adam's learning rate for the non-binary variables.
-    learning_rate: float = Field(1e-2)
-
-    def validate(self, strategy=None):
-        super().validate(strategy)
-        _require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
-                 f"{self.learning_rate}.")
-        _require(self.gamma_decay_epochs >= 0, "gamma_decay_epochs must be >= 0 (0: constant "
-                 f"gamma), got {self.gamma_decay_epochs}.")
-        _require(not self.gamma_decay_epochs or 0 < self.gamma_decay <= 1,
-                 f"gamma_decay must be in (0, 1], got {self.gamma_decay}.")
-
-    def binary_optimizer(self, steps_per_epoch):
-        return Bop(threshold=self.threshold, gamma=self.gamma_schedule(steps_per_epoch))
-
-    def gamma_schedule(self, steps_per_epoch):
-        """γ: constant, or multiplied by `gamma_decay` every `gamma_decay_epochs` epochs."""
-        if not self.gamma_decay_epochs:
-            return self.gamma
-        return tf.keras.optimizers.schedules.ExponentialDecay(
-            self.gamma, self.gamma_decay_epochs * steps_per_epoch, self.gamma_decay,
-            staircase=True)
-
-
-class LinearDecayBopTraining(BopTraining):
-    """Bop and Adam with rates decayed linearly over the whole run (PolynomialDecay,
-    power 1), as the ImageNet runs of sec 5.3: γ from `gamma` to `final_gamma`, Adam's
-    learning rate from `learning_rate` to `final_learning_rate`. (`gamma_decay*` do not
-    apply.)"""
-
-    final_gamma: float = Field(1e-6)
-    final_learning_rate: float = Field(5e-6)
-
-    def validate(self, strategy=None):
-        super().validate(strategy)
-        _require(0 <= self.final_gamma <= self.gamma, "final_gamma must be in [0, gamma="
-                 f"{self.gamma}], got {self.final_gamma}.")
-        _require(0 <= self.final_learning_rate <= self.learning_rate, "final_learning_rate "
-                 f"must be in [0, learning_rate={self.learning_rate}], got "
-                 f"{self.final_learning_rate}.")
-
-    def gamma_schedule(self, steps_per_epoch):
-        return self._linear(self.gamma, self.final_gamma, steps_per_epoch)
-
-    def learning_rate_schedule(self, steps_per_epoch):
-        return self._linear(self.learning_rate, self.final_learning_rate, steps_per_epoch)
-
-    def _linear(self, start, end, steps_per_epoch):
-        return tf.keras.optimizers.schedules.PolynomialDecay(
-            start, self.epochs * steps_per_epoch, end, power=1.0)
-
-
-class LatentTraining(TrainingTask):
-    """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam
-    (default 5e-3, the authors' BinaryNet baseline)."""
-
-    weights: str = Field("latent")
-    learning_rate: float = Field(5e-3)
-
-    def validate(self, strategy=None):
-        super().validate(strategy)
-        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}.")
-
-
 def fields_of(instance):
     """A component's field values, nested components as dicts (class under "class")."""
     config = {}
@@ -533,7 +453,8 @@ def fields_of(instance):
     return config
 
 
-def _require(condition, message):
+def require(condition, message):
+    """ConfigError(message) unless `condition`."""
     if not condition:
         raise ConfigError(message)
 

@@ -350,7 +350,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(case, finished
     assert line.startswith(start) and line.endswith(").") and line[len(start):].startswith(note)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs_run"] == 3 and summary["epochs_this_session"] == 3 - resumed
-    assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["0", "1", "2"]
+    assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["1", "2", "3"]
     assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-3")
     assert sorted(p.name for p in checkpoints.glob("ckpt-*")) == [
         "ckpt-2.data-00000-of-00001", "ckpt-2.index", "ckpt-3.data-00000-of-00001",
@@ -368,7 +368,7 @@ def test_a_run_without_its_checkpoints_says_it_starts_again(finished_run, tmp_pa
     assert (f"Starting {run_dir} from epoch 0: no checkpoint was complete (the log's 3 row(s) "
             "dropped).") in capsys.readouterr().out
     assert json.loads((run_dir / "summary.json").read_text())["epochs_this_session"] == 3
-    assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["0", "1", "2"]
+    assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["1", "2", "3"]
 
 
 def test_a_checkpoint_of_another_model_gives_one_line(finished_run, tmp_path, capsys):
