@@ -3,6 +3,7 @@
 import math
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
@@ -41,6 +42,31 @@ def check_threshold(value):
             "1e-8 to 1e-5; 0 flips on any consistent gradient)."
         )
     return value
+
+
+def valid_at_run_time(gamma, threshold):
+    """Scalar bool tensor: whether γ and τ pass `check_gamma` and `check_threshold`.
+
+    The setters check floats, but `tf.keras.backend.set_value`, callbacks and schedules
+    reach the values without them; so Bop checks every step with this, four scalar
+    comparisons (each False for NaN) that run in tf.function, XLA and any replica.
+    """
+    gamma, threshold = tf.convert_to_tensor(gamma), tf.convert_to_tensor(threshold)
+    return tf.logical_and(
+        tf.logical_and(gamma > 0, gamma <= 1),
+        tf.logical_and(threshold >= 0, threshold < np.inf),
+    )
+
+
+def describe_invalid(gamma, threshold):
+    """'gamma = nan (must be in (0, 1])', and/or the same for τ, for floats that fail
+    `valid_at_run_time`; '' if both are valid."""
+    problems = []
+    if not 0.0 < gamma <= 1.0:
+        problems.append(f"gamma = {gamma:g} (must be in (0, 1])")
+    if not (math.isfinite(threshold) and threshold >= 0.0):
+        problems.append(f"threshold = {threshold:g} (must be a finite float >= 0)")
+    return ", ".join(problems)
 
 
 def build_hyperparameter(value, name):
