@@ -18,15 +18,20 @@ def _as_float(value, name):
     return float(value)
 
 
+# TensorFlow flushes float32 subnormals to zero on CPU, so a smaller γ is 0 at run time.
+_SMALLEST_GAMMA = float(np.finfo(np.float32).tiny)
+
+
 def check_gamma(value):
     """γ must be a float in (0, 1] or a schedule; returns it unchanged."""
     if isinstance(value, Schedule):
         return value
     gamma = _as_float(value, "gamma")
-    if not 0.0 < gamma <= 1.0:
+    if not _SMALLEST_GAMMA <= gamma <= 1.0:
         raise ValueError(
-            f"gamma must be in (0, 1], got {value!r}: it is the adaptivity rate of "
-            "Bop's moving average (the paper uses 1e-4 to 1e-2)."
+            f"gamma must be in (0, 1] (and not below float32's smallest normal, 1.2e-38), "
+            f"got {value!r}: it is the adaptivity rate of Bop's moving average (the paper "
+            "uses 1e-4 to 1e-2)."
         )
     return value
 
@@ -49,7 +54,8 @@ def valid_at_run_time(gamma, threshold):
 
     The setters check floats, but `tf.keras.backend.set_value`, callbacks and schedules
     reach the values without them; so Bop checks every step with this, four scalar
-    comparisons (each False for NaN) that run in tf.function, XLA and any replica.
+    comparisons (each False for NaN) that run in tf.function, XLA and any replica. (A
+    subnormal γ compares as 0, flushed to zero as in the update itself.)
     """
     gamma, threshold = tf.convert_to_tensor(gamma), tf.convert_to_tensor(threshold)
     return tf.logical_and(
@@ -62,7 +68,7 @@ def describe_invalid(gamma, threshold):
     """'gamma = nan (must be in (0, 1])', and/or the same for τ, for floats that fail
     `valid_at_run_time`; '' if both are valid."""
     problems = []
-    if not 0.0 < gamma <= 1.0:
+    if not _SMALLEST_GAMMA <= gamma <= 1.0:
         problems.append(f"gamma = {gamma:g} (must be in (0, 1])")
     if not (math.isfinite(threshold) and threshold >= 0.0):
         problems.append(f"threshold = {threshold:g} (must be a finite float >= 0)")
