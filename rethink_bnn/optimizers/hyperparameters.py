@@ -10,12 +10,23 @@ Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
 
 def _as_float(value, name):
+    if _is_scalar_float_value(value):  # e.g. tf.constant(0.1): checked like 0.1
+        return float(value)
     if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{name} must be a float or a tf.keras.optimizers.schedules."
             f"LearningRateSchedule, got {type(value).__name__} {value!r}."
         )
     return float(value)
+
+
+def _is_scalar_float_value(value):
+    """An eager float tensor, variable or numpy array of shape ()."""
+    if not (isinstance(value, (np.ndarray, tf.Variable)) or tf.is_tensor(value)):
+        return False
+    if hasattr(value, "numpy") and not tf.executing_eagerly():
+        return False  # symbolic: no value to check
+    return value.shape == () and tf.as_dtype(value.dtype).is_floating
 
 
 # TensorFlow flushes float32 subnormals to zero on CPU, so a smaller γ is 0 at run time.
@@ -30,7 +41,7 @@ def check_gamma(value):
     if not _SMALLEST_GAMMA <= gamma <= 1.0:
         raise ValueError(
             f"gamma must be in (0, 1] (and not below float32's smallest normal, 1.2e-38), "
-            f"got {value!r}: it is the adaptivity rate of Bop's moving average (the paper "
+            f"got {gamma!r}: it is the adaptivity rate of Bop's moving average (the paper "
             "uses 1e-4 to 1e-2)."
         )
     return value
@@ -43,7 +54,7 @@ def check_threshold(value):
     threshold = _as_float(value, "threshold")
     if not (math.isfinite(threshold) and threshold >= 0.0):
         raise ValueError(
-            f"threshold must be a finite float >= 0, got {value!r} (the paper uses "
+            f"threshold must be a finite float >= 0, got {threshold!r} (the paper uses "
             "1e-8 to 1e-5; 0 flips on any consistent gradient)."
         )
     return value

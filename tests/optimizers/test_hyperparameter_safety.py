@@ -101,12 +101,21 @@ def test_the_setters_refuse_the_value_and_keep_the_old_one(which, name, value):
     opt = rb.Bop(**GOOD)
     setters = ["gamma", "learning_rate", "lr"] if which == "gamma" else ["threshold"]
     for setter in setters:
-        for bad in (value, np.float32(value)):
+        for bad in (value, np.float32(value), np.array(value), tf.constant(value),
+                    tf.constant(value, tf.float64)):
             with pytest.raises(ValueError, match=f"{which} must be"):
                 setattr(opt, setter, bad)
     assert float(getattr(opt, which)) == pytest.approx(GOOD[which])
     with pytest.raises(ValueError, match=f"{which} must be"):
         rb.Bop(**{**GOOD, which: value})
+
+
+def test_the_setters_take_a_valid_scalar_tensor_and_refuse_other_shapes():
+    opt = rb.Bop(**GOOD)
+    opt.gamma, opt.threshold = tf.constant(0.5), np.array(0.0)
+    assert (float(opt.gamma), float(opt.threshold)) == (0.5, 0.0)
+    with pytest.raises(TypeError, match="threshold must be a float or a"):
+        opt.threshold = tf.constant([1e-3])
 
 
 # --- the ways around the setters, in every mode -------------------------------------------
