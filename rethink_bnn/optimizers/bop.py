@@ -20,9 +20,10 @@ __all__ = ["Bop", "bop_update"]
 # Sign agreement means w * m > 0. For w in {-1, +1} and tau > 0 it is implied by
 # w * m >= tau, so both conditions fold into one comparison against max(tau, TINY).
 # TINY is the smallest normal float32: below it TensorFlow flushes products to zero
-# anyway, so for tau = 0 this is exactly "m non-zero with the sign of w". It needs m in
-# float32 or wider (in float16 TINY is 0, and every m = 0 would flip): see _state_dtype.
+# anyway, so for tau = 0 this is exactly "m non-zero with the sign of w". The comparison
+# runs in float32 or wider: in float16 TINY is 0, and every weight with m = 0 would flip.
 _TINY = float(np.finfo(np.float32).tiny)
+_NARROW = (tf.float16, tf.bfloat16)
 # A float32 sum of ±1 values is exact while every partial sum is below 2**24.
 _EXACT_FLOAT_COUNT = 2**24
 
@@ -41,15 +42,16 @@ def bop_update(weight, m, gradient, gamma, threshold):
     Larq flips when `w m > τ`; at the boundary `w m == τ` we follow the paper (flip),
     whereas Larq sets such weights to +1 whatever their sign.
 
-    Everything is computed in `m`'s dtype; a narrower weight (float16, bfloat16, with
-    `m` in float32) is read and written in its own, which holds ±1 exactly.
+    The average is updated in `m`'s dtype and the flip rule runs in `m`'s dtype or
+    float32, whichever is wider (`Bop` keeps `m` in float32 for float16 and bfloat16
+    weights); the weight is read and written in its own dtype, which holds ±1 exactly.
 
     Args:
         weight: variable holding exactly ±1.
         m: variable of the same shape holding the moving average of the gradient.
         gradient: dense gradient of the loss with respect to `weight`.
         gamma: adaptivity rate γ (scalar tensor of `m`'s dtype).
-        threshold: threshold τ (scalar tensor of `m`'s dtype).
+        threshold: threshold τ (scalar tensor).
 
     Returns:
         The number of weights flipped by this step (int64 scalar tensor).
@@ -58,12 +60,15 @@ def bop_update(weight, m, gradient, gamma, threshold):
     # applies in place in a single pass.
     gradient = tf.cast(gradient, m.dtype)  # no op when the dtypes agree
     tf.raw_ops.ResourceApplyGradientDescent(var=m.handle, alpha=gamma, delta=m - gradient)
-    # One read of the weight (tf.cast of a variable to its own dtype is the variable).
-    w = tf.cast(tf.convert_to_tensor(weight), m.dtype)
+    # Casts are no ops for float32 (and float64) m. One read of the weight: tf.cast of
+    # a variable to its own dtype is the variable.
+    dtype = tf.float32 if m.dtype in _NARROW else m.dtype
+    w = tf.cast(tf.convert_to_tensor(weight), dtype)
     # factor = -1 to flip, +1 to keep; built from float ops that TF runs in place, and
     # never 0 (sign(-0.5 - s) for s in {-1, 0, 1}). w m - τ has the sign of w m - τ
     # exactly unless both are below ~1e-30, where flush-to-zero may blur the boundary.
-    factor = tf.sign(-0.5 - tf.sign(w * m - tf.maximum(threshold, _TINY)))
+    floor = tf.maximum(tf.cast(threshold, dtype), _TINY)
+    factor = tf.sign(-0.5 - tf.sign(w * tf.cast(m, dtype) - floor))
     flips = _count_flips(factor)
     with tf.control_dependencies([flips]):  # then w * factor may reuse factor's buffer
         weight.assign(tf.cast(w * factor, weight.dtype))
@@ -378,7 +383,7 @@ def _state_dtype(variable):
     decays. In float32 the weight's result is the float32 rule's, bit for bit.
     """
     dtype = tf.as_dtype(getattr(variable, "true_dtype", variable.dtype))
-    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+    return tf.float32 if dtype in _NARROW else dtype
 
 
 def _check_binary(variable):

@@ -432,3 +432,16 @@ def test_a_checkpoint_of_the_old_layout_restores(tmp_path, layout):
     assert int(tf.reduce_sum(bop.flip_counts)) > 0 and int(bop.invalid_hyperparameter_steps) == 0
     _fit_one_epoch(model)  # and training goes on
     assert_all_binary(bop.binary_variables)
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)
+def test_bop_update_compares_in_float32_even_with_a_narrow_average(dtype):
+    # The pure function on an m of the weight's own dtype: m = 0 must not flip, and a
+    # non-zero m of the weight's sign flips at tau = 0 (float16: its smallest subnormal).
+    tiny = float(np.float16(2**-24)) if dtype == tf.float16 else 1e-37
+    w = tf.Variable(tf.constant([1, -1, 1, -1], dtype))
+    m = tf.Variable(tf.zeros(4, dtype))
+    g = tf.constant([0.0, 0.0, tiny, -tiny], dtype)
+    flips = bop_update(w, m, g, tf.constant(1.0, dtype), tf.constant(0.0, dtype))
+    assert w.dtype == dtype and int(flips) == 2
+    np.testing.assert_array_equal(w.numpy().astype(np.float32), [1, -1, -1, 1])
