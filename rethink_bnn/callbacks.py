@@ -293,12 +293,12 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._counters = _skip_counters(self.model.optimizer)
         self._bops = _find_bops(self.model.optimizer)
-        if self._bops:
+        if self._bops and self.model.built:
             # Bop makes its counter when built: build it now, as fit would on its first
-            # step, so that the epoch starts from the counter's (restored) value.
+            # step, so that the epoch starts from the counter's (restored) value. (A
+            # model not yet built gets its counters on the first step, from 0.)
             with self.model.distribute_strategy.scope():
                 self.model.optimizer.build(self.model.trainable_variables)
-            self._bops = [bop for bop in self._bops if bop.invalid_hyperparameter_steps is not None]
         if not self._counters and not self._bops:
             raise ValueError(
                 "SkippedStepLogger found no optimizer that skips non-finite steps in "
@@ -335,7 +335,9 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
 
     def _read(self):
         skipped = sum(int(counter.numpy()) for counter in self._counters)
-        invalid = _read_now([bop.invalid_hyperparameter_steps for bop in self._bops])
+        counters = [bop.invalid_hyperparameter_steps for bop in self._bops]
+        built = _read_now([c for c in counters if c is not None])
+        invalid = [built.pop(0) if c is not None else 0 for c in counters]
         return skipped, np.array(invalid, np.int64).reshape(-1)
 
 

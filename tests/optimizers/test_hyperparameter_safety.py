@@ -346,3 +346,16 @@ def test_the_logger_works_with_bop_without_the_gradient_check():
     history = model.fit(x, y, epochs=1, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0]
     assert "skipped_steps" not in history.history  # nothing checks gradients
+
+
+def test_the_logger_works_with_a_model_built_by_its_first_step():
+    x, y = toy_data(n=64)
+    binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,
+                  kernel_initializer=rb.initializers.BinaryHeNormal(seed=0))
+    model = tf.keras.Sequential([lq.layers.QuantDense(3, **binary),
+                                 tf.keras.layers.Activation("softmax")])
+    assert not model.built  # no variables until fit's first step
+    model.compile(rb.Bop(threshold=1e-6, gamma=0.05), loss=LOSS)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0, 0]
+    assert history.history["skipped_steps"] == [0, 0]
