@@ -1,5 +1,6 @@
 """Keras callbacks for binary networks: Bop's weight flips (per layer and in total), the
-loss and accuracy of each training batch, and the steps skipped for non-finite gradients."""
+loss and accuracy of each training batch, and the steps skipped for non-finite gradients
+or invalid hyperparameters."""
 
 import logging
 import os
@@ -9,6 +10,7 @@ import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn.optimizers import Bop, CaseOptimizer
+from rethink_bnn.optimizers.hyperparameters import describe_invalid
 
 __all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
 
@@ -274,37 +276,69 @@ def _checked_update_freq(update_freq):
 
 
 class SkippedStepLogger(tf.keras.callbacks.Callback):
-    """Logs the training steps skipped because a gradient held a NaN or Inf.
+    """Logs the training steps skipped because a gradient held a NaN or Inf, and those
+    in which Bop's γ or τ was invalid.
 
-    Bop and `CaseOptimizer` skip such steps (see `rethink_bnn.optimizers.finite`) and
-    count them; every epoch this callback adds `skipped_steps`, the count for the
-    epoch, to the Keras logs (for CSVLogger and TensorBoard: put it before them) and
-    logs a warning when it is not zero.
+    Bop and `CaseOptimizer` skip steps whose gradients are not finite (see
+    `rethink_bnn.optimizers.finite`) and count them; Bop also leaves its weights and
+    averages as they are in a step whose γ or τ is NaN, infinite or out of range (a
+    schedule, `tf.keras.backend.set_value` or a callback can put such a value there)
+    and counts it. Every epoch this callback adds the counts for the epoch to the Keras
+    logs (for CSVLogger and TensorBoard: put it before them), `skipped_steps` when an
+    optimizer checks gradients and `invalid_hyperparameter_steps` when there is a Bop,
+    and logs one warning line for each count that is not zero, the second naming the
+    invalid hyperparameter and its latest value.
     """
 
     def on_train_begin(self, logs=None):
         self._counters = _skip_counters(self.model.optimizer)
-        if not self._counters:
+        self._bops = _find_bops(self.model.optimizer)
+        if self._bops and self.model.built:
+            # Bop makes its counter when built: build it now, as fit would on its first
+            # step, so that the epoch starts from the counter's (restored) value. (A
+            # model not yet built gets its counters on the first step, from 0.)
+            with self.model.distribute_strategy.scope():
+                self.model.optimizer.build(self.model.trainable_variables)
+        if not self._counters and not self._bops:
             raise ValueError(
                 "SkippedStepLogger found no optimizer that skips non-finite steps in "
                 f"{type(self.model.optimizer).__name__}: use rethink_bnn.optimizers.Bop "
                 "or CaseOptimizer with skip_non_finite=True."
             )
-        self._start = self._read()
+        self._start, self._invalid_start = self._read()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = self._read()
+        self._start, self._invalid_start = self._read()
 
     def on_epoch_end(self, epoch, logs=None):
-        skipped = self._read() - self._start
-        if logs is not None:
+        total, invalid = self._read()
+        skipped = total - self._start
+        if logs is not None and self._counters:
             logs["skipped_steps"] = skipped
         if skipped:
             _log.warning("epoch %d: skipped %d training step(s) whose gradients held NaN "
                          "or Inf; no weight changed in them.", epoch + 1, skipped)
+        invalid = invalid - self._invalid_start
+        if logs is not None and self._bops:
+            logs["invalid_hyperparameter_steps"] = int(invalid.sum())
+        if invalid.any():
+            named = len(self._bops) > 1
+            values = "; ".join(
+                (f"{bop.name}: " if named else "")
+                + (describe_invalid(**bop.last_invalid_hyperparameters) or "valid now")
+                for bop, n in zip(self._bops, invalid) if n
+            )
+            _log.warning("epoch %d: %d training step(s) left the binary weights and Bop's "
+                         "averages unchanged for an invalid hyperparameter, at the latest "
+                         "%s; fix the schedule, callback or set_value that set it.",
+                         epoch + 1, invalid.sum(), values)
 
     def _read(self):
-        return sum(int(counter.numpy()) for counter in self._counters)
+        skipped = sum(int(counter.numpy()) for counter in self._counters)
+        counters = [bop.invalid_hyperparameter_steps for bop in self._bops]
+        built = _read_now([c for c in counters if c is not None])
+        invalid = [built.pop(0) if c is not None else 0 for c in counters]
+        return skipped, np.array(invalid, np.int64).reshape(-1)
 
 
 def _skip_counters(optimizer):

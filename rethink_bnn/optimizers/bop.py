@@ -11,6 +11,7 @@ from rethink_bnn.optimizers.hyperparameters import (
     current_value,
     deserialize_hyperparameter,
     serialize_hyperparameter,
+    valid_at_run_time,
 )
 from rethink_bnn.optimizers.finite import apply_or_skip, step_counter
 
@@ -19,8 +20,10 @@ __all__ = ["Bop", "bop_update"]
 # Sign agreement means w * m > 0. For w in {-1, +1} and tau > 0 it is implied by
 # w * m >= tau, so both conditions fold into one comparison against max(tau, TINY).
 # TINY is the smallest normal float32: below it TensorFlow flushes products to zero
-# anyway, so for tau = 0 this is exactly "m non-zero with the sign of w".
+# anyway, so for tau = 0 this is exactly "m non-zero with the sign of w". The comparison
+# runs in float32 or wider: in float16 TINY is 0, and every weight with m = 0 would flip.
 _TINY = float(np.finfo(np.float32).tiny)
+_NARROW = (tf.float16, tf.bfloat16)
 # A float32 sum of ±1 values is exact while every partial sum is below 2**24.
 _EXACT_FLOAT_COUNT = 2**24
 
@@ -39,11 +42,15 @@ def bop_update(weight, m, gradient, gamma, threshold):
     Larq flips when `w m > τ`; at the boundary `w m == τ` we follow the paper (flip),
     whereas Larq sets such weights to +1 whatever their sign.
 
+    The average is updated in `m`'s dtype and the flip rule runs in `m`'s dtype or
+    float32, whichever is wider (`Bop` keeps `m` in float32 for float16 and bfloat16
+    weights); the weight is read and written in its own dtype, which holds ±1 exactly.
+
     Args:
         weight: variable holding exactly ±1.
         m: variable of the same shape holding the moving average of the gradient.
         gradient: dense gradient of the loss with respect to `weight`.
-        gamma: adaptivity rate γ (scalar tensor).
+        gamma: adaptivity rate γ (scalar tensor of `m`'s dtype).
         threshold: threshold τ (scalar tensor).
 
     Returns:
@@ -51,15 +58,20 @@ def bop_update(weight, m, gradient, gamma, threshold):
     """
     # The average is one gradient-descent step on (m - g)^2 / 2 with rate γ, which TF
     # applies in place in a single pass.
+    gradient = tf.cast(gradient, m.dtype)  # no op when the dtypes agree
     tf.raw_ops.ResourceApplyGradientDescent(var=m.handle, alpha=gamma, delta=m - gradient)
-    w = tf.convert_to_tensor(weight)
+    # Casts are no ops for float32 (and float64) m. One read of the weight: tf.cast of
+    # a variable to its own dtype is the variable.
+    dtype = tf.float32 if m.dtype in _NARROW else m.dtype
+    w = tf.cast(tf.convert_to_tensor(weight), dtype)
     # factor = -1 to flip, +1 to keep; built from float ops that TF runs in place, and
     # never 0 (sign(-0.5 - s) for s in {-1, 0, 1}). w m - τ has the sign of w m - τ
     # exactly unless both are below ~1e-30, where flush-to-zero may blur the boundary.
-    factor = tf.sign(-0.5 - tf.sign(w * m - tf.maximum(threshold, _TINY)))
+    floor = tf.maximum(tf.cast(threshold, dtype), _TINY)
+    factor = tf.sign(-0.5 - tf.sign(w * tf.cast(m, dtype) - floor))
     flips = _count_flips(factor)
     with tf.control_dependencies([flips]):  # then w * factor may reuse factor's buffer
-        weight.assign(w * factor)
+        weight.assign(tf.cast(w * factor, weight.dtype))
     return flips
 
 
@@ -86,6 +98,13 @@ class Bop(tf.keras.optimizers.Optimizer):
     In Keras' machinery γ plays the learning rate's part: `learning_rate` *is* γ, so
     `LearningRateScheduler`, `ReduceLROnPlateau` and TensorBoard's learning-rate
     logging act on γ.
+
+    The weights stay exactly ±1 whatever happens to the hyperparameters: the setters
+    refuse invalid values, and a step in which γ or τ is invalid anyway (NaN, ±∞, γ
+    outside (0, 1], τ < 0: from a schedule, `tf.keras.backend.set_value`, a callback)
+    changes no weight and no average, and is counted in `invalid_hyperparameter_steps`
+    (`SkippedStepLogger` reports it). Float16 and bfloat16 weights get a float32
+    average, computed as for float32 weights.
 
     Example:
         ```python
@@ -177,12 +196,41 @@ class Bop(tf.keras.optimizers.Optimizer):
         for variable in var_list:
             _check_binary(variable)
         self._built = True
-        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+        self._m = [self._add_average(v) for v in var_list]
         # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
         # one op per step however many layers there are.
         self._flips = self.add_variable((len(var_list),), tf.int64, name="flips")
+        # Made here, not in __init__, and kept out of `variables` (the h5 and .keras
+        # layouts): a checkpoint or file saved before it existed still restores, also
+        # under `assert_existing_objects_matched` (a resumed run restores before build).
+        self._invalid_hyperparameter_steps = step_counter("invalid_hyperparameter_steps")
+        # γ and τ of the latest invalid step, for the log line; not saved.
+        with tf.init_scope():
+            self._last_invalid = self._no_dependency(tf.Variable(
+                [1.0, 0.0], dtype=tf.float64, name="last_invalid_hyperparameters",
+                trainable=False,
+            ))
         # Not a checkpoint dependency: the model owns these variables.
         self._binary_variables = self._no_dependency(list(var_list))
+        # Keras caches an optimizer's checkpoint children the first time a checkpoint
+        # visits it. A run that restored a checkpoint before this build would keep the
+        # children of an unbuilt Bop, and save the flip counter under `_variables/N`
+        # (and the counter above not at all) where an uninterrupted run saves `_flips`.
+        # Forgetting the cache gives every run one layout; older checkpoints, which
+        # hold the counter under either key, restore through `_variables/N`.
+        vars(self).pop("_coalesced_children", None)
+
+    def _add_average(self, variable):
+        dtype = _state_dtype(variable)
+        if dtype == getattr(variable, "true_dtype", variable.dtype):
+            return self.add_variable_from_reference(variable, "m")
+        with tf.init_scope():
+            m = tf.Variable(
+                tf.zeros(variable.shape, dtype), name=f"m/{variable._shared_name}",
+                trainable=False,
+            )
+        self._variables.append(m)
+        return m
 
     def apply_gradients(
         self, grads_and_vars, name=None, skip_gradients_aggregation=False, **kwargs
@@ -217,16 +265,72 @@ class Bop(tf.keras.optimizers.Optimizer):
         """int64 variable: steps skipped for a non-finite gradient since creation."""
         return self._skipped_steps
 
-    def update_step(self, gradient, variable):
+    @property
+    def invalid_hyperparameter_steps(self):
+        """int64 variable: steps in which γ or τ was invalid (NaN, ±∞, γ outside (0, 1],
+        τ < 0), so that Bop changed no weight and no average; None until built."""
+        return getattr(self, "_invalid_hyperparameter_steps", None)
+
+    @property
+    def last_invalid_hyperparameters(self):
+        """`{"gamma": γ, "threshold": τ}` (floats) of the latest step counted in
+        `invalid_hyperparameter_steps` by this Python object; None until built."""
+        if not hasattr(self, "_last_invalid"):
+            return None
+        gamma, threshold = (float(v) for v in self._last_invalid.numpy())
+        return {"gamma": gamma, "threshold": threshold}
+
+    def _hyperparameters(self):
+        """γ and τ of this step, and whether both are valid (scalar tensors)."""
+        gamma = tf.convert_to_tensor(self.learning_rate)
+        threshold = tf.convert_to_tensor(self.threshold)
+        return gamma, threshold, valid_at_run_time(gamma, threshold)
+
+    def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
+        """Keras' loop over the variables (Bop has no EMA), with γ and τ read and
+        checked once per step rather than once per variable."""
+        gamma, threshold, valid = self._hyperparameters()
+        # Counted where Keras counts `iterations` (cross-replica, under a strategy that
+        # needs merge calls): once per step, the same on every replica.
+        invalid = tf.logical_not(valid)
+        self._invalid_hyperparameter_steps.assign_add(tf.cast(invalid, tf.int64))
+        values = tf.stack([tf.cast(gamma, tf.float64), tf.cast(threshold, tf.float64)])
+        self._last_invalid.assign(tf.where(invalid, values, self._last_invalid))
+        gamma, threshold = _neutral_if_invalid(gamma, threshold, valid)
+        for gradient, variable in grads_and_vars:
+            distribution.extended.update(
+                variable, self._apply_to, args=(gradient, gamma, threshold), group=False
+            )
+        return self.iterations.assign_add(1)
+
+    def _apply_to(self, variable, gradient, gamma, threshold):
+        if self.jit_compile:  # the key gives each variable its own trace, as in Keras
+            key = id(self._var_key(variable))
+            return self._bop_step_xla(variable, gradient, gamma, threshold, key)
+        return self._bop_step(variable, gradient, gamma, threshold)
+
+    @tf.function(jit_compile=True)
+    def _bop_step_xla(self, variable, gradient, gamma, threshold, key):
+        return self._bop_step(variable, gradient, gamma, threshold)
+
+    def _bop_step(self, variable, gradient, gamma, threshold):
+        if getattr(variable, "_unique_id", None) is None:
+            return  # a stand-in traced by model.save(): nothing to update
         index = self._index_dict[self._var_key(variable)]
+        m = self._m[index]
         if isinstance(gradient, tf.IndexedSlices):
             # m decays everywhere, so a sparse gradient is a dense one with zeros.
             gradient = tf.convert_to_tensor(gradient)
-        gamma = tf.cast(self.learning_rate, variable.dtype)
-        threshold = tf.cast(self.threshold, variable.dtype)
-        flips = bop_update(variable, self._m[index], gradient, gamma, threshold)
+        # Casts are no ops for float32 weights: their arithmetic is Larq's, bit for bit.
+        flips = bop_update(
+            variable, m, gradient, tf.cast(gamma, m.dtype), tf.cast(threshold, m.dtype)
+        )
         unit = np.eye(len(self._binary_variables), dtype=np.int64)[index]
         self._flips.assign_add(flips * unit)
+
+    def update_step(self, gradient, variable):
+        gamma, threshold = _neutral_if_invalid(*self._hyperparameters())
+        self._bop_step(variable, gradient, gamma, threshold)
 
     @property
     def binary_variables(self):
@@ -258,6 +362,28 @@ class Bop(tf.keras.optimizers.Optimizer):
             if key in config:
                 config[key] = deserialize_hyperparameter(config[key], custom_objects)
         return cls(**config)
+
+
+def _neutral_if_invalid(gamma, threshold, valid):
+    """γ and τ as they are if `valid`, else γ = 0 and τ = ∞: with those `bop_update`
+    leaves every average as it is and flips nothing, so an invalid γ or τ (NaN, ∞, out
+    of range) never reaches the weights. Two scalar selects, in any graph or replica."""
+    return (
+        tf.where(valid, gamma, tf.zeros_like(gamma)),
+        tf.where(valid, threshold, tf.constant(np.inf, threshold.dtype)),
+    )
+
+
+def _state_dtype(variable):
+    """m's dtype: the weight's, but float32 for float16 and bfloat16 weights.
+
+    Neither can hold Bop's state: in float16, τ = 1e-8 and γ g = 1e-4 * 1e-4 round to
+    0 (and so does the TINY floor above, flipping every weight whose m is 0); bfloat16
+    has 8 bits of precision, so (1 - γ) m rounds back to m for γ = 1e-4 and m never
+    decays. In float32 the weight's result is the float32 rule's, bit for bit.
+    """
+    dtype = tf.as_dtype(getattr(variable, "true_dtype", variable.dtype))
+    return tf.float32 if dtype in _NARROW else dtype
 
 
 def _check_binary(variable):

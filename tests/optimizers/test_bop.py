@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import larq as lq
 import numpy as np
 import pytest
@@ -5,7 +7,7 @@ import tensorflow as tf
 
 import rethink_bnn as rb
 from rethink_bnn.optimizers import Bop, bop_update
-from tests.helpers import assert_all_binary
+from tests.helpers import assert_all_binary, bop_adam, dense_bnn, toy_data
 
 schedules = tf.keras.optimizers.schedules
 
@@ -254,3 +256,192 @@ def test_an_optimizer_checkpoint_holds_its_state_but_not_the_models_weights(tmp_
     np.testing.assert_array_equal(fresh._m[0].numpy(), opt._m[0].numpy())
     np.testing.assert_array_equal(fresh.flip_counts.numpy(), [16])
     np.testing.assert_array_equal(fresh_w.numpy(), np.ones((4, 4)))
+
+
+# --- float16 and bfloat16 weights ----------------------------------------------------
+
+LOW_PRECISION = [tf.float16, tf.bfloat16]
+
+
+def _low_precision_run(dtype, gradients, gamma, threshold, mode="eager"):
+    """Bop on a variable of `dtype`; returns (weights, m, flips) after each step."""
+    rng = np.random.default_rng(3)
+    w = tf.Variable(tf.cast(np.where(rng.random(gradients[0].shape) < 0.5, -1.0, 1.0), dtype))
+    opt = Bop(threshold=threshold, gamma=gamma)
+
+    def step(g):
+        opt.apply_gradients([(g, w)])
+
+    if mode != "eager":
+        step = tf.function(step, jit_compile=mode == "xla")
+    history = []
+    for g in gradients:
+        step(tf.cast(g, dtype))
+        assert w.dtype == dtype
+        history.append((w.numpy().astype(np.float32), opt._m[0].numpy(), opt.flip_counts.numpy()))
+    return history
+
+
+def _gradient_series(kind, shape=(24, 16), steps=4):
+    rng = np.random.default_rng(7)
+    scale = {"zero": 0.0, "tiny": 1e-7, "normal": 1e-2}[kind]
+    # a mean of the sign of the weights' seed-3 pattern keeps flips coming in either case
+    return [(rng.normal(size=shape) * scale + 0.3 * scale).astype(np.float32) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1e-30, 1e-8, 1e-3], ids=["tau0", "tau1e-30", "tau1e-8", "tau1e-3"])
+@pytest.mark.parametrize("kind", ["zero", "tiny", "normal"])
+@pytest.mark.parametrize("gamma", [1e-4, 1.0])
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)
+def test_low_precision_weights_follow_the_float32_rule_bit_for_bit(dtype, gamma, kind, threshold):
+    """The gradient as the variable's dtype holds it, then the float32 rule: float16
+    rounds τ = 1e-8 (and the rule's zero floor) to 0, bfloat16 cannot decay m."""
+    gradients = [tf.cast(tf.cast(g, dtype), tf.float32).numpy() for g in _gradient_series(kind)]
+    ours = _low_precision_run(dtype, gradients, gamma, threshold)
+    reference = _low_precision_run(tf.float32, gradients, gamma, threshold)
+    for (w, m, flips), (w_ref, m_ref, flips_ref) in zip(ours, reference):
+        np.testing.assert_array_equal(np.abs(w), 1.0)
+        np.testing.assert_array_equal(m, m_ref)
+        np.testing.assert_array_equal(w, w_ref)
+        np.testing.assert_array_equal(flips, flips_ref)
+    if kind == "zero":
+        assert ours[-1][2].sum() == 0
+    if kind == "tiny" and threshold <= 1e-30:  # any consistent gradient flips at tau ~ 0
+        assert ours[-1][2].sum() > 0
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION + [tf.float32], ids=lambda d: d.name)
+def test_a_zero_gradient_flips_nothing_whatever_the_dtype(dtype):
+    # The example of issue 14: float16 flipped all 4096 weights of this kernel each step.
+    w = tf.Variable(tf.ones((64, 64), dtype))
+    opt = Bop()  # tau = 1e-8, gamma = 1e-4
+    for _ in range(3):
+        opt.apply_gradients([(tf.zeros((64, 64), dtype), w)])
+    assert int(opt.flip_counts[0]) == 0
+    np.testing.assert_array_equal(w.numpy().astype(np.float32), np.ones((64, 64)))
+
+
+@pytest.mark.parametrize("mode", ["tf.function", "xla"])
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)
+def test_low_precision_weights_compiled_match_eager(dtype, mode):
+    gradients = [tf.cast(tf.cast(g, dtype), tf.float32).numpy() for g in _gradient_series("normal")]
+    compiled = _low_precision_run(dtype, gradients, 0.1, 1e-3, mode)
+    eager = _low_precision_run(dtype, gradients, 0.1, 1e-3)
+    for (w, m, flips), (w_ref, m_ref, flips_ref) in zip(compiled, eager):
+        np.testing.assert_allclose(m, m_ref, rtol=1e-6, atol=1e-9)  # XLA may fuse into FMAs
+        np.testing.assert_array_equal(w, w_ref)
+    assert compiled[-1][2].sum() > 0
+
+
+@pytest.mark.parametrize("dtype, slot", [(tf.float16, tf.float32), (tf.bfloat16, tf.float32),
+                                         (tf.float32, tf.float32), (tf.float64, tf.float64)])
+def test_the_average_is_float32_or_wider(dtype, slot):
+    w = tf.Variable(tf.ones((3, 4), dtype), name="kernel")
+    opt = Bop()
+    opt.build([w])
+    assert opt._m[0].dtype == slot and opt._m[0].shape == w.shape
+    assert any(v is opt._m[0] for v in opt.variables)  # saved with the optimizer (h5, .keras, checkpoints)
+
+
+def test_a_float16_model_trains_in_fit():
+    # Plain Dense layers with binary kernels: Larq's quantizers compute in float32.
+    layer = dict(use_bias=False, dtype="float16",
+                 kernel_initializer=rb.initializers.BinaryHeNormal(seed=1))
+    model = tf.keras.Sequential([
+        tf.keras.Input((12,)),
+        tf.keras.layers.Dense(32, activation="tanh", **layer),
+        tf.keras.layers.Dense(3, **layer),
+        tf.keras.layers.Activation("softmax", dtype="float32"),
+    ])
+    model.compile(Bop(threshold=1e-6, gamma=1e-2), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 12)).astype(np.float16)
+    y = np.argmax(x.astype(np.float32) @ rng.normal(size=(12, 3)), axis=1)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert all(k.dtype == tf.float16 for k in model.trainable_variables)
+    assert_all_binary([k.numpy().astype(np.float32) for k in model.trainable_variables])
+    assert 0 < int(tf.reduce_sum(model.optimizer.flip_counts)) < 8 * (12 * 32 + 32 * 3)
+
+
+# --- checkpoint layout ------------------------------------------------------------------
+
+OLD_CHECKPOINTS = Path(__file__).with_name("data") / "old_checkpoints"
+
+
+def _fit_one_epoch(model):
+    x, y = toy_data(n=64)
+    model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+
+
+def _compiled():
+    model = dense_bnn()
+    model.compile(bop_adam(threshold=1e-6, gamma=0.1), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _saved(model, path):
+    """{key: array} of a checkpoint of `model` and its optimizer, as a run saves it."""
+    path = tf.train.Checkpoint(model=model, optimizer=model.optimizer).save(str(path))
+    reader = tf.train.load_checkpoint(path)
+    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+            if not key.startswith("_CHECKPOINTABLE")}, path
+
+
+def test_a_resumed_run_saves_the_keys_of_an_uninterrupted_one(tmp_path):
+    # The resumed model restores before its optimizer is built, as a resumed run does;
+    # Keras' cached checkpoint children then put the flip counter under another key.
+    uninterrupted = _compiled()
+    _fit_one_epoch(uninterrupted)
+    first, path = _saved(uninterrupted, tmp_path / "a")
+    resumed = _compiled()
+    tf.train.Checkpoint(model=resumed, optimizer=resumed.optimizer).restore(
+        path).assert_existing_objects_matched()
+    _fit_one_epoch(resumed)
+    _fit_one_epoch(uninterrupted)
+    second, _ = _saved(resumed, tmp_path / "b")
+    again, _ = _saved(uninterrupted, tmp_path / "c")
+    assert sorted(second) == sorted(again) == sorted(first)
+    assert "optimizer/_optimizers/0/_flips/.ATTRIBUTES/VARIABLE_VALUE" in again
+    assert "optimizer/_optimizers/0/_invalid_hyperparameter_steps/.ATTRIBUTES/VARIABLE_VALUE" in again
+    for key, value in again.items():  # both runs trained the same two epochs
+        np.testing.assert_array_equal(second[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("layout", ["uninterrupted", "resumed"])
+def test_a_checkpoint_of_the_old_layout_restores(tmp_path, layout):
+    """Checkpoints written before the layout was fixed (commit 108e673: one epoch of
+    `_compiled()` on `toy_data(n=64)`, and one more after a restore) still resume; the
+    resumed one held the flip counter under `_variables/4`, not `_flips`."""
+    old_path = str(OLD_CHECKPOINTS / layout / "ckpt-1")
+    reader = tf.train.load_checkpoint(old_path)
+    old = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+           if not key.startswith("_CHECKPOINTABLE")}
+    model = _compiled()
+    tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
+        old_path).assert_existing_objects_matched()
+    model.optimizer.build(model.trainable_variables)  # restores what build creates
+    new, _ = _saved(model, tmp_path / "new")
+    stable = {key.replace("/_optimizers/0/_variables/4/", "/_optimizers/0/_flips/"): value
+              for key, value in old.items()}
+    assert sorted(new) == sorted([*stable, "optimizer/_optimizers/0/_invalid_hyperparameter_steps"
+                                  "/.ATTRIBUTES/VARIABLE_VALUE"])
+    for key, value in stable.items():
+        if "save_counter" not in key:
+            np.testing.assert_array_equal(new[key], value, err_msg=key)
+    bop = model.optimizer.optimizers[0]
+    assert int(tf.reduce_sum(bop.flip_counts)) > 0 and int(bop.invalid_hyperparameter_steps) == 0
+    _fit_one_epoch(model)  # and training goes on
+    assert_all_binary(bop.binary_variables)
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)
+def test_bop_update_compares_in_float32_even_with_a_narrow_average(dtype):
+    # The pure function on an m of the weight's own dtype: m = 0 must not flip, and a
+    # non-zero m of the weight's sign flips at tau = 0 (float16: its smallest subnormal).
+    tiny = float(np.float16(2**-24)) if dtype == tf.float16 else 1e-37
+    w = tf.Variable(tf.constant([1, -1, 1, -1], dtype))
+    m = tf.Variable(tf.zeros(4, dtype))
+    g = tf.constant([0.0, 0.0, tiny, -tiny], dtype)
+    flips = bop_update(w, m, g, tf.constant(1.0, dtype), tf.constant(0.0, dtype))
+    assert w.dtype == dtype and int(flips) == 2
+    np.testing.assert_array_equal(w.numpy().astype(np.float32), [1, -1, -1, 1])

@@ -47,12 +47,11 @@ def _checkpoint_tensors(run_dir):
 
 
 def _final_state(run_dir):
-    """Every saved tensor (model, optimizer, loop state) as sorted (dtype, shape, bytes):
-    a variable reachable by two paths in the object graph is saved under a key that
-    depends on build order, its value does not."""
+    """{key: (dtype, shape, bytes)} of every saved tensor (model, optimizer, loop state):
+    a resumed run saves each under the key an uninterrupted one does."""
     tensors = _checkpoint_tensors(run_dir)
     assert any(n.startswith("optimizer/") for n in tensors)
-    return sorted((t.dtype.str, t.shape, t.tobytes()) for t in tensors.values())
+    return {name: (t.dtype.str, t.shape, t.tobytes()) for name, t in tensors.items()}
 
 
 def _h5_arrays(path):

@@ -1,0 +1,361 @@
+"""Invalid γ or τ at run time: Bop's binary weights stay exactly ±1, nothing turns NaN,
+the step is counted and logged. The setters refuse such values; these are the ways
+around them (set_value, schedules, callbacks), in every execution mode."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import larq as lq
+import rethink_bnn as rb
+from rethink_bnn.optimizers.hyperparameters import describe_invalid, valid_at_run_time
+from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
+
+LOSS = "sparse_categorical_crossentropy"
+schedules = tf.keras.optimizers.schedules
+
+BAD_GAMMA = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3,
+             "above-1": 1.5, "zero": 0.0}
+BAD_THRESHOLD = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3}
+CASES = ([("gamma", name, value) for name, value in BAD_GAMMA.items()]
+         + [("threshold", name, value) for name, value in BAD_THRESHOLD.items()])
+CASE_IDS = [f"{which}-{name}" for which, name, _ in CASES]
+GOOD = {"gamma": 0.3, "threshold": 1e-3}
+MODES = ["eager", "tf.function", "xla"]
+
+
+def _binary(shape, seed):
+    rng = np.random.default_rng(seed)
+    return tf.Variable(np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32))
+
+
+def _gradients(variables, seed):
+    """Gradients that agree in sign with most weights: a valid step flips many."""
+    rng = np.random.default_rng(seed)
+    return [tf.constant(v.numpy() * 0.01 + rng.normal(scale=0.005, size=v.shape).astype(np.float32))
+            for v in variables]
+
+
+def _stepper(optimizer, variables, mode):
+    def step(grads):
+        optimizer.apply_gradients(zip(grads, variables))
+
+    if mode == "eager":
+        return step
+    return tf.function(step, jit_compile=mode == "xla")
+
+
+def _state(optimizer, variables):
+    return [v.numpy().copy() for v in variables + optimizer._m] + [optimizer.flip_counts.numpy()]
+
+
+def _assert_unchanged(before, after):
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def _assert_sound(optimizer, variables):
+    assert_all_binary(variables)
+    for m in optimizer._m:
+        assert np.all(np.isfinite(m.numpy()))
+
+
+class BadAtStep(schedules.LearningRateSchedule):
+    """`good` at every step but `at`, where it is `bad`."""
+
+    def __init__(self, good, bad, at):
+        self.good, self.bad, self.at = good, bad, at
+
+    def __call__(self, step):
+        return tf.where(tf.equal(step, self.at), tf.constant(self.bad, tf.float32),
+                        tf.constant(self.good, tf.float32))
+
+    def get_config(self):
+        return {"good": self.good, "bad": self.bad, "at": self.at}
+
+
+# --- the check itself ------------------------------------------------------------------
+
+def test_valid_at_run_time_agrees_with_the_setters():
+    for which, _, value in CASES:
+        gamma, threshold = {**GOOD, which: value}.values()
+        assert not bool(valid_at_run_time(gamma, threshold)), (which, value)
+        assert describe_invalid(gamma, threshold).startswith(f"{which} = ")
+    for gamma, threshold in [(1.0, 0.0), (1e-30, 1e-30), (0.3, 3e38), (1.2e-38, 1e-45)]:
+        assert bool(valid_at_run_time(gamma, threshold))
+        assert describe_invalid(float(gamma), threshold) == ""
+    assert bool(valid_at_run_time(tf.constant(0.5, tf.float64), tf.constant(0.0, tf.float16)))
+    # a subnormal gamma is 0 to TensorFlow's CPU kernels: refused, and caught at run time
+    assert not bool(valid_at_run_time(np.float32(1e-45), 0.0))
+    assert describe_invalid(1e-45, 0.0).startswith("gamma = 1e-45")
+    with pytest.raises(ValueError, match="gamma must be in"):
+        rb.Bop(gamma=1e-45)
+    assert describe_invalid(np.nan, -np.inf) == (
+        "gamma = nan (must be in (0, 1]), threshold = -inf (must be a finite float >= 0)")
+
+
+@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
+def test_the_setters_refuse_the_value_and_keep_the_old_one(which, name, value):
+    opt = rb.Bop(**GOOD)
+    setters = ["gamma", "learning_rate", "lr"] if which == "gamma" else ["threshold"]
+    for setter in setters:
+        for bad in (value, np.float32(value), np.array(value), tf.constant(value),
+                    tf.constant(value, tf.float64)):
+            with pytest.raises(ValueError, match=f"{which} must be"):
+                setattr(opt, setter, bad)
+    assert float(getattr(opt, which)) == pytest.approx(GOOD[which])
+    with pytest.raises(ValueError, match=f"{which} must be"):
+        rb.Bop(**{**GOOD, which: value})
+
+
+def test_the_setters_take_a_valid_scalar_tensor_and_refuse_other_shapes():
+    opt = rb.Bop(**GOOD)
+    opt.gamma, opt.threshold = tf.constant(0.5), np.array(0.0)
+    assert (float(opt.gamma), float(opt.threshold)) == (0.5, 0.0)
+    with pytest.raises(TypeError, match="threshold must be a float or a"):
+        opt.threshold = tf.constant([1e-3])
+
+
+# --- the ways around the setters, in every mode -------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES + ["xla-update"])
+@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
+def test_set_value_on_the_variable_changes_nothing_and_is_counted(which, name, value, mode):
+    variables = [_binary((8, 6), 0), _binary((6, 3), 1)]
+    opt = rb.Bop(**GOOD)
+    if mode == "xla-update":  # each variable's update compiled on its own, as on a GPU
+        opt.jit_compile, mode = True, "tf.function"
+    step = _stepper(opt, variables, mode)
+    step(_gradients(variables, 0))  # builds, and a first valid step
+    before = _state(opt, variables)
+    hyperparameter = opt.learning_rate if which == "gamma" else opt.threshold
+    tf.keras.backend.set_value(hyperparameter, value)
+    for seed in (1, 2):
+        step(_gradients(variables, seed))
+        _assert_unchanged(before, _state(opt, variables))
+        _assert_sound(opt, variables)
+    assert int(opt.invalid_hyperparameter_steps) == 2
+    assert int(opt.skipped_steps) == 0 and int(opt.iterations) == 3
+    assert describe_invalid(**opt.last_invalid_hyperparameters).startswith(f"{which} = ")
+    tf.keras.backend.set_value(hyperparameter, GOOD[which])
+    step(_gradients(variables, 3))  # training goes on
+    _assert_sound(opt, variables)
+    assert int(opt.invalid_hyperparameter_steps) == 2
+    assert int(tf.reduce_sum(opt.flip_counts)) > int(np.sum(before[-1]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
+def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(which, name, value, mode):
+    variables = [_binary((8, 6), 0)]
+    schedule = BadAtStep(GOOD[which], value, at=1)
+    opt = rb.Bop(**{**GOOD, which: schedule})
+    reference = rb.Bop(**GOOD)
+    reference_variables = [_binary((8, 6), 0)]
+    opt.build(variables)
+    step = _stepper(opt, variables, mode)
+    for i in range(3):
+        before = _state(opt, variables)
+        grads = _gradients(variables, i)
+        step(grads)
+        _assert_sound(opt, variables)
+        if i == 1:
+            _assert_unchanged(before, _state(opt, variables))
+        else:  # the valid steps are those of a constant schedule
+            reference.apply_gradients(zip(grads, reference_variables))
+            np.testing.assert_allclose(opt._m[0].numpy(), reference._m[0].numpy(), atol=1e-9)
+            np.testing.assert_array_equal(variables[0].numpy(), reference_variables[0].numpy())
+    assert int(opt.invalid_hyperparameter_steps) == 1 and int(opt.iterations) == 3
+    last = opt.last_invalid_hyperparameters[which]
+    assert np.isnan(last) if np.isnan(value) else last == pytest.approx(value)
+
+
+def test_a_gamma_schedule_that_decays_to_zero_ends_in_counted_steps_that_change_nothing():
+    variables = [_binary((8, 6), 0)]
+    opt = rb.Bop(threshold=1e-3, gamma=schedules.PolynomialDecay(0.3, 3, end_learning_rate=0.0))
+    for i in range(5):
+        opt.apply_gradients(zip(_gradients(variables, i), variables))
+        if i == 2:
+            after_decay = _state(opt, variables)
+    _assert_unchanged(after_decay, _state(opt, variables))
+    assert int(opt.invalid_hyperparameter_steps) == 2  # steps 3 and 4: gamma = 0
+
+
+def test_an_overflowing_schedule_is_caught():
+    # 0.5 * 1e30 ** step: above 1 from step 1, +inf in float32 from step 2.
+    variables = [_binary((8, 6), 0)]
+    opt = rb.Bop(threshold=1e-3, gamma=schedules.ExponentialDecay(0.5, 1, 1e30))
+    step = _stepper(opt, variables, "tf.function")
+    for i in range(3):
+        step(_gradients(variables, i))
+        _assert_sound(opt, variables)
+    assert int(opt.invalid_hyperparameter_steps) == 2
+    assert opt.last_invalid_hyperparameters["gamma"] == np.inf
+
+
+def test_the_invalid_step_and_the_non_finite_gradient_are_counted_apart():
+    variables = [_binary((8, 6), 0)]
+    opt = rb.Bop(**GOOD)
+    opt.apply_gradients(zip(_gradients(variables, 0), variables))
+    tf.keras.backend.set_value(opt.learning_rate, np.nan)
+    grads = _gradients(variables, 1)
+    opt.apply_gradients(zip(grads, variables))
+    opt.apply_gradients(zip([tf.fill(grads[0].shape, np.nan)], variables))
+    assert int(opt.invalid_hyperparameter_steps) == 1 and int(opt.skipped_steps) == 1
+    _assert_sound(opt, variables)
+
+
+def test_without_the_gradient_check_an_invalid_gamma_still_changes_nothing():
+    variables = [_binary((8, 6), 0)]
+    opt = rb.Bop(**GOOD, skip_non_finite=False)
+    opt.apply_gradients(zip(_gradients(variables, 0), variables))
+    before = _state(opt, variables)
+    tf.keras.backend.set_value(opt.learning_rate, np.inf)
+    opt.apply_gradients(zip(_gradients(variables, 1), variables))
+    _assert_unchanged(before, _state(opt, variables))
+    assert int(opt.invalid_hyperparameter_steps) == 1
+
+
+def test_the_counter_is_saved_in_checkpoints(tmp_path):
+    variables = [_binary((4, 4), 0)]
+    opt = rb.Bop(**GOOD)
+    tf.keras.backend.set_value(opt.threshold, -1.0)
+    opt.apply_gradients(zip(_gradients(variables, 0), variables))
+    path = tf.train.Checkpoint(optimizer=opt).save(str(tmp_path / "ckpt"))
+    fresh = rb.Bop(**GOOD)
+    fresh.build([_binary((4, 4), 0)])
+    tf.train.Checkpoint(optimizer=fresh).restore(path).assert_consumed()
+    assert int(fresh.invalid_hyperparameter_steps) == 1
+
+
+# --- in model.fit --------------------------------------------------------------------------
+
+class SetForOneEpoch(tf.keras.callbacks.Callback):
+    """Sets a Bop hyperparameter to `value` with set_value for epoch 1 (0-based), and
+    records the binary state and Adam's head at each epoch's start and end."""
+
+    def __init__(self, bop, which, value):
+        super().__init__()
+        self.bop, self.which, self.value = bop, which, value
+        self.snapshots = []
+
+    def _hyperparameter(self):
+        return self.bop.learning_rate if self.which == "gamma" else self.bop.threshold
+
+    def _snapshot(self):
+        strategy = self.model.distribute_strategy
+        binary = [r.numpy().copy() for v in binary_kernels(self.model) + self.bop._m
+                  for r in strategy.experimental_local_results(v)]
+        head = [v.numpy().copy() for v in self.model.trainable_variables if "real_head" in v.name]
+        return binary, head
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.good = float(self._hyperparameter().numpy())
+            tf.keras.backend.set_value(self._hyperparameter(), self.value)
+        self.snapshots.append(self._snapshot())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self._snapshot())
+        if epoch == 1:
+            tf.keras.backend.set_value(self._hyperparameter(), self.good)
+
+
+@pytest.mark.parametrize(
+    "which, value, replicas, jit_compile",
+    [("gamma", np.nan, 1, False), ("gamma", 2.0, 2, False), ("threshold", -np.inf, 2, False),
+     ("gamma", np.inf, 1, True), ("threshold", np.nan, 1, True)],
+    ids=["gamma-nan", "gamma-above-1-two-replicas", "threshold--inf-two-replicas",
+         "gamma-inf-xla", "threshold-nan-xla"],
+)
+def test_fit_with_case_optimizer_keeps_kernels_binary_counts_and_logs(
+    which, value, replicas, jit_compile, caplog
+):
+    x, y = toy_data(n=256)
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"][:replicas], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+    with strategy.scope():
+        model = dense_bnn()
+        model.compile(bop_adam(threshold=1e-6, gamma=0.05), loss=LOSS, jit_compile=jit_compile)
+    bop = model.optimizer.optimizers[0]
+    setter = SetForOneEpoch(bop, which, value)
+    with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
+        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0,
+                            callbacks=[setter, rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0, 8, 0]
+    assert history.history["skipped_steps"] == [0, 0, 0]
+    assert bop.invalid_hyperparameter_steps.numpy() == 8 and bop.iterations.numpy() == 24
+    (binary_start, head_start), (binary_end, head_end) = setter.snapshots[2:4]  # epoch 1
+    _assert_unchanged(binary_start, binary_end)
+    assert any(not np.array_equal(a, b) for a, b in zip(head_start, head_end))  # Adam trained
+    for variable in model.variables + model.optimizer.variables:
+        for replica in strategy.experimental_local_results(variable):
+            assert np.all(np.isfinite(replica.numpy())), variable.name
+    assert_all_binary([r for k in binary_kernels(model)
+                       for r in strategy.experimental_local_results(k)])
+    assert int(tf.reduce_sum(bop.flip_counts)) > 0
+    lines = [r.getMessage() for r in caplog.records if "hyperparameter" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("epoch 2: ")
+    assert f"{which} = {value:g}" in lines[0] and "8 training step(s)" in lines[0]
+
+
+def _all_binary_model():
+    binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,
+                  kernel_initializer=rb.initializers.BinaryHeNormal(seed=0))
+    return tf.keras.Sequential([
+        tf.keras.Input((12,)),
+        lq.layers.QuantDense(16, **binary),
+        lq.layers.QuantDense(3, input_quantizer="ste_sign", **binary),
+        tf.keras.layers.Activation("softmax"),
+    ])
+
+
+@pytest.mark.parametrize("bad", [np.nan, 2.0, -1.0], ids=["nan", "above-1", "negative"])
+def test_learning_rate_scheduler_on_bop_alone(bad, caplog):
+    x, y = toy_data(n=128)
+    model = _all_binary_model()
+    model.compile(rb.Bop(threshold=1e-6, gamma=0.05), loss=LOSS)
+    scheduler = tf.keras.callbacks.LearningRateScheduler(lambda epoch, lr: bad if epoch == 1 else 0.05)
+    with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
+        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0,
+                            callbacks=[scheduler, rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0, 4, 0]
+    assert_all_binary(model.trainable_variables)
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.optimizer.variables)
+    assert sum("gamma = " in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_logger_reports_zero_quietly(caplog):
+    x, y = toy_data(n=64)
+    model = dense_bnn()
+    model.compile(bop_adam(), loss=LOSS)
+    with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
+        history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0, 0]
+    assert history.history["skipped_steps"] == [0, 0]
+    assert not caplog.records
+
+
+def test_the_logger_works_with_bop_without_the_gradient_check():
+    x, y = toy_data(n=64)
+    model = _all_binary_model()
+    model.compile(rb.Bop(skip_non_finite=False), loss=LOSS)
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0]
+    assert "skipped_steps" not in history.history  # nothing checks gradients
+
+
+def test_the_logger_works_with_a_model_built_by_its_first_step():
+    x, y = toy_data(n=64)
+    binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,
+                  kernel_initializer=rb.initializers.BinaryHeNormal(seed=0))
+    model = tf.keras.Sequential([lq.layers.QuantDense(3, **binary),
+                                 tf.keras.layers.Activation("softmax")])
+    assert not model.built  # no variables until fit's first step
+    model.compile(rb.Bop(threshold=1e-6, gamma=0.05), loss=LOSS)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
+    assert history.history["invalid_hyperparameter_steps"] == [0, 0]
+    assert history.history["skipped_steps"] == [0, 0]
