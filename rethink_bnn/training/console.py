@@ -24,7 +24,10 @@ EPOCH_LINE = (
     ("pi", "π", "{:.2f}"),
     ("gamma", "γ", "{:.3g}"),
     ("skipped_steps", "skipped steps", "{:.0f}"),
+    ("invalid_hyperparameter_steps", "steps with invalid γ/τ", "{:.0f}"),
 )
+# Shown only when not zero: a healthy run has none.
+ONLY_WHEN_NOT_ZERO = ("skipped_steps", "invalid_hyperparameter_steps")
 
 
 def console_verbosity(verbose):
@@ -40,8 +43,8 @@ class Console(tf.keras.callbacks.Callback):
     1 also a progress bar of the running loss and accuracy during the epoch.
 
     Use it with `model.fit(..., verbose=0)`, which leaves Keras' progress bar out. Put
-    it after the callbacks that add to the epoch logs. Skipped steps are shown only
-    when there were some."""
+    it after the callbacks that add to the epoch logs. Skipped steps and steps with an
+    invalid γ or τ are shown only when there were some."""
 
     def __init__(self, verbose=2):
         super().__init__()
@@ -74,5 +77,5 @@ class Console(tf.keras.callbacks.Callback):
 def epoch_line(epoch, epochs, logs, seconds):
     """'Epoch 4/30 (2.1 s): loss 0.4120, accuracy 0.8810, ..., γ 0.01' (1-based epoch)."""
     values = [f"{label} {fmt.format(float(logs[key]))}" for key, label, fmt in EPOCH_LINE
-              if key in logs and not (key == "skipped_steps" and not logs[key])]
+              if key in logs and not (key in ONLY_WHEN_NOT_ZERO and not logs[key])]
     return f"Epoch {epoch + 1}/{epochs} ({seconds:.1f} s): " + ", ".join(values)

@@ -334,7 +334,7 @@ class TrainingTask:
         callbacks = []
         if uses_bop:
             callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
-        if _skip_counters(optimizer):
+        if _skip_counters(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
             callbacks.append(SkippedStepLogger())
         callbacks.append(BatchMetricLogger(str(folder.tensorboard), self.step_log_freq))
         callbacks.append(HyperparameterLogger())
@@ -394,6 +394,9 @@ class TrainingTask:
             "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
             "flips_last_epoch": _at_epoch(log, "flips", epochs),
             "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
+            "invalid_hyperparameter_steps": sum(
+                int(bop.invalid_hyperparameter_steps.numpy()) for bop in bops
+                if bop.invalid_hyperparameter_steps is not None) if bops else None,
             "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in bops
                                if bop.flip_counts is not None) if bops else None,
             "binary_weights": sum(v.shape.num_elements()
