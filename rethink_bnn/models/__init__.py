@@ -1,6 +1,6 @@
 """Binary networks for Bop or latent-weight training, as functions and zookeeper factories."""
 
-from rethink_bnn.models.binary_layers import WEIGHT_KINDS, binary_kernel, binary_kernels
+from rethink_bnn.models.kernels import WEIGHT_KINDS, binary_kernel, binary_kernels
 from rethink_bnn.models.factories import (
     BiRealNet,
     BinaryAlexNet,

@@ -3,7 +3,7 @@
 import larq as lq
 import tensorflow as tf
 
-from rethink_bnn.models.binary_layers import binary_kernels
+from rethink_bnn.models.kernels import binary_kernels
 
 __all__ = ["binary_mlp", "binarynet", "mnist_net"]
 

@@ -325,8 +325,9 @@ class Bop(tf.keras.optimizers.Optimizer):
         flips = bop_update(
             variable, m, gradient, tf.cast(gamma, m.dtype), tf.cast(threshold, m.dtype)
         )
-        unit = np.eye(len(self._binary_variables), dtype=np.int64)[index]
-        self._flips.assign_add(flips * unit)
+        # this variable's entry of the flip vector: one add for all layers' counts
+        self._flips.assign_add(flips * tf.one_hot(index, len(self._binary_variables),
+                                                  dtype=tf.int64))
 
     def update_step(self, gradient, variable):
         gamma, threshold = _neutral_if_invalid(*self._hyperparameters())

@@ -6,7 +6,7 @@ import larq as lq
 
 from rethink_bnn.initializers import BinaryHeNormal
 
-WEIGHT_KINDS = ("bop", "latent", "latent_unclipped", "real")
+WEIGHT_KINDS = ("bop", "latent", "latent_unclipped")
 
 
 def binary_kernel(weights, seed=None, initializer=None):
@@ -19,7 +19,6 @@ def binary_kernel(weights, seed=None, initializer=None):
     - "latent_unclipped": as "latent" but the straight-through gradient has no cut-off
       and nothing clips the weights, so the gradient does not depend on the weights'
       magnitude (the condition of the paper's Theorem 1).
-    - "real": the kernel is used as it is, real-valued (to evaluate latent weights).
 
     `initializer` replaces the latent kinds' Glorot-uniform initializer.
     """
@@ -30,8 +29,6 @@ def binary_kernel(weights, seed=None, initializer=None):
             kernel_initializer=latent_init,
             use_bias=False,
         )
-    if weights == "real":
-        return dict(kernel_initializer=latent_init, use_bias=False)
     if weights == "bop":
         return dict(
             kernel_quantizer=lq.quantizers.NoOp(precision=1),
