@@ -61,7 +61,7 @@ def flat_config(config, prefix=""):
     instances of this package's classes."""
     flat = {}
     for key, value in config.items():
-        if key == "task":
+        if key in ("task", "kind"):
             continue
         if isinstance(value, dict):
             flat[prefix + key] = value["class"]

@@ -100,7 +100,8 @@ class _TheoryTask:
         """Claim the run folder (after the data loads); returns (folder, config, data)."""
         self.validate()
         folder = RunFolder(self.run_dir)
-        config = {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
+        name = convert_to_snake_case(type(self).__name__)
+        config = {"task": name, "kind": name, **fields_of(self)}
         folder.check(config, self.overwrite, self.resumable_fields)
         data = (self.dataset.train(), self.dataset.test())
         folder.claim(config, self.overwrite, self.resumable_fields)

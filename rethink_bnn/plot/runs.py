@@ -32,6 +32,9 @@ __all__ = [
 BOP_RUN, LATENT_RUN, SWEEP = "a Bop training run", "a latent-weight training run", "a bop_sweep"
 APPROXIMATION, ARBITRARY_LR = "an approximation_viewpoint run", "an arbitrary_lr run"
 
+# config.json's "kind" -> the kind of run folder.
+KINDS = {"bop": BOP_RUN, "latent": LATENT_RUN, "approximation_viewpoint": APPROXIMATION,
+         "arbitrary_lr": ARBITRARY_LR}
 # The plot command that draws each kind.
 FIGURE_OF = {BOP_RUN: "training", LATENT_RUN: "training", SWEEP: "sweep",
              APPROXIMATION: "approximation", ARBITRARY_LR: "arbitrary_lr"}
@@ -48,6 +51,9 @@ def kind_of(folder):
     config = _config(folder)
     if config is None:
         return SWEEP if (folder / "sweep.json").is_file() or _bop_subfolders(folder) else None
+    if config.get("kind") in KINDS:  # written by this version
+        return KINDS[config["kind"]]
+    # an earlier version's run: told by what its config and folder hold
     if config.get("task") == "approximation_viewpoint" or (folder / "per_seed.csv").is_file():
         return APPROXIMATION
     if config.get("task") == "arbitrary_lr" or (folder / "configs").is_dir():

@@ -18,6 +18,7 @@ class BopTraining(TrainingTask):
     The defaults are the paper's sec 5.2 settings (τ = 1e-8, γ = 1e-4, decayed by 0.1
     when `gamma_decay_epochs` is set, Adam 1e-2); a task states what differs."""
 
+    run_kind = "bop"
     weights: str = Field("bop")
     threshold: float = Field(1e-8)
     gamma: float = Field(1e-4)

@@ -34,7 +34,7 @@ __all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "Run
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
 NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq",
-                "distribution")
+                "distribution", "kind")  # kind: follows from the task
 
 
 # Fields added since runs were first written, with the value that computes what those

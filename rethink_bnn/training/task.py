@@ -101,6 +101,9 @@ class TrainingTask:
     preprocessing: Preprocessing = ComponentField()
     model: tf.keras.Model = ComponentField()
 
+    # What the run folder holds, written into config.json: "bop" or "latent" training.
+    run_kind = "latent"
+
     # Passed down to the model (and preprocessing) by name.
     input_shape: Tuple[int, int, int] = Field()
     num_classes: int = Field(10)
@@ -440,8 +443,10 @@ class TrainingTask:
                                  cache=self.dataset.cacheable)
 
     def resolved_config(self):
-        """Every field's value, nested components as dicts (their class under "class")."""
-        return {"task": convert_to_snake_case(type(self).__name__), **fields_of(self)}
+        """Every field's value, nested components as dicts (their class under "class"),
+        with the task's name and the kind of run it makes (for the figures)."""
+        return {"task": convert_to_snake_case(type(self).__name__), "kind": self.run_kind,
+                **fields_of(self)}
 
 
 def fields_of(instance):

@@ -69,3 +69,19 @@ def test_a_record_cut_short_by_a_run_still_writing_is_skipped(tmp_path):
     found = runs.read_scalars(tmp_path, ["batch_pi", "other"])
     assert found["batch_pi"][0].tolist() == [1, 2, 3, 4, 5]
     assert found["other"][0].tolist() == [1, 2, 3, 4]
+
+
+def test_the_kind_is_read_from_config_json_not_guessed(all_runs, tmp_path):
+    import json
+    import shutil
+
+    config = json.loads((all_runs["training"] / "config.json").read_text())
+    assert config["kind"] == "bop"
+    # a Bop run whose config lacks gamma (as no earlier rule would have guessed)
+    copy = tmp_path / "run"
+    shutil.copytree(all_runs["training"], copy)
+    (copy / "config.json").write_text(json.dumps(
+        {k: v for k, v in config.items() if k not in ("gamma", "threshold")}))
+    assert runs.kind_of(copy) == runs.BOP_RUN
+    (copy / "config.json").write_text(json.dumps({**config, "kind": "latent"}))
+    assert runs.kind_of(copy) == runs.LATENT_RUN
