@@ -334,6 +334,16 @@ class Bop(tf.keras.optimizers.Optimizer):
         self._bop_step(variable, gradient, gamma, threshold)
 
     @property
+    def averages(self):
+        """The moving averages m, one per variable of `binary_variables` (empty until
+        built)."""
+        return list(getattr(self, "_m", []))
+
+    def average(self, variable):
+        """The moving average m of `variable` (KeyError if Bop does not train it)."""
+        return self._m[self._index_dict[self._var_key(variable)]]
+
+    @property
     def binary_variables(self):
         """The variables Bop trains, in the order of `flip_counts` (empty until built)."""
         return list(getattr(self, "_binary_variables", []))

@@ -126,6 +126,11 @@ class CaseOptimizer(_Optimizer):
             _name_variables_under(optimizer, self._scope(index))
 
     @property
+    def predicates(self):
+        """The predicates, in pair order (the default optimizer has none)."""
+        return list(self._predicates)
+
+    @property
     def optimizers(self):
         """The sub-optimizers, in pair order, the default last."""
         return list(self._optimizers)

@@ -72,11 +72,11 @@ def test_gamma_and_threshold_schedules_follow_the_step():
     opt = Bop(threshold=threshold, gamma=gamma)
     # step 0: gamma 1 -> m = 4; tau 10 -> no flip
     opt.apply_gradients([(tf.constant([4.0]), w)])
-    np.testing.assert_array_equal(opt._m[0].numpy(), [4.0])
+    np.testing.assert_array_equal(opt.averages[0].numpy(), [4.0])
     assert w.numpy()[0] == 1.0
     # step 1: gamma 0.5 -> m = 4 + 0.5 (2 - 4) = 3; tau still 10 -> no flip
     opt.apply_gradients([(tf.constant([2.0]), w)])
-    np.testing.assert_array_equal(opt._m[0].numpy(), [3.0])
+    np.testing.assert_array_equal(opt.averages[0].numpy(), [3.0])
     assert w.numpy()[0] == 1.0
     # step 2: tau drops to 0 -> m = 3 + 0.5 (2 - 3) = 2.5 agrees with w -> flip
     opt.apply_gradients([(tf.constant([2.0]), w)])
@@ -153,7 +153,7 @@ def test_matches_larq_bop_bit_for_bit_for_150_steps(rng, gamma, threshold):
         before = ours_w.numpy()
         ours.apply_gradients([(tf.constant(g), ours_w)])
         larq.apply_gradients([(tf.constant(g), larq_w)])
-        np.testing.assert_array_equal(ours._m[0].numpy(), larq.get_slot(larq_w, "m").numpy())
+        np.testing.assert_array_equal(ours.averages[0].numpy(), larq.get_slot(larq_w, "m").numpy())
         np.testing.assert_array_equal(ours_w.numpy(), larq_w.numpy())
         total_flips += int(np.sum(before != ours_w.numpy()))
     assert int(ours.flip_counts[0]) == total_flips > 100
@@ -215,7 +215,7 @@ def _run(init, grads, mode):
     history = []
     for g in grads:
         step(tf.constant(g))
-        history.append((w.numpy().copy(), opt._m[0].numpy().copy()))
+        history.append((w.numpy().copy(), opt.averages[0].numpy().copy()))
     return history
 
 
@@ -253,7 +253,7 @@ def test_an_optimizer_checkpoint_holds_its_state_but_not_the_models_weights(tmp_
     fresh = Bop(threshold=0.0, gamma=0.5)
     fresh.build([fresh_w])
     tf.train.Checkpoint(optimizer=fresh).restore(path).assert_existing_objects_matched()
-    np.testing.assert_array_equal(fresh._m[0].numpy(), opt._m[0].numpy())
+    np.testing.assert_array_equal(fresh.averages[0].numpy(), opt.averages[0].numpy())
     np.testing.assert_array_equal(fresh.flip_counts.numpy(), [16])
     np.testing.assert_array_equal(fresh_w.numpy(), np.ones((4, 4)))
 
@@ -278,7 +278,7 @@ def _low_precision_run(dtype, gradients, gamma, threshold, mode="eager"):
     for g in gradients:
         step(tf.cast(g, dtype))
         assert w.dtype == dtype
-        history.append((w.numpy().astype(np.float32), opt._m[0].numpy(), opt.flip_counts.numpy()))
+        history.append((w.numpy().astype(np.float32), opt.averages[0].numpy(), opt.flip_counts.numpy()))
     return history
 
 
@@ -339,8 +339,8 @@ def test_the_average_is_float32_or_wider(dtype, slot):
     w = tf.Variable(tf.ones((3, 4), dtype), name="kernel")
     opt = Bop()
     opt.build([w])
-    assert opt._m[0].dtype == slot and opt._m[0].shape == w.shape
-    assert any(v is opt._m[0] for v in opt.variables)  # saved with the optimizer (h5, .keras, checkpoints)
+    assert opt.averages[0].dtype == slot and opt.averages[0].shape == w.shape
+    assert any(v is opt.averages[0] for v in opt.variables)  # saved with the optimizer (h5, .keras, checkpoints)
 
 
 def test_a_float16_model_trains_in_fit():

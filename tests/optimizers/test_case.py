@@ -159,7 +159,7 @@ def test_config_round_trip_with_schedules():
     config = opt.get_config()
     clone = CaseOptimizer.from_config(config)
     assert clone.get_config() == config
-    assert clone._predicates == [is_binary_variable]
+    assert clone.predicates == [is_binary_variable]
     via_keras = tf.keras.optimizers.deserialize(tf.keras.optimizers.serialize(opt))
     assert isinstance(via_keras, CaseOptimizer) and via_keras.get_config() == config
 
@@ -258,7 +258,7 @@ class _RecordKernels(tf.keras.callbacks.Callback):
         kernels = binary_kernels(self.model)
         replicas = [[r.numpy() for r in self.strategy.experimental_local_results(k)] for k in kernels]
         bop = self.model.optimizer.optimizers[0]
-        self.steps.append((replicas, [m.numpy() for m in bop._m]))
+        self.steps.append((replicas, [m.numpy() for m in bop.averages]))
 
 
 def _fit_under(strategy, x, y):

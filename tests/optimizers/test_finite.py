@@ -64,9 +64,9 @@ def test_bop_skips_a_non_finite_step_as_if_it_never_happened(bad, compiled):
         if i not in poisoned:
             reference_step([tf.constant(g) for g in grads])
         assert_all_binary(ours_vars)
-        for m in ours._m:
+        for m in ours.averages:
             assert np.all(np.isfinite(m.numpy()))
-    for a, b in zip(ours_vars + ours._m, reference_vars + reference._m):
+    for a, b in zip(ours_vars + ours.averages, reference_vars + reference.averages):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_array_equal(ours.flip_counts.numpy(), reference.flip_counts.numpy())
     assert int(ours.skipped_steps) == 2
@@ -79,7 +79,7 @@ def test_bop_without_the_check_is_poisoned_for_good():
     bop, variable = rb.Bop(threshold=0.0, gamma=0.1, skip_non_finite=False), _binary((4, 4), 0)
     bop.apply_gradients([(tf.constant(_poisoned(_gradients(0, [(4, 4)]), np.nan, 0)[0]), variable)])
     bop.apply_gradients([(tf.constant(_gradients(1, [(4, 4)])[0]), variable)])
-    assert np.isnan(bop._m[0].numpy()).any() and np.isnan(variable.numpy()).any()
+    assert np.isnan(bop.averages[0].numpy()).any() and np.isnan(variable.numpy()).any()
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf"])

@@ -48,7 +48,7 @@ def _stepper(optimizer, variables, mode):
 
 
 def _state(optimizer, variables):
-    return [v.numpy().copy() for v in variables + optimizer._m] + [optimizer.flip_counts.numpy()]
+    return [v.numpy().copy() for v in variables + optimizer.averages] + [optimizer.flip_counts.numpy()]
 
 
 def _assert_unchanged(before, after):
@@ -58,7 +58,7 @@ def _assert_unchanged(before, after):
 
 def _assert_sound(optimizer, variables):
     assert_all_binary(variables)
-    for m in optimizer._m:
+    for m in optimizer.averages:
         assert np.all(np.isfinite(m.numpy()))
 
 
@@ -165,7 +165,7 @@ def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(which, name,
             _assert_unchanged(before, _state(opt, variables))
         else:  # the valid steps are those of a constant schedule
             reference.apply_gradients(zip(grads, reference_variables))
-            np.testing.assert_allclose(opt._m[0].numpy(), reference._m[0].numpy(), atol=1e-9)
+            np.testing.assert_allclose(opt.averages[0].numpy(), reference.averages[0].numpy(), atol=1e-9)
             np.testing.assert_array_equal(variables[0].numpy(), reference_variables[0].numpy())
     assert int(opt.invalid_hyperparameter_steps) == 1 and int(opt.iterations) == 3
     last = opt.last_invalid_hyperparameters[which]
@@ -246,7 +246,7 @@ class SetForOneEpoch(tf.keras.callbacks.Callback):
 
     def _snapshot(self):
         strategy = self.model.distribute_strategy
-        binary = [r.numpy().copy() for v in binary_kernels(self.model) + self.bop._m
+        binary = [r.numpy().copy() for v in binary_kernels(self.model) + self.bop.averages
                   for r in strategy.experimental_local_results(v)]
         head = [v.numpy().copy() for v in self.model.trainable_variables if "real_head" in v.name]
         return binary, head

@@ -48,7 +48,7 @@ class _Steps(tf.keras.callbacks.Callback):
         local = self.strategy.experimental_local_results
         bop = self.model.optimizer.optimizers[0]
         self.steps.append(([local(k)[0].numpy() for k in binary_kernels(self.model)],
-                           [local(m)[0].numpy() for m in bop._m]))
+                           [local(m)[0].numpy() for m in bop.averages]))
         self.replicas = [[r.numpy() for r in local(k)] for k in binary_kernels(self.model)]
 
 

@@ -20,7 +20,7 @@ class _Trace(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.kernels.append([k.numpy() for k in binary_kernels(self.model)])
-        self.averages.append([self.bop._m[self.bop._index_dict[self.bop._var_key(k)]].numpy()
+        self.averages.append([self.bop.average(k).numpy()
                               for k in binary_kernels(self.model)])
 
 
@@ -79,7 +79,7 @@ def test_mixed_precision_keeps_kernels_binary_and_bops_state_float32(policy):
     for step_kernels in trace.kernels:
         for k in step_kernels:
             np.testing.assert_array_equal(np.abs(k), np.ones_like(k))
-    assert all(m.dtype == tf.float32 for m in bop._m)
+    assert all(m.dtype == tf.float32 for m in bop.averages)
     assert model.layers[1].compute_dtype == policy.split("_")[1]  # it ran in low precision
     flips = sum(int(np.sum(a != b)) for a, b in zip(trace.kernels[0], trace.kernels[-1]))
     assert flips > 0
