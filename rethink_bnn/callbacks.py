@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-from rethink_bnn.optimizers import Bop, CaseOptimizer
+from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
 from rethink_bnn.optimizers.hyperparameters import describe_invalid
 
 __all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
@@ -101,7 +101,7 @@ class FlipLogger(tf.keras.callbacks.Callback):
             self._writer.flush()
 
     def _discover(self):
-        bops = [bop for bop in _find_bops(self.model.optimizer) if bop.binary_variables]
+        bops = [bop for bop in binary_optimizers(self.model.optimizer) if bop.binary_variables]
         variables = [v for bop in bops for v in bop.binary_variables]
         if not variables:
             raise ValueError(
@@ -291,8 +291,8 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     """
 
     def on_train_begin(self, logs=None):
-        self._counters = _skip_counters(self.model.optimizer)
-        self._bops = _find_bops(self.model.optimizer)
+        self._counters = skip_counters(self.model.optimizer)
+        self._bops = binary_optimizers(self.model.optimizer)
         if self._bops and self.model.built:
             # Bop makes its counter when built: build it now, as fit would on its first
             # step, so that the epoch starts from the counter's (restored) value. (A
@@ -339,29 +339,6 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
         built = _read_now([c for c in counters if c is not None])
         invalid = [built.pop(0) if c is not None else 0 for c in counters]
         return skipped, np.array(invalid, np.int64).reshape(-1)
-
-
-def _skip_counters(optimizer):
-    """The `skipped_steps` counters of the optimizers that check gradients."""
-    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
-    if inner is not None:
-        return _skip_counters(inner)
-    if getattr(optimizer, "skip_non_finite", False):
-        return [optimizer.skipped_steps]  # it checks for its sub-optimizers too
-    if isinstance(optimizer, CaseOptimizer):
-        return [c for sub in optimizer.optimizers for c in _skip_counters(sub)]
-    return []
-
-
-def _find_bops(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
-    if inner is not None:
-        return _find_bops(inner)
-    if isinstance(optimizer, Bop):
-        return [optimizer]
-    if isinstance(optimizer, CaseOptimizer):
-        return [bop for sub in optimizer.optimizers for bop in _find_bops(sub)]
-    return []
 
 
 def _layer_name(variable):

@@ -3,5 +3,7 @@
 from rethink_bnn.optimizers.bop import Bop, bop_update
 from rethink_bnn.optimizers.case import CaseOptimizer
 from rethink_bnn.optimizers.predicates import is_binary_variable
+from rethink_bnn.optimizers.walk import binary_optimizers, leaf_optimizers, skip_counters
 
-__all__ = ["Bop", "CaseOptimizer", "bop_update", "is_binary_variable"]
+__all__ = ["Bop", "CaseOptimizer", "binary_optimizers", "bop_update", "is_binary_variable",
+           "leaf_optimizers", "skip_counters"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import tensorflow as tf
 
-from rethink_bnn.callbacks import _find_bops
+from rethink_bnn.optimizers.walk import binary_optimizers
 from rethink_bnn.training.checkpoints import unreadable
 from rethink_bnn.training.run_folder import read_csv, short_reason, write_csv_atomically
 
@@ -47,7 +47,7 @@ class HyperparameterLogger(tf.keras.callbacks.Callback):
         optimizer = self.model.optimizer
         logs["step"] = int(optimizer.iterations.numpy())
         logs["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate))
-        for bop in _find_bops(optimizer)[:1]:
+        for bop in binary_optimizers(optimizer)[:1]:
             logs["gamma"] = float(tf.convert_to_tensor(bop.gamma))
             logs["threshold"] = float(tf.convert_to_tensor(bop.threshold))
 

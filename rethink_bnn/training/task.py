@@ -9,8 +9,8 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 import dataclasses
 import math
 import platform
-import sys
 import shutil
+import sys
 import tempfile
 import time
 from typing import Optional, Tuple, Union
@@ -30,12 +30,10 @@ from rethink_bnn.callbacks import (
     BatchMetricLogger,
     FlipLogger,
     SkippedStepLogger,
-    _find_bops,
-    _skip_counters,
 )
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
+from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
 from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
-from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.console import Console, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
@@ -47,6 +45,7 @@ from rethink_bnn.training.loop_callbacks import (
     StopWhenNoFlips,
 )
 from rethink_bnn.training.checkpoints import newest_readable, restore_newest
+from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.run_folder import RunFolder, read_csv, release
 
 __all__ = [
@@ -333,11 +332,11 @@ class TrainingTask:
         extending the list (before `EpochCheckpoint`, which saves what the others
         updated, and before `Console`/`EpochLog` if it adds to the epoch logs)."""
         folder, state, optimizer = session.folder, session.state, session.optimizer
-        uses_bop = bool(_find_bops(optimizer))
+        uses_bop = bool(binary_optimizers(optimizer))
         callbacks = []
         if uses_bop:
             callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
-        if _skip_counters(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
+        if skip_counters(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
             callbacks.append(SkippedStepLogger())
         callbacks.append(BatchMetricLogger(str(folder.tensorboard), self.step_log_freq))
         callbacks.append(HyperparameterLogger())
@@ -384,7 +383,7 @@ class TrainingTask:
         state, optimizer = session.state, session.optimizer
         best_epoch, epochs = int(state.best_epoch.numpy()), int(state.epoch.numpy())
         log = read_csv(session.folder.csv_log)
-        bops = _find_bops(optimizer)
+        bops = binary_optimizers(optimizer)
         return {
             "task": convert_to_snake_case(type(self).__name__),
             "config": session.config,
@@ -396,7 +395,7 @@ class TrainingTask:
             "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
             "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
             "flips_last_epoch": _at_epoch(log, "flips", epochs),
-            "skipped_steps": sum(int(c.numpy()) for c in _skip_counters(optimizer)),
+            "skipped_steps": sum(int(c.numpy()) for c in skip_counters(optimizer)),
             "invalid_hyperparameter_steps": sum(
                 int(bop.invalid_hyperparameter_steps.numpy()) for bop in bops
                 if bop.invalid_hyperparameter_steps is not None) if bops else None,
