@@ -69,7 +69,8 @@ def _error(capsys):
         (["bop_sweep", "grid=foo"], "grid must be one of authors, report, got 'foo'."),
         (["bop_sweep", "processes=0"], "processes must be an integer >= 1, got 0."),
         (["bop_sweep", "point=Foo"], "point must name one of "),
-        (["demo", "gamma=2"], "gamma must be in (0, 1], got 2"),
+        (["demo", "gamma=2"], "gamma must be in (0, 1] (and not below float32's smallest normal, "
+                              "1.2e-38), got 2.0"),
         (["demo", "threshold=-1e-6"], "threshold must be a finite float >= 0, got -1e-06"),
         (["demo", "batch_size=0"], "batch_size must be at least 1, got 0."),
         (["demo", "epochs=0"], "epochs must be at least 1, got 0."),
