@@ -187,3 +187,13 @@ def test_an_interrupt_or_a_full_disk_gives_one_line(error, code, line, monkeypat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(line.format(run=tmp_path)), err
     assert signal.getsignal(signal.SIGTERM) == handler  # main's own handler is gone
+
+
+@pytest.mark.parametrize("tf_config", ["not json", "[1, 2]", '{"cluster": 5}'])
+def test_a_tf_config_that_is_no_cluster_description_names_tf_config(tf_config, monkeypatch,
+                                                                    tmp_path, capsys):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    assert main(DEMO + [f"run_dir={tmp_path / 'run'}"]) == 2
+    assert _error(capsys).startswith("error: the environment variable TF_CONFIG is not a "
+                                     "valid cluster description (")
+    assert not (tmp_path / "run").exists()
