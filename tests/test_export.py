@@ -191,7 +191,8 @@ def _fails(argv, capsys, *expected):
     return captured.err
 
 
-def test_bad_input_is_one_line_exit_2_and_nothing_written(demo, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_and_nothing_written(demo, tmp_path, capsys,
+                                                          monkeypatch):
     run = demo[0]
     before = _files(run)
     _fails([tmp_path], capsys, "is not a training run")
@@ -205,18 +206,21 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(demo, tmp_path, capsys
     (tmp_path / "a_file").write_text("")
     _fails([run, "-o", tmp_path / "a_file" / "x.tflite"], capsys, "is not a writable folder")
     _fails([run, "-o", tmp_path / "x.txt"], capsys, ".tflite")
-    real = tmp_path / "real"
-    real.mkdir()
-    shutil.copy(run / "best_weights.h5", real)
-    config = json.loads((run / "config.json").read_text())
-    config["weights"] = config["model"]["weights"] = "real"
-    (real / "config.json").write_text(json.dumps(config))
-    _fails([real], capsys, "has no binary layer")
+    _fails([run, "-o", "/proc/x.tflite"], capsys, "cannot write /proc/x.tflite: ")
     _fails([run, "--limit", "-1"], capsys, "--limit")
     _fails([run, "--bogus"], capsys, "usage:")
+    # the same network with real-valued kernels (no quantizer): no binary layer to export
+    from rethink_bnn.models import networks
+
+    def real_kernels(*args, **kwargs):
+        while True:
+            yield dict(kernel_initializer="glorot_uniform", use_bias=False)
+
+    monkeypatch.setattr(networks, "binary_kernels", real_kernels)
+    _fails([run, "-o", tmp_path / "y.tflite"], capsys, "has no binary layer")
     assert _files(run) == before
     assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
-        ["a_file", "fresh", "config.json", "real", "best_weights.h5", "config.json"])
+        ["a_file", "fresh", "config.json"])
 
 
 def test_without_lce_export_says_how_to_install_it(demo, tmp_path, capsys, monkeypatch):

@@ -74,7 +74,12 @@ def _error(capsys):
         (["demo", "threshold=-1e-6"], "threshold must be a finite float >= 0, got -1e-06"),
         (["demo", "batch_size=0"], "batch_size must be at least 1, got 0."),
         (["demo", "epochs=0"], "epochs must be at least 1, got 0."),
-        (["demo", "flip_log_freq=0"], "flip_log_freq: update_freq must be a positive int"),
+        (["demo", "flip_log_freq=0"], "flip_log_freq must be a positive integer (log every N "
+                                     "steps) or 'epoch', got 0."),
+        (["demo", "step_log_freq=-3"], "step_log_freq must be a positive integer"),
+        (["demo", "verbose=7"], "verbose must be 0 (silent), 1 (progress bar), 2 (a line per "
+                                "epoch) or None (1 on a terminal), got 7."),
+        (["demo", "model.units=(0,)"], "model.units must be widths of at least 1, got (0,)."),
         (["demo", "learning_rate=-1"], "learning_rate (Adam's) must be > 0, got -1."),
         (["demo", "dataset.validation_fraction=1.0"], "validation_fraction must be in [0, 1)"),
         (["demo", "dataset.train_limit=0"], "dataset.train_limit must be at least 1"),

@@ -11,12 +11,14 @@ float32 copy (LCE refuses mixed-precision policies), binary dense layers rewritt
 LCE's interpreter, with the Keras network as the run built it, on the run's test set.
 """
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from rethink_bnn.export import flatbuffer as fb
+from rethink_bnn.files import atomic_path
 from rethink_bnn.export import lce
 from rethink_bnn.export.rewrite import BinaryDenseAs1x1Conv, binary_layers, for_lce
 from rethink_bnn.export.runs import ExportError, network, read_run, test_set
@@ -64,10 +66,14 @@ def _check_output(run_path, output):
 
 
 def _write_atomically(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """`data` to `path` whole or not at all; ExportError (one line) if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}; choose another "
+                          "-o FILE.tflite.") from error
 
 
 def _agreement(model, model32, rewritten, flatbuffer, images, labels):
@@ -136,9 +142,8 @@ def export_run(run_dir, output=None, last=False, limit=None):
         "versions": _versions(),
     }
     _write_atomically(output, flatbuffer)
-    from rethink_bnn.training.run_folder import write_json_atomically
-
-    write_json_atomically(report_path(output), report)
+    _write_atomically(report_path(output), (json.dumps(report, indent=2, sort_keys=True,
+                                                       default=str) + "\n").encode())
     return report
 
 

@@ -102,7 +102,7 @@ def epoch_log(folder, columns=(), figure="figure"):
         rows = read_csv(path)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise WrongRunError(f"{path} cannot be read ({_reason(error)}): the run folder is "
-                            "damaged; rerun the training command to rewrite it.") from error
+                            "damaged; restore the file from a copy.") from error
     if not rows:
         raise WrongRunError(f"{folder} has not logged an epoch yet (no rows in log.csv): "
                             "plot it after its first epoch.")
@@ -116,8 +116,8 @@ def epoch_log(folder, columns=(), figure="figure"):
                    or (v and not isinstance(_number(v), float))]
         if damaged:
             raise WrongRunError(f"{path} is damaged at line {index} (a row cut short or not "
-                                "numbers): the figure would be wrong; rerun the training "
-                                "command to rewrite the log.")
+                                "numbers): the figure would be wrong; restore the file from "
+                                "a copy, or delete that line.")
     rows = [{k: _number(v) for k, v in row.items()} for row in rows]
     if rows[0].get("epoch") == 0:  # written before epochs were numbered from 1
         rows = [{**row, "epoch": row["epoch"] + 1} for row in rows]

@@ -176,6 +176,14 @@ class TrainingTask:
         require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
         require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
+        require(self.verbose in (None, 0, 1, 2), "verbose must be 0 (silent), 1 (progress "
+                f"bar), 2 (a line per epoch) or None (1 on a terminal), got {self.verbose}.")
+        for name in ("flip_log_freq", "step_log_freq"):
+            value = getattr(self, name)
+            require(value == "epoch" or (isinstance(value, int) and not isinstance(value, bool)
+                                         and value > 0),
+                    f"{name} must be a positive integer (log every N steps) or 'epoch', got "
+                    f"{value!r}.")
         require(bool(str(self.run_dir).strip()), "run_dir must name a folder, got an empty "
                  "string (the default is runs/<task>).")
         self._validate_data_and_network()
@@ -198,16 +206,22 @@ class TrainingTask:
         require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
                  f">= 0 (0: never stop), got {self.stop_after_flipless_epochs}.")
         checks = [
-            ("flip_log_freq: ", lambda: FlipLogger(update_freq=self.flip_log_freq)),
-            ("step_log_freq: ", lambda: BatchMetricLogger(None, self.step_log_freq)),
-            ("", getattr(self.dataset, "validate", lambda: None)),
-            ("", lambda: self.make_optimizer(steps_per_epoch=1)),  # Bop checks γ and τ
+            getattr(self.dataset, "validate", lambda: None),
+            self._validate_network_fields,
+            lambda: self.make_optimizer(steps_per_epoch=1),  # Bop checks γ and τ
         ]
-        for prefix, check in checks:
+        for check in checks:
             try:
                 check()
             except (ValueError, TypeError) as error:
-                raise ConfigError(f"{prefix}{error}") from error
+                raise ConfigError(str(error)) from error
+
+    def _validate_network_fields(self):
+        """The network's own fields (e.g. the binary MLP's widths)."""
+        units = getattr(base_getattr(self, "model"), "units", None)
+        if units is not None and not all(isinstance(u, int) and u >= 1 for u in units):
+            raise ValueError(f"model.units must be widths of at least 1, got "
+                             f"{tuple(units)}.")
 
     def _validate_data_and_network(self):
         """The shape and classes the network is built for must be the dataset's."""
@@ -324,6 +338,12 @@ class TrainingTask:
         if dropped and not restored:
             print(f"Starting {run.path} from epoch 0: no checkpoint was complete (the log's "
                   f"{dropped} row(s) dropped).")
+        logged = len(read_csv(folder.csv_log))
+        if restored and logged < session.initial_epoch:  # the log was emptied or cut
+            print(f"warning: {folder.csv_log} holds {logged} of the {session.initial_epoch} "
+                  "restored epochs' rows; the missing ones cannot be rebuilt (a checkpoint "
+                  "holds no log): restore the file from a copy to keep them.",
+                  file=sys.stderr, flush=True)
         session.best = BestWeights(state, folder.best_weights)
         session.best.commit()  # the best weights of the restored checkpoint, if not in place
 

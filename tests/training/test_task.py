@@ -63,3 +63,18 @@ def test_a_resumed_run_keeps_every_logged_value_under_its_own_column(tmp_path):
     assert rows[2]["step"] == "6" and rows[2]["epoch"] == "3"  # 1-based, as the console
     assert set(rows[2]) == set(old[0]) | {"step"}
     assert all(0 <= float(row["accuracy"]) <= 1 for row in rows)
+
+
+def test_a_resume_whose_log_lost_rows_says_so(tmp_path, capsys):
+    """A log emptied by hand cannot be rebuilt from checkpoints: the resume warns."""
+    _demo(tmp_path, epochs=2, **{"dataset.train_limit": 64}).run()
+    run = tmp_path / "run"
+    (run / "summary.json").unlink()
+    config = json.loads((run / "config.json").read_text())
+    write_json_atomically(run / "config.json", {**config, "epochs": 3})
+    (run / "log.csv").write_text("")
+    capsys.readouterr()
+    _demo(tmp_path, epochs=3, **{"dataset.train_limit": 64}).run()
+    err = capsys.readouterr().err
+    assert "log.csv holds 0 of the 2 restored epochs' rows" in err
+    assert [row["epoch"] for row in read_csv(run / "log.csv")] == ["3"]
