@@ -289,7 +289,7 @@ def test_a_bad_run_dir_gives_one_line_and_exit_2(case, tmp_path, capsys):
     assert _tree(tmp_path) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder, so a not-writable run_dir cannot be made (CI runs as root)")
 def test_a_run_dir_that_is_not_writable_gives_one_line(tmp_path, capsys):
     (tmp_path / "run").mkdir(mode=0o555)
     assert _run(tmp_path / "run") == 2
