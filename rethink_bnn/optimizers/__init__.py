@@ -1,9 +1,16 @@
 """Optimizers for binary networks on the current `tf.keras.optimizers.Optimizer` API."""
 
+from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.bop import Bop, bop_update
 from rethink_bnn.optimizers.case import CaseOptimizer
+from rethink_bnn.optimizers.finite import SkipNonFinite
 from rethink_bnn.optimizers.predicates import is_binary_variable
-from rethink_bnn.optimizers.walk import binary_optimizers, leaf_optimizers, skip_counters
+from rethink_bnn.optimizers.walk import (
+    binary_optimizers,
+    leaf_optimizers,
+    skip_counters,
+    wrappers,
+)
 
-__all__ = ["Bop", "CaseOptimizer", "binary_optimizers", "bop_update", "is_binary_variable",
-           "leaf_optimizers", "skip_counters"]
+__all__ = ["BinaryOptimizer", "Bop", "CaseOptimizer", "SkipNonFinite", "binary_optimizers",
+           "bop_update", "is_binary_variable", "leaf_optimizers", "skip_counters", "wrappers"]

@@ -4,8 +4,6 @@ import copy
 
 import tensorflow as tf
 
-from rethink_bnn.optimizers.finite import apply_or_skip, step_counter
-
 __all__ = ["CaseOptimizer"]
 
 _Optimizer = tf.keras.optimizers.Optimizer
@@ -35,12 +33,14 @@ class CaseOptimizer(_Optimizer):
 
     Gradients are aggregated across replicas once, for all variables, and each
     sub-optimizer then applies its share, so under `tf.distribute` every replica sees
-    the same gradient and Bop makes the same flips everywhere. If any aggregated
-    gradient holds a NaN or Inf, the whole step is skipped for every sub-optimizer
-    (no weight or slot changes, step counts advance) and `skipped_steps` counts it;
-    see `rethink_bnn.optimizers.finite`. Sub-optimizers keep
-    their own state and step counts, their variables named under `<name>/<index>/`;
-    all of it is saved by `tf.train.Checkpoint` and by `model.save` to `.keras` and h5
+    the same gradient and Bop makes the same flips everywhere. To skip a step whose
+    gradients hold a NaN or Inf, wrap the CaseOptimizer in `SkipNonFinite`.
+
+    There is one step count, the CaseOptimizer's `iterations`: before each step every
+    sub-optimizer's counter is set to it, so their schedules (Bop's γ and τ, Adam's
+    learning rate and bias correction) read the step the user sees, also after steps
+    that a wrapper skipped. Sub-optimizers keep their own state, their variables named
+    under `<name>/<index>/`; all of it is saved by `tf.train.Checkpoint` and by `model.save` to `.keras` and h5
     (Keras' SavedModel loader starts a new optimizer). Once built, the config records
     which sub-optimizer trains each variable, and a reloaded CaseOptimizer refuses to
     route a variable differently.
@@ -62,10 +62,6 @@ class CaseOptimizer(_Optimizer):
         *predicate_optimizer_pairs: `(predicate, optimizer)` tuples; optimizers are
             current-API `tf.keras.optimizers.Optimizer` instances.
         default_optimizer: optimizer for every variable no predicate claims.
-        skip_non_finite: skip the whole step when any gradient holds a NaN or Inf
-            (one reduction over the gradients per step). When False, each
-            sub-optimizer handles non-finite gradients its own way (Bop's
-            `skip_non_finite`; Adam applies them).
         name: name of the optimizer.
     """
 
@@ -73,7 +69,6 @@ class CaseOptimizer(_Optimizer):
         self,
         *predicate_optimizer_pairs,
         default_optimizer=None,
-        skip_non_finite=True,
         name="CaseOptimizer",
         **kwargs,
     ):
@@ -83,6 +78,11 @@ class CaseOptimizer(_Optimizer):
                     f"CaseOptimizer does not take {option}: set it on the sub-optimizer "
                     "that should use it."
                 )
+        if "skip_non_finite" in kwargs:
+            raise TypeError(
+                "CaseOptimizer no longer takes skip_non_finite: wrap it in "
+                "rethink_bnn.optimizers.SkipNonFinite(...) instead."
+            )
         kwargs.pop("ema_momentum", None)
         kwargs.pop("ema_overwrite_frequency", None)
         super().__init__(name=name, weight_decay=None, **kwargs)
@@ -115,9 +115,6 @@ class CaseOptimizer(_Optimizer):
                 "CaseOptimizer got the same optimizer instance twice: give each "
                 "predicate (and the default) its own optimizer."
             )
-        self.skip_non_finite = bool(skip_non_finite)
-        self._skipped_steps = step_counter("skipped_steps")
-        self._variables.append(self._skipped_steps)
         self._predicates = self._no_dependency(predicates)
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
@@ -156,13 +153,8 @@ class CaseOptimizer(_Optimizer):
         return self._optimizers[-1] if self._has_default else self._optimizers[0]
 
     @property
-    def skipped_steps(self):
-        """int64 variable: steps skipped for a non-finite gradient since creation."""
-        return self._skipped_steps
-
-    @property
     def variables(self):
-        """This optimizer's step counters, then every sub-optimizer's variables."""
+        """This optimizer's step counter, then every sub-optimizer's variables."""
         variables = list(self._variables)
         for optimizer in self._optimizers:
             variables.extend(optimizer.variables)
@@ -260,37 +252,26 @@ class CaseOptimizer(_Optimizer):
         aggregate = kwargs.pop("experimental_aggregate_gradients", True)
         if aggregate and not skip_gradients_aggregation:
             grads_and_vars = self.aggregate_gradients(grads_and_vars)
+        # The counters live on every replica: set and increment them where the base
+        # class increments its own.
+        self._in_cross_replica(self._set_sub_counters)
         with tf.name_scope(name or self.name):
-            if self.skip_non_finite:
-                apply_or_skip(grads_and_vars, self._apply_unchecked, self._skip_step)
-            else:
-                self._apply_shares(grads_and_vars, checked=False)
-        # The step counter lives on every replica: increment it where the base class does.
+            shares = [[] for _ in self._optimizers]
+            for gradient, variable in grads_and_vars:
+                shares[self._route_of(variable)].append((gradient, variable))
+            for optimizer, share in zip(self._optimizers, shares):
+                if share:
+                    optimizer.apply_gradients(share, skip_gradients_aggregation=True)
+        return self._in_cross_replica(lambda: self._iterations.assign_add(1))
+
+    def _set_sub_counters(self):
+        """The one step count: every sub-optimizer's schedules read this step's number,
+        whatever steps a wrapper (SkipNonFinite, LossScaleOptimizer) skipped before."""
+        return tf.group([o.iterations.assign(self._iterations) for o in self._optimizers])
+
+    def _in_cross_replica(self, fn):
         return tf.__internal__.distribute.interim.maybe_merge_call(
-            lambda _: self._iterations.assign_add(1), self._distribution_strategy
-        )
-
-    def _apply_unchecked(self, grads_and_vars, name=None):
-        """Apply aggregated gradients known to be finite (used by an enclosing optimizer)."""
-        self._apply_shares(grads_and_vars, checked=True)
-
-    def _apply_shares(self, grads_and_vars, checked):
-        shares = [[] for _ in self._optimizers]
-        for gradient, variable in grads_and_vars:
-            shares[self._route_of(variable)].append((gradient, variable))
-        for optimizer, share in zip(self._optimizers, shares):
-            if not share:
-                continue
-            if checked and hasattr(optimizer, "_apply_unchecked"):
-                optimizer._apply_unchecked(share)  # no second check of the same gradients
-            else:
-                optimizer.apply_gradients(share, skip_gradients_aggregation=True)
-
-    def _skip_step(self):
-        # Every sub-optimizer's step advances too, so their schedules stay on the step.
-        for optimizer in self._optimizers:
-            optimizer.iterations.assign_add(1)
-        self._skipped_steps.assign_add(1)
+            lambda _: fn(), self._distribution_strategy)
 
     def update_step(self, gradient, variable):
         raise NotImplementedError(
@@ -340,7 +321,6 @@ class CaseOptimizer(_Optimizer):
                 "optimizers": [
                     tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
                 ],
-                "skip_non_finite": self.skip_non_finite,
                 # Once built: the sub-optimizer index of each variable, in build order,
                 # so that a reloaded model is checked to be routed the same way.
                 "routes": getattr(self, "_saved_routes", None),
@@ -373,6 +353,7 @@ class CaseOptimizer(_Optimizer):
         if default is not None:
             default = _deserialize_optimizer(default, custom_objects)
         routes = config.pop("routes", None)
+        config.pop("skip_non_finite", None)  # written before skipping became a wrapper
         optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
         optimizer._saved_routes = optimizer._no_dependency(routes)
         return optimizer

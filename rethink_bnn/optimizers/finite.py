@@ -1,17 +1,20 @@
-"""Skipping a training step whose gradients are not all finite.
+"""Skipping a training step whose gradients are not all finite: `SkipNonFinite`.
 
 One NaN or Inf in a gradient would turn Bop's moving average into NaN for good (and,
-through the flip rule, its weights into NaN), and Adam's moments likewise. So Bop and
-`CaseOptimizer` check the aggregated gradients first and, if any is not finite, skip
-the whole step: no weight and no optimizer slot changes, the step counters advance
-(schedules stay on the step the user sees, as with Keras' LossScaleOptimizer) and
-`skipped_steps` counts it. Checking after aggregation means every replica sees the
-same gradients and so takes the same decision.
+through the flip rule, its weights into NaN), and Adam's moments likewise. The
+`SkipNonFinite` wrapper checks the aggregated gradients first and, if any is not finite,
+skips the whole step: no weight and no optimizer slot changes, the step counter advances
+(schedules stay on the step the user sees) and `skipped_steps` counts it. Checking after
+aggregation means every replica sees the same gradients and takes the same decision.
+Any optimizer gets this by being wrapped, in the spirit of optax's `apply_if_finite` and
+Keras' `LossScaleOptimizer` (which goes outside it, so that it sees unscaled gradients).
 """
 
 import tensorflow as tf
 
-__all__ = ["all_finite", "apply_or_skip", "step_counter"]
+__all__ = ["SkipNonFinite", "all_finite", "apply_or_skip", "step_counter"]
+
+_Optimizer = tf.keras.optimizers.Optimizer
 
 _LOW_PRECISION = (tf.float16, tf.bfloat16)
 
@@ -87,3 +90,167 @@ def step_counter(name):
 def _no_result(fn, *args):
     # Both branches of a cond must return the same structure: none.
     fn(*args)
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimizer):
+    """Wraps an optimizer so that a step whose gradients hold a NaN or Inf changes nothing.
+
+    The wrapped optimizer keeps the one step counter (`iterations` is its counter): a
+    skipped step advances it, so every schedule, γ's, τ's and Adam's alike, reads the
+    step the user sees. `skipped_steps` is every step in which the wrapped optimizer
+    applied nothing: those this wrapper skipped and those an enclosing
+    `LossScaleOptimizer` skipped for an overflow (it advances the same counter).
+
+    Checkpoints see through the wrapper, as through Keras' LossScaleOptimizer: its two
+    counters are saved beside the wrapped optimizer's variables (a checkpoint of a
+    CaseOptimizer that checked gradients itself, before this wrapper existed, restores).
+
+    Example:
+        ```python
+        optimizer = rb.optimizers.SkipNonFinite(rb.optimizers.CaseOptimizer(
+            (rb.optimizers.is_binary_variable, rb.optimizers.Bop()),
+            default_optimizer=tf.keras.optimizers.Adam(1e-2)))
+        ```
+
+    Args:
+        inner_optimizer: a current-API `tf.keras.optimizers.Optimizer` (not a
+            LossScaleOptimizer: that one wraps this, to unscale gradients before the check).
+    """
+
+    def __init__(self, inner_optimizer):
+        if isinstance(inner_optimizer, tf.keras.mixed_precision.LossScaleOptimizer):
+            raise TypeError(
+                "SkipNonFinite must go inside the LossScaleOptimizer, which unscales the "
+                "gradients first: LossScaleOptimizer(SkipNonFinite(optimizer)).")
+        if isinstance(inner_optimizer, SkipNonFinite):
+            raise TypeError("The optimizer is already wrapped in SkipNonFinite.")
+        if not isinstance(inner_optimizer, _Optimizer):
+            raise TypeError(
+                "SkipNonFinite needs a tf.keras.optimizers.Optimizer (current API), got "
+                f"{type(inner_optimizer).__name__}.")
+        # Not a checkpoint child: the wrapper's checkpoint is the wrapped optimizer's.
+        # And not Optimizer.__init__: its variables would be tracked on the inner one.
+        object.__setattr__(self, "_optimizer", inner_optimizer)
+        object.__setattr__(self, "_trackable", inner_optimizer)  # what the mixin delegates to
+
+    @property
+    def inner_optimizer(self):
+        """The wrapped optimizer."""
+        return self._optimizer
+
+    def __getattr__(self, name):
+        # Everything not defined here (name, jit_compile, the distribution strategy that
+        # LossScaleOptimizer asks for, ...) is the wrapped optimizer's.
+        if name.startswith("__") or name in ("_optimizer", "_trackable"):
+            raise AttributeError(name)
+        return getattr(self._optimizer, name)
+
+    @property
+    def iterations(self):
+        return self._optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, variable):
+        self._optimizer.iterations = variable
+
+    @property
+    def learning_rate(self):
+        return self._optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._optimizer.learning_rate = value
+
+    @property
+    def skipped_steps(self):
+        """int64: steps in which the wrapped optimizer applied nothing (0 until built)."""
+        if not hasattr(self, "_applied_steps"):
+            return tf.constant(0, tf.int64)
+        return self.iterations - self._applied_steps
+
+    @property
+    def variables(self):
+        own = [self._skipped_steps, self._applied_steps] if hasattr(self, "_applied_steps") else []
+        return list(self._optimizer.variables) + own
+
+    def build(self, var_list):
+        self._optimizer.build(var_list)
+        if hasattr(self, "_applied_steps"):
+            return
+        # Made here, not in __init__: a checkpoint saved without them still restores
+        # under `assert_existing_objects_matched`, and one with them restores them now.
+        self._skipped_steps = self._no_dependency(step_counter("skipped_steps"))
+        self._track_trackable(self._skipped_steps, "_skipped_steps")
+        with tf.init_scope():
+            applied = tf.Variable(self.iterations - self._skipped_steps,
+                                  name="applied_steps", dtype=tf.int64, trainable=False)
+        self._applied_steps = self._no_dependency(applied)
+        self._track_trackable(self._applied_steps, "_applied_steps")
+
+    def compute_gradients(self, loss, var_list, tape=None):
+        return self._optimizer.compute_gradients(loss, var_list, tape)
+
+    def aggregate_gradients(self, grads_and_vars):
+        return self._optimizer.aggregate_gradients(grads_and_vars)
+
+    def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
+                        **kwargs):
+        """Aggregate the gradients across replicas, then apply them with the wrapped
+        optimizer if all are finite, else only advance its step counter."""
+        grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not grads_and_vars:
+            return self.iterations
+        with tf.init_scope():
+            self.build([v for _, v in grads_and_vars])
+        if kwargs.pop("experimental_aggregate_gradients", True) and not skip_gradients_aggregation:
+            grads_and_vars = self._optimizer.aggregate_gradients(grads_and_vars)
+        apply_or_skip(grads_and_vars, self._apply, self._skip)
+        return self.iterations
+
+    def _apply(self, grads_and_vars):
+        self._optimizer.apply_gradients(grads_and_vars, skip_gradients_aggregation=True)
+        self._count(applied=1)
+
+    def _skip(self):
+        self.iterations.assign_add(1)
+        self._count(applied=0)
+
+    def _count(self, applied):
+        # In the cross-replica context where the counters live (as `iterations`).
+        def count(_):
+            self._applied_steps.assign_add(applied)
+            self._skipped_steps.assign(self.iterations - self._applied_steps)
+        if tf.distribute.in_cross_replica_context():  # the skip branch, under a strategy
+            count(None)
+        else:
+            tf.__internal__.distribute.interim.maybe_merge_call(
+                count, self._optimizer._distribution_strategy)
+
+    def update_step(self, gradient, variable):
+        raise NotImplementedError("SkipNonFinite delegates updates; call apply_gradients.")
+
+    def finalize_variable_values(self, var_list):
+        self._optimizer.finalize_variable_values(var_list)
+
+    def save_own_variables(self, store):
+        # Only its counters: `model.save` visits the wrapped optimizer on its own.
+        for i, variable in enumerate(self.variables[len(self._optimizer.variables):]):
+            store[str(i)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        for i, variable in enumerate(self.variables[len(self._optimizer.variables):]):
+            variable.assign(store[str(i)])
+
+    def get_config(self):
+        return {"inner_optimizer": tf.keras.optimizers.serialize(self._optimizer)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        inner = config["inner_optimizer"]
+        if isinstance(inner, dict):
+            if inner.get("registered_name"):  # ours, not a same-named class of Larq's
+                inner = {**inner, "class_name": inner["registered_name"]}
+            inner = tf.keras.optimizers.deserialize(inner, custom_objects=custom_objects,
+                                                    use_legacy_optimizer=False)
+        return cls(inner)

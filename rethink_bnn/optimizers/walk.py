@@ -1,40 +1,45 @@
-"""Walking an optimizer: the optimizers inside a LossScaleOptimizer and a CaseOptimizer.
+"""Walking an optimizer: what is inside a LossScaleOptimizer, SkipNonFinite and CaseOptimizer.
 
-Callbacks, the training loop and tests find Bop (its flip counts, its averages) and the
-step-skipping counters through these functions, whatever wraps them.
+Callbacks, the training loop and tests find the binary optimizers (their flip counts,
+their state) and the skipped-step counters through these functions, whatever wraps them.
 """
 
-from rethink_bnn.optimizers.bop import Bop
+from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.case import CaseOptimizer
+from rethink_bnn.optimizers.finite import SkipNonFinite
 
-__all__ = ["binary_optimizers", "leaf_optimizers", "skip_counters"]
+__all__ = ["binary_optimizers", "leaf_optimizers", "skip_counters", "wrappers"]
 
 
-def _unwrapped(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", None)  # LossScaleOptimizer
-    return optimizer if inner is None else _unwrapped(inner)
+def wrappers(optimizer):
+    """`optimizer` and each optimizer it wraps (LossScaleOptimizer, SkipNonFinite), outermost
+    first, down to the first that wraps nothing."""
+    chain = [optimizer]
+    while getattr(chain[-1], "inner_optimizer", None) is not None:
+        chain.append(chain[-1].inner_optimizer)
+    return chain
 
 
 def leaf_optimizers(optimizer):
     """The optimizers that update variables, in routing order: a CaseOptimizer's
-    sub-optimizers (the default last), through any LossScaleOptimizer."""
-    optimizer = _unwrapped(optimizer)
+    sub-optimizers (the default last), through any wrapper."""
+    optimizer = wrappers(optimizer)[-1]
     if isinstance(optimizer, CaseOptimizer):
         return [leaf for sub in optimizer.optimizers for leaf in leaf_optimizers(sub)]
     return [optimizer]
 
 
 def binary_optimizers(optimizer):
-    """The Bop optimizers among `leaf_optimizers(optimizer)`."""
-    return [leaf for leaf in leaf_optimizers(optimizer) if isinstance(leaf, Bop)]
+    """The binary optimizers (Bop and its successors) among `leaf_optimizers(optimizer)`."""
+    return [leaf for leaf in leaf_optimizers(optimizer) if isinstance(leaf, BinaryOptimizer)]
 
 
 def skip_counters(optimizer):
-    """The `skipped_steps` counters of the optimizers that check gradients for non-finite
-    values (a CaseOptimizer that checks does so for all its sub-optimizers)."""
-    optimizer = _unwrapped(optimizer)
-    if getattr(optimizer, "skip_non_finite", False):
-        return [optimizer.skipped_steps]
-    if isinstance(optimizer, CaseOptimizer):
-        return [c for sub in optimizer.optimizers for c in skip_counters(sub)]
-    return []
+    """The `skipped_steps` (int64 tensors) of the `SkipNonFinite` wrappers in `optimizer`:
+    none if nothing checks gradients for non-finite values."""
+    found = [w for w in wrappers(optimizer) if isinstance(w, SkipNonFinite)]
+    inner = wrappers(optimizer)[-1]
+    if isinstance(inner, CaseOptimizer):
+        found += [w for sub in inner.optimizers for w in wrappers(sub)
+                  if isinstance(w, SkipNonFinite)]
+    return [w.skipped_steps for w in found]

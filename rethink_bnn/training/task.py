@@ -32,6 +32,7 @@ from rethink_bnn.callbacks import (
     SkippedStepLogger,
 )
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
+from rethink_bnn.optimizers.finite import SkipNonFinite
 from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
 from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
 from rethink_bnn.training.console import Console, console_verbosity
@@ -141,13 +142,14 @@ class TrainingTask:
 
     def make_optimizer(self, steps_per_epoch):
         """Adam for every variable, or, when the task has a binary optimizer, a
-        CaseOptimizer that gives it the binary kernels and Adam the rest. Tasks change
-        the optimizers through the hooks below, not by copying this."""
+        CaseOptimizer that gives it the binary kernels and Adam the rest; wrapped in
+        SkipNonFinite either way. Tasks change the optimizers through the hooks below,
+        not by copying this."""
         adam = tf.keras.optimizers.Adam(self.learning_rate_schedule(steps_per_epoch))
         binary = self.binary_optimizer(steps_per_epoch)
         if binary is None:
-            return adam
-        return CaseOptimizer((is_binary_variable, binary), default_optimizer=adam)
+            return SkipNonFinite(adam)
+        return SkipNonFinite(CaseOptimizer((is_binary_variable, binary), default_optimizer=adam))
 
     def binary_optimizer(self, steps_per_epoch):
         """The optimizer of the binary kernels (None: they are latent weights for Adam)."""

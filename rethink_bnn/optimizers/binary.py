@@ -1,0 +1,299 @@
+"""The base of the latent-weight-free optimizers: what Bop and its successors share.
+
+A subclass is what a Keras optimizer is: `build` (its state, one or more floats per
+weight, made with `add_state`), `update_step` (the rule, in place, returning how many
+weights it flipped) and `get_config`. From this base it gets:
+
+- the ±1 check of every variable it is built on, and refusal of `weight_decay` and
+  `use_ema` (both would move weights off ±1);
+- its hyperparameters, each a float or a `LearningRateSchedule` of the step, checked
+  where they enter, read once per step, and checked again at run time: a step in which
+  one is invalid (NaN, ±∞, out of range, from a schedule or `set_value`) changes
+  nothing and is counted in `invalid_hyperparameter_steps`;
+- one flip counter per variable (`flip_counts`), for `FlipLogger`;
+- state in float32 for float16 and bfloat16 weights;
+- Keras' machinery for the rest: distribution (the update runs once per variable under
+  `distribution.extended.update`), XLA (`jit_compile`), checkpoints and saving.
+
+Skipping a step with non-finite gradients is not here: wrap the optimizer in
+`SkipNonFinite` (`rethink_bnn.optimizers.finite`), as the tasks do.
+"""
+
+import tensorflow as tf
+
+from rethink_bnn.optimizers.hyperparameters import (
+    Schedule,
+    build_hyperparameter,
+    check,
+    current_value,
+    deserialize_hyperparameter,
+    serialize_hyperparameter,
+    valid_value,
+)
+from rethink_bnn.optimizers.finite import step_counter
+
+__all__ = ["BinaryOptimizer"]
+
+NARROW = (tf.float16, tf.bfloat16)
+_REFUSED = ("weight_decay", "use_ema")
+_DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency")
+
+
+class BinaryOptimizer(tf.keras.optimizers.Optimizer):
+    """Base class of optimizers that flip ±1 weights in place (see the module docstring).
+
+    Subclasses set `hyperparameter_names`: the first plays Keras' learning rate's part
+    (`learning_rate` *is* it, so `LearningRateScheduler` and TensorBoard act on it);
+    each other one `n` is stored as `self._n`, a variable or a schedule.
+    """
+
+    hyperparameter_names = ()
+
+    def __init__(self, hyperparameters, name, **kwargs):
+        for refused in _REFUSED:
+            if kwargs.get(refused):
+                raise ValueError(
+                    f"{type(self).__name__} does not support {refused}="
+                    f"{kwargs[refused]!r}: it would move binary weights off ±1. Leave it unset."
+                )
+            kwargs.pop(refused, None)
+        super().__init__(name=name, weight_decay=None, **kwargs)
+        lead, *others = self.hyperparameter_names
+        self._learning_rate = self._build_learning_rate(check(lead, hyperparameters[lead]))
+        for other in others:  # `_threshold` is the checkpoint key Bop always had
+            setattr(self, f"_{other}",
+                    build_hyperparameter(check(other, hyperparameters[other]), other))
+
+    @property
+    def learning_rate(self):
+        """The first hyperparameter (Bop's γ) at the latest step."""
+        return super().learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        value = check(self.hyperparameter_names[0], value)
+        super(BinaryOptimizer, BinaryOptimizer).learning_rate.fset(self, value)
+
+    def hyperparameter(self, name):
+        """The value of hyperparameter `name` that the latest step used (step 0's before
+        any): the learning rate as Keras keeps it, a schedule at the latest step."""
+        if name == self.hyperparameter_names[0]:
+            return self.learning_rate
+        value = getattr(self, f"_{name}")
+        if isinstance(value, Schedule):
+            # The step counter has advanced past the latest step since it ran.
+            return value(tf.maximum(self.iterations - 1, 0))
+        return value
+
+    def set_hyperparameter(self, name, value):
+        """Set a hyperparameter created as a float to another float (checked)."""
+        if name == self.hyperparameter_names[0]:
+            self.learning_rate = value
+            return
+        current = getattr(self, f"_{name}")
+        if isinstance(current, Schedule) or isinstance(value, Schedule):
+            raise TypeError(
+                f"{type(self).__name__}'s {name} can be set only when it was created as a "
+                f"float and is set to a float: create a new {type(self).__name__} to use a schedule."
+            )
+        current.assign(check(name, value))
+
+    @property
+    def hyperparameters(self):
+        """{name: float} of every hyperparameter at the latest step, for the logs."""
+        return {name: float(tf.convert_to_tensor(self.hyperparameter(name)))
+                for name in self.hyperparameter_names}
+
+    def build(self, var_list):
+        """Check that every variable holds ±1; create the flip and invalid-step counters.
+        A subclass calls this first, then makes its state with `add_state`."""
+        super().build(var_list)
+        if getattr(self, "_binary_built", False):
+            return
+        for variable in var_list:
+            _check_binary(variable, type(self).__name__)
+        self._binary_built = True
+        self._index_of = self._no_dependency(
+            {self._var_key(v): i for i, v in enumerate(var_list)})
+        # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
+        # one op per step however many layers there are.
+        self._flips = self.add_variable((len(var_list),), tf.int64, name="flips")
+        # Made here, not in __init__, and kept out of `variables` (the h5 and .keras
+        # layouts): a checkpoint saved before it existed still restores, also under
+        # `assert_existing_objects_matched` (a resumed run restores before build).
+        self._invalid_hyperparameter_steps = step_counter("invalid_hyperparameter_steps")
+        with tf.init_scope():  # the hyperparameters of the latest invalid step; not saved
+            self._last_invalid = self._no_dependency(tf.Variable(
+                tf.zeros(len(self.hyperparameter_names), tf.float64),
+                name="last_invalid_hyperparameters", trainable=False))
+        # Not a checkpoint dependency: the model owns these variables.
+        self._binary_variables = self._no_dependency(list(var_list))
+        # Keras caches an optimizer's checkpoint children the first time a checkpoint
+        # visits it. A run that restored a checkpoint before this build would keep the
+        # children of an unbuilt optimizer and save the flip counter under
+        # `_variables/N`, where an uninterrupted run saves `_flips`. Forgetting the cache
+        # gives every run one layout (the subclass's state is made before the next visit).
+        vars(self).pop("_coalesced_children", None)
+
+    def add_state(self, variable, name):
+        """A zero slot like `variable`, in float32 if `variable` is float16 or bfloat16:
+        neither holds the small averages these rules keep (see `state_dtype`)."""
+        dtype = state_dtype(variable)
+        if dtype == getattr(variable, "true_dtype", variable.dtype):
+            return self.add_variable_from_reference(variable, name)
+        with tf.init_scope():
+            slot = tf.Variable(tf.zeros(variable.shape, dtype),
+                               name=f"{name}/{variable._shared_name}", trainable=False)
+        self._variables.append(slot)
+        return slot
+
+    def index(self, variable):
+        """The position of `variable` in `binary_variables` (KeyError if not trained here)."""
+        return self._index_of[self._var_key(variable)]
+
+    @property
+    def binary_variables(self):
+        """The variables trained here, in the order of `flip_counts` (empty until built)."""
+        return list(getattr(self, "_binary_variables", []))
+
+    @property
+    def flip_counts(self):
+        """int64 vector variable: flips of each of `binary_variables` since creation."""
+        return getattr(self, "_flips", None)
+
+    @property
+    def invalid_hyperparameter_steps(self):
+        """int64 variable: steps in which a hyperparameter was invalid, so that nothing
+        changed; None until built."""
+        return getattr(self, "_invalid_hyperparameter_steps", None)
+
+    @property
+    def last_invalid_hyperparameters(self):
+        """{name: float} of the latest step counted in `invalid_hyperparameter_steps` by
+        this Python object; None until built."""
+        if not hasattr(self, "_last_invalid"):
+            return None
+        return dict(zip(self.hyperparameter_names,
+                        (float(v) for v in self._last_invalid.numpy())))
+
+    @property
+    def step_hyperparameters(self):
+        """{name: scalar tensor} of the step being applied, for `update_step`: the values
+        that make the rule change nothing (`neutral_hyperparameters`) when one is invalid."""
+        return self._step_values
+
+    def neutral_hyperparameters(self, values):
+        """Values for which `update_step` changes no state and flips nothing; a subclass
+        defines them (Bop: γ = 0, τ = ∞)."""
+        raise NotImplementedError
+
+    def _read_hyperparameters(self):
+        """Each hyperparameter at this step, and whether all are valid."""
+        lead, *others = self.hyperparameter_names
+        values = {lead: tf.convert_to_tensor(self.learning_rate)}  # Keras computed it
+        for other in others:
+            values[other] = tf.convert_to_tensor(
+                current_value(getattr(self, f"_{other}"), self.iterations))
+        valid = tf.reduce_all(tf.stack([valid_value(n, v) for n, v in values.items()]))
+        return values, valid
+
+    def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
+        """Keras' loop over the variables (no EMA here), with the hyperparameters read
+        and checked once per step rather than once per variable."""
+        values, valid = self._read_hyperparameters()
+        # Counted where Keras counts `iterations` (cross-replica, under a strategy that
+        # needs merge calls): once per step, the same on every replica.
+        invalid = tf.logical_not(valid)
+        self._invalid_hyperparameter_steps.assign_add(tf.cast(invalid, tf.int64))
+        stacked = tf.stack([tf.cast(v, tf.float64) for v in values.values()])
+        self._last_invalid.assign(tf.where(invalid, stacked, self._last_invalid))
+        neutral = self.neutral_hyperparameters(values)
+        values = {n: tf.where(valid, v, tf.cast(neutral[n], v.dtype)) for n, v in values.items()}
+        for gradient, variable in grads_and_vars:
+            distribution.extended.update(
+                variable, self._apply_to, args=(gradient, values), group=False)
+        return self.iterations.assign_add(1)
+
+    def _apply_to(self, variable, gradient, values):
+        if self.jit_compile:  # the key gives each variable its own trace, as in Keras
+            return self._apply_xla(variable, gradient, values, id(self._var_key(variable)))
+        return self._apply_one(variable, gradient, values)
+
+    @tf.function(jit_compile=True)
+    def _apply_xla(self, variable, gradient, values, key):
+        return self._apply_one(variable, gradient, values)
+
+    def _apply_one(self, variable, gradient, values):
+        if getattr(variable, "_unique_id", None) is None:
+            return  # a stand-in traced by model.save(): nothing to update
+        if isinstance(gradient, tf.IndexedSlices):
+            # The averages decay everywhere, so a sparse gradient is a dense one with zeros.
+            gradient = tf.convert_to_tensor(gradient)
+        self._step_values = self._no_dependency(values)
+        flips = self.update_step(gradient, variable)
+        # this variable's entry of the flip vector: one add for all layers' counts
+        self._flips.assign_add(flips * tf.one_hot(self.index(variable),
+                                                  len(self._binary_variables), dtype=tf.int64))
+
+    def get_config(self):
+        config = super().get_config()
+        for key in _DROPPED_FROM_CONFIG:
+            config.pop(key, None)
+        lead, *others = self.hyperparameter_names
+        config.pop("learning_rate", None)
+        config[lead] = serialize_hyperparameter(self._learning_rate)
+        for other in others:
+            config[other] = serialize_hyperparameter(getattr(self, f"_{other}"))
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config.pop("skip_non_finite", None)  # written before skipping became a wrapper
+        config.pop("learning_rate", None)  # the first hyperparameter, under its own name
+        for name in cls.hyperparameter_names:
+            if name in config:
+                config[name] = deserialize_hyperparameter(config[name], custom_objects)
+        return cls(**config)
+
+
+def state_dtype(variable):
+    """A slot's dtype: the weight's, but float32 for float16 and bfloat16 weights.
+
+    Neither can hold these optimizers' state: in float16, τ = 1e-8 and γ g = 1e-4 * 1e-4
+    round to 0; bfloat16 has 8 bits of precision, so (1 - γ) m rounds back to m for
+    γ = 1e-4 and m never decays. In float32 the result is the float32 rule's, bit for bit.
+    """
+    dtype = tf.as_dtype(getattr(variable, "true_dtype", variable.dtype))
+    return tf.float32 if dtype in NARROW else dtype
+
+
+def count_flips(factor):
+    """How many entries of `factor` (±1 per weight, -1 to flip) are -1, as int64."""
+    size = factor.shape.num_elements()
+    if size is not None and size < 2**24:  # a float32 sum of ±1 is exact below 2**24
+        return tf.cast((size - tf.reduce_sum(factor)) * 0.5, tf.int64)
+    return tf.reduce_sum(tf.cast(factor < 0, tf.int64))
+
+
+def flip_where(weight, flip, dtype):
+    """Negate `weight` (±1) where the bool tensor `flip` holds, in place; returns the
+    number flipped. `dtype` is the width the caller computed `flip` in."""
+    factor = tf.where(flip, tf.constant(-1, dtype), tf.constant(1, dtype))
+    flips = count_flips(factor)
+    w = tf.cast(tf.convert_to_tensor(weight), dtype)
+    with tf.control_dependencies([flips]):
+        weight.assign(tf.cast(w * factor, weight.dtype))
+    return flips
+
+
+def _check_binary(variable, owner):
+    values = tf.convert_to_tensor(variable)
+    if not bool(tf.reduce_all(tf.abs(values) == 1)):
+        raise ValueError(
+            f"{owner} got variable `{variable.name}` whose values are not all ±1: "
+            "initialize binary kernels with a binary initializer "
+            "(e.g. rethink_bnn.initializers.BinaryHeNormal()) or route this "
+            "variable to another optimizer."
+        )
+
