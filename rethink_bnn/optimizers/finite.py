@@ -187,6 +187,10 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
                                   name="applied_steps", dtype=tf.int64, trainable=False)
         self._applied_steps = self._no_dependency(applied)
         self._track_trackable(self._applied_steps, "_applied_steps")
+        # Keras caches an optimizer's checkpoint children when a checkpoint first visits
+        # it (a resumed run restores before this build): forget them, so that the
+        # counters are saved by a resumed run as by an uninterrupted one.
+        vars(self._optimizer).pop("_coalesced_children", None)
 
     def compute_gradients(self, loss, var_list, tape=None):
         return self._optimizer.compute_gradients(loss, var_list, tape)
@@ -232,6 +236,20 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
 
     def finalize_variable_values(self, var_list):
         self._optimizer.finalize_variable_values(var_list)
+
+    def set_weights(self, weights):
+        """Set all of `variables`: the wrapped optimizer's, then the two counters (the h5
+        format restores this way). Keras' own would set the wrapped optimizer's own
+        variables only (for a CaseOptimizer its step counter) and drop the rest silently."""
+        variables = self.variables
+        if not hasattr(self, "_applied_steps") or len(weights) != len(variables):
+            raise ValueError(
+                f"SkipNonFinite has {len(variables)} variables but got {len(weights)} "
+                "values: build it on the model's trainable variables before setting them.")
+        inner = len(self._optimizer.variables)
+        self._optimizer.set_weights(weights[:inner])
+        for variable, weight in zip(variables[inner:], weights[inner:]):
+            variable.assign(weight)
 
     def save_own_variables(self, store):
         # Only its counters: `model.save` visits the wrapped optimizer on its own.

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import rethink_bnn as rb
-from rethink_bnn.optimizers import Bop, bop_update
+from rethink_bnn.optimizers import Bop, SkipNonFinite, binary_optimizers, bop_update
 from tests.helpers import assert_all_binary, bop_adam, dense_bnn, toy_data
 
 schedules = tf.keras.optimizers.schedules
@@ -353,14 +353,17 @@ def test_a_float16_model_trains_in_fit():
         tf.keras.layers.Dense(3, **layer),
         tf.keras.layers.Activation("softmax", dtype="float32"),
     ])
-    model.compile(Bop(threshold=1e-6, gamma=1e-2), loss="sparse_categorical_crossentropy")
+    model.compile(SkipNonFinite(Bop(threshold=1e-6, gamma=1e-2)),
+                  loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(128, 12)).astype(np.float16)
     y = np.argmax(x.astype(np.float32) @ rng.normal(size=(12, 3)), axis=1)
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)
     assert all(k.dtype == tf.float16 for k in model.trainable_variables)
     assert_all_binary([k.numpy().astype(np.float32) for k in model.trainable_variables])
-    assert 0 < int(tf.reduce_sum(model.optimizer.flip_counts)) < 8 * (12 * 32 + 32 * 3)
+    assert int(model.optimizer.skipped_steps) == 0  # float16 gradients are checked in float32
+    (bop,) = binary_optimizers(model.optimizer)
+    assert 0 < int(tf.reduce_sum(bop.flip_counts)) < 8 * (12 * 32 + 32 * 3)
 
 
 # --- checkpoint layout ------------------------------------------------------------------
@@ -374,8 +377,10 @@ def _fit_one_epoch(model):
 
 
 def _compiled():
+    """As the tasks compile (`make_optimizer`): the CaseOptimizer in SkipNonFinite."""
     model = dense_bnn()
-    model.compile(bop_adam(threshold=1e-6, gamma=0.1), loss="sparse_categorical_crossentropy")
+    model.compile(SkipNonFinite(bop_adam(threshold=1e-6, gamma=0.1)),
+                  loss="sparse_categorical_crossentropy")
     return model
 
 
@@ -403,34 +408,54 @@ def test_a_resumed_run_saves_the_keys_of_an_uninterrupted_one(tmp_path):
     assert sorted(second) == sorted(again) == sorted(first)
     assert "optimizer/_optimizers/0/_flips/.ATTRIBUTES/VARIABLE_VALUE" in again
     assert "optimizer/_optimizers/0/_invalid_hyperparameter_steps/.ATTRIBUTES/VARIABLE_VALUE" in again
+    # SkipNonFinite's counters, beside the CaseOptimizer's variables
+    assert {"optimizer/_skipped_steps/.ATTRIBUTES/VARIABLE_VALUE",
+            "optimizer/_applied_steps/.ATTRIBUTES/VARIABLE_VALUE"} <= set(again)
     for key, value in again.items():  # both runs trained the same two epochs
         np.testing.assert_array_equal(second[key], value, err_msg=key)
+
+
+KEY = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 @pytest.mark.parametrize("layout", ["uninterrupted", "resumed"])
 def test_a_checkpoint_of_the_old_layout_restores(tmp_path, layout):
     """Checkpoints written before the layout was fixed (commit 108e673: one epoch of
     `_compiled()` on `toy_data(n=64)`, and one more after a restore) still resume; the
-    resumed one held the flip counter under `_variables/4`, not `_flips`."""
+    resumed one held the flip counter under `_variables/4`, not `_flips`. They were
+    written before SkipNonFinite too, by a CaseOptimizer that checked gradients itself:
+    its skipped-step count (`optimizer/_skipped_steps`) is SkipNonFinite's now, and Bop's
+    own count (`optimizer/_optimizers/0/_skipped_steps`) has no successor."""
     old_path = str(OLD_CHECKPOINTS / layout / "ckpt-1")
     reader = tf.train.load_checkpoint(old_path)
     old = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
            if not key.startswith("_CHECKPOINTABLE")}
+    assert f"optimizer/_skipped_steps{KEY}" in old
+    assert f"optimizer/_optimizers/0/_skipped_steps{KEY}" in old
     model = _compiled()
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
         old_path).assert_existing_objects_matched()
     model.optimizer.build(model.trainable_variables)  # restores what build creates
     new, _ = _saved(model, tmp_path / "new")
     stable = {key.replace("/_optimizers/0/_variables/4/", "/_optimizers/0/_flips/"): value
-              for key, value in old.items()}
-    assert sorted(new) == sorted([*stable, "optimizer/_optimizers/0/_invalid_hyperparameter_steps"
-                                  "/.ATTRIBUTES/VARIABLE_VALUE"])
+              for key, value in old.items()
+              if key != f"optimizer/_optimizers/0/_skipped_steps{KEY}"}
+    assert sorted(new) == sorted([*stable, f"optimizer/_applied_steps{KEY}",
+                                  f"optimizer/_optimizers/0/_invalid_hyperparameter_steps{KEY}"])
     for key, value in stable.items():
         if "save_counter" not in key:
             np.testing.assert_array_equal(new[key], value, err_msg=key)
-    bop = model.optimizer.optimizers[0]
+    iterations, skipped = old[f"optimizer/_iterations{KEY}"], old[f"optimizer/_skipped_steps{KEY}"]
+    assert int(model.optimizer.iterations) == iterations == (2 if layout == "uninterrupted" else 4)
+    assert int(model.optimizer.skipped_steps) == skipped
+    assert new[f"optimizer/_applied_steps{KEY}"] == iterations - skipped
+    (bop,) = binary_optimizers(model.optimizer)
+    np.testing.assert_array_equal(bop.flip_counts.numpy(),
+                                  stable[f"optimizer/_optimizers/0/_flips{KEY}"])
     assert int(tf.reduce_sum(bop.flip_counts)) > 0 and int(bop.invalid_hyperparameter_steps) == 0
     _fit_one_epoch(model)  # and training goes on
+    assert int(model.optimizer.iterations) == iterations + 2
+    assert int(model.optimizer.skipped_steps) == skipped
     assert_all_binary(bop.binary_variables)
 
 

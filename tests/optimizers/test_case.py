@@ -3,15 +3,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
+from rethink_bnn.optimizers import (
+    Bop,
+    CaseOptimizer,
+    SkipNonFinite,
+    binary_optimizers,
+    is_binary_variable,
+)
 from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
 
 LOSS = "sparse_categorical_crossentropy"
 
 
 def _compiled(seed=0, optimizer=None, **model_kwargs):
+    """A dense_bnn compiled as the tasks compile it: a CaseOptimizer in SkipNonFinite."""
     model = dense_bnn(seed=seed, **model_kwargs)
-    model.compile(optimizer or bop_adam(), loss=LOSS)
+    model.compile(optimizer or SkipNonFinite(bop_adam()), loss=LOSS)
     return model
 
 
@@ -31,7 +38,7 @@ def test_binary_kernels_go_to_bop_and_the_rest_to_adam():
     model = _compiled()
     x, y = toy_data()
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
-    opt = model.optimizer
+    opt = model.optimizer.inner_optimizer
     bop, adam = opt.optimizers
     for variable in model.trainable_variables:
         expected = bop if is_binary_variable(variable) else adam
@@ -188,23 +195,41 @@ def test_a_reloaded_optimizer_built_on_another_model_is_an_error():
         _build(CaseOptimizer.from_config(_saved_config()), dense_bnn(batch_norm=False))
 
 
-def test_set_weights_sets_the_sub_optimizers_state_too():
+# The CaseOptimizer's step counter; Bop's step counter, flip counts and two averages;
+# Adam's step counter and two moments for each of three variables.
+CASE_VARIABLES = 1 + 4 + 7
+
+
+@pytest.mark.parametrize("wrap, count", [(False, CASE_VARIABLES), (True, CASE_VARIABLES + 2)],
+                         ids=["case", "in-skip-non-finite"])
+def test_set_weights_sets_the_sub_optimizers_state_too(wrap, count):
+    # (SkipNonFinite adds its two counters.) The h5 format restores through set_weights.
     source, target = bop_adam(), bop_adam()
+    if wrap:
+        source, target = SkipNonFinite(source), SkipNonFinite(target)
     model = _build(source)
     _build(target, model)
     values = [np.full(v.shape, i + 1, v.dtype.as_numpy_dtype) for i, v in enumerate(source.variables)]
+    assert len(values) == count
     target.set_weights(values)
     np.testing.assert_equal([v.numpy() for v in target.variables], values)
-    with pytest.raises(ValueError, match="has 14 variables but got 13 values"):
+    with pytest.raises(ValueError, match=f"has {count} variables but got {count - 1} values"):
         target.set_weights(values[:-1])
+    with pytest.raises(ValueError, match=f"has {count} variables but got {count + 1} values"):
+        target.set_weights(values + values[:1])
 
 
-def test_variable_names_are_unique_for_the_h5_format():
-    opt = bop_adam()
+@pytest.mark.parametrize("wrap", [False, True], ids=["case", "in-skip-non-finite"])
+def test_variable_names_are_unique_for_the_h5_format(wrap):
+    opt = SkipNonFinite(bop_adam()) if wrap else bop_adam()
     _build(opt)
     names = [v.name for v in opt.variables]
+    assert len(names) == CASE_VARIABLES + 2 * wrap
     assert len(set(names)) == len(names)
-    assert names[:3] == ["iteration:0", "skipped_steps:0", "CaseOptimizer/0/iteration:0"]
+    assert names[:2] == ["iteration:0", "CaseOptimizer/0/iteration:0"]
+    assert "CaseOptimizer/1/iteration:0" in names
+    if wrap:
+        assert names[-2:] == ["skipped_steps:0", "applied_steps:0"]
 
 
 def test_checkpoint_restore_then_continue_equals_an_uninterrupted_run(tmp_path):
@@ -225,7 +250,7 @@ def test_checkpoint_restore_then_continue_equals_an_uninterrupted_run(tmp_path):
     resumed.fit(x, y, epochs=4, initial_epoch=2, **fit)
     status.assert_consumed()
     _assert_same_state(_state(uninterrupted), _state(resumed))
-    bop, adam = resumed.optimizer.optimizers
+    bop, adam = resumed.optimizer.inner_optimizer.optimizers
     assert int(bop.iterations) == int(adam.iterations) == int(resumed.optimizer.iterations) == 4 * 8
 
 
@@ -236,7 +261,8 @@ def test_model_save_and_load_keep_the_optimizer_state(tmp_path):
     model.fit(x, y, epochs=1, **fit)
     model.save(tmp_path / "model.keras")
     loaded = tf.keras.models.load_model(tmp_path / "model.keras")
-    assert isinstance(loaded.optimizer, CaseOptimizer)
+    assert type(loaded.optimizer) is SkipNonFinite
+    assert type(loaded.optimizer.inner_optimizer) is CaseOptimizer
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     _assert_same_state(_state(model), _state(loaded))
     model.fit(x, y, epochs=1, **fit)
@@ -257,14 +283,14 @@ class _RecordKernels(tf.keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         kernels = binary_kernels(self.model)
         replicas = [[r.numpy() for r in self.strategy.experimental_local_results(k)] for k in kernels]
-        bop = self.model.optimizer.optimizers[0]
+        (bop,) = binary_optimizers(self.model.optimizer)
         self.steps.append((replicas, [m.numpy() for m in bop.averages]))
 
 
 def _fit_under(strategy, x, y):
     with strategy.scope():
         model = dense_bnn(batch_norm=False)
-        model.compile(bop_adam(threshold=1e-4, gamma=0.05), loss=LOSS)
+        model.compile(SkipNonFinite(bop_adam(threshold=1e-4, gamma=0.05)), loss=LOSS)
     recorder = _RecordKernels(strategy)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     model.fit(data, epochs=3, callbacks=[recorder], verbose=0)

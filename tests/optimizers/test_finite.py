@@ -1,10 +1,12 @@
 """Non-finite gradients: the step is skipped, counted, and training goes on."""
 
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import rethink_bnn as rb
+from rethink_bnn.optimizers import Bop, CaseOptimizer, SkipNonFinite, skip_counters
 from rethink_bnn.optimizers.finite import all_finite
 from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
 
@@ -49,7 +51,8 @@ def test_bop_skips_a_non_finite_step_as_if_it_never_happened(bad, compiled):
     shapes = [(6, 5), (5, 3)]
     steps = [_gradients(s, shapes) for s in range(6)]
     poisoned = {1: _poisoned(steps[1], BAD[bad]), 4: _poisoned(steps[4], BAD[bad], where=0)}
-    ours, reference = rb.Bop(threshold=1e-3, gamma=0.3), rb.Bop(threshold=1e-3, gamma=0.3)
+    bop, reference = rb.Bop(threshold=1e-3, gamma=0.3), rb.Bop(threshold=1e-3, gamma=0.3)
+    ours = SkipNonFinite(bop)
     ours_vars = [_binary(s, i) for i, s in enumerate(shapes)]
     reference_vars = [_binary(s, i) for i, s in enumerate(shapes)]
 
@@ -64,19 +67,20 @@ def test_bop_skips_a_non_finite_step_as_if_it_never_happened(bad, compiled):
         if i not in poisoned:
             reference_step([tf.constant(g) for g in grads])
         assert_all_binary(ours_vars)
-        for m in ours.averages:
+        for m in bop.averages:
             assert np.all(np.isfinite(m.numpy()))
-    for a, b in zip(ours_vars + ours.averages, reference_vars + reference.averages):
+    for a, b in zip(ours_vars + bop.averages, reference_vars + reference.averages):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(ours.flip_counts.numpy(), reference.flip_counts.numpy())
+    np.testing.assert_array_equal(bop.flip_counts.numpy(), reference.flip_counts.numpy())
     assert int(ours.skipped_steps) == 2
-    assert int(ours.iterations) == 6  # the step count advances, for schedules
-    assert int(tf.reduce_sum(ours.flip_counts)) > 0  # the comparison is about real flips
+    assert int(ours.iterations) == int(bop.iterations) == 6  # it advances, for schedules
+    assert int(reference.iterations) == 4
+    assert int(tf.reduce_sum(bop.flip_counts)) > 0  # the comparison is about real flips
 
 
 def test_bop_without_the_check_is_poisoned_for_good():
-    """What `skip_non_finite` protects against (and that the check is what does it)."""
-    bop, variable = rb.Bop(threshold=0.0, gamma=0.1, skip_non_finite=False), _binary((4, 4), 0)
+    """What `SkipNonFinite` protects against (and that the check is what does it)."""
+    bop, variable = rb.Bop(threshold=0.0, gamma=0.1), _binary((4, 4), 0)
     bop.apply_gradients([(tf.constant(_poisoned(_gradients(0, [(4, 4)]), np.nan, 0)[0]), variable)])
     bop.apply_gradients([(tf.constant(_gradients(1, [(4, 4)])[0]), variable)])
     assert np.isnan(bop.averages[0].numpy()).any() and np.isnan(variable.numpy()).any()
@@ -86,7 +90,8 @@ def test_bop_without_the_check_is_poisoned_for_good():
 def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
     x, y = toy_data(n=32)
     model = dense_bnn()
-    optimizer = bop_adam(threshold=1e-6, gamma=0.1)
+    case = bop_adam(threshold=1e-6, gamma=0.1)
+    optimizer = SkipNonFinite(case)
     model.compile(optimizer, loss=LOSS)
     variables = model.trainable_variables
 
@@ -102,11 +107,11 @@ def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
         return tape.gradient(loss, variables)
 
     def state():
-        slots = [v for sub in optimizer.optimizers for v in sub.variables
-                 if v is not sub.iterations and v.name != "skipped_steps:0"]
+        slots = [v for sub in case.optimizers for v in sub.variables if v is not sub.iterations]
         return [v.numpy().copy() for v in variables + slots]
 
     step(gradients())  # build everything, then take one good step
+    counters = skip_counters(optimizer)  # read later, as SkippedStepLogger reads them
     before = state()
     grads = gradients()
     # the bad value goes into the real-valued head only: Bop's share is finite
@@ -116,14 +121,56 @@ def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
     for a, b in zip(before, state()):
         np.testing.assert_array_equal(a, b)  # nothing moved, Bop's share included
     assert int(optimizer.skipped_steps) == 1
-    assert int(optimizer.iterations) == 2
-    assert [int(sub.iterations) for sub in optimizer.optimizers] == [2, 2]
-    assert [int(sub.skipped_steps) for sub in optimizer.optimizers[:1]] == [0]  # one check
+    assert int(optimizer.iterations) == int(case.iterations) == 2
+    assert [int(c.numpy()) for c in counters] == [1]  # one check, one count
     step(gradients())  # training goes on
+    # The skipped step is counted in every sub-optimizer's step: they read the one count.
+    assert [int(sub.iterations) for sub in case.optimizers] == [3, 3] == [int(case.iterations)] * 2
     after = state()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     assert all(np.all(np.isfinite(a)) for a in after)
     assert_all_binary(binary_kernels(model))
+
+
+def test_the_counters_are_saved_in_checkpoints_and_restored_at_build(tmp_path):
+    variable = _binary((4, 4), 0)
+    optimizer = SkipNonFinite(Bop(threshold=1e-3, gamma=0.3))
+    for i, kind in enumerate("gbgbb"):
+        grads = _gradients(i, [(4, 4)])
+        optimizer.apply_gradients([(tf.constant(_poisoned(grads, np.nan, 0)[0] if kind == "b"
+                                                else grads[0]), variable)])
+    assert (int(optimizer.iterations), int(optimizer.skipped_steps)) == (5, 3)
+    path = tf.train.Checkpoint(optimizer=optimizer).save(str(tmp_path / "ckpt"))
+    fresh = SkipNonFinite(Bop(threshold=1e-3, gamma=0.3))
+    status = tf.train.Checkpoint(optimizer=fresh).restore(path)  # before build, as a resumed run
+    status.assert_existing_objects_matched()
+    fresh.build([_binary((4, 4), 0)])
+    status.assert_consumed()
+    assert (int(fresh.iterations), int(fresh.skipped_steps)) == (5, 3)
+    np.testing.assert_array_equal(fresh.inner_optimizer.flip_counts.numpy(),
+                                  optimizer.inner_optimizer.flip_counts.numpy())
+
+
+def test_the_skipped_steps_of_a_case_optimizer_that_checked_gradients_itself_restore(tmp_path):
+    """A CaseOptimizer saved before SkipNonFinite kept its skipped-step count as
+    `_skipped_steps` beside `_iterations`: the wrapper restores it at build, and counts
+    the steps before as applied but those."""
+    old = tf.__internal__.tracking.AutoTrackable()
+    old._iterations = tf.Variable(7, dtype=tf.int64)
+    old._skipped_steps = tf.Variable(3, dtype=tf.int64)
+    path = tf.train.Checkpoint(optimizer=old).save(str(tmp_path / "ckpt"))
+    model = dense_bnn()
+    optimizer = SkipNonFinite(bop_adam())
+    tf.train.Checkpoint(optimizer=optimizer).restore(path).expect_partial()
+    assert int(optimizer.iterations) == 7 and int(optimizer.skipped_steps) == 0  # not built
+    optimizer.build(model.trainable_variables)
+    assert (int(optimizer.iterations), int(optimizer.skipped_steps)) == (7, 3)
+    grads = [tf.zeros_like(v) for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    assert (int(optimizer.iterations), int(optimizer.skipped_steps)) == (8, 3)
+    grads[0] = tf.fill(grads[0].shape, np.nan)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    assert (int(optimizer.iterations), int(optimizer.skipped_steps)) == (9, 4)
 
 
 MARK = 7.0  # a first feature of exactly 7 marks an example whose gradient is poisoned
@@ -155,7 +202,8 @@ def _fit_with_bad_batches(strategy, x, y, bad_rows, value):
         inputs = tf.keras.Input(x.shape[1:])
         body = dense_bnn()
         model = tf.keras.Model(inputs, PoisonGradient(value)(body(inputs), inputs))
-        model.compile(bop_adam(threshold=1e-6, gamma=0.05), loss=LOSS, metrics=["accuracy"])
+        model.compile(SkipNonFinite(bop_adam(threshold=1e-6, gamma=0.05)), loss=LOSS,
+                      metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     _, untrained = model.evaluate(data, verbose=0)
     history = model.fit(data, epochs=3, callbacks=[rb.SkippedStepLogger()], verbose=0)
@@ -188,9 +236,27 @@ def test_fit_skips_bad_steps_logs_them_and_goes_on(replicas, bad):
         first, *others = strategy.experimental_local_results(k)
         for other in others:
             np.testing.assert_array_equal(first.numpy(), other.numpy())
-    assert int(tf.reduce_sum(model.optimizer.optimizers[0].flip_counts)) > 0
+    assert int(tf.reduce_sum(model.optimizer.inner_optimizer.optimizers[0].flip_counts)) > 0
     _, accuracy = model.evaluate(x, y, verbose=0)
     assert accuracy > untrained + 0.15  # it learned from the good batches
+
+
+def test_the_logger_counts_the_skips_of_a_model_built_by_its_first_step():
+    # The wrapper makes its counters on the first step, after the logger found them.
+    x, y = toy_data(n=64)
+    x[40, 0] = np.nan  # in the second batch of each epoch: that step is skipped
+    model = tf.keras.Sequential([
+        lq.layers.QuantDense(3, kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,
+                             kernel_initializer=rb.initializers.BinaryHeNormal(seed=0)),
+        tf.keras.layers.Activation("softmax"),
+    ])
+    assert not model.built
+    model.compile(SkipNonFinite(Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
+    history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+                        callbacks=[rb.SkippedStepLogger()])
+    assert history.history["skipped_steps"] == [1, 1]
+    assert (int(model.optimizer.iterations), int(model.optimizer.skipped_steps)) == (4, 2)
+    assert_all_binary(model.trainable_variables)
 
 
 def test_skipped_step_logger_needs_an_optimizer_that_skips():
@@ -201,13 +267,47 @@ def test_skipped_step_logger_needs_an_optimizer_that_skips():
         model.fit(x, y, callbacks=[rb.SkippedStepLogger()], verbose=0)
 
 
-def test_skip_non_finite_is_serialized():
-    optimizer = rb.CaseOptimizer(
-        (rb.is_binary_variable, rb.Bop(skip_non_finite=False)),
-        default_optimizer=tf.keras.optimizers.Adam(),
-        skip_non_finite=False,
-    )
-    restored = rb.CaseOptimizer.from_config(optimizer.get_config())
-    assert restored.skip_non_finite is False
-    assert restored.optimizers[0].skip_non_finite is False
-    assert rb.Bop.from_config(rb.Bop().get_config()).skip_non_finite is True
+def _case_optimizer():
+    return CaseOptimizer((rb.is_binary_variable, Bop(threshold=1e-7, gamma=1e-3)),
+                         default_optimizer=tf.keras.optimizers.Adam(3e-3))
+
+
+@pytest.mark.parametrize("inner", [Bop, _case_optimizer], ids=["bop", "case"])
+def test_skip_non_finite_is_serialized(inner):
+    optimizer = SkipNonFinite(inner())
+    config = optimizer.get_config()
+    inner_type = type(optimizer.inner_optimizer)
+    for restored in (SkipNonFinite.from_config(config),
+                     tf.keras.optimizers.deserialize(tf.keras.optimizers.serialize(optimizer))):
+        assert type(restored) is SkipNonFinite
+        assert type(restored.inner_optimizer) is inner_type  # ours, not Larq's Bop
+        assert restored.inner_optimizer.get_config() == optimizer.inner_optimizer.get_config()
+        assert restored.get_config() == config
+
+
+def test_a_config_written_with_skip_non_finite_still_loads():
+    """Bop and CaseOptimizer configs saved before `SkipNonFinite` hold the key."""
+    bop_config = Bop(threshold=1e-7, gamma=1e-3).get_config()
+    old_bop = {**bop_config, "skip_non_finite": True}
+    restored = Bop.from_config(old_bop)
+    assert type(restored) is Bop and restored.get_config() == bop_config
+    case_config = _case_optimizer().get_config()
+    old_case = {**case_config, "skip_non_finite": True,
+                "optimizers": [{**c, "config": {**c["config"], "skip_non_finite": True}}
+                               for c in case_config["optimizers"]]}
+    restored = CaseOptimizer.from_config(old_case)
+    assert type(restored) is CaseOptimizer and restored.get_config() == case_config
+    assert type(restored.optimizers[0]) is Bop
+    via_keras = tf.keras.optimizers.deserialize(
+        {**tf.keras.optimizers.serialize(_case_optimizer()), "config": old_case})
+    assert type(via_keras) is CaseOptimizer and via_keras.get_config() == case_config
+
+
+@pytest.mark.parametrize("value", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda **kwargs: Bop(**kwargs),
+    lambda **kwargs: CaseOptimizer((rb.is_binary_variable, Bop()), **kwargs),
+], ids=["bop", "case"])
+def test_skip_non_finite_as_an_argument_points_to_the_wrapper(make, value):
+    with pytest.raises(TypeError, match="SkipNonFinite"):
+        make(skip_non_finite=value)

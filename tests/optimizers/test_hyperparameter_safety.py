@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import larq as lq
 import rethink_bnn as rb
+from rethink_bnn.optimizers import SkipNonFinite
 from rethink_bnn.optimizers.hyperparameters import describe_invalid, valid_at_run_time
 from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
 
@@ -82,18 +83,20 @@ def test_valid_at_run_time_agrees_with_the_setters():
     for which, _, value in CASES:
         gamma, threshold = {**GOOD, which: value}.values()
         assert not bool(valid_at_run_time(gamma, threshold)), (which, value)
-        assert describe_invalid(gamma, threshold).startswith(f"{which} = ")
+        assert describe_invalid(gamma=gamma, threshold=threshold).startswith(f"{which} = ")
     for gamma, threshold in [(1.0, 0.0), (1e-30, 1e-30), (0.3, 3e38), (1.2e-38, 1e-45)]:
         assert bool(valid_at_run_time(gamma, threshold))
-        assert describe_invalid(float(gamma), threshold) == ""
+        assert describe_invalid(gamma=float(gamma), threshold=threshold) == ""
     assert bool(valid_at_run_time(tf.constant(0.5, tf.float64), tf.constant(0.0, tf.float16)))
     # a subnormal gamma is 0 to TensorFlow's CPU kernels: refused, and caught at run time
     assert not bool(valid_at_run_time(np.float32(1e-45), 0.0))
-    assert describe_invalid(1e-45, 0.0).startswith("gamma = 1e-45")
+    assert describe_invalid(gamma=1e-45, threshold=0.0).startswith("gamma = 1e-45")
     with pytest.raises(ValueError, match="gamma must be in"):
         rb.Bop(gamma=1e-45)
-    assert describe_invalid(np.nan, -np.inf) == (
+    assert describe_invalid(gamma=np.nan, threshold=-np.inf) == (
         "gamma = nan (must be in (0, 1]), threshold = -inf (must be a finite float >= 0)")
+    with pytest.raises(TypeError):  # by name: the binary optimizers have other ones
+        describe_invalid(np.nan, 0.0)
 
 
 @pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
@@ -127,7 +130,8 @@ def test_set_value_on_the_variable_changes_nothing_and_is_counted(which, name, v
     opt = rb.Bop(**GOOD)
     if mode == "xla-update":  # each variable's update compiled on its own, as on a GPU
         opt.jit_compile, mode = True, "tf.function"
-    step = _stepper(opt, variables, mode)
+    skipping = SkipNonFinite(opt)
+    step = _stepper(skipping, variables, mode)
     step(_gradients(variables, 0))  # builds, and a first valid step
     before = _state(opt, variables)
     hyperparameter = opt.learning_rate if which == "gamma" else opt.threshold
@@ -137,7 +141,7 @@ def test_set_value_on_the_variable_changes_nothing_and_is_counted(which, name, v
         _assert_unchanged(before, _state(opt, variables))
         _assert_sound(opt, variables)
     assert int(opt.invalid_hyperparameter_steps) == 2
-    assert int(opt.skipped_steps) == 0 and int(opt.iterations) == 3
+    assert int(skipping.skipped_steps) == 0 and int(skipping.iterations) == int(opt.iterations) == 3
     assert describe_invalid(**opt.last_invalid_hyperparameters).startswith(f"{which} = ")
     tf.keras.backend.set_value(hyperparameter, GOOD[which])
     step(_gradients(variables, 3))  # training goes on
@@ -198,18 +202,19 @@ def test_an_overflowing_schedule_is_caught():
 def test_the_invalid_step_and_the_non_finite_gradient_are_counted_apart():
     variables = [_binary((8, 6), 0)]
     opt = rb.Bop(**GOOD)
-    opt.apply_gradients(zip(_gradients(variables, 0), variables))
+    skipping = SkipNonFinite(opt)
+    skipping.apply_gradients(zip(_gradients(variables, 0), variables))
     tf.keras.backend.set_value(opt.learning_rate, np.nan)
     grads = _gradients(variables, 1)
-    opt.apply_gradients(zip(grads, variables))
-    opt.apply_gradients(zip([tf.fill(grads[0].shape, np.nan)], variables))
-    assert int(opt.invalid_hyperparameter_steps) == 1 and int(opt.skipped_steps) == 1
+    skipping.apply_gradients(zip(grads, variables))
+    skipping.apply_gradients(zip([tf.fill(grads[0].shape, np.nan)], variables))
+    assert int(opt.invalid_hyperparameter_steps) == 1 and int(skipping.skipped_steps) == 1
     _assert_sound(opt, variables)
 
 
 def test_without_the_gradient_check_an_invalid_gamma_still_changes_nothing():
     variables = [_binary((8, 6), 0)]
-    opt = rb.Bop(**GOOD, skip_non_finite=False)
+    opt = rb.Bop(**GOOD)  # not wrapped in SkipNonFinite
     opt.apply_gradients(zip(_gradients(variables, 0), variables))
     before = _state(opt, variables)
     tf.keras.backend.set_value(opt.learning_rate, np.inf)
@@ -279,8 +284,9 @@ def test_fit_with_case_optimizer_keeps_kernels_binary_counts_and_logs(
     )
     with strategy.scope():
         model = dense_bnn()
-        model.compile(bop_adam(threshold=1e-6, gamma=0.05), loss=LOSS, jit_compile=jit_compile)
-    bop = model.optimizer.optimizers[0]
+        model.compile(SkipNonFinite(bop_adam(threshold=1e-6, gamma=0.05)), loss=LOSS,
+                      jit_compile=jit_compile)
+    bop = model.optimizer.inner_optimizer.optimizers[0]
     setter = SetForOneEpoch(bop, which, value)
     with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
         history = model.fit(x, y, batch_size=32, epochs=3, verbose=0,
@@ -317,7 +323,7 @@ def _all_binary_model():
 def test_learning_rate_scheduler_on_bop_alone(bad, caplog):
     x, y = toy_data(n=128)
     model = _all_binary_model()
-    model.compile(rb.Bop(threshold=1e-6, gamma=0.05), loss=LOSS)
+    model.compile(SkipNonFinite(rb.Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
     scheduler = tf.keras.callbacks.LearningRateScheduler(lambda epoch, lr: bad if epoch == 1 else 0.05)
     with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
         history = model.fit(x, y, batch_size=32, epochs=3, verbose=0,
@@ -331,7 +337,7 @@ def test_learning_rate_scheduler_on_bop_alone(bad, caplog):
 def test_the_logger_reports_zero_quietly(caplog):
     x, y = toy_data(n=64)
     model = dense_bnn()
-    model.compile(bop_adam(), loss=LOSS)
+    model.compile(SkipNonFinite(bop_adam()), loss=LOSS)
     with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
         history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0, 0]
@@ -342,7 +348,7 @@ def test_the_logger_reports_zero_quietly(caplog):
 def test_the_logger_works_with_bop_without_the_gradient_check():
     x, y = toy_data(n=64)
     model = _all_binary_model()
-    model.compile(rb.Bop(skip_non_finite=False), loss=LOSS)
+    model.compile(rb.Bop(), loss=LOSS)  # not wrapped in SkipNonFinite
     history = model.fit(x, y, epochs=1, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0]
     assert "skipped_steps" not in history.history  # nothing checks gradients
@@ -355,7 +361,7 @@ def test_the_logger_works_with_a_model_built_by_its_first_step():
     model = tf.keras.Sequential([lq.layers.QuantDense(3, **binary),
                                  tf.keras.layers.Activation("softmax")])
     assert not model.built  # no variables until fit's first step
-    model.compile(rb.Bop(threshold=1e-6, gamma=0.05), loss=LOSS)
+    model.compile(SkipNonFinite(rb.Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0, 0]
     assert history.history["skipped_steps"] == [0, 0]
