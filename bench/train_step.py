@@ -88,16 +88,16 @@ def _variants(jit):
         model.compile(optimizer, loss=LOSS, jit_compile=jit_compile)
         variants[name] = (model, list(callbacks))
 
-    add("floor", GradientsOnly(binarynet(weights="bop", seed=0)), "sgd")
-    ours = binarynet(weights="bop", seed=0)
+    add("floor", GradientsOnly(binarynet(weight_kind="bop", seed=0)), "sgd")
+    ours = binarynet(weight_kind="bop", seed=0)
     add("ours", ours, _ours())
     log_dir = tempfile.mkdtemp(prefix="train_step_")
     variants["ours + FlipLogger"] = (ours, [rb.FlipLogger(log_dir, update_freq=1)])
-    add("larq", binarynet(weights="bop", seed=0), _larq())
-    add("latent", binarynet(weights="latent", seed=0), tf.keras.optimizers.Adam(1e-2))
+    add("larq", binarynet(weight_kind="bop", seed=0), _larq())
+    add("latent", binarynet(weight_kind="latent", seed=0), tf.keras.optimizers.Adam(1e-2))
     if jit:
-        add("floor (XLA)", GradientsOnly(binarynet(weights="bop", seed=0)), "sgd", True)
-        add("ours (XLA)", binarynet(weights="bop", seed=0), _ours(), True)
+        add("floor (XLA)", GradientsOnly(binarynet(weight_kind="bop", seed=0)), "sgd", True)
+        add("ours (XLA)", binarynet(weight_kind="bop", seed=0), _ours(), True)
     return variants
 
 

@@ -9,7 +9,29 @@ larq-zoo (imported for the ImageNet networks) has classes named like ours (`Cifa
 from zookeeper import configure
 from zookeeper.core.utils import convert_to_snake_case
 
-__all__ = ["UnknownComponent", "flat_config", "own_components", "task_from_config"]
+__all__ = ["RENAMED_FIELDS", "UnknownComponent", "flat_config", "own_components",
+           "task_from_config", "with_current_names"]
+
+# Fields renamed since runs were first written: old name -> new name. Every reader of a
+# stored configuration (a run folder's config.json, a summary's "config", a sweep
+# point's file) passes it through `with_current_names`, so an earlier version's run
+# resumes, compares, exports and plots as the same configuration.
+RENAMED_FIELDS = {"weights": "weight_kind"}  # 0.1: Keras' `weights` are pretrained ones
+
+
+def with_current_names(config):
+    """A stored configuration with every field of RENAMED_FIELDS under its new name, in
+    nested components too (a new name already there wins); anything but a dict is
+    returned as it is, for its reader to reject."""
+    if not isinstance(config, dict):
+        return config
+    current = {}
+    for key, value in config.items():
+        new = RENAMED_FIELDS.get(key)
+        if new is not None and new in config:
+            continue
+        current[new or key] = with_current_names(value)
+    return current
 
 
 class UnknownComponent(ValueError):
@@ -73,9 +95,11 @@ def flat_config(config, prefix=""):
 
 
 def task_from_config(config):
-    """The task of a resolved config (config.json of a run folder), configured."""
+    """The task of a resolved config (config.json of a run folder, of any version),
+    configured."""
     from rethink_bnn.experiments import TASKS
 
+    config = with_current_names(config)
     task = TASKS[config["task"]]()
     configure(task, flat_config(config))
     return task

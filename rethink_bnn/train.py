@@ -27,7 +27,13 @@ from zookeeper import configure
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
-from rethink_bnn.configs import UnknownComponent, flat_config, own_components
+from rethink_bnn.configs import (
+    RENAMED_FIELDS,
+    UnknownComponent,
+    flat_config,
+    own_components,
+    with_current_names,
+)
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
 from rethink_bnn.training.run_folder import RunFolderError
@@ -155,6 +161,11 @@ def _unknown_key(task_class, config, key, component):
         fields = sorted(instance.__component_fields__)
     except Exception:  # another bad key or value: it gets its own message next run
         return f"unknown key '{full_key}' (and another key or value is wrong too)."
+    renamed = RENAMED_FIELDS.get(key)
+    if renamed in fields:  # an earlier version's name: say the new one, do not guess
+        new_key = ".".join(path + [renamed])
+        return (f"'{full_key}' is now named '{new_key}': write "
+                f"{new_key}={_as_text(config[full_key])}.")
     close = difflib.get_close_matches(key, fields, n=1)
     hint = f"did you mean '{'.'.join(path + close)}'? " if close else ""
     where = f"'{'.'.join(path)}'" if path else "the task"
@@ -215,7 +226,7 @@ def _with_config_file(argv):
     if len(argv) < 2:
         raise UsageError("--config needs a file: --config FILE [key=value ...].")
     try:
-        config = json.loads(Path(argv[1]).read_text())
+        config = with_current_names(json.loads(Path(argv[1]).read_text()))
         name = config["task"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"--config {argv[1]}: not a task configuration (the config.json of "

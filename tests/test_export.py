@@ -93,7 +93,7 @@ def test_the_1x1_rewrite_computes_exactly_what_the_dense_layers_do(rng):
     from rethink_bnn.export.rewrite import BinaryDenseAs1x1Conv, for_lce
     from rethink_bnn.models import binary_mlp
 
-    model = binary_mlp(units=(64, 48), weights="latent", seed=0)  # real latent kernels
+    model = binary_mlp(units=(64, 48), weight_kind="latent", seed=0)  # real latent kernels
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):
             n = layer.get_weights()[0].shape

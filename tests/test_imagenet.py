@@ -51,7 +51,7 @@ def test_bop_networks_hold_binary_marked_kernels_of_plus_minus_one():
         values = v.numpy()
         np.testing.assert_array_equal(np.abs(values), np.ones_like(values))
         assert 0.3 < np.mean(values > 0) < 0.7  # signs of a random init, not all +1
-    latent = imagenet_network(network, shape, num_classes=10, weights="latent", seed=0)
+    latent = imagenet_network(network, shape, num_classes=10, weight_kind="latent", seed=0)
     assert not any(is_binary_variable(v) and set(np.unique(v.numpy())) <= {-1.0, 1.0}
                    for v in latent.trainable_variables)
 

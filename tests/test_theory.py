@@ -13,7 +13,7 @@ from tests.test_experiments import run_task
 
 
 def test_latent_view_uses_real_kernels_and_keeps_sign_activations():
-    model = models.mnist_net(weights="latent", seed=0)
+    model = models.mnist_net(weight_kind="latent", seed=0)
     real = with_real_kernels(model)
     layer = real.get_layer("conv_2")
     assert layer.kernel_quantizer is None and layer.kernel_constraint is None

@@ -30,7 +30,15 @@ def _error(capsys):
                               "batch_size, dataset, deterministic, distribution, epochs, "),
         (["demo", "dataset.trainlimit=3"], "unknown key 'dataset.trainlimit': did you mean "
                                            "'dataset.train_limit'? 'dataset' has: seed, "),
-        (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, weights."),
+        (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, "
+                                 "weight_kind."),
+        (["demo", "weights=latent"], "error: 'weights' is now named 'weight_kind': write "
+                                     "weight_kind=latent."),
+        (["demo", "model.weights=bop"], "error: 'model.weights' is now named "
+                                        "'model.weight_kind': write model.weight_kind=bop."),
+        (["bop_sweep", "point.weights=bop"], "'point.weights' is now named 'point.weight_kind'"),
+        (["demo", "weight_kind=ternary"], "error: weight_kind must be one of ('bop', 'latent', "
+                                          "'latent_unclipped'), got 'ternary'."),
         (["demo", "epochs"], "'epochs' is not of the form key=value"),
         (["demo", "epochs=abc"], "error: epochs must be an integer, got 'abc'."),
         (["demo", "model=Resnet"], "error: model must name one of BiRealNet, BinaryAlexNet, "

@@ -107,14 +107,14 @@ class _TheoryTask:
         folder.claim(config, self.overwrite, self.resumable_fields)
         return folder, config, data
 
-    def _net(self, weights, seed, initializer=None):
+    def _net(self, weight_kind, seed, initializer=None):
         # Larq warns about kernels without a constraint; Theorem 1's form omits it on purpose.
         larq_log = logging.getLogger("larq")
         level = larq_log.level
-        larq_log.setLevel(logging.ERROR if weights == "latent_unclipped" else level)
+        larq_log.setLevel(logging.ERROR if weight_kind == "latent_unclipped" else level)
         try:
-            return mnist_net(tuple(self.input_shape), self.num_classes, weights=weights,
-                             seed=seed, initializer=initializer)
+            return mnist_net(tuple(self.input_shape), self.num_classes,
+                             weight_kind=weight_kind, seed=seed, initializer=initializer)
         finally:
             larq_log.setLevel(level)
 
@@ -216,14 +216,14 @@ class ArbitraryLr(_TheoryTask):
         folder, config, ((train, n_train), (test, _)) = self._open()
         steps = math.ceil(n_train / self.batch_size)
         evaluation = evaluation_stream(test, self.preprocessing, self.evaluation_batch_size)
-        weights = "latent_unclipped" if self.exact else "latent"
+        weight_kind = "latent_unclipped" if self.exact else "latent"
         results = {}
         for name, initializer, kernel_optimizer in arbitrary_lr_configurations(self.scale):
             logs = folder.path / "configs" / name
             if not (logs / "signs.npz").is_file():
                 tf.keras.backend.clear_session()
                 tf.keras.utils.set_random_seed(self.seed)
-                model = self._net(weights, self.seed, initializer)
+                model = self._net(weight_kind, self.seed, initializer)
                 kernels = [v for v in model.trainable_variables if is_binary_variable(v)]
                 model.compile(
                     CaseOptimizer((is_binary_variable, kernel_optimizer()),

@@ -37,12 +37,13 @@ def read_run(path, last=False):
     """The run in folder `path` and the weights its reported test accuracy came from:
     the best-validation weights when there are some, else (or with `last`) the last
     checkpoint. ExportError for a folder that is no training run or has no weights."""
+    from rethink_bnn.configs import with_current_names
     from rethink_bnn.experiments import TASKS
 
     path = Path(path)
     config_file = path / "config.json"
     try:
-        config = json.loads(config_file.read_text())
+        config = with_current_names(json.loads(config_file.read_text()))
     except (OSError, ValueError):
         config = None
     if not (isinstance(config, dict) and config.get("task") in TASKS

@@ -15,7 +15,7 @@ __all__ = ["BiRealNet", "BinaryAlexNet", "BinaryMLP", "BinaryNet", "MnistNet", "
 class _Network:
     input_shape: Tuple[int, int, int] = Field()
     num_classes: int = Field()
-    weights: str = Field()
+    weight_kind: str = Field()
     seed: int = Field()
 
     builder = None
@@ -23,7 +23,7 @@ class _Network:
     def build(self) -> tf.keras.Model:
         return type(self).builder(
             input_shape=tuple(self.input_shape), num_classes=self.num_classes,
-            weights=self.weights, seed=self.seed, **self._extra(),
+            weight_kind=self.weight_kind, seed=self.seed, **self._extra(),
         )
 
     def _extra(self):

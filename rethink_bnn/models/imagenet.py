@@ -1,11 +1,11 @@
 """The sec 5.3 ImageNet networks: larq-zoo's Binary AlexNet, XNOR-Net and Bi-Real Net
-(definitions only, `weights=None`), made ready for Bop.
+(definitions only: larq-zoo's `weights=None`, no pretrained weights), made ready for Bop.
 
-For Bop (`weights="bop"`) every binary kernel is marked `precision=1` with no quantizer
+For Bop (`weight_kind="bop"`) every binary kernel is marked `precision=1` with no quantizer
 and no clipping, and holds ±1: the sign of the zoo's own initial values. Everything
 else, the real-valued first layer, shortcuts, BatchNorm and the classifier's scale
 included, is as larq-zoo defines it, XNOR-Net's l2 of 5e-7 on kernels too (with ±1
-kernels its gradient, 1e-6 · w, enters Bop's moving average). `weights="latent"`
+kernels its gradient, 1e-6 · w, enters Bop's moving average). `weight_kind="latent"`
 gives the networks exactly as larq-zoo defines them, for latent-weight training.
 """
 
@@ -15,6 +15,7 @@ from larq_zoo.literature.binary_alex_net import BinaryAlexNetFactory
 from larq_zoo.literature.birealnet import BiRealNetFactory
 from larq_zoo.literature.xnornet import XNORNetFactory
 
+from rethink_bnn.models.kernels import accepts_old_weights_name
 from rethink_bnn.optimizers import is_binary_variable
 
 __all__ = ["IMAGENET_NETWORKS", "imagenet_network"]
@@ -26,30 +27,33 @@ IMAGENET_NETWORKS = {
 }
 
 
-def imagenet_network(name, input_shape=(224, 224, 3), num_classes=1000, weights="bop",
+@accepts_old_weights_name
+def imagenet_network(name, input_shape=(224, 224, 3), num_classes=1000, weight_kind="bop",
                      seed=None):
     """larq-zoo's network `name` (one of IMAGENET_NETWORKS), untrained.
 
     Args:
-        weights: "bop" (±1 kernels marked binary) or "latent" (larq-zoo's quantizers,
+        weight_kind: "bop" (±1 kernels marked binary) or "latent" (larq-zoo's quantizers,
             clipping and initializers).
         seed: seeds the zoo's initializers (through the global seed), hence the signs.
     """
     if name not in IMAGENET_NETWORKS:
         raise ValueError(f"network must be one of {sorted(IMAGENET_NETWORKS)}, got {name!r}.")
-    if weights not in ("bop", "latent"):
-        raise ValueError(f"ImageNet networks take weights 'bop' or 'latent', got {weights!r}.")
+    if weight_kind not in ("bop", "latent"):
+        raise ValueError(f"weight_kind must be one of ('bop', 'latent') for the ImageNet "
+                         f"networks, got {weight_kind!r}.")
     factory = IMAGENET_NETWORKS[name]
-    if weights == "bop":
+    if weight_kind == "bop":
         factory = type(f"Bop{factory.__name__}", (factory,), {
             "kernel_quantizer": lq.quantizers.NoOp(precision=1),
             "kernel_constraint": None,
         })
     if seed is not None:
         tf.keras.utils.set_random_seed(seed)
+    # larq-zoo's `weights`: pretrained weights to load, here none (not `weight_kind`)
     model = factory(input_shape=tuple(input_shape), num_classes=num_classes, weights=None,
                     include_top=True).build()
-    if weights == "bop":
+    if weight_kind == "bop":
         for variable in model.trainable_variables:
             if is_binary_variable(variable):
                 variable.assign(tf.where(variable >= 0, 1.0, -1.0))

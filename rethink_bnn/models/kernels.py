@@ -1,6 +1,9 @@
 """Layer arguments for binary kernels, for Bop or for latent-weight training."""
 
+import functools
+import inspect
 import itertools
+import warnings
 
 import larq as lq
 
@@ -9,7 +12,30 @@ from rethink_bnn.initializers import BinaryHeNormal
 WEIGHT_KINDS = ("bop", "latent", "latent_unclipped")
 
 
-def binary_kernel(weights, seed=None, initializer=None):
+def accepts_old_weights_name(function):
+    """Let `function(..., weights=KIND)` still mean `weight_kind=KIND`, with a
+    DeprecationWarning, for the 0.1 release: the argument was named `weights`, the name
+    Keras and larq-zoo give to pretrained weights. Both names at once is a TypeError."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if "weights" in kwargs:
+            if "weight_kind" in signature.bind_partial(*args, **{
+                    k: v for k, v in kwargs.items() if k != "weights"}).arguments:
+                raise TypeError(f"{function.__name__}() got both weight_kind and weights, "
+                                "its old name: pass weight_kind only.")
+            warnings.warn(f"{function.__name__}(weights=...) is deprecated: the argument is "
+                          "now named weight_kind (weights= goes after 0.1).",
+                          DeprecationWarning, stacklevel=2)
+            kwargs["weight_kind"] = kwargs.pop("weights")
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@accepts_old_weights_name
+def binary_kernel(weight_kind, seed=None, initializer=None):
     """Keyword arguments for a Larq Quant layer's kernel.
 
     - "bop": the kernel holds ±1 (sign of He init, as the report) and is marked
@@ -23,29 +49,30 @@ def binary_kernel(weights, seed=None, initializer=None):
     `initializer` replaces the latent kinds' Glorot-uniform initializer.
     """
     latent_init = initializer or "glorot_uniform"
-    if weights == "latent_unclipped":
+    if weight_kind == "latent_unclipped":
         return dict(
             kernel_quantizer=lq.quantizers.SteSign(clip_value=None),
             kernel_initializer=latent_init,
             use_bias=False,
         )
-    if weights == "bop":
+    if weight_kind == "bop":
         return dict(
             kernel_quantizer=lq.quantizers.NoOp(precision=1),
             kernel_initializer=BinaryHeNormal(seed=seed),
             use_bias=False,
         )
-    if weights == "latent":
+    if weight_kind == "latent":
         return dict(
             kernel_quantizer="ste_sign",
             kernel_constraint="weight_clip",
             kernel_initializer=latent_init,
             use_bias=False,
         )
-    raise ValueError(f"model weights must be one of {WEIGHT_KINDS}, got {weights!r}.")
+    raise ValueError(f"weight_kind must be one of {WEIGHT_KINDS}, got {weight_kind!r}.")
 
 
-def binary_kernels(weights, seed=None, initializer=None):
+@accepts_old_weights_name
+def binary_kernels(weight_kind, seed=None, initializer=None):
     """`binary_kernel` arguments for successive layers, each with its own initializer
     (seeds `seed`, `seed + 1`, ...): a Keras initializer instance returns the same
     values on every call, so layers of equal shape must not share one. `initializer`,
@@ -53,4 +80,4 @@ def binary_kernels(weights, seed=None, initializer=None):
     for i in itertools.count():
         layer_seed = None if seed is None else seed + i
         init = initializer(layer_seed) if initializer is not None else None
-        yield binary_kernel(weights, layer_seed, init)
+        yield binary_kernel(weight_kind, layer_seed, init)

@@ -3,7 +3,7 @@
 import larq as lq
 import tensorflow as tf
 
-from rethink_bnn.models.kernels import binary_kernels
+from rethink_bnn.models.kernels import accepts_old_weights_name, binary_kernels
 
 __all__ = ["binary_mlp", "binarynet", "mnist_net"]
 
@@ -12,7 +12,8 @@ def _batch_norm():
     return tf.keras.layers.BatchNormalization(scale=False)
 
 
-def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None):
+@accepts_old_weights_name
+def binarynet(input_shape=(32, 32, 3), num_classes=10, weight_kind="bop", seed=None):
     """BinaryNet for CIFAR-10 as in the authors' source code, 10,352,000 binary weights.
 
         C128 - BN - C128 - MaxPool2 - BN - C256 - BN - C256 - MaxPool2 - BN -
@@ -21,7 +22,7 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
     Every conv is 3x3, stride 1, without bias. The first sees the real input with
     "valid" padding; every later layer binarizes its input with sign (ste_sign).
     """
-    kernels = binary_kernels(weights, seed)
+    kernels = binary_kernels(weight_kind, seed)
     inputs = tf.keras.Input(input_shape)
     x = lq.layers.QuantConv2D(128, 3, name="conv_1", **next(kernels))(inputs)
     x = _batch_norm()(x)
@@ -40,10 +41,11 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weights="bop", seed=None)
         x = _batch_norm()(x)
     # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
     outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
-    return tf.keras.Model(inputs, outputs, name=f"binarynet_{weights}")
+    return tf.keras.Model(inputs, outputs, name=f"binarynet_{weight_kind}")
 
 
-def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
+@accepts_old_weights_name
+def mnist_net(input_shape=(28, 28, 1), num_classes=10, weight_kind="bop", seed=None,
               initializer=None):
     """The reproducibility report's MNIST net (sec 3.1.1), as the report's code builds it.
 
@@ -58,7 +60,7 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
     the real input; every later layer binarizes its input with ste_sign. 93,088 binary
     weights. `initializer(seed)` may replace the kernels' initializer.
     """
-    kernels = binary_kernels(weights, seed, initializer)
+    kernels = binary_kernels(weight_kind, seed, initializer)
     inputs = tf.keras.Input(input_shape)
     x = inputs
     for i, (filters, pool) in enumerate([(32, True), (64, True), (64, False)], start=1):
@@ -75,14 +77,15 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, weights="bop", seed=None,
         x = _batch_norm()(x)
     # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
     outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
-    return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weights}")
+    return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weight_kind}")
 
 
-def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weights="bop",
+@accepts_old_weights_name
+def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weight_kind="bop",
                seed=None):
     """Binary dense layers, BatchNorm after each, sign activations between them; the
     first layer sees the real input. Small enough for CPU demos."""
-    kernels = binary_kernels(weights, seed)
+    kernels = binary_kernels(weight_kind, seed)
     inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.Flatten()(inputs)
     for i, width in enumerate((*units, num_classes), start=1):
@@ -92,4 +95,4 @@ def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weights=
         x = _batch_norm()(x)
     # float32 even under a mixed-precision policy: a float16 softmax loses the small ones
     outputs = tf.keras.layers.Activation("softmax", dtype="float32")(x)
-    return tf.keras.Model(inputs, outputs, name=f"binary_mlp_{weights}")
+    return tf.keras.Model(inputs, outputs, name=f"binary_mlp_{weight_kind}")

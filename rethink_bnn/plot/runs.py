@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rethink_bnn.configs import with_current_names
 from rethink_bnn.training.run_folder import read_csv
 
 __all__ = [
@@ -213,7 +214,7 @@ def _config(folder):
     if not isinstance(config, dict):
         raise WrongRunError(f"{path} holds no run configuration (a JSON object): the run "
                             "folder is damaged.")
-    return config
+    return with_current_names(config)
 
 
 def _reason(error):

@@ -19,7 +19,7 @@ class BopTraining(TrainingTask):
     when `gamma_decay_epochs` is set, Adam 1e-2); a task states what differs."""
 
     run_kind = "bop"
-    weights: str = Field("bop")
+    weight_kind: str = Field("bop")
     threshold: float = Field(1e-8)
     gamma: float = Field(1e-4)
     # Multiply γ by `gamma_decay` every `gamma_decay_epochs` epochs (0: constant γ).
@@ -81,7 +81,7 @@ class LatentTraining(TrainingTask):
     """The latent-weight baseline: ste_sign kernels clipped to [-1, 1], all trained by Adam
     (default 5e-3, the authors' BinaryNet baseline)."""
 
-    weights: str = Field("latent")
+    weight_kind: str = Field("latent")
     learning_rate: float = Field(5e-3)
 
     def validate(self, strategy=None):

@@ -20,8 +20,10 @@ FIELD_HELP = {
     "model": "the network (a component: model.KEY=VALUE)",
     "input_shape": "height, width and channels of the network's input, e.g. (28,28,1)",
     "num_classes": "classes of the dataset: the width of the softmax",
-    "weights": "'bop': kernels hold ±1 and Bop flips them; 'latent': real latent weights "
-               "binarized by ste_sign and clipped to [-1, 1], trained by Adam",
+    "weight_kind": "the kind of binary kernels: 'bop': they hold ±1 and Bop flips them; "
+                   "'latent': real latent weights binarized by ste_sign and clipped to "
+                   "[-1, 1], trained by Adam; 'latent_unclipped': neither clipped nor cut "
+                   "off (this field was named weights until 0.1)",
     "seed": "random seed: initial weights, data order and augmentation",
     "epochs": "epochs to train (an epoch is one pass over the training split)",
     "batch_size": "examples per training step (the global batch, over all replicas)",

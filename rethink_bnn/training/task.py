@@ -107,7 +107,8 @@ class TrainingTask:
     # Passed down to the model (and preprocessing) by name.
     input_shape: Tuple[int, int, int] = Field()
     num_classes: int = Field(10)
-    weights: str = Field()
+    # The kind of binary kernels (models.WEIGHT_KINDS): "bop" (±1) or "latent".
+    weight_kind: str = Field()
     seed: int = Field(0)
 
     epochs: int = Field()
@@ -167,6 +168,8 @@ class TrainingTask:
         Raises:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
+        from rethink_bnn.models import WEIGHT_KINDS  # here: the models import larq-zoo
+
         try:
             check_types(self)  # reads every field: a value of the wrong type raises
         except TypeError as error:
@@ -178,6 +181,8 @@ class TrainingTask:
         require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
         require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
+        require(self.weight_kind in WEIGHT_KINDS, f"weight_kind must be one of "
+                 f"{WEIGHT_KINDS}, got {self.weight_kind!r}.")
         require(self.verbose in (None, 0, 1, 2), "verbose must be 0 (silent), 1 (progress "
                 f"bar), 2 (a line per epoch) or None (1 on a terminal), got {self.verbose}.")
         for name in ("flip_log_freq", "step_log_freq"):

@@ -12,7 +12,7 @@ def _binary_weights(model):
 
 
 def test_binarynet_has_the_papers_10352000_binary_weights():
-    model = models.binarynet(weights="bop")
+    model = models.binarynet(weight_kind="bop")
     assert _binary_weights(model) == 10_352_000
     assert_all_binary([v for v in model.trainable_variables if rb.is_binary_variable(v)])
     assert model.output_shape == (None, 10)
@@ -22,7 +22,7 @@ def test_binarynet_has_the_papers_10352000_binary_weights():
 
 
 def test_latent_binarynet_has_clipped_sign_kernels():
-    model = models.binarynet(weights="latent")
+    model = models.binarynet(weight_kind="latent")
     kernels = [v for v in model.trainable_variables if "kernel" in v.name]
     assert sum(k.shape.num_elements() for k in kernels) == 10_352_000
     layer = model.get_layer("dense_2")
@@ -33,10 +33,10 @@ def test_latent_binarynet_has_clipped_sign_kernels():
 
 
 @pytest.mark.parametrize("build", [models.mnist_net, models.binary_mlp])
-@pytest.mark.parametrize("weights", ["bop", "latent"])
-def test_small_networks_run_forward_and_backward(build, weights):
+@pytest.mark.parametrize("weight_kind", ["bop", "latent"])
+def test_small_networks_run_forward_and_backward(build, weight_kind):
     shape = (28, 28, 1) if build is models.mnist_net else (8, 8, 1)
-    model = build(input_shape=shape, weights=weights, seed=1)
+    model = build(input_shape=shape, weight_kind=weight_kind, seed=1)
     x = tf.random.normal((4, *shape))
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(model(x, training=True))
@@ -46,8 +46,29 @@ def test_small_networks_run_forward_and_backward(build, weights):
 
 
 def test_unknown_weight_kind_is_refused():
-    with pytest.raises(ValueError, match="model weights must be one of"):
-        models.binarynet(weights="ternary")
+    with pytest.raises(ValueError, match=r"weight_kind must be one of \('bop', 'latent', "
+                                         r"'latent_unclipped'\), got 'ternary'"):
+        models.binarynet(weight_kind="ternary")
+    with pytest.raises(ValueError, match="weight_kind must be one of .'bop', 'latent'. for "
+                                         "the ImageNet networks, got 'latent_unclipped'"):
+        models.imagenet_network("xnornet", weight_kind="latent_unclipped")
+
+
+def test_the_old_keyword_weights_still_means_weight_kind_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match=r"binary_mlp\(weights=...\) is deprecated: "
+                                                "the argument is now named weight_kind"):
+        model = models.binary_mlp(units=(8,), weights="latent", seed=0)
+    assert model.name == "binary_mlp_latent"
+    assert model.get_layer("dense_2").kernel_quantizer.__class__.__name__ == "SteSign"
+
+
+@pytest.mark.parametrize("build", [models.binarynet, models.mnist_net, models.binary_mlp,
+                                   lambda **kw: models.imagenet_network("xnornet", **kw)])
+def test_weights_and_weight_kind_together_are_refused(build):
+    with pytest.raises(TypeError, match="got both weight_kind and weights, its old name"):
+        build(weights="bop", weight_kind="bop")
+    with pytest.raises(TypeError, match="got both weight_kind and weights"):  # positional
+        models.binary_mlp((8, 8, 1), 10, (8,), "bop", weights="bop")
 
 
 @pytest.mark.parametrize("seed", [None, 3])
@@ -64,7 +85,7 @@ def test_layers_of_equal_shape_get_different_kernels(seed):
 def test_the_mnist_net_is_built_as_the_reports_code_builds_it():
     """Pooling after the first two convolutions only, 'valid' padding: 28 → 26 → 13 →
     11 → 5 → 3, so 3×3×64 = 576 features reach the first dense layer."""
-    model = models.mnist_net(weights="bop", seed=0)
+    model = models.mnist_net(weight_kind="bop", seed=0)
     convs = [model.get_layer(f"conv_{i}") for i in (1, 2, 3)]
     assert [c.output_shape[1:3] for c in convs] == [(26, 26), (11, 11), (3, 3)]
     assert all(c.padding == "valid" and c.kernel_size == (3, 3) for c in convs)
