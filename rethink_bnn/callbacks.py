@@ -277,15 +277,16 @@ def _checked_update_freq(update_freq):
 
 class SkippedStepLogger(tf.keras.callbacks.Callback):
     """Logs the training steps skipped because a gradient held a NaN or Inf, and those
-    in which Bop's γ or τ was invalid.
+    in which a binary optimizer's hyperparameter (Bop's γ or τ) was invalid.
 
-    Bop and `CaseOptimizer` skip steps whose gradients are not finite (see
-    `rethink_bnn.optimizers.finite`) and count them; Bop also leaves its weights and
-    averages as they are in a step whose γ or τ is NaN, infinite or out of range (a
-    schedule, `tf.keras.backend.set_value` or a callback can put such a value there)
-    and counts it. Every epoch this callback adds the counts for the epoch to the Keras
-    logs (for CSVLogger and TensorBoard: put it before them), `skipped_steps` when an
-    optimizer checks gradients and `invalid_hyperparameter_steps` when there is a Bop,
+    `SkipNonFinite` skips steps whose gradients are not finite and counts them (with
+    those a LossScaleOptimizer around it skipped); the binary optimizers leave their
+    weights and state as they are in a step whose hyperparameter is NaN, infinite or out
+    of range (a schedule, `tf.keras.backend.set_value` or a callback can put such a
+    value there) and count it. Every epoch this callback adds the counts for the epoch
+    to the Keras logs (for CSVLogger and TensorBoard: put it before them),
+    `skipped_steps` when the optimizer is wrapped in `SkipNonFinite` and
+    `invalid_hyperparameter_steps` when there is a binary optimizer,
     and logs one warning line for each count that is not zero, the second naming the
     invalid hyperparameter and its latest value.
     """
@@ -293,17 +294,17 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._counters = skip_counters(self.model.optimizer)
         self._bops = binary_optimizers(self.model.optimizer)
-        if self._bops and self.model.built:
-            # Bop makes its counter when built: build it now, as fit would on its first
-            # step, so that the epoch starts from the counter's (restored) value. (A
-            # model not yet built gets its counters on the first step, from 0.)
+        if (self._bops or self._counters) and self.model.built:
+            # The counters are made when the optimizer is built: build it now, as fit
+            # would on its first step, so that the epoch starts from their (restored)
+            # values. (A model not yet built gets its counters on the first step, from 0.)
             with self.model.distribute_strategy.scope():
                 self.model.optimizer.build(self.model.trainable_variables)
         if not self._counters and not self._bops:
             raise ValueError(
                 "SkippedStepLogger found no optimizer that skips non-finite steps in "
-                f"{type(self.model.optimizer).__name__}: use rethink_bnn.optimizers.Bop "
-                "or CaseOptimizer with skip_non_finite=True."
+                f"{type(self.model.optimizer).__name__}: wrap it in "
+                "rethink_bnn.optimizers.SkipNonFinite(...), or train with a binary optimizer."
             )
         self._start, self._invalid_start = self._read()
 

@@ -2,7 +2,8 @@
 
 One module per paper section (as `experiments/` in the repository has one recipe per
 section): `sec3_1_theory` (the report's theory experiments), `sec5_1_sweep` (γ and τ),
-`sec5_2_cifar10`, `sec5_3_imagenet`, and `cpu_scale` (MNIST, Fashion-MNIST, the demo).
+`sec5_2_cifar10`, `sec5_3_imagenet`, `successors` (Bop2ndOrder and CEMA) and
+`cpu_scale` (MNIST, Fashion-MNIST, the demo).
 Each task only sets fields; the loop is `rethink_bnn.training.task.TrainingTask.run`.
 """
 
@@ -22,6 +23,15 @@ from rethink_bnn.experiments.sec5_3_imagenet import (
     BirealnetImagenet,
     XnornetImagenet,
 )
+from rethink_bnn.experiments.successors import (
+    BirealnetImagenetBop2ndOrder,
+    Cifar10Bop2ndOrder,
+    Cifar10Bop2ndOrderUnbiased,
+    FashionMnistBop2ndOrder,
+    FashionMnistBop2ndOrderUnbiased,
+    FashionMnistCema,
+    XnornetImagenetBop2ndOrder,
+)
 
 __all__ = [
     "GRIDS",
@@ -30,15 +40,22 @@ __all__ = [
     "ArbitraryLr",
     "BinaryAlexnetImagenet",
     "BirealnetImagenet",
+    "BirealnetImagenetBop2ndOrder",
     "BopSweep",
     "Cifar10Bop",
+    "Cifar10Bop2ndOrder",
+    "Cifar10Bop2ndOrderUnbiased",
     "Cifar10BopStudy",
     "Cifar10LatentAdam",
     "Demo",
     "FashionMnistBop",
+    "FashionMnistBop2ndOrder",
+    "FashionMnistBop2ndOrderUnbiased",
+    "FashionMnistCema",
     "FashionMnistLatentAdam",
     "MnistBop",
     "MnistLatentAdam",
     "XnornetImagenet",
+    "XnornetImagenetBop2ndOrder",
     "experiment",
 ]

@@ -12,10 +12,17 @@ from zookeeper import ComponentField, Field, task
 from zookeeper.core.utils import convert_to_snake_case
 from zookeeper.tf import Dataset, Preprocessing
 
-from rethink_bnn.data import Cifar10, Cifar10Augmentation, Mnist, ScaleToUnitRange
+from rethink_bnn.data import (
+    Cifar10,
+    Cifar10Augmentation,
+    ImageNet2012,
+    ImageNetPreprocessing,
+    Mnist,
+    ScaleToUnitRange,
+)
 from rethink_bnn.models import BinaryNet, MnistNet
 
-__all__ = ["TASKS", "OnCifar10", "OnMnist", "experiment"]
+__all__ = ["TASKS", "OnCifar10", "OnImageNet", "OnMnist", "experiment"]
 
 TASKS = {}
 
@@ -43,3 +50,14 @@ class OnMnist:
     preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
     model: tf.keras.Model = ComponentField(MnistNet)
     input_shape: Tuple[int, int, int] = Field((28, 28, 1))
+
+
+class OnImageNet:
+    """ImageNet (the manual download: dataset.manual_dir=...) with larq-zoo's
+    preprocessing, batch 1024; its validation set is the test set."""
+
+    dataset: Dataset = ComponentField(ImageNet2012)
+    preprocessing: Preprocessing = ComponentField(ImageNetPreprocessing)
+    input_shape: Tuple[int, int, int] = Field((224, 224, 3))
+    num_classes: int = Field(1000)
+    batch_size: int = Field(1024)

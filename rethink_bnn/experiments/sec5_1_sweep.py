@@ -1,5 +1,6 @@
 """Sec 5.1 of the paper: how γ and τ shape training. One point of the study, and the
-sweep that trains every point of a grid into its own run folder."""
+sweep that trains every point of a grid into its own run folder: the paper's γ/τ grids,
+or any hyperparameters of any task varied one at a time (`vary`)."""
 
 import json
 import os
@@ -13,9 +14,9 @@ from rethink_bnn.experiments.registry import OnCifar10, experiment
 from rethink_bnn.files import write_text_atomically
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
 from rethink_bnn.training.bases import BopTraining
-from rethink_bnn.training.task import ConfigError, fields_of
+from rethink_bnn.training.task import ConfigError, TrainingTask, fields_of
 
-__all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy"]
+__all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "parse_axes", "sweep_points"]
 
 
 @experiment
@@ -39,20 +40,63 @@ GRIDS = {
 }
 
 
+# A folder name's short form of a hyperparameter (the paper's γ/τ folders: gamma=.._tau=..).
+_SHORT = {"threshold": "tau"}
+
+
+def parse_axes(text):
+    """'sigma=1e-3,1e-2;gamma=1e-4,1e-3' -> {"sigma": [0.001, 0.01], "gamma": [...]}."""
+    axes = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, _, values = part.partition("=")
+        key = key.strip()
+        try:
+            numbers = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            numbers = []
+        if not key or not numbers:
+            raise ConfigError(
+                f"vary must be KEY=V1,V2,...[;KEY=...] with numbers, got {part!r} (e.g. "
+                "vary='sigma=1e-3,1e-2,1e-1')."
+            )
+        if key in axes:
+            raise ConfigError(f"vary names {key} twice: give each hyperparameter one axis.")
+        axes[key] = numbers
+    return axes
+
+
+def sweep_points(centre, axes):
+    """The points that vary each axis in turn, the others at `centre`'s values: a list of
+    {key: value} over every axis key, the shared centre point once."""
+    points = []
+    for key, values in axes.items():
+        for value in values:
+            point = {k: centre[k] for k in axes}
+            point[key] = value
+            if point not in points:
+                points.append(point)
+    return points
+
+
 @experiment
 class BopSweep:
     """Sec 5.1: the γ/τ study, every grid point trained into its own run folder.
 
     `point` is the task each point runs (default `cifar10_bop_study`); configure it
-    with `point.key=value` (e.g. `point.epochs=20`). Each point runs as its own
-    process, `processes` at a time (one GPU each when GPUs are visible: set it to
-    their number), as `python -m rethink_bnn.train --config <run_dir>/points/<point>.json`
-    with its run folder `<run_dir>/gamma=.._tau=..`; a finished point is reported and an
-    unfinished one resumes. `sweep.json` lists every point's summary.
+    with `point.key=value` (e.g. `point.epochs=20`). The points are the paper's `grid`
+    (γ, τ and Adam's rate), or, with `vary`, any of the point task's hyperparameters
+    varied one at a time around its configured values: e.g.
+    `point=FashionMnistBop2ndOrder vary='sigma=1e-3,1e-2,1e-1;gamma=1e-4,1e-3'`. Each point
+    runs as its own process, `processes` at a time (one GPU each when GPUs are visible:
+    set it to their number), as
+    `python -m rethink_bnn.train --config <run_dir>/points/<point>.json` with its run
+    folder `<run_dir>/<key>=<value>_...`; a finished point is reported and an unfinished
+    one resumes. `sweep.json` lists every point's summary.
     """
 
-    point: BopTraining = ComponentField(Cifar10BopStudy)
+    point: TrainingTask = ComponentField(Cifar10BopStudy)
     grid: str = Field("authors")
+    vary: str = Field("")
     processes: int = Field(1)
     run_dir: str = Field("runs/bop_sweep")
 
@@ -64,21 +108,35 @@ class BopSweep:
         if isinstance(self.processes, bool) or self.processes < 1:
             raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
         self.point.validate()
+        fields = fields_of(self.point)
+        for key in parse_axes(self.vary):
+            if not isinstance(fields.get(key), (int, float)) or isinstance(fields[key], bool):
+                numeric = sorted(k for k, v in fields.items()
+                                 if isinstance(v, float) and not isinstance(v, bool))
+                raise ConfigError(
+                    f"vary: {key} is not a number field of {type(self.point).__name__} "
+                    f"(its number fields: {', '.join(numeric)}).")
+
+    def points(self):
+        """[{key: value}] of every point, in order."""
+        if self.vary:
+            return sweep_points(fields_of(self.point), parse_axes(self.vary))
+        return [{"gamma": g, "threshold": t, "learning_rate": lr} for g, t, lr in GRIDS[self.grid]]
 
     def run(self):
         self.validate()
         name = convert_to_snake_case(type(self.point).__name__)
-        point = {"task": name, **fields_of(self.point)}
-        commands = []
-        for gamma, threshold, learning_rate in GRIDS[self.grid]:
-            label = f"gamma={gamma:g}_tau={threshold:g}"
+        base = {"task": name, **fields_of(self.point)}
+        commands, points = [], self.points()
+        for values in points:
+            label = "_".join(f"{_SHORT.get(k, k)}={v:g}" for k, v in values.items()
+                             if k != "learning_rate" or self.vary)
             run_dir = os.path.join(self.run_dir, label)
             # the point's whole configuration goes to the process as a file
             config = os.path.join(self.run_dir, "points", f"{label}.json")
             os.makedirs(os.path.dirname(config), exist_ok=True)
             write_text_atomically(config, json.dumps(
-                {**point, "gamma": gamma, "threshold": threshold,
-                 "learning_rate": learning_rate, "run_dir": run_dir}, indent=2) + "\n")
+                {**base, **values, "run_dir": run_dir}, indent=2) + "\n")
             commands.append((run_dir, [sys.executable, "-m", "rethink_bnn.train",
                                        "--config", config]))
         failed = _run_all(commands, self.processes)
@@ -87,11 +145,14 @@ class BopSweep:
             folder = RunFolder(run_dir)
             results.append(folder.summary() if folder.finished else {"run_dir": run_dir,
                                                                       "finished": False})
-        write_json_atomically(os.path.join(self.run_dir, "sweep.json"),
-                              {"grid": self.grid, "point": name, "points": results})
-        for (gamma, threshold, _), result in zip(GRIDS[self.grid], results):
+        write_json_atomically(os.path.join(self.run_dir, "sweep.json"), {
+            "grid": None if self.vary else self.grid, "vary": parse_axes(self.vary) or None,
+            "point": name, "points": results})
+        for values, result in zip(points, results):
             accuracy = result.get("test_accuracy")
-            print(f"gamma={gamma:g} tau={threshold:g}: test accuracy "
+            described = " ".join(f"{_SHORT.get(k, k)}={v:g}" for k, v in values.items()
+                                 if k != "learning_rate" or self.vary)
+            print(f"{described}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
         if failed:
             raise RuntimeError(f"{len(failed)} sweep point(s) failed: {', '.join(failed)}")

@@ -1,29 +1,20 @@
 """Sec 5.3 of the paper: larq-zoo's ImageNet networks trained with Bop."""
 
-from typing import Tuple
-
 import tensorflow as tf
 from zookeeper import ComponentField, Field
-from zookeeper.tf import Dataset, Preprocessing
 
-from rethink_bnn.data import ImageNet2012, ImageNetPreprocessing
-from rethink_bnn.experiments.registry import experiment
+from rethink_bnn.experiments.registry import OnImageNet, experiment
 from rethink_bnn.models import BiRealNet, BinaryAlexNet, XnorNet
 from rethink_bnn.training.bases import LinearDecayBopTraining
 
 __all__ = ["BinaryAlexnetImagenet", "BirealnetImagenet", "XnornetImagenet"]
 
 
-class _OnImageNet(LinearDecayBopTraining):
+class _OnImageNet(OnImageNet, LinearDecayBopTraining):
     """Sec 5.3: ImageNet with Bop, the authors' settings: batch 1024, τ = 1e-8, γ 1e-4 →
     1e-6 and Adam 2.5e-3 → 5e-6, both linear over the run; ImageNet's validation set is
     the test set. Needs the manual download (dataset.manual_dir=...)."""
 
-    dataset: Dataset = ComponentField(ImageNet2012)
-    preprocessing: Preprocessing = ComponentField(ImageNetPreprocessing)
-    input_shape: Tuple[int, int, int] = Field((224, 224, 3))
-    num_classes: int = Field(1000)
-    batch_size: int = Field(1024)
     learning_rate: float = Field(2.5e-3)
 
 

@@ -2,7 +2,9 @@
 
 from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.bop import Bop, bop_update
+from rethink_bnn.optimizers.bop2ndorder import Bop2ndOrder, bop2ndorder_update
 from rethink_bnn.optimizers.case import CaseOptimizer
+from rethink_bnn.optimizers.cema import CEMA, cema_update
 from rethink_bnn.optimizers.finite import SkipNonFinite
 from rethink_bnn.optimizers.predicates import is_binary_variable
 from rethink_bnn.optimizers.walk import (
@@ -12,5 +14,6 @@ from rethink_bnn.optimizers.walk import (
     wrappers,
 )
 
-__all__ = ["BinaryOptimizer", "Bop", "CaseOptimizer", "SkipNonFinite", "binary_optimizers",
-           "bop_update", "is_binary_variable", "leaf_optimizers", "skip_counters", "wrappers"]
+__all__ = ["BinaryOptimizer", "Bop", "Bop2ndOrder", "CEMA", "CaseOptimizer", "SkipNonFinite",
+           "binary_optimizers", "bop2ndorder_update", "bop_update", "cema_update",
+           "is_binary_variable", "leaf_optimizers", "skip_counters", "wrappers"]

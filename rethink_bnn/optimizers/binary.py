@@ -80,10 +80,13 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         if name == self.hyperparameter_names[0]:
             return self.learning_rate
         value = getattr(self, f"_{name}")
-        if isinstance(value, Schedule):
-            # The step counter has advanced past the latest step since it ran.
-            return value(tf.maximum(self.iterations - 1, 0))
-        return value
+        if not isinstance(value, Schedule):
+            return value
+        current = getattr(self, "_current", None)
+        if current is not None:  # what the latest step computed and used, bit for bit
+            return current[name]
+        # The step counter has advanced past the latest step since it ran.
+        return value(tf.maximum(self.iterations - 1, 0))
 
     def set_hyperparameter(self, name, value):
         """Set a hyperparameter created as a float to another float (checked)."""
@@ -127,6 +130,15 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
             self._last_invalid = self._no_dependency(tf.Variable(
                 tf.zeros(len(self.hyperparameter_names), tf.float64),
                 name="last_invalid_hyperparameters", trainable=False))
+        # Each scheduled hyperparameter's value in the latest step, as Keras keeps the
+        # learning rate's: what is reported is what was used. Not saved: recomputed.
+        latest = tf.maximum(self.iterations - 1, 0)
+        with tf.init_scope():
+            self._current = self._no_dependency({
+                name: tf.Variable(getattr(self, f"_{name}")(latest), trainable=False,
+                                  name=f"current_{name}")
+                for name in self.hyperparameter_names[1:]
+                if isinstance(getattr(self, f"_{name}"), Schedule)})
         # Not a checkpoint dependency: the model owns these variables.
         self._binary_variables = self._no_dependency(list(var_list))
         # Keras caches an optimizer's checkpoint children the first time a checkpoint
@@ -202,6 +214,10 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         that make the rule change nothing (`neutral_hyperparameters`) when one is invalid."""
         return self._step_values
 
+    def state(self, variable):
+        """{name: slot variable} of `variable`'s state; a subclass defines it."""
+        raise NotImplementedError
+
     def neutral_hyperparameters(self, values):
         """Values for which `update_step` changes no state and flips nothing; a subclass
         defines them (Bop: γ = 0, τ = ∞)."""
@@ -214,6 +230,8 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         for other in others:
             values[other] = tf.convert_to_tensor(
                 current_value(getattr(self, f"_{other}"), self.iterations))
+            if other in self._current:
+                self._current[other].assign(values[other])
         valid = tf.reduce_all(tf.stack([valid_value(n, v) for n, v in values.items()]))
         return values, valid
 

@@ -169,3 +169,7 @@ class Bop(BinaryOptimizer):
     def average(self, variable):
         """The moving average m of `variable` (KeyError if Bop does not train it)."""
         return self._m[self.index(variable)]
+
+    def state(self, variable):
+        """{"m": ...}: the state of `variable`, as every binary optimizer gives it."""
+        return {"m": self.average(variable)}

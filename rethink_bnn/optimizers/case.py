@@ -4,6 +4,13 @@ import copy
 
 import tensorflow as tf
 
+from rethink_bnn.optimizers.serialization import (
+    describe_predicate,
+    deserialize_optimizer,
+    name_variables_under,
+    registered_name,
+)
+
 __all__ = ["CaseOptimizer"]
 
 _Optimizer = tf.keras.optimizers.Optimizer
@@ -120,7 +127,7 @@ class CaseOptimizer(_Optimizer):
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
         self._optimizers = optimizers
         for index, optimizer in enumerate(optimizers):
-            _name_variables_under(optimizer, self._scope(index))
+            name_variables_under(optimizer, self._scope(index))
 
     @property
     def predicates(self):
@@ -177,7 +184,7 @@ class CaseOptimizer(_Optimizer):
                 raise ValueError(
                     f"Optimizer {index} of the CaseOptimizer ({optimizer.name}) claimed "
                     f"none of the {len(var_list)} trainable variables: its predicate "
-                    f"{_describe(self._predicates[index])} was False for all of them. "
+                    f"{describe_predicate(self._predicates[index])} was False for all of them. "
                     "For is_binary_variable, give binary layers "
                     "kernel_quantizer=larq.quantizers.NoOp(precision=1)."
                 )
@@ -317,7 +324,7 @@ class CaseOptimizer(_Optimizer):
         n_pairs = len(self._predicates)
         config.update(
             {
-                "predicates": [_registered_name(p) for p in self._predicates],
+                "predicates": [registered_name(p) for p in self._predicates],
                 "optimizers": [
                     tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
                 ],
@@ -347,11 +354,11 @@ class CaseOptimizer(_Optimizer):
                 )
             predicates.append(predicate)
         optimizers = [
-            _deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")
+            deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")
         ]
         default = config.pop("default_optimizer")
         if default is not None:
-            default = _deserialize_optimizer(default, custom_objects)
+            default = deserialize_optimizer(default, custom_objects)
         routes = config.pop("routes", None)
         config.pop("skip_non_finite", None)  # written before skipping became a wrapper
         optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
@@ -372,55 +379,3 @@ def _check_optimizer(optimizer, where):
             f"CaseOptimizer needs a tf.keras.optimizers.Optimizer for {where}, got "
             f"{type(optimizer).__name__}.{hint}"
         )
-
-
-def _name_variables_under(optimizer, scope):
-    """Re-create the variables `optimizer` already has (its step counters) named under `scope`.
-
-    Keras names every optimizer's step counter `iteration`, and the h5 format stores
-    optimizer variables by name, so two sub-optimizers' counters would collide there.
-    Variables created later, in `build`, get the scope from `CaseOptimizer.build`.
-    Checkpoints key variables by attribute, not name, so they are unaffected.
-    """
-    if getattr(optimizer, "_mesh", None) is not None:  # DTensor: leave its layout alone
-        return
-    strategy = getattr(optimizer, "_distribution_strategy", None) or tf.distribute.get_strategy()
-    renamed = {}
-    with tf.init_scope(), strategy.scope(), tf.name_scope(scope):
-        for variable in optimizer._variables:
-            if variable.name.startswith(scope):
-                continue  # already named by a CaseOptimizer
-            name = variable.name.split(":")[0].rsplit("/", 1)[-1]
-            renamed[id(variable)] = tf.Variable(
-                variable.read_value(), name=name, dtype=variable.dtype, trainable=False
-            )
-    if not renamed:
-        return
-    # A new list: replacing items of the tracked one would make it unsaveable.
-    optimizer._variables = [renamed.get(id(v), v) for v in optimizer._variables]
-    for attribute, value in list(vars(optimizer).items()):
-        if id(value) in renamed:
-            setattr(optimizer, attribute, renamed[id(value)])
-
-
-def _describe(predicate):
-    return getattr(predicate, "__name__", repr(predicate))
-
-
-def _deserialize_optimizer(config, custom_objects):
-    # The h5 and SavedModel formats deserialize by class name alone, and Larq registers
-    # its own `Bop` under that name: look ours up by its registered name instead.
-    if config.get("registered_name"):
-        config = {**config, "class_name": config["registered_name"]}
-    return tf.keras.optimizers.deserialize(config, custom_objects=custom_objects)
-
-
-def _registered_name(predicate):
-    name = tf.keras.saving.get_registered_name(predicate)
-    if tf.keras.saving.get_registered_object(name) is not predicate:
-        raise ValueError(
-            f"CaseOptimizer cannot serialize predicate {_describe(predicate)}: register "
-            "it with @tf.keras.saving.register_keras_serializable() so that saved "
-            "models can route variables again."
-        )
-    return name

@@ -12,6 +12,8 @@ Keras' `LossScaleOptimizer` (which goes outside it, so that it sees unscaled gra
 
 import tensorflow as tf
 
+from rethink_bnn.optimizers.serialization import deserialize_optimizer
+
 __all__ = ["SkipNonFinite", "all_finite", "apply_or_skip", "step_counter"]
 
 _Optimizer = tf.keras.optimizers.Optimizer
@@ -267,8 +269,5 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
     def from_config(cls, config, custom_objects=None):
         inner = config["inner_optimizer"]
         if isinstance(inner, dict):
-            if inner.get("registered_name"):  # ours, not a same-named class of Larq's
-                inner = {**inner, "class_name": inner["registered_name"]}
-            inner = tf.keras.optimizers.deserialize(inner, custom_objects=custom_objects,
-                                                    use_legacy_optimizer=False)
+            inner = deserialize_optimizer(inner, custom_objects)
         return cls(inner)

@@ -58,6 +58,21 @@ FIELD_HELP = {
     "LatentTraining.learning_rate": "Adam's learning rate for every variable, latent "
                                     "weights included",
     "final_learning_rate": "Adam's learning rate at the end of the run (linear decay)",
+    # Bop's successors (training/successor_bases.py): each rate linear to its final_ value
+    "Bop2ndOrderTraining.threshold": "Bop2ndOrder's τ: the ratio m/√v (or its unbiased "
+                                     "form) that flips a weight",
+    "Bop2ndOrderTraining.gamma": "Bop2ndOrder's γ: the rate of the average of the gradient",
+    "sigma": "Bop2ndOrder's σ: the rate of the average of the squared gradient",
+    "unbiased": "Bop2ndOrder's unbiased form: m/γ and v/σ before comparing",
+    "final_threshold": "τ at the end of the run (linear from threshold; None: constant)",
+    "final_sigma": "σ at the end of the run (linear from sigma; None: constant)",
+    "CemaTraining.gamma": "CEMA's γ: the rate of the filtered gradient",
+    "alpha": "CEMA's α: the rate of the inertia (the learning rate's part)",
+    "final_alpha": "α at the end of the run (linear from alpha; None: constant)",
+    "_LinearRates.final_gamma": "γ at the end of the run (linear from gamma; None: "
+                                "constant)",
+    "_LinearRates.final_learning_rate": "Adam's learning rate at the end of the run "
+                                        "(linear; None: constant)",
     # the sweep
     "point": "the task each sweep point runs (configure it as point.KEY=VALUE)",
     "grid": "the (γ, τ, Adam learning rate) grid: 'authors' or 'report'",

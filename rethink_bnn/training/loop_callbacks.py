@@ -38,8 +38,9 @@ class LoopState(tf.Module):
 
 class HyperparameterLogger(tf.keras.callbacks.Callback):
     """Adds the optimizer `step` at the end of the epoch (what per-step logs are plotted
-    against), the current `learning_rate` (the non-binary optimizer's) and Bop's `gamma`
-    and `threshold` to the epoch logs, for the CSV log and TensorBoard."""
+    against), the `learning_rate` (the non-binary optimizer's) and the binary optimizer's
+    hyperparameters (Bop's `gamma` and `threshold`) to the epoch logs, for the CSV log and
+    TensorBoard: each the value the epoch's last step used."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -47,9 +48,8 @@ class HyperparameterLogger(tf.keras.callbacks.Callback):
         optimizer = self.model.optimizer
         logs["step"] = int(optimizer.iterations.numpy())
         logs["learning_rate"] = float(tf.convert_to_tensor(optimizer.learning_rate))
-        for bop in binary_optimizers(optimizer)[:1]:
-            logs["gamma"] = float(tf.convert_to_tensor(bop.gamma))
-            logs["threshold"] = float(tf.convert_to_tensor(bop.threshold))
+        for binary in binary_optimizers(optimizer)[:1]:
+            logs.update(binary.hyperparameters)
 
 
 class EpochLog(tf.keras.callbacks.Callback):

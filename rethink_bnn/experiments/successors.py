@@ -1,0 +1,98 @@
+"""Bop's successors with their published recipes: Bop2ndOrder (Suarez-Ramirez et al.,
+CVPR Workshops 2021) on CIFAR-10 and ImageNet, and Bop2ndOrder and CEMA (Quist et al.,
+ICLR 2023) at CPU scale on Fashion-MNIST, beside `fashion_mnist_bop`."""
+
+import tensorflow as tf
+from zookeeper import ComponentField, Field
+from zookeeper.tf import Dataset
+
+from rethink_bnn.data import FashionMnist
+from rethink_bnn.experiments.registry import OnCifar10, OnImageNet, OnMnist, experiment
+from rethink_bnn.models import BiRealNet, XnorNet
+from rethink_bnn.training.successor_bases import Bop2ndOrderTraining, CemaTraining
+
+__all__ = ["BirealnetImagenetBop2ndOrder", "Cifar10Bop2ndOrder", "Cifar10Bop2ndOrderUnbiased",
+           "FashionMnistBop2ndOrder", "FashionMnistBop2ndOrderUnbiased", "FashionMnistCema",
+           "XnornetImagenetBop2ndOrder"]
+
+
+@experiment
+class Cifar10Bop2ndOrder(OnCifar10, Bop2ndOrderTraining):
+    """Bop2ndOrder's CIFAR-10 recipe: BinaryNet (BatchNorm scale=False), batch 50, 500
+    epochs, τ 1e-5 → 1e-8, γ 1e-2 → 1e-5, σ 1e-7 → 1e-2, Adam 1e-2 → 1e-3, all linear
+    over the run. Published: 91.9% (biased), 91.4% (unbiased); Bop 91.3%."""
+
+    batch_size: int = Field(50)
+    epochs: int = Field(500)
+    threshold: float = Field(1e-5)
+    final_threshold: float = Field(1e-8)
+    gamma: float = Field(1e-2)
+    final_gamma: float = Field(1e-5)
+    sigma: float = Field(1e-7)
+    final_sigma: float = Field(1e-2)
+    final_learning_rate: float = Field(1e-3)
+
+
+@experiment
+class Cifar10Bop2ndOrderUnbiased(Cifar10Bop2ndOrder):
+    """Cifar10Bop2ndOrder in the unbiased form (published: 91.4%)."""
+
+    unbiased: bool = Field(True)
+
+
+class _ImagenetBop2ndOrder(OnImageNet, Bop2ndOrderTraining):
+    """Bop2ndOrder's ImageNet recipe: batch 1024, τ 1e-8 → 1e-5, γ 1e-4 → 1e-9, σ 1e-5 →
+    1e-2, Adam 2.5e-3 → 5e-6, all linear over the run."""
+
+    threshold: float = Field(1e-8)
+    final_threshold: float = Field(1e-5)
+    gamma: float = Field(1e-4)
+    final_gamma: float = Field(1e-9)
+    sigma: float = Field(1e-5)
+    final_sigma: float = Field(1e-2)
+    learning_rate: float = Field(2.5e-3)
+    final_learning_rate: float = Field(5e-6)
+
+
+@experiment
+class XnornetImagenetBop2ndOrder(_ImagenetBop2ndOrder):
+    """XNOR-Net (larq-zoo, l2 5e-7 on kernels), 100 epochs. Published: 46.9% top-1 (Bop:
+    45.9%)."""
+
+    model: tf.keras.Model = ComponentField(XnorNet)
+    epochs: int = Field(100)
+
+
+@experiment
+class BirealnetImagenetBop2ndOrder(_ImagenetBop2ndOrder):
+    """Bi-Real Net (larq-zoo), 150 epochs. Published: 57.2% top-1 (Bop: 56.6%)."""
+
+    model: tf.keras.Model = ComponentField(BiRealNet)
+    epochs: int = Field(150)
+
+
+class _FashionMnist(OnMnist):
+    """The report's MNIST net on Fashion-MNIST, batch 100, 10 epochs and Adam 1e-3 for the
+    rest, as `fashion_mnist_bop`."""
+
+    dataset: Dataset = ComponentField(FashionMnist)
+    batch_size: int = Field(100)
+    epochs: int = Field(10)
+    learning_rate: float = Field(1e-3)
+
+
+@experiment
+class FashionMnistBop2ndOrder(_FashionMnist, Bop2ndOrderTraining):
+    """Bop2ndOrder at CPU scale, tuned here (experiments/successors.md)."""
+
+
+@experiment
+class FashionMnistBop2ndOrderUnbiased(FashionMnistBop2ndOrder):
+    """FashionMnistBop2ndOrder in the unbiased form, tuned here."""
+
+    unbiased: bool = Field(True)
+
+
+@experiment
+class FashionMnistCema(_FashionMnist, CemaTraining):
+    """CEMA at CPU scale, tuned here (experiments/successors.md)."""

@@ -1,0 +1,106 @@
+"""CEMA: a filtered gradient and its "inertia", two moving averages (Quist et al., ICLR 2023)."""
+
+import tensorflow as tf
+
+from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
+
+__all__ = ["CEMA", "cema_update"]
+
+
+def cema_update(weight, a, i, gradient, gamma, alpha):
+    r"""Apply one CEMA step in place to a ±1 `weight`, its filtered gradient `a` and its
+    inertia `i`:
+
+        a_t = (1 − γ) a_{t-1} + γ g_t
+        i_t = (1 − α) i_{t-1} + α a_t
+        flip w  when  i_t · w > 0
+
+    computed as written, in `a`'s dtype (float32 for float16 and bfloat16 weights).
+    α = 0 changes nothing and flips nothing (what an invalid step gets).
+
+    Returns:
+        The number of weights flipped (int64 scalar tensor).
+    """
+    gradient = tf.cast(gradient, a.dtype)
+    a.assign((1 - gamma) * a + gamma * gradient)
+    i.assign((1 - alpha) * i + alpha * a)
+    w = tf.cast(tf.convert_to_tensor(weight), a.dtype)
+    flip = tf.logical_and(i * w > 0, alpha > 0)
+    return flip_where(weight, flip, a.dtype)
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+class CEMA(BinaryOptimizer):
+    r"""CEMA: flips a weight when the average of its filtered gradient agrees with it.
+
+    Quist, Li and van Gemert show that latent-weight training of a binary network with
+    SGD, momentum and weight decay is this rule in disguise. With momentum β, weight
+    decay λ and learning rate η, the latent weight ŵ obeys
+    ŵ_t = (1 − ηλ) ŵ_{t−1} − η u_t, where u is the momentum's filtered gradient: ŵ is a
+    moving average, with rate α = ηλ, of −u/λ, and the binary weight is sign(ŵ). So the
+    latent weight's *magnitude* only sets how much history the average holds, and:
+
+    - `gamma` (γ ↔ 1 − β) filters the gradient, as momentum does;
+    - `alpha` (α ↔ ηλ) is the rate of the "inertia" i ∝ −ŵ: weight decay and learning
+      rate matter only through their product;
+    - a weight flips when i agrees in sign with w, i.e. when the latent weight's sign
+      would change.
+
+    Two floats of state per binary weight; the weights stay exactly ±1. α plays the
+    learning rate's part (`learning_rate` is α; their ImageNet recipe decays it linearly
+    with a `LearningRateSchedule`). Use it as Bop, in a `CaseOptimizer` wrapped in
+    `SkipNonFinite`.
+
+    Args:
+        gamma: γ in (0, 1], or a schedule of the step.
+        alpha: α in (0, 1], or a schedule of the step.
+        name: name of the optimizer.
+        **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm`, `jit_compile`.
+            `weight_decay` and `use_ema` are refused.
+
+    Reference:
+        Quist, Li, van Gemert. "Understanding weight-magnitude hyperparameters in
+        training binary networks", ICLR 2023. https://arxiv.org/abs/2303.02452
+    """
+
+    hyperparameter_names = ("alpha", "gamma")
+
+    def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
+        super().__init__({"alpha": alpha, "gamma": gamma}, name=name, **kwargs)
+
+    @property
+    def alpha(self):
+        return self.learning_rate
+
+    @alpha.setter
+    def alpha(self, value):
+        self.learning_rate = value
+
+    @property
+    def gamma(self):
+        return self.hyperparameter("gamma")
+
+    @gamma.setter
+    def gamma(self, value):
+        self.set_hyperparameter("gamma", value)
+
+    def build(self, var_list):
+        """Two slots per variable: `a` (filtered gradient) and `i` (inertia)."""
+        super().build(var_list)
+        if not hasattr(self, "_a"):
+            self._a = [self.add_state(v, "a") for v in var_list]
+            self._i = [self.add_state(v, "i") for v in var_list]
+
+    def update_step(self, gradient, variable):
+        index, values = self.index(variable), self.step_hyperparameters
+        a, i = self._a[index], self._i[index]
+        return cema_update(variable, a, i, gradient, tf.cast(values["gamma"], a.dtype),
+                           tf.cast(values["alpha"], a.dtype))
+
+    def neutral_hyperparameters(self, values):
+        return {"alpha": 0.0, "gamma": 0.0}
+
+    def state(self, variable):
+        """{"a": ..., "i": ...}: the filtered gradient and the inertia of `variable`."""
+        index = self.index(variable)
+        return {"a": self._a[index], "i": self._i[index]}
