@@ -5,10 +5,13 @@ place, never half of a new one, and no temporary file behind.
 """
 
 import contextlib
+import csv
+import json
 import os
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text_atomically"]
+__all__ = ["atomic_path", "json_text", "read_csv", "write_csv_atomically", "write_json_atomically",
+           "write_text_atomically"]
 
 
 @contextlib.contextmanager
@@ -29,3 +32,33 @@ def write_text_atomically(path, text):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return Path(path)
+
+
+def json_text(data):
+    """Indented JSON with sorted keys and a final newline, as the run files are written."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def write_json_atomically(path, data):
+    """Written whole or not at all, keys sorted."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json_text(data))
+
+
+def read_csv(path):
+    """The rows of a CSV file as dicts; [] if there is no file."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv_atomically(path, rows):
+    """Write-then-rename; the columns are every row's keys in order of appearance (a row
+    without one leaves it empty)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)

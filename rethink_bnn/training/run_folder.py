@@ -16,16 +16,20 @@ earlier version (nothing in it but what runs write, and a config.json naming a t
 `overwrite` can then delete only what runs write (`RUN_ENTRIES`), never a user's files.
 """
 
-import csv
 import fnmatch
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
 from rethink_bnn.configs import with_current_names
-from rethink_bnn.files import atomic_path
+from rethink_bnn.files import (  # noqa: F401  (read_csv & co: imported from here too)
+    atomic_path,
+    json_text,
+    read_csv,
+    write_csv_atomically,
+    write_json_atomically,
+)
 from rethink_bnn.training.folder_lock import LOCK, acquire, in_use_by, release
 
 __all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
@@ -90,35 +94,6 @@ class NotARunFolder(RunFolderError):
 
 class DamagedRunFolder(RunFolderError):
     """A file of the run folder cannot be read."""
-
-
-def _json_text(data):
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
-
-
-def write_json_atomically(path, data):
-    """Written whole or not at all (rethink_bnn.files)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(_json_text(data))
-
-
-def read_csv(path):
-    """The rows of a CSV file as dicts; [] if there is no file."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_csv_atomically(path, rows):
-    """Write-then-rename; the columns are every row's keys in order of appearance (a row
-    without one leaves it empty)."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def is_run_entry(name):
@@ -335,7 +310,7 @@ class RunFolder:
                     "claimed": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "writes": list(RUN_ENTRIES), "writes_inside": list(RUN_FILES_INSIDE)})
             # (Rewritten only if it changes: a resumed run leaves the file as it was.)
-            if _json_text(config) != (self.config_file.read_text()
+            if json_text(config) != (self.config_file.read_text()
                                       if self.config_file.is_file() else None):
                 write_json_atomically(self.config_file, config)
         except OSError as error:

@@ -8,23 +8,18 @@ fields (see `rethink_bnn.experiments`). Any field can be set on the command line
 
 import dataclasses
 import math
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from typing import Optional, Tuple, Union
 
-import larq
 import tensorflow as tf
-import tf_keras
-import zookeeper
 from zookeeper import ComponentField, Field
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 from zookeeper.tf import Dataset, Preprocessing
 
-import rethink_bnn
 from rethink_bnn.data.streams import evaluation_stream, training_stream
 from rethink_bnn.callbacks import (
     BatchMetricLogger,
@@ -34,7 +29,14 @@ from rethink_bnn.callbacks import (
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
 from rethink_bnn.optimizers.finite import SkipNonFinite
 from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
-from rethink_bnn.training.distribution import check_strategy_name, is_chief, select_strategy
+from rethink_bnn.training.checks import (  # noqa: F401  (ConfigError & co: imported from here)
+    PRECISIONS,
+    ConfigError,
+    check_fields,
+    check_split_sizes,
+    require,
+)
+from rethink_bnn.training.distribution import is_chief, select_strategy
 from rethink_bnn.training.console import Console, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
@@ -46,8 +48,8 @@ from rethink_bnn.training.loop_callbacks import (
     StopWhenNoFlips,
 )
 from rethink_bnn.training.checkpoints import newest_readable, restore_newest
-from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.run_folder import RunFolder, read_csv, release
+from rethink_bnn.training.summary import run_summary, versions  # noqa: F401
 
 __all__ = [
     "ConfigError",
@@ -55,13 +57,6 @@ __all__ = [
     "fields_of",
     "versions",
 ]
-
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-class ConfigError(ValueError):
-    """A task's fields do not make a valid run; the message says which and how to fix it."""
 
 
 @dataclasses.dataclass
@@ -161,95 +156,15 @@ class TrainingTask:
         return self.learning_rate
 
     def validate(self, strategy=None):
-        """Check every field before anything is loaded or written.
+        """Check every field before anything is loaded or written (a task adds its own
+        checks by extending this).
 
         Args:
             strategy: the strategy the run will use (default: the one in scope).
         Raises:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
-        from rethink_bnn.models import WEIGHT_KINDS  # here: the models import larq-zoo
-
-        try:
-            check_types(self)  # reads every field: a value of the wrong type raises
-        except TypeError as error:
-            raise ConfigError(str(error).strip().splitlines()[0]) from error
-        try:
-            check_strategy_name(self.distribution)
-        except ValueError as error:
-            raise ConfigError(str(error)) from error
-        require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
-        require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}.")
-        require(0 <= self.seed < 2**31, f"seed must be in [0, 2**31), got {self.seed}.")
-        require(self.weight_kind in WEIGHT_KINDS, f"weight_kind must be one of "
-                 f"{WEIGHT_KINDS}, got {self.weight_kind!r}.")
-        require(self.verbose in (None, 0, 1, 2), "verbose must be 0 (silent), 1 (progress "
-                f"bar), 2 (a line per epoch) or None (1 on a terminal), got {self.verbose}.")
-        for name in ("flip_log_freq", "step_log_freq"):
-            value = getattr(self, name)
-            require(value == "epoch" or (isinstance(value, int) and not isinstance(value, bool)
-                                         and value > 0),
-                    f"{name} must be a positive integer (log every N steps) or 'epoch', got "
-                    f"{value!r}.")
-        require(bool(str(self.run_dir).strip()), "run_dir must name a folder, got an empty "
-                 "string (the default is runs/<task>).")
-        self._validate_data_and_network()
-        try:
-            tf.keras.losses.get(self.loss)
-        except ValueError:
-            raise ConfigError(f"loss must be a Keras loss name such as "
-                              f"sparse_categorical_crossentropy, got {self.loss!r}.") from None
-        replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
-        require(
-            self.batch_size % replicas == 0,
-            f"batch_size={self.batch_size} is the global batch and must split evenly over "
-            f"the {replicas} replicas: use a multiple of {replicas}, e.g. "
-            f"batch_size={replicas * max(1, round(self.batch_size / replicas))}.",
-        )
-        require(self.precision in PRECISIONS, f"precision must be one of "
-                 f"{', '.join(PRECISIONS)}, got {self.precision!r}.")
-        require(self.shuffle_buffer >= 1,
-                 f"shuffle_buffer must be at least 1, got {self.shuffle_buffer}.")
-        require(self.stop_after_flipless_epochs >= 0, "stop_after_flipless_epochs must be "
-                 f">= 0 (0: never stop), got {self.stop_after_flipless_epochs}.")
-        checks = [
-            getattr(self.dataset, "validate", lambda: None),
-            self._validate_network_fields,
-            lambda: self.make_optimizer(steps_per_epoch=1),  # Bop checks γ and τ
-        ]
-        for check in checks:
-            try:
-                check()
-            except (ValueError, TypeError) as error:
-                raise ConfigError(str(error)) from error
-
-    def _validate_network_fields(self):
-        """The network's own fields (e.g. the binary MLP's widths)."""
-        units = getattr(base_getattr(self, "model"), "units", None)
-        if units is not None and not all(isinstance(u, int) and u >= 1 for u in units):
-            raise ValueError(f"model.units must be widths of at least 1, got "
-                             f"{tuple(units)}.")
-
-    def _validate_data_and_network(self):
-        """The shape and classes the network is built for must be the dataset's."""
-        dataset = self.dataset
-        classes, shape = dataset.num_classes, dataset.image_shape
-        require(self.num_classes >= 2, f"num_classes must be at least 2, got "
-                 f"{self.num_classes}.")
-        require(classes is None or self.num_classes == classes,
-                 f"num_classes={self.num_classes} does not match {type(dataset).__name__}, "
-                 f"which has {classes} classes: leave num_classes at {classes}.")
-        require(len(self.input_shape) == 3 and all(d >= 1 for d in self.input_shape),
-                 f"input_shape must be (height, width, channels), got "
-                 f"{tuple(self.input_shape)}.")
-        require(shape is None or tuple(self.input_shape) == shape,
-                 f"input_shape={tuple(self.input_shape)} does not match "
-                 f"{type(dataset).__name__}'s images of shape {shape}: leave input_shape "
-                 f"at {shape}.")
-        for name in ("learning_rate", "final_learning_rate", "final_gamma", "gamma_decay"):
-            value = getattr(self, name, None)
-            require(value is None or math.isfinite(value),
-                     f"{name} must be a finite number, got {value}.")
+        check_fields(self, strategy)
 
     def run(self):
         try:
@@ -277,7 +192,7 @@ class TrainingTask:
         history = session.model.fit(
             self._training_pipeline(session.train, session.n_train, session.initial_epoch,
                                     session.steps_per_epoch),
-            epochs=session.initial_epoch if self._stopped_without_flips(session.state)
+            epochs=session.initial_epoch if self.stopped_without_flips(session.state)
             else self.epochs,  # a run stopped for lack of flips has nothing left to train
             initial_epoch=session.initial_epoch,
             steps_per_epoch=session.steps_per_epoch,
@@ -316,7 +231,7 @@ class TrainingTask:
         has_validation = bool(getattr(self.dataset, "validation_fraction", 0))
         session.validation = self.dataset.validation() if has_validation else None
         session.test, session.n_test = self.dataset.test()
-        self._check_split_sizes(session.n_train, session.validation, session.n_test)
+        check_split_sizes(self, session.n_train, session.validation, session.n_test)
         session.steps_per_epoch = math.ceil(session.n_train / self.batch_size)
         session.model = self._built_model()
         session.optimizer = self.make_optimizer(session.steps_per_epoch)
@@ -392,7 +307,7 @@ class TrainingTask:
             if warning and folder is run:
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
         test_loss, test_accuracy = model.evaluate(self._pipeline(session.test), verbose=0)
-        summary = {**self._summary(session, history), "tested_weights": tested,
+        summary = {**run_summary(self, session, history), "tested_weights": tested,
                    "warning": warning, "test_loss": float(test_loss),
                    "test_accuracy": float(test_accuracy), "test_examples": session.n_test}
         if folder is not run:  # a non-chief worker's scratch folder has served
@@ -405,46 +320,6 @@ class TrainingTask:
               f"summary in {folder.summary_file}")
         return summary
 
-    def _summary(self, session, history):
-        """What summary.json records besides the test: configuration, epochs, flips."""
-        state, optimizer = session.state, session.optimizer
-        best_epoch, epochs = int(state.best_epoch.numpy()), int(state.epoch.numpy())
-        log = read_csv(session.folder.csv_log)
-        bops = binary_optimizers(optimizer)
-        return {
-            "task": convert_to_snake_case(type(self).__name__),
-            "config": session.config,
-            "versions": versions(),
-            "epochs_run": epochs,
-            "epochs_this_session": len(history.history.get("loss", [])),
-            "stopped_without_flips": self._stopped_without_flips(state),
-            "best_epoch": best_epoch + 1 if best_epoch >= 0 else None,  # 1-based, as log.csv
-            "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
-            "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
-            "flips_last_epoch": _at_epoch(log, "flips", epochs),
-            "skipped_steps": sum(int(c.numpy()) for c in skip_counters(optimizer)),
-            "invalid_hyperparameter_steps": sum(
-                int(bop.invalid_hyperparameter_steps.numpy()) for bop in bops
-                if bop.invalid_hyperparameter_steps is not None) if bops else None,
-            "flips_total": sum(int(tf.reduce_sum(bop.flip_counts)) for bop in bops
-                               if bop.flip_counts is not None) if bops else None,
-            "binary_weights": sum(v.shape.num_elements()
-                                  for v in session.model.trainable_variables
-                                  if is_binary_variable(v)),
-            "wall_time_s_this_session": round(time.time() - session.started, 1),
-        }
-
-    def _check_split_sizes(self, n_train, validation, n_test):
-        fix = ("dataset.validation_fraction, dataset.test_fraction or dataset.train_limit "
-               "leave more examples there")
-        require(n_train >= 1, f"the training split of {type(self.dataset).__name__} is "
-                 f"empty: {fix}.")
-        require(validation is None or validation[1] >= 1, "the validation split is empty: "
-                 f"{fix}, or dataset.validation_fraction=0 trains without one.")
-        require(n_test >= 1, f"the test split is empty: {fix}.")
-        require(self.batch_size <= n_train, f"batch_size={self.batch_size} is larger than "
-                 f"the {n_train} training examples: use at most batch_size={n_train}.")
-
     def _built_model(self):
         """The network, built now; a shape it cannot take is a ConfigError."""
         try:
@@ -454,7 +329,8 @@ class TrainingTask:
                               f"cannot be built for input_shape={tuple(self.input_shape)}: "
                               f"{str(error).strip().splitlines()[0][:160]}") from error
 
-    def _stopped_without_flips(self, state):
+    def stopped_without_flips(self, state):
+        """Whether the run stopped (or is to stop) for `stop_after_flipless_epochs`."""
         patience = self.stop_after_flipless_epochs
         return bool(patience) and int(state.flipless_epochs.numpy()) >= patience
 
@@ -485,28 +361,3 @@ def fields_of(instance):
         elif isinstance(value, (bool, int, float, str, type(None), list, tuple)):
             config[name] = list(value) if isinstance(value, tuple) else value
     return config
-
-
-def require(condition, message):
-    """ConfigError(message) unless `condition`."""
-    if not condition:
-        raise ConfigError(message)
-
-
-def _at_epoch(log, key, epoch):
-    """A value from the CSV log's row of `epoch` (1-based, as the log), or None."""
-    for row in log if epoch >= 1 else []:
-        if int(row["epoch"]) == epoch and row.get(key) not in (None, ""):
-            return float(row[key])
-    return None
-
-
-def versions():
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "tf_keras": tf_keras.__version__,
-        "larq": larq.__version__,
-        "zookeeper": zookeeper.__version__,
-        "rethink_bnn": rethink_bnn.__version__,
-    }
