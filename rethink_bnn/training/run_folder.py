@@ -17,6 +17,7 @@ earlier version (nothing in it but what runs write, and a config.json naming a t
 """
 
 import fnmatch
+import json
 import os
 import shutil
 import time
@@ -39,6 +40,7 @@ __all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "Run
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
 NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq",
+                "steps_per_execution",
                 "distribution", "kind")  # kind: follows from the task
 
 
