@@ -16,6 +16,7 @@ earlier version (nothing in it but what runs write, and a config.json naming a t
 `overwrite` can then delete only what runs write (`RUN_ENTRIES`), never a user's files.
 """
 
+import csv
 import fnmatch
 import json
 import os
