@@ -6,8 +6,10 @@ In one process, on variables shaped like BinaryNet's binary kernels (10,352,000
 weights), times one `apply_gradients` of our Bop and of `larq.optimizers.Bop` (legacy
 API), both inside `tf.function`, alternating the two so that drift hits both alike,
 and reports the median of each and their ratio (target: ours / Larq's <= 1.0); ours also
-without its non-finite gradient check, to show what the check costs. Also
-reports each optimizer's state in bytes per binary weight (target: 4).
+without the non-finite gradient check (Bop not wrapped in SkipNonFinite), to show what
+the check costs, and Bop's successors Bop2ndOrder (biased and unbiased) and CEMA on the
+same weights. Also reports each optimizer's state in bytes per binary weight (Bop's
+target: 4).
 """
 
 import argparse
@@ -59,6 +61,11 @@ def measure(repeats=30, warmup=5):
         ("ours", rb.optimizers.SkipNonFinite(rb.optimizers.Bop(threshold=1e-8, gamma=1e-4))),
         ("ours_unchecked", rb.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
         ("larq", lq.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
+        # Bop's successors on the same weights (their recipes' starting values)
+        ("bop2ndorder", rb.optimizers.Bop2ndOrder(threshold=1e-5, gamma=1e-2, sigma=1e-7)),
+        ("bop2ndorder_unbiased", rb.optimizers.Bop2ndOrder(threshold=1e-5, gamma=1e-2,
+                                                           sigma=1e-7, unbiased=True)),
+        ("cema", rb.optimizers.CEMA(gamma=1e-1, alpha=1e-3)),
     ):
         variables = _kernels(0)
 
@@ -87,9 +94,14 @@ def measure(repeats=30, warmup=5):
         "ratio_ours_to_larq": _median_ms(ours["times"]) / _median_ms(larq["times"]),
         "ratio_unchecked_to_larq": _median_ms(runs["ours_unchecked"]["times"])
         / _median_ms(larq["times"]),
+        "ratio_to_larq": {k: _median_ms(r["times"]) / _median_ms(larq["times"])
+                          for k, r in runs.items()},
         "state_bytes_per_binary_weight": {
             "ours": _state_bytes(runs["ours_unchecked"]["optimizer"].variables) / n_weights,
             "larq": _state_bytes(larq["optimizer"].weights) / n_weights,
+            **{k: _state_bytes([s for v in runs[k]["variables"]
+                                for s in runs[k]["optimizer"].state(v).values()]) / n_weights
+               for k in ("bop2ndorder", "bop2ndorder_unbiased", "cema")},
         },
         "weights_equal_after_run": same,
         "machine": f"{platform.machine()}, {len(tf.config.list_physical_devices('CPU'))} CPU "
@@ -102,8 +114,12 @@ def measure(repeats=30, warmup=5):
           f"   ratio ours/larq {result['ratio_ours_to_larq']:.3f} (target <= 1.0)")
     print(f"  ours without the non-finite check (Bop not wrapped in SkipNonFinite) "
           f"{ms['ours_unchecked']:8.2f} ms   ratio {result['ratio_unchecked_to_larq']:.3f}")
+    for name in ("bop2ndorder", "bop2ndorder_unbiased", "cema"):
+        print(f"  {name:<22} {ms[name]:8.2f} ms   ratio to larq's Bop "
+              f"{result['ratio_to_larq'][name]:.3f}")
     b = result["state_bytes_per_binary_weight"]
-    print(f"  state bytes per binary weight: ours {b['ours']:.4f}  larq {b['larq']:.4f} (target 4)")
+    print(f"  state bytes per binary weight: ours {b['ours']:.4f}  larq {b['larq']:.4f} (target 4);"
+          f" Bop2ndOrder {b['bop2ndorder']:.1f}, CEMA {b['cema']:.1f}")
     print(f"  same weights after {warmup + repeats} steps: {same}")
     return result
 
