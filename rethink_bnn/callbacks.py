@@ -11,6 +11,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
 from rethink_bnn.optimizers.hyperparameters import describe_invalid
+from rethink_bnn.step_record import StepRecorder
 
 __all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
 
@@ -42,7 +43,10 @@ class FlipLogger(tf.keras.callbacks.Callback):
     With `log_dir`, every `update_freq` steps it writes the same values, as the mean
     over those steps per step (with `update_freq=1`, exactly π_t of the paper), as
     TensorBoard scalars `batch_*` against the optimizer step, and the epoch values as
-    `epoch_*` against the epoch (from 1), in `log_dir/flips`. Per-step values stay out
+    `epoch_*` against the epoch (from 1), in `log_dir/flips`. The per-step counts are
+    recorded inside the training step, on the device (`rethink_bnn.step_record`), and
+    read once per epoch (or every `read_every` steps): no host read per step, and every
+    step's values also with `steps_per_execution` > 1. Per-step values stay out
     of the batch logs: Keras' progress bar would average them over the epoch, so that
     a total would show as a mean. One value, one meaning: the epoch logs (History,
     CSV, TensorBoard, the console) hold each epoch's totals.
@@ -51,13 +55,16 @@ class FlipLogger(tf.keras.callbacks.Callback):
         log_dir: folder for TensorBoard event files, or None for Keras logs only.
         update_freq: log per-step values every this many steps; "epoch" for none.
         per_layer: also log each layer's values, not only the total.
+        read_every: read the recorded steps every this many steps (None: once per
+            epoch); only bounds the device buffers' size.
     """
 
-    def __init__(self, log_dir=None, update_freq=1, per_layer=True):
+    def __init__(self, log_dir=None, update_freq=1, per_layer=True, read_every=None):
         super().__init__()
         self.log_dir = log_dir
         self.update_freq = _checked_update_freq(update_freq)
         self.per_layer = per_layer
+        self.read_every = _checked_read_every(read_every)
         self._writer = None
         # Batch logs may stay tensors for us: we add plain floats.
         self._supports_tf_logs = True
@@ -72,20 +79,36 @@ class FlipLogger(tf.keras.callbacks.Callback):
         self._discover()
         self._step = self._window_step = int(self.model.optimizer.iterations.numpy())
         self._window_start = self._epoch_start = self._read()
+        self._recorder = None
+        if self._writer is not None and self.update_freq != "epoch":
+            self._recorder = StepRecorder.of(self.model, _capacity(self))
+            self._recorder.start(self, self._step)
+            self._read_step = self._step
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._read()
+        self._epoch_step = self._step
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._writer is None or self.update_freq == "epoch" or self._step % self.update_freq:
-            return
-        totals = self._read()
-        values = self._values(totals - self._window_start, self._step - self._window_step)
-        self._window_start, self._window_step = totals, self._step
-        self._steps.add(self._step, values)
+        # `batch` is the epoch's last step so far (several with steps_per_execution)
+        self._step = self._epoch_step + batch + 1
+        if self._recorder is not None and self.read_every and (
+                self._step - self._read_step >= self.read_every):
+            self._log_recorded_steps()
+
+    def _log_recorded_steps(self):
+        steps, flips, _ = self._recorder.rows(self, self._step)
+        self._read_step = self._step
+        for step, totals in zip(steps.tolist(), flips):
+            if step % self.update_freq:
+                continue
+            values = self._values(totals - self._window_start, step - self._window_step)
+            self._window_start, self._window_step = totals, step
+            self._steps.add(step, values)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._recorder is not None:
+            self._log_recorded_steps()
         values = self._values(self._read() - self._epoch_start, 1)
         if logs is not None:
             logs.update(zip(self._keys, values))
@@ -140,57 +163,67 @@ class BatchMetricLogger(tf.keras.callbacks.Callback):
     against the optimizer step.
 
     Keras' batch logs hold running means since the start of the epoch, which hide the
-    step-to-step noise the sec 5.1 study is about. This callback reads the metrics'
-    running sums (`total`, `count`) instead: their increments over a window of steps
-    give the mean over exactly those steps' examples (one step's batch when
-    `update_freq=1`). Values are buffered and written once per epoch.
+    step-to-step noise the sec 5.1 study is about. This callback uses the metrics'
+    running sums (`total`, `count`) instead, recorded after every step inside the
+    training step, on the device (`rethink_bnn.step_record`), and read once per epoch
+    (or every `read_every` steps): their increments over a window of steps give the
+    mean over exactly those steps' examples (one step's batch when `update_freq=1`),
+    with any `steps_per_execution`.
 
     Args:
         log_dir: folder for TensorBoard event files (written to `log_dir/steps`).
         update_freq: log every this many steps; "epoch" logs nothing.
+        read_every: read the recorded steps every this many steps (None: once per epoch).
     """
 
-    def __init__(self, log_dir, update_freq=1):
+    def __init__(self, log_dir, update_freq=1, read_every=None):
         super().__init__()
         self.log_dir = log_dir
         self.update_freq = _checked_update_freq(update_freq)
+        self.read_every = _checked_read_every(read_every)
         self._writer = None
         # We never read the logs: Keras need not turn them into numbers for us.
         self._supports_tf_logs = True
 
     def on_train_begin(self, logs=None):
-        self._step = int(self.model.optimizer.iterations.numpy())
-        self._metrics = None  # Keras builds the compiled metrics on the first step
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batch_in_epoch = 0
-        self._epoch_offset = None  # fit resets the metrics at the start of every epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        self._batch_in_epoch += 1
+        self._step = self._read_step = int(self.model.optimizer.iterations.numpy())
+        self._recorder = None
         if self.update_freq == "epoch":
             return
-        if self._metrics is None:
-            self._discover()
-        # The sums restart every epoch: read them at its last step too (at every step
-        # when the epoch's length is unknown), so a window may span epochs.
-        steps = self.params.get("steps")
-        last_of_epoch = steps is None or self._batch_in_epoch == steps
-        if self._step % self.update_freq and not last_of_epoch:
+        self._recorder = StepRecorder.of(self.model, _capacity(self))
+        self._recorder.start(self, self._step)
+        self._window = self._carried = None  # sized by the first rows
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_step = self._step
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step = self._epoch_step + batch + 1
+        if self._recorder is not None and self.read_every and (
+                self._step - self._read_step >= self.read_every):
+            self._log_recorded_steps()
+
+    def _log_recorded_steps(self):
+        steps, _, sums = self._recorder.rows(self, self._step)
+        self._read_step = self._step
+        if not len(steps):
             return
-        if self._epoch_offset is None:  # first read this epoch
-            self._epoch_offset = self._carried
-        totals = self._epoch_offset + self._read()  # since training began
-        if self._step % self.update_freq == 0:
-            delta = totals - self._window
-            self._steps.add(self._step, (delta[:, 0] / delta[:, 1]).tolist())
-            self._window = totals
-        if last_of_epoch:
-            self._carried = totals
+        if self._window is None:
+            self._discover(sums.shape[1])
+        for step, epoch_sums in zip(steps.tolist(), sums):
+            totals = self._carried + epoch_sums  # since training began
+            if step % self.update_freq == 0:
+                delta = totals - self._window
+                self._steps.add(step, (delta[:, 0] / delta[:, 1]).tolist())
+                self._window = totals
+            self._last = totals
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._writer is not None:
+        if self._recorder is None:
+            return
+        self._log_recorded_steps()
+        if self._window is not None:
+            self._carried = self._last  # the sums restart every epoch
             self._steps.flush()
 
     def on_train_end(self, logs=None):
@@ -198,21 +231,16 @@ class BatchMetricLogger(tf.keras.callbacks.Callback):
             self._steps.flush()
             self._writer.flush()
 
-    def _discover(self):
-        self._metrics = [m for m in self.model.metrics
-                         if hasattr(m, "total") and hasattr(m, "count")]
-        if not self._metrics:
+    def _discover(self, count):
+        metrics = [m for m in self.model.metrics if hasattr(m, "total") and hasattr(m, "count")]
+        if not metrics:
             raise ValueError("BatchMetricLogger found no loss or mean metric in the model: "
                              "compile it with a loss (and metrics such as 'accuracy').")
-        self._window = self._carried = np.zeros((len(self._metrics), 2))
+        self._window = self._carried = self._last = np.zeros((count, 2))
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "steps"))
         self._steps = _StepScalars.reuse(getattr(self, "_steps", None), self._writer,
-                                         ["batch_" + m.name for m in self._metrics])
-
-    def _read(self):
-        sums = _read_now([v for m in self._metrics for v in (m.total, m.count)])
-        return np.array(sums, np.float64).reshape(-1, 2)
+                                         ["batch_" + m.name for m in metrics][:count])
 
 
 class _StepScalars:
@@ -265,6 +293,23 @@ def _read_now(variables):
     return [v.numpy() if isinstance(v, tf.distribute.DistributedValues)
             else tf.raw_ops.ReadVariableOp(resource=v.handle, dtype=v.dtype).numpy()
             for v in variables]
+
+
+def _checked_read_every(read_every):
+    if read_every is not None and not (
+        isinstance(read_every, int) and not isinstance(read_every, bool) and read_every > 0
+    ):
+        raise ValueError(f"read_every must be a positive int or None, got {read_every!r}.")
+    return read_every
+
+
+def _capacity(callback):
+    """Steps the device buffers must hold between two reads: an epoch (or `read_every`)
+    plus one execution of `steps_per_execution` steps."""
+    steps_per_execution = getattr(callback.model, "_steps_per_execution", None)
+    per_execution = 1 if steps_per_execution is None else int(steps_per_execution.numpy())
+    window = callback.read_every or callback.params.get("steps") or 1024
+    return window + per_execution
 
 
 def _checked_update_freq(update_freq):

@@ -60,6 +60,8 @@ def _check_loop_fields(task):
 
     require(task.epochs >= 1, f"epochs must be at least 1, got {task.epochs}.")
     require(task.batch_size >= 1, f"batch_size must be at least 1, got {task.batch_size}.")
+    require(task.steps_per_execution >= 1, "steps_per_execution must be a positive integer "
+            f"(training steps per call of the step function), got {task.steps_per_execution}.")
     require(0 <= task.seed < 2**31, f"seed must be in [0, 2**31), got {task.seed}.")
     require(task.weight_kind in WEIGHT_KINDS, f"weight_kind must be one of "
             f"{WEIGHT_KINDS}, got {task.weight_kind!r}.")

@@ -42,6 +42,8 @@ FIELD_HELP = {
     "deterministic": "deterministic kernels: two runs with the same seed are bit-identical "
                      "(slower on a GPU)",
     "shuffle_buffer": "examples in the shuffle buffer",
+    "steps_per_execution": "training steps per call of the compiled step function (1 on a "
+                           "CPU; e.g. 32 on a GPU or TPU); per-step logs keep every step",
     "run_dir": "the run folder: config, checkpoints, logs, summary; the same command "
                "again resumes it",
     "overwrite": "replace a run of another configuration in run_dir (only the files a run "

@@ -116,6 +116,10 @@ class TrainingTask:
     flip_log_freq: Union[int, str] = Field(1)
     step_log_freq: Union[int, str] = Field(1)
     jit_compile: bool = Field(False)
+    # Training steps per call of the compiled step function (Keras' steps_per_execution):
+    # 1 on a CPU; on a GPU or TPU with small batches, e.g. 32 keeps the device fed. The
+    # per-step logs are recorded on the device, so they keep every step whatever it is.
+    steps_per_execution: int = Field(1)
     # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling)
     # or "mixed_bfloat16". Variables, Bop's kernels and moving averages stay float32.
     precision: str = Field("float32")
@@ -244,7 +248,8 @@ class TrainingTask:
         # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
         # unscales the gradients before Bop sees them.
         model.compile(session.optimizer, loss=self.loss, metrics=["accuracy"],
-                      jit_compile=self.jit_compile)
+                      jit_compile=self.jit_compile,
+                      steps_per_execution=self.steps_per_execution)
         session.state = state = LoopState()
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
         restored, unread = (None, []) if session.replacing else restore_newest(

@@ -1,0 +1,135 @@
+"""Per-step values recorded inside the training step, on the device.
+
+`FlipLogger` and `BatchMetricLogger` log each step's flips and each batch's own loss and
+accuracy. Reading them on the host after every step would make the host wait for each
+step to finish before it could queue the next (an idle GPU between steps), and with
+Keras' `steps_per_execution=N` the callbacks see only every N-th step. So a
+`StepRecorder` wraps the model's `train_step`: after each step it writes the binary
+optimizers' cumulative flip counts, the metrics' running sums (`total`, `count`, summed
+over replicas) and the step number into one row of device-side buffers. The host
+reads the buffers whole, once per epoch or every `read_every` steps, and gets every
+step's values, whatever `steps_per_execution` is.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from rethink_bnn.optimizers.walk import binary_optimizers
+
+__all__ = ["StepRecorder"]
+
+_ATTRIBUTE = "_rethink_bnn_step_recorder"
+
+
+class StepRecorder:
+    """Device-side buffers of per-step values for one model; shared by the callbacks
+    that log per step (`StepRecorder.of(model)`), each reading with its own cursor.
+
+    Rows (one per training step, in order):
+        step: the optimizer's step count after the step (int64);
+        flips: the binary optimizers' cumulative flip counts, one per binary variable;
+        sums: each mean metric's (total, count) after the step, summed over replicas
+            (Keras resets them at every epoch's start).
+    """
+
+    def __init__(self, model, capacity):
+        self.model = model
+        self.capacity = int(capacity)
+        self._buffers = None  # made on the first trace of the wrapped train_step
+        self._rows = []  # read from the device, not yet consumed by every reader
+        self._cursors = {}  # reader -> index in _rows of its next row
+        self._read_upto = None  # the step of the last row read (host's count)
+        self.reads = 0  # host reads of the buffers (what the tests and benchmark count)
+        original = type(model).train_step.__get__(model)
+
+        def train_step(data):
+            logs = original(data)
+            self._record()
+            return logs
+
+        object.__setattr__(model, "train_step", train_step)
+
+    @classmethod
+    def of(cls, model, capacity):
+        """The model's recorder, made and installed on first use, with room for at least
+        `capacity` steps between two reads (a larger need replaces it)."""
+        recorder = getattr(model, _ATTRIBUTE, None)
+        if recorder is None or recorder.capacity < capacity:
+            recorder = cls(model, max(int(capacity), getattr(recorder, "capacity", 0)))
+            object.__setattr__(model, _ATTRIBUTE, recorder)
+            # fit made its train function before the callbacks began: make it again
+            model.train_function = model.make_train_function(force=True)
+        return recorder
+
+    def start(self, reader, step):
+        """`reader` reads the rows of the steps after `step` (the optimizer's step now)."""
+        if self._read_upto is None or not self._rows:
+            self._read_upto = step
+            self._rows, self._cursors = [], {r: 0 for r in self._cursors}
+            if self._buffers is not None:
+                self._buffers[3].assign(0)  # rows of an earlier fit's unread steps: gone
+        self._cursors[reader] = len(self._rows)
+
+    def rows(self, reader, step):
+        """The rows `reader` has not seen, up to optimizer step `step` (the host's own
+        count), reading the device once if they are not all read yet:
+        (steps [n], flips [n, binary variables], sums [n, metrics, 2])."""
+        if step > self._read_upto:
+            self._read(step - self._read_upto)
+            self._read_upto = step
+        start = self._cursors.get(reader, len(self._rows))
+        self._cursors[reader] = len(self._rows)
+        rows = self._rows[start:]
+        if min(self._cursors.values()) == len(self._rows):  # all readers have them
+            self._rows, self._cursors = [], {r: 0 for r in self._cursors}
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0, 2))
+        steps, flips, sums = (np.stack(column) for column in zip(*rows))
+        return steps, flips, sums
+
+    def _read(self, count):
+        """One read of each buffer: rows 0..count-1 go to the readers, the index to 0."""
+        if count > self.capacity:
+            raise RuntimeError(
+                f"the step recorder holds {self.capacity} steps, but {count} ran between "
+                "two reads: give the logging callbacks a smaller read_every.")
+        self.reads += 1
+        steps, flips, sums = (v.numpy() for v in self._buffers[:3])
+        self._buffers[3].assign(0)
+        self._rows += list(zip(steps[:count], flips[:count], sums[:count]))
+
+    # --- inside the training step ------------------------------------------------------
+
+    def _record(self):
+        counters = [b.flip_counts for b in binary_optimizers(self.model.optimizer)
+                    if b.flip_counts is not None]
+        metrics = [m for m in self.model.metrics if hasattr(m, "total") and hasattr(m, "count")]
+        if self._buffers is None:
+            self._make_buffers(sum(int(c.shape[0]) for c in counters), len(metrics))
+        step_buffer, flip_buffer, sum_buffer, index = self._buffers
+        flips = (tf.concat([tf.convert_to_tensor(c) for c in counters], 0) if counters
+                 else tf.zeros([0], tf.int64))
+        sums = (tf.stack([tf.stack([tf.cast(m.total, tf.float64), tf.cast(m.count, tf.float64)])
+                          for m in metrics]) if metrics else tf.zeros([0, 2], tf.float64))
+        # Each replica holds its own share of the metrics' sums.
+        sums = tf.distribute.get_replica_context().all_reduce("sum", sums)
+        row = tf.minimum(index, self.capacity - 1)
+        for buffer, value in ((step_buffer, self.model.optimizer.iterations),
+                              (flip_buffer, flips), (sum_buffer, sums)):
+            buffer.assign(tf.tensor_scatter_nd_update(
+                tf.convert_to_tensor(buffer), [[row]], [tf.cast(value, buffer.dtype)]))
+        index.assign_add(1)
+
+    def _make_buffers(self, flip_width, metric_count):
+        def variable(shape, dtype, name):
+            return tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
+                               synchronization=tf.VariableSynchronization.ON_WRITE,
+                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+        with tf.init_scope(), self.model.distribute_strategy.scope():
+            self._buffers = (
+                variable([self.capacity], tf.int64, "recorded_steps"),
+                variable([self.capacity, flip_width], tf.int64, "recorded_flips"),
+                variable([self.capacity, metric_count, 2], tf.float64, "recorded_sums"),
+                variable([], tf.int64, "recorded_index"),
+            )

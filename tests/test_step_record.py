@@ -1,0 +1,136 @@
+"""Per-step logs recorded on the device: the same series with any steps_per_execution, no
+host read per step, and a resumed run's logs equal to the uninterrupted run's."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from zookeeper import configure
+
+import rethink_bnn as rb
+from rethink_bnn import callbacks as callbacks_module
+from rethink_bnn.experiments import Demo
+from rethink_bnn.plot.runs import read_scalars
+from rethink_bnn.step_record import StepRecorder
+from rethink_bnn.training.run_folder import write_json_atomically
+from tests.helpers import bop_adam, dense_bnn, toy_data
+
+# 352 digits at batch 32: 11 steps an epoch, not a multiple of 5
+DEMO = {"deterministic": True, "flip_log_freq": 1, "step_log_freq": 1,
+        "dataset.train_limit": 352, "epochs": 2}
+
+
+def _run(run_dir, **fields):
+    task = Demo()
+    configure(task, {"run_dir": str(run_dir), **DEMO, **fields})
+    return task.run()
+
+
+def _series(run_dir):
+    """Every per-step TensorBoard series of a run: {tag: (steps, values)}."""
+    flips = run_dir / "tensorboard" / "flips"
+    layers = sorted({p.parent.name for p in run_dir.glob("checkpoints/*")})  # unused
+    del layers
+    tags = ["batch_flips", "batch_pi"] + [
+        f"batch_flips/{name}" for name in ("quant_dense", "quant_dense_1", "quant_dense_2")]
+    found = read_scalars(flips, tags)
+    found.update(read_scalars(run_dir / "tensorboard" / "steps",
+                              ["batch_loss", "batch_accuracy"]))
+    return found
+
+
+def _kernels(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if n.startswith("model/")}
+
+
+@pytest.fixture(scope="module")
+def one_step_per_call(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("spe1") / "run"
+    _run(run_dir)
+    return run_dir
+
+
+def test_steps_per_execution_keeps_every_step_of_every_series(one_step_per_call, tmp_path):
+    _run(tmp_path / "run", steps_per_execution=5)
+    ours, reference = _series(tmp_path / "run"), _series(one_step_per_call)
+    assert len(reference["batch_flips"][0]) == 22  # every step of both epochs
+    for tag, (steps, values) in reference.items():
+        np.testing.assert_array_equal(ours[tag][0], steps, err_msg=tag)
+        np.testing.assert_array_equal(ours[tag][1], values, err_msg=tag)
+    for name, value in _kernels(one_step_per_call).items():
+        np.testing.assert_array_equal(_kernels(tmp_path / "run")[name], value, err_msg=name)
+
+
+def test_a_resumed_run_with_steps_per_execution_logs_what_an_uninterrupted_one_does(
+        one_step_per_call, tmp_path):
+    run_dir = tmp_path / "run"
+    _run(run_dir, steps_per_execution=5, epochs=1)
+    (run_dir / "summary.json").unlink()  # as if killed after epoch 1 of 2
+    config = json.loads((run_dir / "config.json").read_text())
+    write_json_atomically(run_dir / "config.json", {**config, "epochs": 2})
+    _run(run_dir, steps_per_execution=5)
+    ours, reference = _series(run_dir), _series(one_step_per_call)
+    for tag, (steps, values) in reference.items():
+        np.testing.assert_array_equal(ours[tag][0], steps, err_msg=tag)
+        np.testing.assert_array_equal(ours[tag][1], values, err_msg=tag)
+
+
+def test_per_step_logging_reads_the_host_a_few_times_per_epoch_not_every_step(
+        tmp_path, monkeypatch):
+    reads = []
+    read_now = callbacks_module._read_now
+    monkeypatch.setattr(callbacks_module, "_read_now",
+                        lambda variables: reads.append("counters") or read_now(variables))
+    model = dense_bnn()
+    model.compile(rb.optimizers.SkipNonFinite(bop_adam()), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x, y = toy_data(n=50 * 8)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[
+        rb.callbacks.FlipLogger(str(tmp_path), update_freq=1),
+        rb.callbacks.BatchMetricLogger(str(tmp_path), update_freq=1)])
+    recorder = getattr(model, "_rethink_bnn_step_recorder")
+    assert isinstance(recorder, StepRecorder)
+    # 50 steps: the buffers read once, the flip counters at the start and the epoch's ends
+    assert recorder.reads == 1
+    assert len(reads) <= 3
+    steps, values = read_scalars(tmp_path / "flips", ["batch_flips"])["batch_flips"]
+    assert list(steps) == list(range(1, 51)) and values.sum() > 0
+    steps, accuracy = read_scalars(tmp_path / "steps", ["batch_accuracy"])["batch_accuracy"]
+    assert list(steps) == list(range(1, 51))
+    # each value is one batch of 8's own accuracy
+    assert set(np.round(accuracy * 8, 6)) <= set(range(9))
+
+
+def test_read_every_bounds_the_buffers_and_gives_the_same_series(tmp_path):
+    def fit(log_dir, read_every):
+        model = dense_bnn()
+        model.compile(bop_adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=3)
+        x, y = toy_data(n=20 * 8)
+        tf.keras.utils.set_random_seed(0)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False, callbacks=[
+            rb.callbacks.FlipLogger(str(log_dir), read_every=read_every),
+            rb.callbacks.BatchMetricLogger(str(log_dir), read_every=read_every)])
+        return getattr(model, "_rethink_bnn_step_recorder")
+
+    whole, chunked = fit(tmp_path / "a", None), fit(tmp_path / "b", 7)
+    assert whole.reads == 2 and chunked.reads > 2 and chunked.capacity < whole.capacity
+    for folder, tag in (("flips", "batch_flips"), ("steps", "batch_loss")):
+        a = read_scalars(tmp_path / "a" / folder, [tag])[tag]
+        b = read_scalars(tmp_path / "b" / folder, [tag])[tag]
+        assert list(a[0]) == list(range(1, 41))
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1.5", "True", "fast"])
+def test_steps_per_execution_must_be_a_positive_integer(value, tmp_path, capsys):
+    from rethink_bnn.train import main
+
+    assert main(["demo", f"steps_per_execution={value}", f"run_dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "steps_per_execution" in err and "\n" not in err
+    assert not (tmp_path / "r").exists()
