@@ -32,7 +32,7 @@ from rethink_bnn.optimizers.hyperparameters import (
 )
 from rethink_bnn.optimizers.finite import step_counter
 
-__all__ = ["BinaryOptimizer"]
+__all__ = ["BinaryOptimizer", "hyperparameter_property"]
 
 NARROW = (tf.float16, tf.bfloat16)
 _REFUSED = ("weight_decay", "use_ema")
@@ -50,6 +50,12 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
     hyperparameter_names = ()
 
     def __init__(self, hyperparameters, name, **kwargs):
+        if "skip_non_finite" in kwargs:  # Bop's argument before SkipNonFinite
+            raise TypeError(
+                f"{type(self).__name__} does not take skip_non_finite: wrap the optimizer "
+                "that applies the gradients in rethink_bnn.optimizers.SkipNonFinite(...) "
+                "instead."
+            )
         for refused in _REFUSED:
             if kwargs.get(refused):
                 raise ValueError(
@@ -293,6 +299,13 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
             if name in config:
                 config[name] = deserialize_hyperparameter(config[name], custom_objects)
         return cls(**config)
+
+
+def hyperparameter_property(name, doc):
+    """A property that reads hyperparameter `name` as the latest step used it and sets
+    it checked (the first hyperparameter is Keras' learning rate)."""
+    return property(lambda self: self.hyperparameter(name),
+                    lambda self, value: self.set_hyperparameter(name, value), doc=doc)
 
 
 def state_dtype(variable):

@@ -3,7 +3,12 @@
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.optimizers.binary import NARROW, BinaryOptimizer, count_flips
+from rethink_bnn.optimizers.binary import (
+    NARROW,
+    BinaryOptimizer,
+    count_flips,
+    hyperparameter_property,
+)
 
 __all__ = ["Bop", "bop_update"]
 
@@ -116,30 +121,12 @@ class Bop(BinaryOptimizer):
     hyperparameter_names = ("gamma", "threshold")
 
     def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
-        if "skip_non_finite" in kwargs:
-            raise TypeError(
-                "Bop no longer takes skip_non_finite: wrap the optimizer that applies the "
-                "gradients in rethink_bnn.optimizers.SkipNonFinite(...) instead."
-            )
         super().__init__({"gamma": gamma, "threshold": threshold}, name=name, **kwargs)
 
-    @property
-    def gamma(self):
-        """The adaptivity rate γ of the latest step (alias of `learning_rate`)."""
-        return self.learning_rate
-
-    @gamma.setter
-    def gamma(self, value):
-        self.learning_rate = value
-
-    @property
-    def threshold(self):
-        """The threshold τ of the latest step (step 0's before any)."""
-        return self.hyperparameter("threshold")
-
-    @threshold.setter
-    def threshold(self, value):
-        self.set_hyperparameter("threshold", value)
+    gamma = hyperparameter_property("gamma", "The adaptivity rate γ of the latest step "
+                                    "(alias of `learning_rate`).")
+    threshold = hyperparameter_property("threshold", "The threshold τ of the latest step "
+                                        "(step 0's before any).")
 
     def build(self, var_list):
         """One moving-average slot `m` per variable (checked to hold ±1)."""

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
+from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
 
@@ -83,29 +83,9 @@ class Bop2ndOrder(BinaryOptimizer):
                          name=name, **kwargs)
         self.unbiased = bool(unbiased)
 
-    @property
-    def gamma(self):
-        return self.learning_rate
-
-    @gamma.setter
-    def gamma(self, value):
-        self.learning_rate = value
-
-    @property
-    def sigma(self):
-        return self.hyperparameter("sigma")
-
-    @sigma.setter
-    def sigma(self, value):
-        self.set_hyperparameter("sigma", value)
-
-    @property
-    def threshold(self):
-        return self.hyperparameter("threshold")
-
-    @threshold.setter
-    def threshold(self, value):
-        self.set_hyperparameter("threshold", value)
+    gamma = hyperparameter_property("gamma", "γ of the latest step (`learning_rate`).")
+    sigma = hyperparameter_property("sigma", "σ of the latest step.")
+    threshold = hyperparameter_property("threshold", "τ of the latest step.")
 
     def build(self, var_list):
         """Two slots per variable: `m` (gradient) and `v` (squared gradient)."""

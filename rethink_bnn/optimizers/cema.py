@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
+from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
 
 __all__ = ["CEMA", "cema_update"]
 
@@ -68,21 +68,8 @@ class CEMA(BinaryOptimizer):
     def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
         super().__init__({"alpha": alpha, "gamma": gamma}, name=name, **kwargs)
 
-    @property
-    def alpha(self):
-        return self.learning_rate
-
-    @alpha.setter
-    def alpha(self, value):
-        self.learning_rate = value
-
-    @property
-    def gamma(self):
-        return self.hyperparameter("gamma")
-
-    @gamma.setter
-    def gamma(self, value):
-        self.set_hyperparameter("gamma", value)
+    alpha = hyperparameter_property("alpha", "α of the latest step (`learning_rate`).")
+    gamma = hyperparameter_property("gamma", "γ of the latest step.")
 
     def build(self, var_list):
         """Two slots per variable: `a` (filtered gradient) and `i` (inertia)."""
