@@ -19,6 +19,7 @@ from rethink_bnn.optimizers.walk import binary_optimizers
 __all__ = ["StepRecorder"]
 
 _ATTRIBUTE = "_rethink_bnn_step_recorder"
+MAX_METRICS = 16  # mean metrics (loss, accuracy, ...) recorded per step
 
 
 class StepRecorder:
@@ -40,6 +41,7 @@ class StepRecorder:
         self._cursors = {}  # reader -> index in _rows of its next row
         self._read_upto = None  # the step of the last row read (host's count)
         self.reads = 0  # host reads of the buffers (what the tests and benchmark count)
+        self.metric_count = 0  # mean metrics recorded (known once the step is traced)
         original = type(model).train_step.__get__(model)
 
         def train_step(data):
@@ -57,6 +59,10 @@ class StepRecorder:
         if recorder is None or recorder.capacity < capacity:
             recorder = cls(model, max(int(capacity), getattr(recorder, "capacity", 0)))
             object.__setattr__(model, _ATTRIBUTE, recorder)
+            if model.built:  # else on the first trace (not under a multi-replica strategy)
+                with model.distribute_strategy.scope():
+                    model.optimizer.build(model.trainable_variables)
+                recorder._make_buffers(recorder._flip_width())
             # fit made its train function before the callbacks began: make it again
             model.train_function = model.make_train_function(force=True)
         return recorder
@@ -85,7 +91,7 @@ class StepRecorder:
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0, 2))
         steps, flips, sums = (np.stack(column) for column in zip(*rows))
-        return steps, flips, sums
+        return steps, flips, sums[:, : self.metric_count]
 
     def _read(self, count):
         """One read of each buffer: rows 0..count-1 go to the readers, the index to 0."""
@@ -100,36 +106,47 @@ class StepRecorder:
 
     # --- inside the training step ------------------------------------------------------
 
+    def _flip_width(self):
+        return sum(int(b.flip_counts.shape[0]) for b in binary_optimizers(self.model.optimizer)
+                   if b.flip_counts is not None)
+
     def _record(self):
         counters = [b.flip_counts for b in binary_optimizers(self.model.optimizer)
                     if b.flip_counts is not None]
         metrics = [m for m in self.model.metrics if hasattr(m, "total") and hasattr(m, "count")]
+        if len(metrics) > MAX_METRICS:
+            raise ValueError(f"the step recorder holds {MAX_METRICS} mean metrics, the model "
+                             f"has {len(metrics)}: log fewer per step.")
+        self.metric_count = len(metrics)
         if self._buffers is None:
-            self._make_buffers(sum(int(c.shape[0]) for c in counters), len(metrics))
+            self._make_buffers(self._flip_width())
         step_buffer, flip_buffer, sum_buffer, index = self._buffers
         flips = (tf.concat([tf.convert_to_tensor(c) for c in counters], 0) if counters
                  else tf.zeros([0], tf.int64))
         sums = (tf.stack([tf.stack([tf.cast(m.total, tf.float64), tf.cast(m.count, tf.float64)])
                           for m in metrics]) if metrics else tf.zeros([0, 2], tf.float64))
+        sums = tf.pad(sums, [[0, MAX_METRICS - len(metrics)], [0, 0]])
         # Each replica holds its own share of the metrics' sums.
         sums = tf.distribute.get_replica_context().all_reduce("sum", sums)
         row = tf.minimum(index, self.capacity - 1)
         for buffer, value in ((step_buffer, self.model.optimizer.iterations),
                               (flip_buffer, flips), (sum_buffer, sums)):
+            if buffer.shape.num_elements() == 0:  # no binary optimizer
+                continue
             buffer.assign(tf.tensor_scatter_nd_update(
                 tf.convert_to_tensor(buffer), [[row]], [tf.cast(value, buffer.dtype)]))
         index.assign_add(1)
 
-    def _make_buffers(self, flip_width, metric_count):
+    def _make_buffers(self, flip_width):
         def variable(shape, dtype, name):
             return tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
                                synchronization=tf.VariableSynchronization.ON_WRITE,
                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
-        with tf.init_scope(), self.model.distribute_strategy.scope():
+        with tf.init_scope():
             self._buffers = (
                 variable([self.capacity], tf.int64, "recorded_steps"),
                 variable([self.capacity, flip_width], tf.int64, "recorded_flips"),
-                variable([self.capacity, metric_count, 2], tf.float64, "recorded_sums"),
+                variable([self.capacity, MAX_METRICS, 2], tf.float64, "recorded_sums"),
                 variable([], tf.int64, "recorded_index"),
             )
