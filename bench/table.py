@@ -72,8 +72,10 @@ def family_table(result):
         median = f"{s['median_s']:.1f}" if s["median_s"] is not None else f"{s['reached']} reached"
         sd = s["final_test_accuracy_sd"]
         flips = s["flips_per_epoch_mean"]
+        flips = ("— (latent weights)" if not flips or flips[0] is None or "latent" in name
+                 else f"{flips[0]:,.0f} → {flips[-1]:,.0f}")
         lines.append(f"| {name} | {s['final_test_accuracy_mean']:.4f} ± {sd or 0:.4f} | "
-                     f"{median} | {flips[0]:,.0f} → {flips[-1]:,.0f} | "
+                     f"{median} | {flips} | "
                      f"{s['state_bytes_per_binary_weight']:g} |")
     return lines + [""]
 

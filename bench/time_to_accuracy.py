@@ -50,7 +50,8 @@ class UntilAccuracy(tf.keras.callbacks.Callback):
         self._flips_before = _total_flips(self.model.optimizer)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.flips.append(_total_flips(self.model.optimizer) - self._flips_before)
+        after = _total_flips(self.model.optimizer)
+        self.flips.append(None if after is None else after - self._flips_before)
 
     def on_train_begin(self, logs=None):
         self.steps, self.evaluating, self.started = 0, 0.0, time.perf_counter()
@@ -70,8 +71,9 @@ class UntilAccuracy(tf.keras.callbacks.Callback):
 
 
 def _total_flips(optimizer):
-    return sum(int(sum(b.flip_counts.numpy())) for b in binary_optimizers(optimizer)
-               if b.flip_counts is not None)
+    """All binary optimizers' flips so far; None for latent weights (nothing counts them)."""
+    counters = [b.flip_counts for b in binary_optimizers(optimizer) if b.flip_counts is not None]
+    return sum(int(sum(c.numpy())) for c in counters) if counters else None
 
 
 def state_bytes_per_binary_weight(model):
@@ -154,8 +156,8 @@ def main(argv=None):
             if times else None,
             "final_test_accuracy_mean": statistics.mean(finals),
             "final_test_accuracy_sd": statistics.stdev(finals) if len(finals) > 1 else None,
-            "flips_per_epoch_mean": [statistics.mean(epoch) for epoch in
-                                     zip(*(r["flips_per_epoch"] for r in results))],
+            "flips_per_epoch_mean": [None if None in epoch else statistics.mean(epoch)
+                                     for epoch in zip(*(r["flips_per_epoch"] for r in results))],
             "state_bytes_per_binary_weight": results[0]["state_bytes_per_binary_weight"],
         }
     bop = summary.get("fashion_mnist_bop", {}).get("median_s")
