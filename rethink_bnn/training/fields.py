@@ -78,6 +78,8 @@ FIELD_HELP = {
     # the sweep
     "point": "the task each sweep point runs (configure it as point.KEY=VALUE)",
     "grid": "the (γ, τ, Adam learning rate) grid: 'authors' or 'report'",
+    "vary": "instead of the grid, vary the point's number fields one at a time around "
+            "their values: KEY=V1,V2[;KEY=...] (e.g. 'sigma=1e-3,1e-2;gamma=1e-4,1e-3')",
     "processes": "sweep points trained at the same time (one GPU each when GPUs exist)",
     # the theory tasks
     "evaluation_batch_size": "batch size for evaluation only",
