@@ -1,5 +1,6 @@
-"""Every Keras format saves a Bop model and reloads it in a fresh process after
-`import rethink_bnn` alone, which then keeps training with the same routing."""
+"""Every Keras format saves a model trained by each binary optimizer class (Bop,
+Bop2ndOrder, CEMA) and reloads it in a fresh process after `import rethink_bnn` alone,
+which then keeps training with the same routing. One process reloads them all."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import bop_adam, dense_bnn, toy_data
+from tests.helpers import BINARY_OPTIMIZERS, ONE_PER_CLASS, binary_adam, dense_bnn, toy_data
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = {"keras": "model.keras", "h5": "model.h5", "savedmodel": "model_savedmodel"}
@@ -19,6 +20,8 @@ FORMATS = {"keras": "model.keras", "h5": "model.h5", "savedmodel": "model_savedm
 # state: `tf.train.Checkpoint(optimizer=...)` restores it (the model is the saved root).
 RESTORED = "savedmodel+checkpoint"
 LOADS = {**FORMATS, RESTORED: FORMATS["savedmodel"]}
+# Bop2ndOrder unbiased: its config has one more argument than the biased one's.
+OPTIMIZERS = ONE_PER_CLASS
 FIT = dict(batch_size=32, epochs=1, shuffle=False, verbose=0)
 STEPS = 4  # steps per fit: 128 examples, batches of 32
 
@@ -33,7 +36,8 @@ RELOAD = textwrap.dedent(
     folder = sys.argv[1]
     data = np.load(f"{folder}/data.npz")
     results = {}
-    for fmt, name in json.loads(sys.argv[2]).items():
+    for key, name in json.loads(sys.argv[2]).items():
+        fmt = key.split("/")[-1]
         model = tf.keras.models.load_model(f"{folder}/{name}")
         opt = model.optimizer
         if fmt.endswith("+checkpoint"):
@@ -43,11 +47,11 @@ RELOAD = textwrap.dedent(
         moving_before = [v.numpy() for v in moving]
         steps_at_load = int(opt.iterations)
         model.fit(data["x"], data["y"], batch_size=32, epochs=1, shuffle=False, verbose=0)
-        bop = opt.optimizers[0]
-        np.savez(f"{folder}/{fmt}_after.npz",
+        binary = opt.optimizers[0]
+        np.savez(f"{folder}/{key.replace('/', '_')}_after.npz",
                  *[v.numpy() for v in model.variables],
                  *[v.numpy() for v in opt.variables])
-        results[fmt] = {
+        results[key] = {
             "optimizer": type(opt).__name__,
             "sub_optimizers": [type(o).__name__ for o in opt.optimizers],
             "layers": [f"{type(l).__module__}.{type(l).__name__}" for l in model.layers],
@@ -62,7 +66,7 @@ RELOAD = textwrap.dedent(
                                           for b, v in zip(moving_before, moving)],
             "steps_at_load": steps_at_load,
             "steps": [int(opt.iterations)] + [int(o.iterations) for o in opt.optimizers],
-            "flip_counts": bop.flip_counts.numpy().tolist(),
+            "flip_counts": binary.flip_counts.numpy().tolist(),
         }
     print(json.dumps(results))
     """
@@ -75,49 +79,65 @@ def _weights(model):
 
 @pytest.fixture(scope="module")
 def reloaded(tmp_path_factory):
-    """Per format: what the fresh process saw, and the uninterrupted run's weights."""
+    """{optimizer: (what the fresh process saw per format, the uninterrupted run's
+    weights, the model)}."""
     folder = tmp_path_factory.mktemp("saving")
     x, y = toy_data(n=STEPS * 32)
     np.savez(folder / "data.npz", x=x, y=y)
-    model = dense_bnn()
-    model.compile(bop_adam(), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, **FIT)
-    saved = _weights(model)
-    for name in FORMATS.values():
-        model.save(folder / name)
-    np.testing.assert_equal(_weights(model), saved)  # saving changes nothing
-    model.fit(x, y, **FIT)  # the uninterrupted run
+    runs = {}
+    for optimizer in OPTIMIZERS:
+        (folder / optimizer).mkdir()
+        model = dense_bnn()
+        model.compile(binary_adam(BINARY_OPTIMIZERS[optimizer]),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, **FIT)
+        saved = _weights(model)
+        for name in FORMATS.values():
+            model.save(folder / optimizer / name)
+        np.testing.assert_equal(_weights(model), saved)  # saving changes nothing
+        model.fit(x, y, **FIT)  # the uninterrupted run
+        runs[optimizer] = model
+    loads = {f"{optimizer}/{fmt}": f"{optimizer}/{name}"
+             for optimizer in OPTIMIZERS for fmt, name in LOADS.items()}
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(folder), json.dumps(LOADS)],
+        [sys.executable, "-c", RELOAD, str(folder), json.dumps(loads)],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert process.returncode == 0, process.stderr[-3000:]
     results = json.loads(process.stdout.strip().splitlines()[-1])
-    for fmt in LOADS:
-        with np.load(folder / f"{fmt}_after.npz") as after:
-            results[fmt]["after"] = [after[f"arr_{i}"] for i in range(len(after.files))]
-    return results, _weights(model), model
+    for key in loads:
+        with np.load(folder / f"{key.replace('/', '_')}_after.npz") as after:
+            results[key]["after"] = [after[f"arr_{i}"] for i in range(len(after.files))]
+    return {optimizer: ({fmt: results[f"{optimizer}/{fmt}"] for fmt in LOADS},
+                        _weights(model), model)
+            for optimizer, model in runs.items()}
+
+
+over_optimizers = pytest.mark.parametrize("optimizer", OPTIMIZERS)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_reloads_with_our_classes_after_import_rethink_bnn_alone(reloaded, fmt):
-    result = reloaded[0][fmt]
+@over_optimizers
+def test_reloads_with_our_classes_after_import_rethink_bnn_alone(reloaded, optimizer, fmt):
+    result = reloaded[optimizer][0][fmt]
     assert result["optimizer"] == "CaseOptimizer"
-    assert result["sub_optimizers"] == ["Bop", "Adam"]
+    assert result["sub_optimizers"] == [BINARY_OPTIMIZERS[optimizer].cls.__name__, "Adam"]
     assert "larq.layers.QuantDense" in result["layers"]
     assert result["initializers"].count("BinaryHeNormal") == 2
 
 
 @pytest.mark.parametrize("fmt", LOADS)
-def test_keeps_training_binary_kernels_with_bop_and_the_rest_with_adam(reloaded, fmt):
-    results, _, model = reloaded
+@over_optimizers
+def test_keeps_training_binary_kernels_with_the_binary_optimizer_and_the_rest_with_adam(
+        reloaded, optimizer, fmt):
+    results, _, model = reloaded[optimizer]
     result = results[fmt]
     # Variables are compared by position: the `.keras` loader names kernels `kernel:0`.
     binary = ["binary" in v.name for v in model.trainable_variables]
     assert [r[1:] for r in result["routes"]] == [[b, 0 if b else 1] for b in binary]
     assert sum(binary) == 2
-    assert all(result["changed"])  # Bop flipped each kernel, Adam moved the rest
+    assert all(result["changed"])  # the binary optimizer flipped each kernel, Adam moved the rest
     assert min(result["flip_counts"]) > 0
     for i, variable in enumerate(model.variables):
         if "binary" in variable.name:
@@ -126,8 +146,10 @@ def test_keeps_training_binary_kernels_with_bop_and_the_rest_with_adam(reloaded,
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5", RESTORED])
-def test_the_optimizer_state_is_kept_and_training_continues_bit_identically(reloaded, fmt):
-    results, uninterrupted, _ = reloaded
+@over_optimizers
+def test_the_optimizer_state_is_kept_and_training_continues_bit_identically(reloaded, optimizer,
+                                                                            fmt):
+    results, uninterrupted, _ = reloaded[optimizer]
     assert results[fmt]["steps_at_load"] == STEPS
     assert results[fmt]["steps"] == [2 * STEPS] * 3
     after = results[fmt]["after"]
@@ -136,10 +158,11 @@ def test_the_optimizer_state_is_kept_and_training_continues_bit_identically(relo
         np.testing.assert_array_equal(a, b)
 
 
-def test_savedmodel_restarts_the_optimizer(reloaded):
+@over_optimizers
+def test_savedmodel_restarts_the_optimizer(reloaded, optimizer):
     # Keras' SavedModel loader compiles a new optimizer from the saved config: the
-    # model's weights are kept, Bop's averages and Adam's moments start from zero.
-    results, uninterrupted, model = reloaded
+    # model's weights are kept, the binary optimizer's state and Adam's moments start from zero.
+    results, uninterrupted, model = reloaded[optimizer]
     result = results["savedmodel"]
     assert result["steps_at_load"] == 0
     assert result["steps"] == [STEPS] * 3

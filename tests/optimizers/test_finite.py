@@ -1,4 +1,5 @@
-"""Non-finite gradients: the step is skipped, counted, and training goes on."""
+"""Non-finite gradients: the step is skipped, counted, and training goes on (the tests
+taking `make` run once per binary optimizer of `tests.helpers.BINARY_OPTIMIZERS`)."""
 
 import larq as lq
 import numpy as np
@@ -8,7 +9,17 @@ import tensorflow as tf
 import rethink_bnn as rb
 from rethink_bnn.optimizers import Bop, CaseOptimizer, SkipNonFinite, skip_counters
 from rethink_bnn.optimizers.finite import all_finite
-from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
+from tests.helpers import (
+    BINARY_OPTIMIZERS,
+    assert_all_binary,
+    binary_adam,
+    binary_kernels,
+    bop_adam,
+    dense_bnn,
+    over_binary_optimizers,
+    state_values,
+    toy_data,
+)
 
 LOSS = "sparse_categorical_crossentropy"
 BAD = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
@@ -45,14 +56,23 @@ def test_all_finite_sees_one_bad_value_in_any_gradient():
     assert bool(all_finite([tf.constant(np.full(2, 40000, np.float16))]))
 
 
-@pytest.mark.parametrize("bad", sorted(BAD))
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
-def test_bop_skips_a_non_finite_step_as_if_it_never_happened(bad, compiled):
+# Bop: each bad value, eagerly and compiled. The others: each bad value eagerly, and
+# compiled once (the check is SkipNonFinite's, the same for all, and runs before them).
+SKIPPED_STEP_CASES = [
+    (optimizer, bad, compiled) for optimizer in BINARY_OPTIMIZERS for bad in sorted(BAD)
+    for compiled in (False, True) if not compiled or optimizer == "bop" or bad == "nan"]
+
+
+@pytest.mark.parametrize("optimizer, bad, compiled", [
+    pytest.param(*case, id=f"{case[0]}-{'tf.function' if case[2] else 'eager'}-{case[1]}")
+    for case in SKIPPED_STEP_CASES])
+def test_a_non_finite_step_is_skipped_as_if_it_never_happened(optimizer, bad, compiled):
+    make = BINARY_OPTIMIZERS[optimizer]
     shapes = [(6, 5), (5, 3)]
     steps = [_gradients(s, shapes) for s in range(6)]
     poisoned = {1: _poisoned(steps[1], BAD[bad]), 4: _poisoned(steps[4], BAD[bad], where=0)}
-    bop, reference = rb.Bop(threshold=1e-3, gamma=0.3), rb.Bop(threshold=1e-3, gamma=0.3)
-    ours = SkipNonFinite(bop)
+    binary, reference = make(), make()
+    ours = SkipNonFinite(binary)
     ours_vars = [_binary(s, i) for i, s in enumerate(shapes)]
     reference_vars = [_binary(s, i) for i, s in enumerate(shapes)]
 
@@ -67,30 +87,38 @@ def test_bop_skips_a_non_finite_step_as_if_it_never_happened(bad, compiled):
         if i not in poisoned:
             reference_step([tf.constant(g) for g in grads])
         assert_all_binary(ours_vars)
-        for m in bop.averages:
-            assert np.all(np.isfinite(m.numpy()))
-    for a, b in zip(ours_vars + bop.averages, reference_vars + reference.averages):
+        assert all(np.all(np.isfinite(slot)) for slot in state_values(binary))
+    for a, b in zip(ours_vars, reference_vars):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(bop.flip_counts.numpy(), reference.flip_counts.numpy())
+    for a, b in zip(state_values(binary), state_values(reference)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(binary.flip_counts.numpy(), reference.flip_counts.numpy())
     assert int(ours.skipped_steps) == 2
-    assert int(ours.iterations) == int(bop.iterations) == 6  # it advances, for schedules
+    assert int(ours.iterations) == int(binary.iterations) == 6  # it advances, for schedules
     assert int(reference.iterations) == 4
-    assert int(tf.reduce_sum(bop.flip_counts)) > 0  # the comparison is about real flips
+    assert int(tf.reduce_sum(binary.flip_counts)) > 0  # the comparison is about real flips
 
 
-def test_bop_without_the_check_is_poisoned_for_good():
-    """What `SkipNonFinite` protects against (and that the check is what does it)."""
-    bop, variable = rb.Bop(threshold=0.0, gamma=0.1), _binary((4, 4), 0)
-    bop.apply_gradients([(tf.constant(_poisoned(_gradients(0, [(4, 4)]), np.nan, 0)[0]), variable)])
-    bop.apply_gradients([(tf.constant(_gradients(1, [(4, 4)])[0]), variable)])
-    assert np.isnan(bop.averages[0].numpy()).any() and np.isnan(variable.numpy()).any()
+@over_binary_optimizers
+def test_without_the_check_the_state_is_poisoned_for_good(make):
+    """What `SkipNonFinite` protects against (and that the check is what does it). Bop's
+    weights turn NaN too; the other rules compare NaN, which flips nothing."""
+    binary, variable = make(), _binary((4, 4), 0)
+    binary.apply_gradients([(tf.constant(_poisoned(_gradients(0, [(4, 4)]), np.nan, 0)[0]),
+                             variable)])
+    for seed in (1, 2):
+        binary.apply_gradients([(tf.constant(_gradients(seed, [(4, 4)])[0]), variable)])
+        assert all(np.isnan(slot).any() for slot in state_values(binary))
+    assert np.isnan(variable.numpy()).any() == (make.cls is rb.Bop)
 
 
-@pytest.mark.parametrize("bad", ["nan", "inf"])
-def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
+@pytest.mark.parametrize("optimizer, bad", [
+    ("bop", "nan"), ("bop", "inf"), ("bop2", "inf"), ("bop2-unbiased", "nan"), ("cema", "inf")])
+def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(optimizer, bad):
+    make = BINARY_OPTIMIZERS[optimizer]
     x, y = toy_data(n=32)
     model = dense_bnn()
-    case = bop_adam(threshold=1e-6, gamma=0.1)
+    case = binary_adam(make)
     optimizer = SkipNonFinite(case)
     model.compile(optimizer, loss=LOSS)
     variables = model.trainable_variables
@@ -114,12 +142,12 @@ def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
     counters = skip_counters(optimizer)  # read later, as SkippedStepLogger reads them
     before = state()
     grads = gradients()
-    # the bad value goes into the real-valued head only: Bop's share is finite
+    # the bad value goes into the real-valued head only: the binary optimizer's share is finite
     head = [i for i, v in enumerate(variables) if "real_head" in v.name][0]
     grads[head] = tf.tensor_scatter_nd_update(grads[head], [[0, 0]], [BAD[bad]])
     step(grads)
     for a, b in zip(before, state()):
-        np.testing.assert_array_equal(a, b)  # nothing moved, Bop's share included
+        np.testing.assert_array_equal(a, b)  # nothing moved, the binary share included
     assert int(optimizer.skipped_steps) == 1
     assert int(optimizer.iterations) == int(case.iterations) == 2
     assert [int(c.numpy()) for c in counters] == [1]  # one check, one count
@@ -132,23 +160,27 @@ def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(bad):
     assert_all_binary(binary_kernels(model))
 
 
-def test_the_counters_are_saved_in_checkpoints_and_restored_at_build(tmp_path):
+@over_binary_optimizers
+def test_the_counters_are_saved_in_checkpoints_and_restored_at_build(make, tmp_path):
     variable = _binary((4, 4), 0)
-    optimizer = SkipNonFinite(Bop(threshold=1e-3, gamma=0.3))
+    optimizer = SkipNonFinite(make())
     for i, kind in enumerate("gbgbb"):
         grads = _gradients(i, [(4, 4)])
         optimizer.apply_gradients([(tf.constant(_poisoned(grads, np.nan, 0)[0] if kind == "b"
                                                 else grads[0]), variable)])
     assert (int(optimizer.iterations), int(optimizer.skipped_steps)) == (5, 3)
     path = tf.train.Checkpoint(optimizer=optimizer).save(str(tmp_path / "ckpt"))
-    fresh = SkipNonFinite(Bop(threshold=1e-3, gamma=0.3))
+    fresh = SkipNonFinite(make())
     status = tf.train.Checkpoint(optimizer=fresh).restore(path)  # before build, as a resumed run
     status.assert_existing_objects_matched()
     fresh.build([_binary((4, 4), 0)])
     status.assert_consumed()
     assert (int(fresh.iterations), int(fresh.skipped_steps)) == (5, 3)
+    assert int(tf.reduce_sum(optimizer.inner_optimizer.flip_counts)) > 0
     np.testing.assert_array_equal(fresh.inner_optimizer.flip_counts.numpy(),
                                   optimizer.inner_optimizer.flip_counts.numpy())
+    for a, b in zip(state_values(fresh.inner_optimizer), state_values(optimizer.inner_optimizer)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_skipped_steps_of_a_case_optimizer_that_checked_gradients_itself_restore(tmp_path):
@@ -195,24 +227,27 @@ class PoisonGradient(tf.keras.layers.Layer):
         return identity(outputs)
 
 
-def _fit_with_bad_batches(strategy, x, y, bad_rows, value):
+def _fit_with_bad_batches(strategy, x, y, bad_rows, value, make):
     x = x.copy()
     x[bad_rows, 0] = MARK
     with strategy.scope():
         inputs = tf.keras.Input(x.shape[1:])
         body = dense_bnn()
         model = tf.keras.Model(inputs, PoisonGradient(value)(body(inputs), inputs))
-        model.compile(SkipNonFinite(bop_adam(threshold=1e-6, gamma=0.05)), loss=LOSS,
-                      metrics=["accuracy"])
+        model.compile(SkipNonFinite(binary_adam(make)), loss=LOSS, metrics=["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     _, untrained = model.evaluate(data, verbose=0)
     history = model.fit(data, epochs=3, callbacks=[rb.SkippedStepLogger()], verbose=0)
     return model, history, untrained
 
 
-@pytest.mark.parametrize("bad", ["nan", "inf"])
-@pytest.mark.parametrize("replicas", [1, 2])
-def test_fit_skips_bad_steps_logs_them_and_goes_on(replicas, bad):
+@pytest.mark.parametrize("optimizer, replicas, bad", [
+    *[("bop", replicas, bad) for replicas in (1, 2) for bad in ("nan", "inf")],
+    # once for the others (skipping is SkipNonFinite's, before any of them: the tests
+    # above run it for each)
+    ("cema", 1, "inf"),
+])
+def test_fit_skips_bad_steps_logs_them_and_goes_on(optimizer, replicas, bad):
     x, y = toy_data(n=256)
     # Not collective all-reduce: TensorFlow cannot run a second collective model in a
     # process that ran one (tensorflow#62790). The optimizer's code path is the same.
@@ -222,7 +257,7 @@ def test_fit_skips_bad_steps_logs_them_and_goes_on(replicas, bad):
     # One bad example in batches 2 and 5 of every epoch; with two replicas it lands on
     # one replica only, and the aggregated gradient carries it to both.
     model, history, untrained = _fit_with_bad_batches(
-        strategy, x, y, [2 * 32 + 20, 5 * 32 + 3], BAD[bad]
+        strategy, x, y, [2 * 32 + 20, 5 * 32 + 3], BAD[bad], BINARY_OPTIMIZERS[optimizer]
     )
     assert history.history["skipped_steps"] == [2, 2, 2]
     assert model.optimizer.skipped_steps.numpy() == 6
@@ -241,7 +276,8 @@ def test_fit_skips_bad_steps_logs_them_and_goes_on(replicas, bad):
     assert accuracy > untrained + 0.15  # it learned from the good batches
 
 
-def test_the_logger_counts_the_skips_of_a_model_built_by_its_first_step():
+@over_binary_optimizers
+def test_the_logger_counts_the_skips_of_a_model_built_by_its_first_step(make):
     # The wrapper makes its counters on the first step, after the logger found them.
     x, y = toy_data(n=64)
     x[40, 0] = np.nan  # in the second batch of each epoch: that step is skipped
@@ -251,12 +287,14 @@ def test_the_logger_counts_the_skips_of_a_model_built_by_its_first_step():
         tf.keras.layers.Activation("softmax"),
     ])
     assert not model.built
-    model.compile(SkipNonFinite(Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
+    model.compile(SkipNonFinite(make()), loss=LOSS)
     history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
                         callbacks=[rb.SkippedStepLogger()])
     assert history.history["skipped_steps"] == [1, 1]
     assert (int(model.optimizer.iterations), int(model.optimizer.skipped_steps)) == (4, 2)
     assert_all_binary(model.trainable_variables)
+    assert all(np.all(np.isfinite(s)) for s in state_values(model.optimizer.inner_optimizer))
+    assert int(tf.reduce_sum(model.optimizer.inner_optimizer.flip_counts)) > 0
 
 
 def test_skipped_step_logger_needs_an_optimizer_that_skips():
@@ -272,9 +310,10 @@ def _case_optimizer():
                          default_optimizer=tf.keras.optimizers.Adam(3e-3))
 
 
-@pytest.mark.parametrize("inner", [Bop, _case_optimizer], ids=["bop", "case"])
-def test_skip_non_finite_is_serialized(inner):
-    optimizer = SkipNonFinite(inner())
+@pytest.mark.parametrize("in_case", [False, True], ids=["alone", "case"])
+@over_binary_optimizers
+def test_skip_non_finite_is_serialized(make, in_case):
+    optimizer = SkipNonFinite(binary_adam(make) if in_case else make())
     config = optimizer.get_config()
     inner_type = type(optimizer.inner_optimizer)
     for restored in (SkipNonFinite.from_config(config),
@@ -283,6 +322,8 @@ def test_skip_non_finite_is_serialized(inner):
         assert type(restored.inner_optimizer) is inner_type  # ours, not Larq's Bop
         assert restored.inner_optimizer.get_config() == optimizer.inner_optimizer.get_config()
         assert restored.get_config() == config
+        (binary,) = rb.optimizers.binary_optimizers(restored)
+        assert type(binary) is make.cls
 
 
 def test_a_config_written_with_skip_non_finite_still_loads():
@@ -305,9 +346,9 @@ def test_a_config_written_with_skip_non_finite_still_loads():
 
 @pytest.mark.parametrize("value", [True, False])
 @pytest.mark.parametrize("make", [
-    lambda **kwargs: Bop(**kwargs),
+    *BINARY_OPTIMIZERS.values(),
     lambda **kwargs: CaseOptimizer((rb.is_binary_variable, Bop()), **kwargs),
-], ids=["bop", "case"])
+], ids=[*BINARY_OPTIMIZERS, "case"])
 def test_skip_non_finite_as_an_argument_points_to_the_wrapper(make, value):
     with pytest.raises(TypeError, match="SkipNonFinite"):
         make(skip_non_finite=value)

@@ -1,6 +1,9 @@
-"""Invalid γ or τ at run time: Bop's binary weights stay exactly ±1, nothing turns NaN,
-the step is counted and logged. The setters refuse such values; these are the ways
-around them (set_value, schedules, callbacks), in every execution mode."""
+"""Invalid hyperparameters at run time (Bop's γ or τ, Bop2ndOrder's σ, CEMA's α, ...):
+the binary weights stay exactly ±1, nothing turns NaN, the step is counted and logged.
+The setters refuse such values; these are the ways around them (set_value, schedules,
+callbacks), in every execution mode. Bop gets every bad value of each hyperparameter in
+every mode; the other optimizers of `tests.helpers.BINARY_OPTIMIZERS` every bad value
+eagerly and each compiled mode once (`other_cases`)."""
 
 import logging
 
@@ -12,19 +15,74 @@ import larq as lq
 import rethink_bnn as rb
 from rethink_bnn.optimizers import SkipNonFinite
 from rethink_bnn.optimizers.hyperparameters import describe_invalid, valid_at_run_time
-from tests.helpers import assert_all_binary, binary_kernels, bop_adam, dense_bnn, toy_data
+from tests.helpers import (
+    BINARY_OPTIMIZERS,
+    assert_all_binary,
+    binary_adam,
+    binary_kernels,
+    dense_bnn,
+    lead,
+    over_binary_classes,
+    state_values,
+    toy_data,
+)
 
 LOSS = "sparse_categorical_crossentropy"
 schedules = tf.keras.optimizers.schedules
 
-BAD_GAMMA = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3,
-             "above-1": 1.5, "zero": 0.0}
+BAD_RATE = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3,
+            "above-1": 1.5, "zero": 0.0}  # γ, σ, α
 BAD_THRESHOLD = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3}
-CASES = ([("gamma", name, value) for name, value in BAD_GAMMA.items()]
-         + [("threshold", name, value) for name, value in BAD_THRESHOLD.items()])
-CASE_IDS = [f"{which}-{name}" for which, name, _ in CASES]
-GOOD = {"gamma": 0.3, "threshold": 1e-3}
+
+
+def _bad_values(which):
+    return BAD_THRESHOLD if which == "threshold" else BAD_RATE
+
+
+def _cases(optimizer):
+    """(optimizer, which, name, value) for each bad value of each hyperparameter."""
+    return [(optimizer, which, name, value)
+            for which in BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names
+            for name, value in _bad_values(which).items()]
+
+
+CASES = _cases("bop")  # Bop's: γ and τ
+GOOD = {"gamma": 0.3, "threshold": 1e-3}  # Bop's in the tests of Bop alone
 MODES = ["eager", "tf.function", "xla"]
+OTHERS = [key for key in BINARY_OPTIMIZERS if key != "bop"]
+
+
+def _params(cases):
+    return [pytest.param(*case, id="-".join(map(str, case[:3]))) for case in cases]
+
+
+def other_cases(modes):
+    """Bop: every case in every mode. The others: NaN and one out-of-range value of each
+    hyperparameter eagerly, and each compiled mode once, on each hyperparameter in turn
+    with a bad value in turn (their neutral values and arithmetic differ from Bop's, not
+    how a step is compiled or which values are invalid)."""
+    params = [(*case, mode) for case in CASES for mode in modes]
+    for optimizer in OTHERS:
+        cases = _cases(optimizer)
+        params += [(*case, "eager") for case in cases if case[2] in ("nan", "negative")]
+        names = BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names
+        for i, mode in enumerate(m for m in modes if m != "eager"):
+            which = names[i % len(names)]
+            name = list(_bad_values(which))[i % len(_bad_values(which))]
+            params.append((optimizer, which, name, _bad_values(which)[name], mode))
+    return [pytest.param(*p, id="-".join([*map(str, p[:3]), p[4]])) for p in params]
+
+
+def _good(optimizer):
+    """The hyperparameters of `optimizer` (a key of BINARY_OPTIMIZERS) at which it flips."""
+    make = BINARY_OPTIMIZERS[optimizer]
+    return GOOD if optimizer == "bop" else {
+        name: value for name, value in make.defaults.items()
+        if name in make.cls.hyperparameter_names}
+
+
+def _make(optimizer, **hyperparameters):
+    return BINARY_OPTIMIZERS[optimizer](**{**_good(optimizer), **hyperparameters})
 
 
 def _binary(shape, seed):
@@ -49,7 +107,8 @@ def _stepper(optimizer, variables, mode):
 
 
 def _state(optimizer, variables):
-    return [v.numpy().copy() for v in variables + optimizer.averages] + [optimizer.flip_counts.numpy()]
+    return ([v.numpy().copy() for v in variables] + state_values(optimizer)
+            + [optimizer.flip_counts.numpy()])
 
 
 def _assert_unchanged(before, after):
@@ -59,8 +118,8 @@ def _assert_unchanged(before, after):
 
 def _assert_sound(optimizer, variables):
     assert_all_binary(variables)
-    for m in optimizer.averages:
-        assert np.all(np.isfinite(m.numpy()))
+    for slot in state_values(optimizer):
+        assert np.all(np.isfinite(slot))
 
 
 class BadAtStep(schedules.LearningRateSchedule):
@@ -80,7 +139,7 @@ class BadAtStep(schedules.LearningRateSchedule):
 # --- the check itself ------------------------------------------------------------------
 
 def test_valid_at_run_time_agrees_with_the_setters():
-    for which, _, value in CASES:
+    for _, which, _, value in CASES:
         gamma, threshold = {**GOOD, which: value}.values()
         assert not bool(valid_at_run_time(gamma, threshold)), (which, value)
         assert describe_invalid(gamma=gamma, threshold=threshold).startswith(f"{which} = ")
@@ -99,42 +158,47 @@ def test_valid_at_run_time_agrees_with_the_setters():
         describe_invalid(np.nan, 0.0)
 
 
-@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
-def test_the_setters_refuse_the_value_and_keep_the_old_one(which, name, value):
-    opt = rb.Bop(**GOOD)
-    setters = ["gamma", "learning_rate", "lr"] if which == "gamma" else ["threshold"]
+@pytest.mark.parametrize("optimizer, which, name, value",
+                         _params(case for key in ("bop", "bop2", "cema") for case in _cases(key)))
+def test_the_setters_refuse_the_value_and_keep_the_old_one(optimizer, which, name, value):
+    opt = _make(optimizer)
+    setters = [which, "learning_rate", "lr"] if which == lead(opt) else [which]
     for setter in setters:
         for bad in (value, np.float32(value), np.array(value), tf.constant(value),
                     tf.constant(value, tf.float64)):
             with pytest.raises(ValueError, match=f"{which} must be"):
                 setattr(opt, setter, bad)
-    assert float(getattr(opt, which)) == pytest.approx(GOOD[which])
+    assert float(getattr(opt, which)) == pytest.approx(_good(optimizer)[which])
     with pytest.raises(ValueError, match=f"{which} must be"):
-        rb.Bop(**{**GOOD, which: value})
+        _make(optimizer, **{which: value})
 
 
-def test_the_setters_take_a_valid_scalar_tensor_and_refuse_other_shapes():
-    opt = rb.Bop(**GOOD)
-    opt.gamma, opt.threshold = tf.constant(0.5), np.array(0.0)
-    assert (float(opt.gamma), float(opt.threshold)) == (0.5, 0.0)
-    with pytest.raises(TypeError, match="threshold must be a float or a"):
-        opt.threshold = tf.constant([1e-3])
+@pytest.mark.parametrize("optimizer", ["bop", "bop2", "cema"])
+def test_the_setters_take_a_valid_scalar_tensor_and_refuse_other_shapes(optimizer):
+    opt = _make(optimizer)
+    for which in opt.hyperparameter_names:
+        value = 0.0 if which == "threshold" else 0.5
+        setattr(opt, which, tf.constant(value))
+        setattr(opt, which, np.array(value))
+        assert float(getattr(opt, which)) == value
+        with pytest.raises(TypeError, match=f"{which} must be a float or a"):
+            setattr(opt, which, tf.constant([1e-3]))
 
 
 # --- the ways around the setters, in every mode -------------------------------------------
 
-@pytest.mark.parametrize("mode", MODES + ["xla-update"])
-@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
-def test_set_value_on_the_variable_changes_nothing_and_is_counted(which, name, value, mode):
+@pytest.mark.parametrize("optimizer, which, name, value, mode", other_cases(MODES + ["xla-update"]))
+def test_set_value_on_the_variable_changes_nothing_and_is_counted(optimizer, which, name,
+                                                                   value, mode):
     variables = [_binary((8, 6), 0), _binary((6, 3), 1)]
-    opt = rb.Bop(**GOOD)
+    opt = _make(optimizer)
     if mode == "xla-update":  # each variable's update compiled on its own, as on a GPU
         opt.jit_compile, mode = True, "tf.function"
     skipping = SkipNonFinite(opt)
     step = _stepper(skipping, variables, mode)
     step(_gradients(variables, 0))  # builds, and a first valid step
     before = _state(opt, variables)
-    hyperparameter = opt.learning_rate if which == "gamma" else opt.threshold
+    hyperparameter = getattr(opt, which)  # the variable (`learning_rate` for the lead one)
     tf.keras.backend.set_value(hyperparameter, value)
     for seed in (1, 2):
         step(_gradients(variables, seed))
@@ -143,20 +207,20 @@ def test_set_value_on_the_variable_changes_nothing_and_is_counted(which, name, v
     assert int(opt.invalid_hyperparameter_steps) == 2
     assert int(skipping.skipped_steps) == 0 and int(skipping.iterations) == int(opt.iterations) == 3
     assert describe_invalid(**opt.last_invalid_hyperparameters).startswith(f"{which} = ")
-    tf.keras.backend.set_value(hyperparameter, GOOD[which])
+    tf.keras.backend.set_value(hyperparameter, _good(optimizer)[which])
     step(_gradients(variables, 3))  # training goes on
     _assert_sound(opt, variables)
     assert int(opt.invalid_hyperparameter_steps) == 2
     assert int(tf.reduce_sum(opt.flip_counts)) > int(np.sum(before[-1]))
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("which, name, value", CASES, ids=CASE_IDS)
-def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(which, name, value, mode):
+@pytest.mark.parametrize("optimizer, which, name, value, mode", other_cases(MODES))
+def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(optimizer, which, name,
+                                                                    value, mode):
     variables = [_binary((8, 6), 0)]
-    schedule = BadAtStep(GOOD[which], value, at=1)
-    opt = rb.Bop(**{**GOOD, which: schedule})
-    reference = rb.Bop(**GOOD)
+    schedule = BadAtStep(_good(optimizer)[which], value, at=1)
+    opt = _make(optimizer, **{which: schedule})
+    reference = _make(optimizer)
     reference_variables = [_binary((8, 6), 0)]
     opt.build(variables)
     step = _stepper(opt, variables, mode)
@@ -169,39 +233,49 @@ def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(which, name,
             _assert_unchanged(before, _state(opt, variables))
         else:  # the valid steps are those of a constant schedule
             reference.apply_gradients(zip(grads, reference_variables))
-            np.testing.assert_allclose(opt.averages[0].numpy(), reference.averages[0].numpy(), atol=1e-9)
+            for ours, theirs in zip(state_values(opt), state_values(reference)):
+                np.testing.assert_allclose(ours, theirs, atol=1e-9)
             np.testing.assert_array_equal(variables[0].numpy(), reference_variables[0].numpy())
     assert int(opt.invalid_hyperparameter_steps) == 1 and int(opt.iterations) == 3
+    assert int(tf.reduce_sum(opt.flip_counts)) > 0
     last = opt.last_invalid_hyperparameters[which]
     assert np.isnan(last) if np.isnan(value) else last == pytest.approx(value)
 
 
-def test_a_gamma_schedule_that_decays_to_zero_ends_in_counted_steps_that_change_nothing():
+@pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+def test_a_lead_schedule_that_decays_to_zero_ends_in_counted_steps_that_change_nothing(optimizer):
     variables = [_binary((8, 6), 0)]
-    opt = rb.Bop(threshold=1e-3, gamma=schedules.PolynomialDecay(0.3, 3, end_learning_rate=0.0))
+    name = BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names[0]  # Bop's γ, CEMA's α
+    opt = _make(optimizer, **{name: schedules.PolynomialDecay(0.3, 3, end_learning_rate=0.0)})
     for i in range(5):
         opt.apply_gradients(zip(_gradients(variables, i), variables))
         if i == 2:
             after_decay = _state(opt, variables)
+    assert int(tf.reduce_sum(opt.flip_counts)) > 0
     _assert_unchanged(after_decay, _state(opt, variables))
-    assert int(opt.invalid_hyperparameter_steps) == 2  # steps 3 and 4: gamma = 0
+    assert int(opt.invalid_hyperparameter_steps) == 2  # steps 3 and 4: the rate is 0
 
 
-def test_an_overflowing_schedule_is_caught():
+@pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+def test_an_overflowing_schedule_is_caught(optimizer):
     # 0.5 * 1e30 ** step: above 1 from step 1, +inf in float32 from step 2.
     variables = [_binary((8, 6), 0)]
-    opt = rb.Bop(threshold=1e-3, gamma=schedules.ExponentialDecay(0.5, 1, 1e30))
+    # Bop's γ, the lead one (Keras' learning rate); the others' last rate (σ, CEMA's γ)
+    rates = [n for n in BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names if n != "threshold"]
+    name = rates[0] if optimizer == "bop" else rates[-1]
+    opt = _make(optimizer, **{name: schedules.ExponentialDecay(0.5, 1, 1e30)})
     step = _stepper(opt, variables, "tf.function")
     for i in range(3):
         step(_gradients(variables, i))
         _assert_sound(opt, variables)
     assert int(opt.invalid_hyperparameter_steps) == 2
-    assert opt.last_invalid_hyperparameters["gamma"] == np.inf
+    assert opt.last_invalid_hyperparameters[name] == np.inf
 
 
-def test_the_invalid_step_and_the_non_finite_gradient_are_counted_apart():
+@pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+def test_the_invalid_step_and_the_non_finite_gradient_are_counted_apart(optimizer):
     variables = [_binary((8, 6), 0)]
-    opt = rb.Bop(**GOOD)
+    opt = _make(optimizer)
     skipping = SkipNonFinite(opt)
     skipping.apply_gradients(zip(_gradients(variables, 0), variables))
     tf.keras.backend.set_value(opt.learning_rate, np.nan)
@@ -212,9 +286,11 @@ def test_the_invalid_step_and_the_non_finite_gradient_are_counted_apart():
     _assert_sound(opt, variables)
 
 
-def test_without_the_gradient_check_an_invalid_gamma_still_changes_nothing():
+@pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+def test_without_the_gradient_check_an_invalid_lead_hyperparameter_still_changes_nothing(
+        optimizer):
     variables = [_binary((8, 6), 0)]
-    opt = rb.Bop(**GOOD)  # not wrapped in SkipNonFinite
+    opt = _make(optimizer)  # not wrapped in SkipNonFinite
     opt.apply_gradients(zip(_gradients(variables, 0), variables))
     before = _state(opt, variables)
     tf.keras.backend.set_value(opt.learning_rate, np.inf)
@@ -223,13 +299,14 @@ def test_without_the_gradient_check_an_invalid_gamma_still_changes_nothing():
     assert int(opt.invalid_hyperparameter_steps) == 1
 
 
-def test_the_counter_is_saved_in_checkpoints(tmp_path):
+@pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+def test_the_counter_is_saved_in_checkpoints(optimizer, tmp_path):
     variables = [_binary((4, 4), 0)]
-    opt = rb.Bop(**GOOD)
-    tf.keras.backend.set_value(opt.threshold, -1.0)
+    opt = _make(optimizer)
+    tf.keras.backend.set_value(getattr(opt, opt.hyperparameter_names[-1]), -1.0)
     opt.apply_gradients(zip(_gradients(variables, 0), variables))
     path = tf.train.Checkpoint(optimizer=opt).save(str(tmp_path / "ckpt"))
-    fresh = rb.Bop(**GOOD)
+    fresh = _make(optimizer)
     fresh.build([_binary((4, 4), 0)])
     tf.train.Checkpoint(optimizer=fresh).restore(path).assert_consumed()
     assert int(fresh.invalid_hyperparameter_steps) == 1
@@ -238,20 +315,22 @@ def test_the_counter_is_saved_in_checkpoints(tmp_path):
 # --- in model.fit --------------------------------------------------------------------------
 
 class SetForOneEpoch(tf.keras.callbacks.Callback):
-    """Sets a Bop hyperparameter to `value` with set_value for epoch 1 (0-based), and
-    records the binary state and Adam's head at each epoch's start and end."""
+    """Sets a hyperparameter of a binary optimizer to `value` with set_value for epoch 1
+    (0-based), and records the binary state and Adam's head at each epoch's start and end."""
 
-    def __init__(self, bop, which, value):
+    def __init__(self, binary, which, value):
         super().__init__()
-        self.bop, self.which, self.value = bop, which, value
+        self.binary, self.which, self.value = binary, which, value
         self.snapshots = []
 
     def _hyperparameter(self):
-        return self.bop.learning_rate if self.which == "gamma" else self.bop.threshold
+        return getattr(self.binary, self.which)  # the variable
 
     def _snapshot(self):
         strategy = self.model.distribute_strategy
-        binary = [r.numpy().copy() for v in binary_kernels(self.model) + self.bop.averages
+        state = [slot for v in self.binary.binary_variables
+                 for slot in self.binary.state(v).values()]
+        binary = [r.numpy().copy() for v in binary_kernels(self.model) + state
                   for r in strategy.experimental_local_results(v)]
         head = [v.numpy().copy() for v in self.model.trainable_variables if "real_head" in v.name]
         return binary, head
@@ -269,14 +348,18 @@ class SetForOneEpoch(tf.keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize(
-    "which, value, replicas, jit_compile",
-    [("gamma", np.nan, 1, False), ("gamma", 2.0, 2, False), ("threshold", -np.inf, 2, False),
-     ("gamma", np.inf, 1, True), ("threshold", np.nan, 1, True)],
+    "optimizer, which, value, replicas, jit_compile",
+    [("bop", "gamma", np.nan, 1, False), ("bop", "gamma", 2.0, 2, False),
+     ("bop", "threshold", -np.inf, 2, False), ("bop", "gamma", np.inf, 1, True),
+     ("bop", "threshold", np.nan, 1, True),
+     # each other class once, one under two replicas, one under XLA
+     ("bop2-unbiased", "sigma", np.nan, 2, False), ("cema", "alpha", 2.0, 1, True)],
     ids=["gamma-nan", "gamma-above-1-two-replicas", "threshold--inf-two-replicas",
-         "gamma-inf-xla", "threshold-nan-xla"],
+         "gamma-inf-xla", "threshold-nan-xla",
+         "bop2-unbiased-sigma-nan-two-replicas", "cema-alpha-above-1-xla"],
 )
 def test_fit_with_case_optimizer_keeps_kernels_binary_counts_and_logs(
-    which, value, replicas, jit_compile, caplog
+    optimizer, which, value, replicas, jit_compile, caplog
 ):
     x, y = toy_data(n=256)
     strategy = tf.distribute.MirroredStrategy(
@@ -284,7 +367,7 @@ def test_fit_with_case_optimizer_keeps_kernels_binary_counts_and_logs(
     )
     with strategy.scope():
         model = dense_bnn()
-        model.compile(SkipNonFinite(bop_adam(threshold=1e-6, gamma=0.05)), loss=LOSS,
+        model.compile(SkipNonFinite(binary_adam(BINARY_OPTIMIZERS[optimizer])), loss=LOSS,
                       jit_compile=jit_compile)
     bop = model.optimizer.inner_optimizer.optimizers[0]
     setter = SetForOneEpoch(bop, which, value)
@@ -319,25 +402,33 @@ def _all_binary_model():
     ])
 
 
-@pytest.mark.parametrize("bad", [np.nan, 2.0, -1.0], ids=["nan", "above-1", "negative"])
-def test_learning_rate_scheduler_on_bop_alone(bad, caplog):
+@pytest.mark.parametrize("optimizer, bad", [
+    ("bop", np.nan), ("bop", 2.0), ("bop", -1.0), ("bop2-unbiased", np.nan), ("cema", 2.0)],
+    ids=["nan", "above-1", "negative", "bop2-unbiased-nan", "cema-above-1"])
+def test_learning_rate_scheduler_on_a_binary_optimizer_alone(optimizer, bad, caplog):
+    """The scheduler sets the lead hyperparameter: Bop's and Bop2ndOrder's γ, CEMA's α."""
     x, y = toy_data(n=128)
     model = _all_binary_model()
-    model.compile(SkipNonFinite(rb.Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
-    scheduler = tf.keras.callbacks.LearningRateScheduler(lambda epoch, lr: bad if epoch == 1 else 0.05)
+    make = BINARY_OPTIMIZERS[optimizer]
+    model.compile(SkipNonFinite(make()), loss=LOSS)
+    good = make.defaults[make.cls.hyperparameter_names[0]]
+    scheduler = tf.keras.callbacks.LearningRateScheduler(lambda epoch, lr: bad if epoch == 1 else good)
     with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
         history = model.fit(x, y, batch_size=32, epochs=3, verbose=0,
                             callbacks=[scheduler, rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0, 4, 0]
     assert_all_binary(model.trainable_variables)
     assert all(np.all(np.isfinite(v.numpy())) for v in model.optimizer.variables)
-    assert sum("gamma = " in r.getMessage() for r in caplog.records) == 1
+    name = make.cls.hyperparameter_names[0]
+    assert sum(f"{name} = {bad:g}" in r.getMessage() for r in caplog.records) == 1
+    assert float(getattr(model.optimizer.inner_optimizer, name)) == pytest.approx(good)
 
 
-def test_the_logger_reports_zero_quietly(caplog):
+@over_binary_classes
+def test_the_logger_reports_zero_quietly(make, caplog):
     x, y = toy_data(n=64)
     model = dense_bnn()
-    model.compile(SkipNonFinite(bop_adam()), loss=LOSS)
+    model.compile(SkipNonFinite(binary_adam(make)), loss=LOSS)
     with caplog.at_level(logging.WARNING, logger="rethink_bnn"):
         history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0, 0]
@@ -345,23 +436,25 @@ def test_the_logger_reports_zero_quietly(caplog):
     assert not caplog.records
 
 
-def test_the_logger_works_with_bop_without_the_gradient_check():
+@over_binary_classes
+def test_the_logger_works_with_a_binary_optimizer_without_the_gradient_check(make):
     x, y = toy_data(n=64)
     model = _all_binary_model()
-    model.compile(rb.Bop(), loss=LOSS)  # not wrapped in SkipNonFinite
+    model.compile(make(), loss=LOSS)  # not wrapped in SkipNonFinite
     history = model.fit(x, y, epochs=1, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0]
     assert "skipped_steps" not in history.history  # nothing checks gradients
 
 
-def test_the_logger_works_with_a_model_built_by_its_first_step():
+@over_binary_classes
+def test_the_logger_works_with_a_model_built_by_its_first_step(make):
     x, y = toy_data(n=64)
     binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,
                   kernel_initializer=rb.initializers.BinaryHeNormal(seed=0))
     model = tf.keras.Sequential([lq.layers.QuantDense(3, **binary),
                                  tf.keras.layers.Activation("softmax")])
     assert not model.built  # no variables until fit's first step
-    model.compile(SkipNonFinite(rb.Bop(threshold=1e-6, gamma=0.05)), loss=LOSS)
+    model.compile(SkipNonFinite(make()), loss=LOSS)
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[rb.SkippedStepLogger()])
     assert history.history["invalid_hyperparameter_steps"] == [0, 0]
     assert history.history["skipped_steps"] == [0, 0]

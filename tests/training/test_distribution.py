@@ -1,6 +1,9 @@
 """Training under tf.distribute: the strategy is chosen from the machine, and every
 replica (two logical CPUs, or two worker processes) keeps the weights of one device at
-the same global batch: every flip the same, Bop's averages to float tolerance."""
+the same global batch: every flip the same, Bop's averages to float tolerance. (Bop
+only: that the replicas agree is tested for every binary optimizer class, on two logical
+CPUs, in tests/optimizers/test_case.py; the update under any strategy is their base
+class's.)"""
 
 import json
 import os
@@ -38,7 +41,7 @@ def _model(batch_norm):
 
 
 class _Steps(tf.keras.callbacks.Callback):
-    """After every step: this process's copy of each binary kernel and of Bop's m."""
+    """After every step: this process's copy of each binary kernel and of Bop's state."""
 
     def __init__(self, strategy):
         super().__init__()
@@ -47,8 +50,9 @@ class _Steps(tf.keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         local = self.strategy.experimental_local_results
         bop = self.model.optimizer.optimizers[0]
+        state = [slot for v in bop.binary_variables for slot in bop.state(v).values()]
         self.steps.append(([local(k)[0].numpy() for k in binary_kernels(self.model)],
-                           [local(m)[0].numpy() for m in bop.averages]))
+                           [local(slot)[0].numpy() for slot in state]))
         self.replicas = [[r.numpy() for r in local(k)] for k in binary_kernels(self.model)]
 
 
