@@ -25,7 +25,33 @@ _SCALAR = scalar_metadata.create_summary_metadata(
 ).SerializeToString()
 
 
-class FlipLogger(tf.keras.callbacks.Callback):
+class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
+    """What FlipLogger and BatchMetricLogger share: the host's own count of steps (Keras'
+    batch index, which skips ahead with steps_per_execution) and, every `read_every`
+    steps (else at the epoch's end), the rows the StepRecorder kept on the device."""
+
+    def _start_recording(self, step):
+        """From `on_train_begin`, at the optimizer's `step`."""
+        self._step = self._read_step = step
+        self._recorder = StepRecorder.of(self.model, _capacity(self))
+        self._recorder.start(self, step)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_step = self._step
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the epoch's last step so far (several with steps_per_execution)
+        self._step = self._epoch_step + batch + 1
+        if self._recorder is not None and self.read_every and (
+                self._step - self._read_step >= self.read_every):
+            self._log_recorded_steps()
+
+    def _recorded_rows(self):
+        self._read_step = self._step
+        return self._recorder.rows(self, self._step)
+
+
+class FlipLogger(_ReadsRecordedSteps):
     """Logs how many binary weights Bop flipped, per layer and in total.
 
     Bop counts its flips inside the update step (one reduction over the flip factor it
@@ -81,24 +107,14 @@ class FlipLogger(tf.keras.callbacks.Callback):
         self._window_start = self._epoch_start = self._read()
         self._recorder = None
         if self._writer is not None and self.update_freq != "epoch":
-            self._recorder = StepRecorder.of(self.model, _capacity(self))
-            self._recorder.start(self, self._step)
-            self._read_step = self._step
+            self._start_recording(self._step)
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._epoch_start = self._read()
-        self._epoch_step = self._step
-
-    def on_train_batch_end(self, batch, logs=None):
-        # `batch` is the epoch's last step so far (several with steps_per_execution)
-        self._step = self._epoch_step + batch + 1
-        if self._recorder is not None and self.read_every and (
-                self._step - self._read_step >= self.read_every):
-            self._log_recorded_steps()
 
     def _log_recorded_steps(self):
-        steps, flips, _ = self._recorder.rows(self, self._step)
-        self._read_step = self._step
+        steps, flips, _ = self._recorded_rows()
         for step, totals in zip(steps.tolist(), flips):
             if step % self.update_freq:
                 continue
@@ -157,7 +173,7 @@ class FlipLogger(tf.keras.callbacks.Callback):
         return np.concatenate([flips, ratio, np.log(ratio + PI_EPSILON)]).tolist()
 
 
-class BatchMetricLogger(tf.keras.callbacks.Callback):
+class BatchMetricLogger(_ReadsRecordedSteps):
     """Logs the loss and metrics of the training batches themselves, every `update_freq`
     steps, as TensorBoard scalars `batch_loss`, `batch_accuracy`, ... in `log_dir/steps`
     against the optimizer step.
@@ -186,26 +202,15 @@ class BatchMetricLogger(tf.keras.callbacks.Callback):
         self._supports_tf_logs = True
 
     def on_train_begin(self, logs=None):
-        self._step = self._read_step = int(self.model.optimizer.iterations.numpy())
+        self._step = int(self.model.optimizer.iterations.numpy())
         self._recorder = None
         if self.update_freq == "epoch":
             return
-        self._recorder = StepRecorder.of(self.model, _capacity(self))
-        self._recorder.start(self, self._step)
+        self._start_recording(self._step)
         self._window = self._carried = None  # sized by the first rows
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_step = self._step
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step = self._epoch_step + batch + 1
-        if self._recorder is not None and self.read_every and (
-                self._step - self._read_step >= self.read_every):
-            self._log_recorded_steps()
-
     def _log_recorded_steps(self):
-        steps, _, sums = self._recorder.rows(self, self._step)
-        self._read_step = self._step
+        steps, _, sums = self._recorded_rows()
         if not len(steps):
             return
         if self._window is None:
