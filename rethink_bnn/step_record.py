@@ -133,8 +133,8 @@ class StepRecorder:
                               (flip_buffer, flips), (sum_buffer, sums)):
             if buffer.shape.num_elements() == 0:  # no binary optimizer
                 continue
-            buffer.assign(tf.tensor_scatter_nd_update(
-                tf.convert_to_tensor(buffer), [[row]], [tf.cast(value, buffer.dtype)]))
+            # one row, in place: the step copies nothing of the rest of the buffer
+            buffer.scatter_update(tf.IndexedSlices(tf.cast(value, buffer.dtype)[None], row[None]))
         index.assign_add(1)
 
     def _make_buffers(self, flip_width):
