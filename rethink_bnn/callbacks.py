@@ -31,10 +31,15 @@ class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
     steps (else at the epoch's end), the rows the StepRecorder kept on the device."""
 
     def _start_recording(self, step):
-        """From `on_train_begin`, at the optimizer's `step`."""
+        """From `on_train_begin`, at the optimizer's `step`: join the model's recorder for
+        this fit, with room for the steps between two of our reads."""
         self._step = self._read_step = step
-        self._recorder = StepRecorder.of(self.model, _capacity(self))
-        self._recorder.start(self, step)
+        # every `read_every` steps, else once an epoch (every 1024 steps if its length
+        # is unknown): any reader's read empties the device buffers, so each reader
+        # only needs room for its own interval and one execution of steps_per_execution
+        self._interval = self.read_every or self.params.get("steps") or 1024
+        self._recorder = StepRecorder.of(self.model)
+        self._recorder.start(self, step, self._interval + _steps_per_execution(self.model))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_step = self._step
@@ -42,9 +47,13 @@ class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         # `batch` is the epoch's last step so far (several with steps_per_execution)
         self._step = self._epoch_step + batch + 1
-        if self._recorder is not None and self.read_every and (
-                self._step - self._read_step >= self.read_every):
+        if self._recorder is not None and self._step - self._read_step >= self._interval:
             self._log_recorded_steps()
+
+    def on_train_end(self, logs=None):
+        if self._recorder is not None:
+            self._recorder.finish(self)
+            self._recorder = None
 
     def _recorded_rows(self):
         self._read_step = self._step
@@ -135,6 +144,7 @@ class FlipLogger(_ReadsRecordedSteps):
                     tf.summary.scalar("epoch_" + key, value)
 
     def on_train_end(self, logs=None):
+        super().on_train_end(logs)
         if self._writer is not None:
             self._steps.flush()
             self._writer.flush()
@@ -232,6 +242,7 @@ class BatchMetricLogger(_ReadsRecordedSteps):
             self._steps.flush()
 
     def on_train_end(self, logs=None):
+        super().on_train_end(logs)
         if self._writer is not None:
             self._steps.flush()
             self._writer.flush()
@@ -308,13 +319,9 @@ def _checked_read_every(read_every):
     return read_every
 
 
-def _capacity(callback):
-    """Steps the device buffers must hold between two reads: an epoch (or `read_every`)
-    plus one execution of `steps_per_execution` steps."""
-    steps_per_execution = getattr(callback.model, "_steps_per_execution", None)
-    per_execution = 1 if steps_per_execution is None else int(steps_per_execution.numpy())
-    window = callback.read_every or callback.params.get("steps") or 1024
-    return window + per_execution
+def _steps_per_execution(model):
+    steps_per_execution = getattr(model, "_steps_per_execution", None)
+    return 1 if steps_per_execution is None else int(steps_per_execution.numpy())
 
 
 def _checked_update_freq(update_freq):

@@ -23,8 +23,11 @@ MAX_METRICS = 16  # mean metrics (loss, accuracy, ...) recorded per step
 
 
 class StepRecorder:
-    """Device-side buffers of per-step values for one model; shared by the callbacks
-    that log per step (`StepRecorder.of(model)`), each reading with its own cursor.
+    """Device-side buffers of per-step values for one model, shared by the callbacks that
+    log per step: one recorder per model for its whole life (`StepRecorder.of(model)`),
+    which each reader joins for a fit (`start`) and leaves at its end (`finish`), each
+    with its own cursor. A reader that needs more room grows the same recorder's buffers,
+    so no reader is ever left reading buffers that the training step no longer writes.
 
     Rows (one per training step, in order):
         step: the optimizer's step count after the step (int64);
@@ -33,13 +36,14 @@ class StepRecorder:
             (Keras resets them at every epoch's start).
     """
 
-    def __init__(self, model, capacity):
+    def __init__(self, model):
         self.model = model
-        self.capacity = int(capacity)
+        self.capacity = 0  # steps the buffers hold between two reads (grown by `start`)
         self._buffers = None  # made on the first trace of the wrapped train_step
         self._rows = []  # read from the device, not yet consumed by every reader
-        self._cursors = {}  # reader -> index in _rows of its next row
-        self._read_upto = None  # the step of the last row read (host's count)
+        self._cursors = {}  # reader of this fit -> index in _rows of its next row
+        self._fit_start = self._read_upto = None  # optimizer steps (the host's count)
+        self._optimizer = None  # the optimizer the buffers were made for
         self.reads = 0  # host reads of the buffers (what the tests and benchmark count)
         self.metric_count = 0  # mean metrics recorded (known once the step is traced)
         original = type(model).train_step.__get__(model)
@@ -52,29 +56,50 @@ class StepRecorder:
         object.__setattr__(model, "train_step", train_step)
 
     @classmethod
-    def of(cls, model, capacity):
-        """The model's recorder, made and installed on first use, with room for at least
-        `capacity` steps between two reads (a larger need replaces it)."""
+    def of(cls, model):
+        """The model's recorder, made and installed on first use."""
         recorder = getattr(model, _ATTRIBUTE, None)
-        if recorder is None or recorder.capacity < capacity:
-            recorder = cls(model, max(int(capacity), getattr(recorder, "capacity", 0)))
+        if recorder is None:
+            recorder = cls(model)
             object.__setattr__(model, _ATTRIBUTE, recorder)
-            if model.built:  # else on the first trace (not under a multi-replica strategy)
-                with model.distribute_strategy.scope():
-                    model.optimizer.build(model.trainable_variables)
-                recorder._make_buffers(recorder._flip_width())
-            # fit made its train function before the callbacks began: make it again
-            model.train_function = model.make_train_function(force=True)
         return recorder
 
-    def start(self, reader, step):
-        """`reader` reads the rows of the steps after `step` (the optimizer's step now)."""
-        if self._read_upto is None or not self._rows:
-            self._read_upto = step
-            self._rows, self._cursors = [], {r: 0 for r in self._cursors}
+    def start(self, reader, step, capacity):
+        """`reader` reads the rows of the steps after `step` (the optimizer's step now),
+        at most `capacity` steps apart. Called from `on_train_begin`: the first reader of
+        a fit starts it afresh (rows an earlier fit left unread are dropped), the others
+        join it; a reader still registered from a fit that ended without
+        `on_train_end` starts a new fit too."""
+        joining = (self._cursors and reader not in self._cursors
+                   and step == self._fit_start == self._read_upto and not self._rows)
+        if not joining:
+            self._fit_start = self._read_upto = step
+            self._rows, self._cursors = [], {}
             if self._buffers is not None:
-                self._buffers[3].assign(0)  # rows of an earlier fit's unread steps: gone
-        self._cursors[reader] = len(self._rows)
+                self._buffers[3].assign(0)
+        self._cursors[reader] = 0
+        # buffers made for another optimizer (a model compiled again) have other widths
+        if capacity > self.capacity or self._optimizer is not self.model.optimizer:
+            self._grow(max(int(capacity), self.capacity))
+
+    def finish(self, reader):
+        """`reader` reads no more rows in this fit (from `on_train_end`)."""
+        self._cursors.pop(reader, None)
+        self._drop_consumed()
+
+    def _grow(self, capacity):
+        """Buffers of `capacity` rows, and fit's train function made again to write them
+        (fit made it before the callbacks began; a new trace captures the new buffers)."""
+        self.capacity = capacity
+        model = self.model
+        self._optimizer = model.optimizer
+        if model.built:  # else on the first trace (not under a multi-replica strategy)
+            with model.distribute_strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+                self._make_buffers(self._flip_width())
+        else:
+            self._buffers = None
+        model.train_function = model.make_train_function(force=True)
 
     def rows(self, reader, step):
         """The rows `reader` has not seen, up to optimizer step `step` (the host's own
@@ -86,12 +111,21 @@ class StepRecorder:
         start = self._cursors.get(reader, len(self._rows))
         self._cursors[reader] = len(self._rows)
         rows = self._rows[start:]
-        if min(self._cursors.values()) == len(self._rows):  # all readers have them
-            self._rows, self._cursors = [], {r: 0 for r in self._cursors}
+        self._drop_consumed()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0, 2))
         steps, flips, sums = (np.stack(column) for column in zip(*rows))
         return steps, flips, sums[:, : self.metric_count]
+
+    def _drop_consumed(self):
+        """Forget the rows every reader of the fit has seen."""
+        if not self._cursors:
+            self._rows = []
+            return
+        done = min(self._cursors.values())
+        if done:
+            self._rows = self._rows[done:]
+            self._cursors = {r: c - done for r, c in self._cursors.items()}
 
     def _read(self, count):
         """One read of each buffer: rows 0..count-1 go to the readers, the index to 0."""
@@ -119,6 +153,7 @@ class StepRecorder:
                              f"has {len(metrics)}: log fewer per step.")
         self.metric_count = len(metrics)
         if self._buffers is None:
+            self._optimizer = self.model.optimizer
             self._make_buffers(self._flip_width())
         step_buffer, flip_buffer, sum_buffer, index = self._buffers
         flips = (tf.concat([tf.convert_to_tensor(c) for c in counters], 0) if counters

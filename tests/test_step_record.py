@@ -14,7 +14,7 @@ from rethink_bnn.experiments import Demo
 from rethink_bnn.plot.runs import read_scalars
 from rethink_bnn.step_record import StepRecorder
 from rethink_bnn.training.run_folder import write_json_atomically
-from tests.helpers import bop_adam, dense_bnn, toy_data
+from tests.helpers import binary_kernels, bop_adam, dense_bnn, toy_data
 
 # 352 digits at batch 32: 11 steps an epoch, not a multiple of 5
 DEMO = {"deterministic": True, "flip_log_freq": 1, "step_log_freq": 1,
@@ -134,3 +134,116 @@ def test_steps_per_execution_must_be_a_positive_integer(value, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "steps_per_execution" in err and "\n" not in err
     assert not (tmp_path / "r").exists()
+
+
+class _EpochFlips(tf.keras.callbacks.Callback):
+    """Each epoch's flips counted from the kernels themselves, and the steps' batch
+    logs (Keras' running means: the last one of an epoch is the epoch's loss)."""
+
+    def __init__(self):
+        super().__init__()
+        self.flips = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._before = [k.numpy() for k in binary_kernels(self.model)]
+        self._count = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_before = [k.numpy() for k in binary_kernels(self.model)]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._count += sum(int(np.sum(k.numpy() != b))
+                           for k, b in zip(binary_kernels(self.model), self._step_before))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.flips.append(self._count)
+
+
+def _loggers(spec, root):
+    """'F:None' -> FlipLogger(read_every=None), 'B:3' -> BatchMetricLogger(read_every=3),
+    each writing to its own folder under `root`."""
+    made = []
+    for i, item in enumerate(spec):
+        kind, read_every = item.split(":")
+        read_every = None if read_every == "None" else int(read_every)
+        cls = rb.callbacks.FlipLogger if kind == "F" else rb.callbacks.BatchMetricLogger
+        made.append(cls(str(root / f"{i}{kind}"), read_every=read_every))
+    return made
+
+
+def _check_complete(spec, root, steps, per_step_flips):
+    """Every logger's per-step series holds every step, and the flip series sum to the
+    flips counted from the kernels; the loss series are finite."""
+    for i, item in enumerate(spec):
+        if item[0] == "F":
+            got, values = read_scalars(root / f"{i}F" / "flips", ["batch_flips"])["batch_flips"]
+            assert list(got) == steps, item
+            np.testing.assert_array_equal(values, per_step_flips, err_msg=item)
+        else:
+            got, values = read_scalars(root / f"{i}B" / "steps", ["batch_loss"])["batch_loss"]
+            assert list(got) == steps, item
+            assert np.isfinite(values).all(), item
+
+
+# Orders, numbers and options of the per-step loggers: each writes every step, whatever
+# the others (a logger that needs more room once replaced the recorder an earlier one read).
+LOGGER_SETS = [("F:None", "B:100"), ("B:100", "F:None"), ("F:3", "B:None", "F:100"),
+               ("B:2", "B:None", "F:7", "F:None"), ("F:None", "F:None")]
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_every_order_and_option_of_the_step_loggers_logs_every_step(
+        steps_per_execution, tmp_path):
+    x, y = toy_data(n=9 * 8)  # 9 steps an epoch
+    model = dense_bnn()
+    for fit, spec in enumerate(LOGGER_SETS):  # one model fit again and again, as users do
+        if fit == 3:  # compiled again, with another optimizer: buffers of other widths
+            model = tf.keras.Model(model.inputs, model.outputs)
+        if fit in (0, 3):
+            model.compile(bop_adam(gamma=0.05, threshold=1e-5),
+                          loss="sparse_categorical_crossentropy",
+                          steps_per_execution=steps_per_execution)
+        first = int(model.optimizer.iterations.numpy())
+        truth = _EpochFlips()
+        step_flips = []
+
+        class _PerStep(tf.keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                self.before = [k.numpy() for k in binary_kernels(self.model)]
+
+            def on_train_batch_end(self, batch, logs=None):
+                step_flips.append(sum(int(np.sum(k.numpy() != b)) for k, b in
+                                      zip(binary_kernels(self.model), self.before)))
+
+        root = tmp_path / f"fit{fit}"
+        loggers = _loggers(spec, root)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                  callbacks=loggers + ([truth, _PerStep()] if steps_per_execution == 1
+                                       else []))
+        steps = list(range(first + 1, first + 19))
+        if steps_per_execution == 1:
+            assert len(step_flips) == 18 and sum(step_flips) == sum(truth.flips)
+            _check_complete(spec, root, steps, step_flips)
+        else:  # the callbacks see every 4th step only: compare with the flip series itself
+            series = [read_scalars(root / f"{i}F" / "flips", ["batch_flips"])["batch_flips"]
+                      for i, item in enumerate(spec) if item[0] == "F"]
+            _check_complete(spec, root, steps, series[0][1])
+            assert series[0][1].sum() > 0
+
+
+def test_unknown_epoch_length_reads_as_it_goes_and_loses_no_step(tmp_path):
+    """A dataset of unknown length (a generator): the loggers read every 1024 steps, so an
+    epoch longer than that still keeps every step."""
+    x, y = toy_data(n=1030)
+    model = dense_bnn()
+    model.compile(bop_adam(gamma=0.05, threshold=1e-5), loss="sparse_categorical_crossentropy")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(1).filter(
+        lambda a, b: True)  # filter: cardinality unknown
+    logger = rb.callbacks.FlipLogger(str(tmp_path))
+    history = model.fit(data, epochs=1, verbose=0, callbacks=[
+        logger, rb.callbacks.BatchMetricLogger(str(tmp_path))])
+    steps, values = read_scalars(tmp_path / "flips", ["batch_flips"])["batch_flips"]
+    assert list(steps) == list(range(1, 1031))
+    assert values.sum() == history.history["flips"][0]
+    steps, _ = read_scalars(tmp_path / "steps", ["batch_loss"])["batch_loss"]
+    assert list(steps) == list(range(1, 1031))
