@@ -24,11 +24,10 @@ import tensorflow as tf
 from rethink_bnn.optimizers.hyperparameters import (
     Schedule,
     build_hyperparameter,
-    check,
     current_value,
+    declare,
     deserialize_hyperparameter,
     serialize_hyperparameter,
-    valid_value,
 )
 from rethink_bnn.optimizers.finite import step_counter
 
@@ -42,12 +41,36 @@ _DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum", "ema_overwrit
 class BinaryOptimizer(tf.keras.optimizers.Optimizer):
     """Base class of optimizers that flip ±1 weights in place (see the module docstring).
 
-    Subclasses set `hyperparameter_names`: the first plays Keras' learning rate's part
-    (`learning_rate` *is* it, so `LearningRateScheduler` and TensorBoard act on it);
-    each other one `n` is stored as `self._n`, a variable or a schedule.
+    Subclasses declare `HYPERPARAMETERS`, each with its valid range
+    (`hyperparameters.rate(...)`, `hyperparameters.non_negative(...)`): the first plays
+    Keras' learning rate's part (`learning_rate` *is* it, so `LearningRateScheduler` and
+    TensorBoard act on it); each other one `n` is stored as `self._n`, a variable or a
+    schedule. `hyperparameter_names` follows from the declaration.
     """
 
+    HYPERPARAMETERS = ()
     hyperparameter_names = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "HYPERPARAMETERS" in vars(cls):
+            cls.HYPERPARAMETERS = declare(cls.__name__, cls.HYPERPARAMETERS)
+            cls.hyperparameter_names = tuple(h.name for h in cls.HYPERPARAMETERS)
+        cls._declared = {h.name: h for h in cls.HYPERPARAMETERS}
+
+    @classmethod
+    def check_hyperparameter(cls, name, value):
+        """`value` unchanged if valid for this optimizer's hyperparameter `name` (a float
+        in its declared range, or a schedule); ValueError naming the optimizer for a
+        name it does not declare."""
+        return cls._declaration(name).check(value)
+
+    @classmethod
+    def _declaration(cls, name):
+        if not isinstance(name, str) or name not in cls._declared:
+            raise ValueError(f"{cls.__name__} has no hyperparameter {name!r}: it has "
+                             f"{', '.join(cls.hyperparameter_names)}.")
+        return cls._declared[name]
 
     def __init__(self, hyperparameters, name, **kwargs):
         if "skip_non_finite" in kwargs:  # Bop's argument before SkipNonFinite
@@ -65,6 +88,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
             kwargs.pop(refused, None)
         super().__init__(name=name, weight_decay=None, **kwargs)
         lead, *others = self.hyperparameter_names
+        check = self.check_hyperparameter
         self._learning_rate = self._build_learning_rate(check(lead, hyperparameters[lead]))
         for other in others:  # `_threshold` is the checkpoint key Bop always had
             setattr(self, f"_{other}",
@@ -77,12 +101,13 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
 
     @learning_rate.setter
     def learning_rate(self, value):
-        value = check(self.hyperparameter_names[0], value)
+        value = self.check_hyperparameter(self.hyperparameter_names[0], value)
         super(BinaryOptimizer, BinaryOptimizer).learning_rate.fset(self, value)
 
     def hyperparameter(self, name):
         """The value of hyperparameter `name` that the latest step used (step 0's before
         any): the learning rate as Keras keeps it, a schedule at the latest step."""
+        self._declaration(name)
         if name == self.hyperparameter_names[0]:
             return self.learning_rate
         value = getattr(self, f"_{name}")
@@ -96,6 +121,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
 
     def set_hyperparameter(self, name, value):
         """Set a hyperparameter created as a float to another float (checked)."""
+        self._declaration(name)
         if name == self.hyperparameter_names[0]:
             self.learning_rate = value
             return
@@ -105,7 +131,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
                 f"{type(self).__name__}'s {name} can be set only when it was created as a "
                 f"float and is set to a float: create a new {type(self).__name__} to use a schedule."
             )
-        current.assign(check(name, value))
+        current.assign(self.check_hyperparameter(name, value))
 
     @property
     def hyperparameters(self):
@@ -238,7 +264,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
                 current_value(getattr(self, f"_{other}"), self.iterations))
             if other in self._current:
                 self._current[other].assign(values[other])
-        valid = tf.reduce_all(tf.stack([valid_value(n, v) for n, v in values.items()]))
+        valid = tf.reduce_all(tf.stack([self._declared[n].valid(v) for n, v in values.items()]))
         return values, valid
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn.optimizers.hyperparameters import non_negative, rate
 from rethink_bnn.optimizers.binary import (
     NARROW,
     BinaryOptimizer,
@@ -118,7 +119,12 @@ class Bop(BinaryOptimizer):
         https://arxiv.org/abs/1906.02107
     """
 
-    hyperparameter_names = ("gamma", "threshold")
+    HYPERPARAMETERS = (
+        rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
+                      "(Bop's paper uses 1e-4 to 1e-2)"),
+        non_negative("threshold", "the paper uses 1e-8 to 1e-5; 0 flips on any "
+                                  "consistent gradient"),
+    )
 
     def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
         super().__init__({"gamma": gamma, "threshold": threshold}, name=name, **kwargs)

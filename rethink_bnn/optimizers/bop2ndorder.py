@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn.optimizers.hyperparameters import non_negative, rate
 from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
@@ -75,7 +76,14 @@ class Bop2ndOrder(BinaryOptimizer):
         https://arxiv.org/abs/2104.05124
     """
 
-    hyperparameter_names = ("gamma", "threshold", "sigma")
+    HYPERPARAMETERS = (
+        rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
+                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)"),
+        non_negative("threshold", "it is the flip threshold on m / sqrt(v), a "
+                                  "signal-to-noise ratio; 0 flips on any consistent gradient"),
+        rate("sigma", "it is the adaptivity rate of the moving average of the squared "
+                      "gradient (Bop2ndOrder's paper uses 1e-7 to 1e-2)"),
+    )
 
     def __init__(self, threshold=1e-6, gamma=1e-6, sigma=1e-2, unbiased=False,
                  name="Bop2ndOrder", **kwargs):

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from rethink_bnn.optimizers.hyperparameters import rate
 from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
 
 __all__ = ["CEMA", "cema_update"]
@@ -63,7 +64,10 @@ class CEMA(BinaryOptimizer):
         training binary networks", ICLR 2023. https://arxiv.org/abs/2303.02452
     """
 
-    hyperparameter_names = ("alpha", "gamma")
+    HYPERPARAMETERS = (
+        rate("alpha", "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)"),
+        rate("gamma", "it is the adaptivity rate of CEMA's moving average of the gradient"),
+    )
 
     def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
         super().__init__({"alpha": alpha, "gamma": gamma}, name=name, **kwargs)

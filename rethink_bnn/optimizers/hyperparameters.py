@@ -32,37 +32,105 @@ def _is_scalar_float_value(value):
 # TensorFlow flushes float32 subnormals to zero on CPU, so a smaller rate is 0 at run time.
 _SMALLEST_RATE = float(np.finfo(np.float32).tiny)
 
-# Each hyperparameter of the binary optimizers: whether it is a rate in (0, 1] (else a
-# finite float >= 0), and what the paper that introduced it uses, for the error message.
-RATES = {
-    "gamma": "it is the adaptivity rate of the moving average of the gradient (Bop's "
-             "paper uses 1e-4 to 1e-2)",
-    "sigma": "it is the adaptivity rate of the moving average of the squared gradient "
-             "(Bop2ndOrder's paper uses 1e-7 to 1e-2)",
-    "alpha": "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)",
-}
-NON_NEGATIVE = {
-    "threshold": "the paper uses 1e-8 to 1e-5; 0 flips on any consistent gradient",
-}
+
+class Hyperparameter:
+    """One hyperparameter an optimizer declares: its name, its valid range (a `RATE` in
+    (0, 1], or `NON_NEGATIVE`: a finite float >= 0) and what it is, for the messages.
+    The range rule is written once, here, for every optimizer that declares one."""
+
+    RATE, NON_NEGATIVE = "rate", "non-negative"
+
+    def __init__(self, name, kind, about):
+        if kind not in (self.RATE, self.NON_NEGATIVE):
+            raise ValueError(f"a hyperparameter's kind is {self.RATE!r} or "
+                             f"{self.NON_NEGATIVE!r}, got {kind!r}.")
+        self.name, self.kind, self.about = name, kind, about
+
+    def __repr__(self):
+        return f"Hyperparameter({self.name!r}, {self.kind!r})"
+
+    @property
+    def valid_range(self):
+        return "finite and in (0, 1]" if self.kind == self.RATE else "a finite float >= 0"
+
+    def problem(self, number):
+        """'' if the float `number` is valid, else why not, in words."""
+        if self.kind == self.RATE:
+            if not math.isfinite(number):
+                return f"must be finite and in (0, 1], got {number!r}"
+            if not _SMALLEST_RATE <= number <= 1.0:
+                return (f"must be in (0, 1] (and not below float32's smallest normal, "
+                        f"1.2e-38), got {number!r}")
+            return ""
+        if not (math.isfinite(number) and number >= 0.0):
+            return f"must be a finite float >= 0, got {number!r}"
+        return ""
+
+    def check(self, value):
+        """`value` unchanged if it is a schedule or a valid float, else ValueError (out of
+        range) or TypeError (not a number)."""
+        if isinstance(value, Schedule):
+            return value
+        problem = self.problem(_as_float(value, self.name))
+        if problem:
+            raise ValueError(f"{self.name} {problem}: {self.about}.")
+        return value
+
+    def valid(self, value):
+        """Scalar bool tensor: whether `value` passes `check`: two scalar comparisons
+        (each False for NaN) that run in tf.function, XLA and any replica. (A subnormal
+        rate compares as 0, flushed to zero as in the update itself.)"""
+        value = tf.convert_to_tensor(value)
+        if self.kind == self.RATE:
+            return tf.logical_and(value > 0, value <= 1)
+        return tf.logical_and(value >= 0, value < np.inf)
+
+
+def rate(name, about):
+    """A hyperparameter valid in (0, 1], e.g. an adaptivity rate."""
+    return Hyperparameter(name, Hyperparameter.RATE, about)
+
+
+def non_negative(name, about):
+    """A hyperparameter valid as a finite float >= 0, e.g. a threshold."""
+    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about)
+
+
+# Every hyperparameter some optimizer declared (`declare`), by name: what the functions
+# below that take a bare name check against. A name no optimizer declares is an error.
+_DECLARED = {}
+
+
+def declare(owner, hyperparameters):
+    """Record `owner`'s (an optimizer class's name) hyperparameters; two optimizers may
+    share a name only with the same range. Returns them as a tuple."""
+    hyperparameters = tuple(hyperparameters)
+    for h in hyperparameters:
+        if not isinstance(h, Hyperparameter):
+            raise TypeError(f"{owner} declares {h!r}: declare hyperparameters with "
+                            "rethink_bnn.optimizers.hyperparameters.rate(...) or "
+                            "non_negative(...).")
+        known = _DECLARED.setdefault(h.name, h)
+        if known.kind != h.kind:
+            raise TypeError(f"{owner} declares {h.name} as {h.kind}, but it is declared "
+                            f"{known.kind} already: give it another name.")
+    return hyperparameters
+
+
+def declared(name):
+    """The declaration of hyperparameter `name`; ValueError for a name that no binary
+    optimizer declares."""
+    if not isinstance(name, str) or name not in _DECLARED:
+        raise ValueError(f"unknown hyperparameter {name!r}: the binary optimizers declare "
+                         f"{', '.join(sorted(_DECLARED))}.")
+    return _DECLARED[name]
 
 
 def check(name, value):
-    """A rate (γ, σ, α) must be a float in (0, 1], τ a finite float >= 0; either may be a
-    schedule instead. Returns `value` unchanged."""
-    if isinstance(value, Schedule):
-        return value
-    number = _as_float(value, name)
-    if name in RATES:
-        if not _SMALLEST_RATE <= number <= 1.0:
-            raise ValueError(
-                f"{name} must be in (0, 1] (and not below float32's smallest normal, "
-                f"1.2e-38), got {number!r}: {RATES[name]}."
-            )
-    elif not (math.isfinite(number) and number >= 0.0):
-        raise ValueError(
-            f"{name} must be a finite float >= 0, got {number!r} ({NON_NEGATIVE[name]})."
-        )
-    return value
+    """`value` unchanged if it is valid for the declared hyperparameter `name` (a rate
+    such as γ, σ or α: a float in (0, 1]; τ: a finite float >= 0; either may be a
+    schedule); ValueError for an invalid value or an unknown name."""
+    return declared(name).check(value)
 
 
 def check_gamma(value):
@@ -76,13 +144,8 @@ def check_threshold(value):
 
 
 def valid_value(name, value):
-    """Scalar bool tensor: whether `value` passes `check(name, ...)`: two scalar
-    comparisons (each False for NaN) that run in tf.function, XLA and any replica. (A
-    subnormal rate compares as 0, flushed to zero as in the update itself.)"""
-    value = tf.convert_to_tensor(value)
-    if name in RATES:
-        return tf.logical_and(value > 0, value <= 1)
-    return tf.logical_and(value >= 0, value < np.inf)
+    """Scalar bool tensor: whether `value` passes `check(name, ...)`."""
+    return declared(name).valid(value)
 
 
 def valid_at_run_time(gamma, threshold):
@@ -99,10 +162,10 @@ def describe_invalid(**values):
     (floats, by name) that fails `check`; '' if all are valid."""
     problems = []
     for name, value in values.items():
-        if name in RATES and not _SMALLEST_RATE <= value <= 1.0:
-            problems.append(f"{name} = {value:g} (must be in (0, 1])")
-        elif name not in RATES and not (math.isfinite(value) and value >= 0.0):
-            problems.append(f"{name} = {value:g} (must be a finite float >= 0)")
+        h = declared(name)
+        if h.problem(float(value)):
+            problems.append(f"{name} = {value:g} (must be "
+                            f"{'in (0, 1]' if h.kind == h.RATE else 'a finite float >= 0'})")
     return ", ".join(problems)
 
 
