@@ -30,6 +30,12 @@ from rethink_bnn.optimizers.hyperparameters import (
     serialize_hyperparameter,
 )
 from rethink_bnn.optimizers.finite import step_counter
+from rethink_bnn.optimizers.serialization import (
+    SAVED_STEP,
+    remember_saved_step,
+    warn_if_state_lost,
+    with_saved_step,
+)
 
 __all__ = ["BinaryOptimizer", "hyperparameter_property"]
 
@@ -270,6 +276,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
         """Keras' loop over the variables (no EMA here), with the hyperparameters read
         and checked once per step rather than once per variable."""
+        warn_if_state_lost(self)
         values, valid = self._read_hyperparameters()
         # Counted where Keras counts `iterations` (cross-replica, under a strategy that
         # needs merge calls): once per step, the same on every replica.
@@ -314,17 +321,18 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         config[lead] = serialize_hyperparameter(self._learning_rate)
         for other in others:
             config[other] = serialize_hyperparameter(getattr(self, f"_{other}"))
-        return config
+        return with_saved_step(self, config)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
+        saved = {SAVED_STEP: config.pop(SAVED_STEP, None)}
         config.pop("skip_non_finite", None)  # written before skipping became a wrapper
         config.pop("learning_rate", None)  # the first hyperparameter, under its own name
         for name in cls.hyperparameter_names:
             if name in config:
                 config[name] = deserialize_hyperparameter(config[name], custom_objects)
-        return cls(**config)
+        return remember_saved_step(cls(**config), saved)
 
 
 def hyperparameter_property(name, doc):

@@ -5,10 +5,14 @@ import copy
 import tensorflow as tf
 
 from rethink_bnn.optimizers.serialization import (
+    SAVED_STEP,
     describe_predicate,
     deserialize_optimizer,
     name_variables_under,
     registered_name,
+    remember_saved_step,
+    warn_if_state_lost,
+    with_saved_step,
 )
 
 __all__ = ["CaseOptimizer"]
@@ -256,6 +260,7 @@ class CaseOptimizer(_Optimizer):
             return self._iterations
         with tf.init_scope():
             self.build([v for _, v in grads_and_vars])
+        warn_if_state_lost(self)
         aggregate = kwargs.pop("experimental_aggregate_gradients", True)
         if aggregate and not skip_gradients_aggregation:
             grads_and_vars = self.aggregate_gradients(grads_and_vars)
@@ -338,7 +343,7 @@ class CaseOptimizer(_Optimizer):
                 ),
             }
         )
-        return config
+        return with_saved_step(self, config)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -361,9 +366,10 @@ class CaseOptimizer(_Optimizer):
             default = deserialize_optimizer(default, custom_objects)
         routes = config.pop("routes", None)
         config.pop("skip_non_finite", None)  # written before skipping became a wrapper
+        saved = {SAVED_STEP: config.pop(SAVED_STEP, None)}
         optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
         optimizer._saved_routes = optimizer._no_dependency(routes)
-        return optimizer
+        return remember_saved_step(optimizer, saved, inner=optimizers + [default])
 
 
 def _check_optimizer(optimizer, where):

@@ -12,7 +12,13 @@ Keras' `LossScaleOptimizer` (which goes outside it, so that it sees unscaled gra
 
 import tensorflow as tf
 
-from rethink_bnn.optimizers.serialization import deserialize_optimizer
+from rethink_bnn.optimizers.serialization import (
+    SAVED_STEP,
+    deserialize_optimizer,
+    remember_saved_step,
+    warn_if_state_lost,
+    with_saved_step,
+)
 
 __all__ = ["SkipNonFinite", "all_finite", "apply_or_skip", "step_counter"]
 
@@ -209,6 +215,7 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
             return self.iterations
         with tf.init_scope():
             self.build([v for _, v in grads_and_vars])
+        warn_if_state_lost(self)
         if kwargs.pop("experimental_aggregate_gradients", True) and not skip_gradients_aggregation:
             grads_and_vars = self._optimizer.aggregate_gradients(grads_and_vars)
         apply_or_skip(grads_and_vars, self._apply, self._skip)
@@ -263,11 +270,13 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
             variable.assign(store[str(i)])
 
     def get_config(self):
-        return {"inner_optimizer": tf.keras.optimizers.serialize(self._optimizer)}
+        return with_saved_step(
+            self, {"inner_optimizer": tf.keras.optimizers.serialize(self._optimizer)})
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         inner = config["inner_optimizer"]
         if isinstance(inner, dict):
             inner = deserialize_optimizer(inner, custom_objects)
-        return cls(inner)
+        return remember_saved_step(cls(inner), {SAVED_STEP: config.get(SAVED_STEP)},
+                                   inner=[inner])

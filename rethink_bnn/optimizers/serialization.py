@@ -1,11 +1,13 @@
-"""Saving optimizers that hold optimizers: names, registered names, configs.
+"""Saving optimizers: names and registered names of optimizers that hold optimizers
+(`CaseOptimizer`, `SkipNonFinite`), their configs, and the step count a config records
+so that a reload that lost the optimizer's state says so."""
 
-Shared by `CaseOptimizer` and `SkipNonFinite`.
-"""
+import warnings
 
 import tensorflow as tf
 
-__all__ = ["deserialize_optimizer", "describe_predicate", "name_variables_under",
+__all__ = ["OptimizerStateNotRestored", "deserialize_optimizer", "describe_predicate",
+           "name_variables_under", "remember_saved_step", "warn_if_state_lost", "with_saved_step",
            "registered_name"]
 
 
@@ -63,3 +65,57 @@ def registered_name(predicate):
             "models can route variables again."
         )
     return name
+
+
+# --- optimizer state that a reload may lose ----------------------------------------------
+
+SAVED_STEP = "saved_at_step"  # config key: the step count when the config was written
+_SAVED_STEP_ATTRIBUTE = "_rethink_bnn_saved_at_step"
+
+
+class OptimizerStateNotRestored(UserWarning):
+    """A reloaded optimizer trains from step 0 with fresh state, though it was saved later."""
+
+
+def with_saved_step(optimizer, config):
+    """`config` with the optimizer's step count (only once it has stepped: a fresh
+    optimizer's config stays as Keras writes it), so that a reload can tell whether its
+    state came back (`warn_if_state_lost`)."""
+    try:
+        with tf.init_scope():
+            step = int(optimizer.iterations.numpy())
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        return config  # no eager value to read (e.g. a symbolic counter)
+    if step > 0:
+        config[SAVED_STEP] = step
+    return config
+
+
+def remember_saved_step(optimizer, config, inner=()):
+    """From `from_config` (`config` a copy): pop the saved step into `optimizer`, for its
+    first step to check; the `inner` optimizers it holds leave the check to it."""
+    object.__setattr__(optimizer, _SAVED_STEP_ATTRIBUTE, config.pop(SAVED_STEP, None))
+    for child in inner:
+        if child is not None:
+            object.__setattr__(child, _SAVED_STEP_ATTRIBUTE, None)
+    return optimizer
+
+
+def warn_if_state_lost(optimizer):
+    """At an optimizer's first step after a reload: warn once if it was saved after some
+    steps but starts from step 0, as after `tf.keras.models.load_model` of a SavedModel
+    folder (Keras' SavedModel loader makes a fresh optimizer from its config)."""
+    saved = vars(optimizer).get(_SAVED_STEP_ATTRIBUTE)
+    if not saved:
+        return
+    object.__setattr__(optimizer, _SAVED_STEP_ATTRIBUTE, None)  # once
+    with tf.init_scope():
+        step = int(optimizer.iterations.numpy())
+    if step == 0:
+        warnings.warn(
+            f"{type(optimizer).__name__} was saved at step {saved} but trains from step 0 "
+            "with fresh averages: a SavedModel folder reloads without optimizer state. "
+            "Restore it right after loading with tf.train.Checkpoint(optimizer="
+            "model.optimizer).restore('FOLDER/variables/variables').expect_partial() "
+            "(README, 'Saving'), or save as .keras or .h5.",
+            OptimizerStateNotRestored, stacklevel=3)
