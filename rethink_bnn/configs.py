@@ -1,22 +1,33 @@
 """Task configurations as data: class names of components resolved to this package's
-classes, and a task rebuilt from a run folder's config.json.
+classes, a stored configuration checked, and a task rebuilt from a run folder's
+config.json.
 
 zookeeper looks a component's class name up among every component class loaded, and
 larq-zoo (imported for the ImageNet networks) has classes named like ours (`Cifar10`,
 `Mnist`): resolving names here keeps every run on this package's classes.
 """
 
-from zookeeper import configure
-from zookeeper.core.utils import convert_to_snake_case
+import difflib
+import json
+import reprlib
+import typing
+from pathlib import Path
 
-__all__ = ["RENAMED_FIELDS", "UnknownComponent", "flat_config", "own_components",
-           "task_from_config", "with_current_names"]
+from zookeeper import ComponentField, configure
+from zookeeper.core.utils import convert_to_snake_case, type_check
+
+__all__ = ["RENAMED_FIELDS", "StoredConfigError", "UnknownComponent", "check_stored_config",
+           "flat_config", "own_components", "read_stored_config", "task_from_config",
+           "with_current_names"]
 
 # Fields renamed since runs were first written: old name -> new name. Every reader of a
 # stored configuration (a run folder's config.json, a summary's "config", a sweep
 # point's file) passes it through `with_current_names`, so an earlier version's run
 # resumes, compares, exports and plots as the same configuration.
 RENAMED_FIELDS = {"weights": "weight_kind"}  # 0.1: Keras' `weights` are pretrained ones
+
+# Keys of a stored configuration that are no field: the task's name, the kind of run.
+META_KEYS = ("task", "kind")
 
 
 def with_current_names(config):
@@ -38,11 +49,16 @@ class UnknownComponent(ValueError):
     """A component field names a class this package does not have."""
 
 
+class StoredConfigError(ValueError):
+    """A stored configuration (a run folder's config.json, a sweep point's file) that is
+    not one of this package's tasks; the message is one line saying what is wrong."""
+
+
 # Component fields a user may set by class name, and the classes of ours they take.
 def _choices():
     from rethink_bnn import data, models
     from rethink_bnn.experiments import TASKS
-    from rethink_bnn.training.bases import BopTraining
+    from rethink_bnn.experiments.registry import has_binary_optimizer
 
     def of(module, base):
         return {name: obj for name, obj in vars(module).items()
@@ -54,7 +70,19 @@ def _choices():
     return {"dataset": of(data, Dataset), "preprocessing": of(data, Preprocessing),
             "model": {n: c for n, c in vars(models).items() if isinstance(c, type)
                       and hasattr(c, "__component_fields__")},
-            "point": {c.__name__: c for c in TASKS.values() if issubclass(c, BopTraining)}}
+            # any task whose binary kernels a binary optimizer trains, whatever its base
+            "point": {c.__name__: c for c in TASKS.values() if has_binary_optimizer(c)}}
+
+
+def _our_class(field, name):
+    """This package's class named `name` (any case) for component field `field`, or
+    UnknownComponent listing the classes it takes."""
+    choices = _choices().get(field, {})
+    wanted = convert_to_snake_case(name)
+    for class_name, cls in choices.items():
+        if convert_to_snake_case(class_name) == wanted:
+            return cls
+    raise UnknownComponent(f"must name one of {', '.join(sorted(choices))}, got {name!r}")
 
 
 def own_components(config):
@@ -68,12 +96,10 @@ def own_components(config):
         field = key.rsplit(".", 1)[-1]
         if field not in choices or not isinstance(value, str):
             continue
-        wanted = convert_to_snake_case(value)
-        found = [c for n, c in choices[field].items() if convert_to_snake_case(n) == wanted]
-        if not found:
-            raise UnknownComponent(f"{key} must name one of {', '.join(sorted(choices[field]))}, "
-                             f"got {value!r}.")
-        resolved[key] = found[0]()
+        try:
+            resolved[key] = _our_class(field, value)()
+        except UnknownComponent as error:
+            raise UnknownComponent(f"{key} {error}.") from None
     return resolved
 
 
@@ -83,7 +109,7 @@ def flat_config(config, prefix=""):
     instances of this package's classes."""
     flat = {}
     for key, value in config.items():
-        if key in ("task", "kind"):
+        if not prefix and key in META_KEYS:
             continue
         if isinstance(value, dict):
             flat[prefix + key] = value["class"]
@@ -94,12 +120,143 @@ def flat_config(config, prefix=""):
     return own_components(flat)
 
 
+# --- a stored configuration checked -----------------------------------------------------
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 2
+
+
+def _json_kind(value):
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return {list: "a list", str: "a string", dict: "an object"}.get(type(value), "a number")
+
+
+def check_stored_config(config):
+    """Check that `config` (a stored configuration, through `with_current_names`) is one
+    of a task of ours: a JSON object naming a known task under "task", every other key
+    a field of that task, each value of its field's type, each component an object with
+    the name of one of our classes under "class" and that class's fields. Nothing is
+    loaded or built.
+
+    Raises:
+        StoredConfigError: one line saying what is wrong, e.g. "dataset.class must name
+            one of Cifar10, Digits, ..., got 'Foo'".
+    """
+    from rethink_bnn.experiments import TASKS
+
+    if not isinstance(config, dict):
+        raise StoredConfigError(f"it holds {_json_kind(config)}, not an object "
+                                '{"task": NAME, ...}')
+    if "task" not in config:
+        raise StoredConfigError('it names no task (no "task" key)')
+    name = config["task"]
+    if not isinstance(name, str):
+        raise StoredConfigError(f'"task" must be the name of a task, got {_SHORT.repr(name)}')
+    if convert_to_snake_case(name) not in TASKS:
+        close = difflib.get_close_matches(convert_to_snake_case(name), TASKS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise StoredConfigError(f"unknown task {_SHORT.repr(name)}{hint}")
+    cls = TASKS[convert_to_snake_case(name)]
+    # the kind of run the task makes (the theory tasks: their own name); none: the task's
+    kind = getattr(cls, "run_kind", convert_to_snake_case(name))
+    if config.get("kind", kind) != kind:
+        raise StoredConfigError(f'"kind" of a {convert_to_snake_case(name)} run is '
+                                f"{kind!r}, got {_SHORT.repr(config['kind'])}")
+    _check_fields(cls, {k: v for k, v in config.items() if k not in META_KEYS}, "")
+
+
+def _check_fields(cls, values, prefix):
+    fields = cls.__component_fields__
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise StoredConfigError(f"unknown key {_SHORT.repr(prefix + key)}: "
+                                    f"{cls.__name__} has no such field{hint}")
+        if isinstance(fields[key], ComponentField):
+            _check_component(key, prefix + key, value)
+        else:
+            _check_value(prefix + key, fields[key].type, value)
+
+
+def _check_component(field, key, value):
+    """A component: {"class": NAME, field: value, ...}, or only the class's NAME."""
+    choices = ", ".join(sorted(_choices().get(field, {})))
+    if isinstance(value, str):
+        name, values, named_by = value, {}, key
+    elif isinstance(value, dict) and "class" in value:
+        name, values = value["class"], {k: v for k, v in value.items() if k != "class"}
+        named_by = f"{key}.class"
+    else:
+        raise StoredConfigError(f'{key} must be a component {{"class": NAME, ...}} with NAME '
+                                f"one of {choices}, got {_SHORT.repr(value)}")
+    if not isinstance(name, str):
+        raise StoredConfigError(f"{named_by} must name one of {choices}, got "
+                                f"{_SHORT.repr(name)}")
+    try:
+        cls = _our_class(field, name)
+    except UnknownComponent as error:
+        raise StoredConfigError(f"{named_by} {error}") from None
+    _check_fields(cls, values, f"{key}.")
+
+
+def _check_value(key, annotation, value):
+    from rethink_bnn.training.fields import type_in_words
+
+    candidate = tuple(value) if isinstance(value, list) else value  # JSON has no tuples
+    allowed = typing.get_args(annotation) or (annotation,)
+    # bool is an int to Python, not to a field of numbers
+    wrong_bool = (isinstance(value, bool) and bool not in allowed
+                  and (int in allowed or float in allowed))
+    if wrong_bool or not type_check(candidate, annotation):
+        raise StoredConfigError(f"{key} must be {type_in_words(annotation)}, got "
+                                f"{_SHORT.repr(value)}")
+
+
+def read_stored_config(path):
+    """The stored configuration in the JSON file `path`, through `with_current_names`
+    and checked by `check_stored_config`.
+
+    Raises:
+        StoredConfigError: one line naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        inside = " (give its config.json)" if (path / "config.json").is_file() else ""
+        raise StoredConfigError(f"{path} is a folder, not a configuration file{inside}")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise StoredConfigError(f"{path} is not a task configuration (not a JSON text "
+                                "file)") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        raise StoredConfigError(f"{path} cannot be read "
+                                f"({getattr(error, 'strerror', None) or error})") from None
+    try:
+        config = with_current_names(json.loads(text))
+    except (ValueError, RecursionError) as error:  # json's: not JSON, or nested too deep
+        reason = " ".join(str(error).split())[:100] or "nested too deeply"
+        raise StoredConfigError(f"{path} is not JSON ({reason})") from None
+    try:
+        check_stored_config(config)
+    except StoredConfigError as error:
+        raise StoredConfigError(f"{path} is not a task configuration (the config.json of a "
+                                f"run folder): {error}") from None
+    return config
+
+
 def task_from_config(config):
     """The task of a resolved config (config.json of a run folder, of any version),
-    configured."""
+    configured; StoredConfigError for a config that is not one of a task of ours."""
     from rethink_bnn.experiments import TASKS
 
     config = with_current_names(config)
-    task = TASKS[config["task"]]()
-    configure(task, flat_config(config))
+    check_stored_config(config)
+    task = TASKS[convert_to_snake_case(config["task"])]()
+    try:
+        configure(task, flat_config(config))
+    except (ValueError, TypeError) as error:  # what zookeeper refuses that the check let by
+        raise StoredConfigError(str(error).strip().splitlines()[0]) from error
     return task

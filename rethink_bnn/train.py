@@ -5,6 +5,7 @@
     python -m rethink_bnn.train cifar10_bop               # sec 5.2, on a GPU
     python -m rethink_bnn.train cifar10_bop learning_rate=1e-3 run_dir=runs/report
     python -m rethink_bnn.train bop_sweep grid=report point.epochs=20
+    python -m rethink_bnn.train --config runs/demo/config.json run_dir=runs/again
 
 Bad input (an unknown task or key, a value of the wrong type or out of range, a batch
 that does not split over the replicas, a dataset that cannot be found, a run folder
@@ -14,7 +15,6 @@ changes nothing on disk, and exits with code 2; `--debug` shows the traceback in
 
 import difflib
 import errno
-import json
 import re
 import signal
 import sys
@@ -29,10 +29,11 @@ from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
 from rethink_bnn.configs import (
     RENAMED_FIELDS,
+    StoredConfigError,
     UnknownComponent,
     flat_config,
     own_components,
-    with_current_names,
+    read_stored_config,
 )
 from rethink_bnn.data import DatasetUnavailable
 from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
@@ -40,8 +41,14 @@ from rethink_bnn.training.run_folder import RunFolderError
 from rethink_bnn.training.task import ConfigError
 
 USAGE = ("usage: python -m rethink_bnn.train TASK [key=value ...] [--help] [--debug]\n"
-         "       python -m rethink_bnn.train --config RUN_DIR/config.json [key=value ...]")
+         "       python -m rethink_bnn.train --config RUN_DIR/config.json [key=value ...] "
+         "[--help] [--debug]")
 HELP_FLAGS = ("-h", "--help")
+FLAGS = (*HELP_FLAGS, "--debug", "--config")
+# A key: a field's name, or a component's field as component.field (dataset.train_limit).
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_KEY_FORM = ("a key is a field's name or component.field (letters, digits and _), e.g. "
+             "epochs=3 or dataset.train_limit=64")
 
 
 class UsageError(ValueError):
@@ -90,12 +97,24 @@ def parse(argv):
     if not argv:
         raise UsageError("no task given; `python -m rethink_bnn.train --help` lists them.")
     name, *pairs = argv
+    if "=" in name:
+        raise UsageError(f"no task given before {name}: write TASK key=value ... "
+                         "(`python -m rethink_bnn.train --help` lists the tasks).")
     cls = task_class(name)
+    return cls, parse_pairs(pairs, name)
+
+
+def parse_pairs(pairs, name):
+    """{key: value} of key=value arguments (of task `name`, for the hints)."""
     config = {}
     for pair in pairs:
         field, sep, text = pair.partition("=")
-        if not sep or not field:
+        if not sep:
             raise UsageError(f"'{pair}' is not of the form key=value.")
+        if not _KEY.fullmatch(field):
+            what = "has no key" if not field.strip() else f"has a malformed key {field!r}"
+            raise UsageError(f"{pair!r} {what}: {_KEY_FORM} "
+                             f"(`python -m rethink_bnn.train {name} --help` lists them).")
         if field in config:
             raise UsageError(f"'{field}' is given twice ({field}={config[field]!r} and "
                              f"{pair}): give it once.")
@@ -103,8 +122,29 @@ def parse(argv):
             raise UsageError(f"'{pair}' gives {field} no value: write {field}=VALUE "
                              f"(`python -m rethink_bnn.train {name} --help` shows the "
                              "defaults).")
-        config[field] = parse_value_from_string(text)
-    return cls, config
+        config[field] = _value(text)
+    return config
+
+
+_NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
+
+
+class _NonFinite(float):
+    """`inf`, `-inf` or `nan` from the command line: the float it names (zookeeper keeps
+    it a string, so a number field said "must be a number" and no range check ran), or
+    its text again for a field that takes strings (`configured` retries)."""
+
+    def __new__(cls, text):
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+def _value(text):
+    """A command-line value as zookeeper reads it, but inf and nan as floats."""
+    if _NON_FINITE.fullmatch(text.strip()):
+        return _NonFinite(text.strip())
+    return parse_value_from_string(text)
 
 
 _UNKNOWN_KEY = re.compile(
@@ -133,20 +173,33 @@ def configured(task_class, config):
         if unknown:
             raise UsageError(_unknown_key(task_class, config, *unknown.groups())) from error
         if wrong:
+            key, annotation = _field_of(instance, config, *wrong.groups()[:2])
+            value = config.get(key)
+            if isinstance(value, _NonFinite) and _takes_strings(annotation):
+                return configured(task_class, {**config, key: value.text})  # e.g. run_dir=inf
             raise UsageError(_wrong_type(instance, config, *wrong.groups())) from error
         raise UsageError(message) from error
     return instance
 
 
-def _wrong_type(instance, config, field, component, value):
-    """"KEY must be <type in words>, got VALUE." for zookeeper's type error."""
+def _field_of(instance, config, field, component):
+    """(the key as given, the annotation) of zookeeper's `field` of `component`."""
     path = component.split(".")[1:]  # the first part is the task itself
     for part in path:
         instance = base_getattr(instance, part)
     annotation = type(instance).__component_fields__[field].type
     full = ".".join(path + [field])
     # a task-level key that zookeeper passed down to a child field of the same name
-    key = full if full in config or field not in config else field
+    return (full if full in config or field not in config else field), annotation
+
+
+def _takes_strings(annotation):
+    return annotation is str or str in getattr(annotation, "__args__", ())
+
+
+def _wrong_type(instance, config, field, component, value):
+    """"KEY must be <type in words>, got VALUE." for zookeeper's type error."""
+    key, annotation = _field_of(instance, config, field, component)
     return f"{key} must be {type_in_words(annotation)}, got {value}."
 
 
@@ -218,23 +271,58 @@ def _wrapped(lead, text, width):
                          break_on_hyphens=False) or [lead.rstrip()]
 
 
-def _with_config_file(argv):
-    """`--config FILE [key=value ...]`: the task and values of a resolved configuration
-    (a run folder's config.json, or a sweep point's file), then the overrides given."""
-    if not argv or argv[0] != "--config":
-        return argv
-    if len(argv) < 2:
-        raise UsageError("--config needs a file: --config FILE [key=value ...].")
+def _arguments(argv):
+    """(help wanted, the --config file or None, the other arguments) of a command line
+    without --debug, the flags anywhere; UsageError for a flag used wrongly."""
+    wanted_help, config_file, rest = False, None, []
+    arguments = iter(argv)
+    for arg in arguments:
+        if arg in HELP_FLAGS:
+            wanted_help = True
+        elif arg == "--config" or arg.startswith("--config="):
+            if config_file is not None:
+                raise UsageError("--config is given twice: give one file, --config FILE "
+                                 "[key=value ...].")
+            config_file = arg.partition("=")[2] if "=" in arg else next(arguments, None)
+            if not config_file or config_file in FLAGS or config_file.startswith("--config="):
+                raise UsageError("--config needs a file: --config FILE [key=value ...].")
+        elif arg.startswith("-") and "=" not in arg:
+            raise UsageError(f"unknown option {arg!r}: the options are --help, --debug and "
+                             "--config FILE.")
+        else:
+            rest.append(arg)
+    return wanted_help, config_file, rest
+
+
+def _stored(path):
+    """The checked configuration in --config's file; UsageError naming the file."""
+    if not Path(path).exists() and "=" in path:
+        raise UsageError(f"--config needs a file before the key=value changes, got {path!r}: "
+                         "--config FILE [key=value ...].")
     try:
-        config = with_current_names(json.loads(Path(argv[1]).read_text()))
-        name = config["task"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"--config {argv[1]}: not a task configuration (the config.json of "
-                         f"a run folder) ({error}).") from error
-    given = {pair.partition("=")[0] for pair in argv[2:]}
-    values = [f"{key}={_as_text(value)}" for key, value in flat_config(config).items()
-              if key not in given]
-    return [name, *values, *argv[2:]]
+        return read_stored_config(path)
+    except StoredConfigError as error:
+        raise UsageError(f"--config {error}.") from error
+
+
+def _from_config_file(path, pairs):
+    """(task class, {key: value}) of `--config FILE key=value ...`: the file's resolved
+    configuration (a run folder's config.json, or a sweep point's file), checked whole
+    before the overrides replace any of it, then the overrides."""
+    if pairs and "=" not in pairs[0]:
+        raise UsageError(f"'{pairs[0]}' with --config {path}: the file names the task; "
+                         "give only key=value changes besides it.")
+    stored = _stored(path)
+    cls = task_class(stored["task"])
+    given = parse_pairs(pairs, stored["task"])
+    values = flat_config(stored)
+    for key, value in given.items():
+        # a component replaced by another class: the file's fields of it go with it
+        old = values.get(key)
+        if hasattr(old, "__component_fields__") and isinstance(value, str) and (
+                convert_to_snake_case(value) != convert_to_snake_case(type(old).__name__)):
+            values = {k: v for k, v in values.items() if not k.startswith(key + ".")}
+    return cls, {**{k: v for k, v in values.items() if k not in given}, **given}
 
 
 def _as_text(value):
@@ -256,15 +344,23 @@ def main(argv=None):
                 if threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else None)
     try:
-        if argv and argv[0] in HELP_FLAGS:
+        wanted_help, config_file, rest = _arguments(argv)
+        if config_file is not None and wanted_help:
+            task = task_class(_stored(config_file)["task"])
+        elif config_file is not None:
+            task, config = _from_config_file(config_file, rest)
+        elif wanted_help and (not rest or "=" in rest[0]):
             body = __doc__.strip().split("\n\n", 1)[1]
             print(f"{USAGE}\n\n{body}\n\ntasks (`python -m rethink_bnn.train TASK --help` "
                   f"lists a task's fields):\n{describe()}")
             return 0
-        if any(a in HELP_FLAGS for a in argv[1:]):
-            print(describe_task(task_class(argv[0])))
+        elif wanted_help:
+            task = task_class(rest[0])
+        else:
+            task, config = parse(rest)
+        if wanted_help:  # the task's fields, whatever else the command line holds
+            print(describe_task(task))
             return 0
-        task, config = parse(_with_config_file(argv))
         instance = configured(task, config)
         run_dir = getattr(instance, "run_dir", None)
         instance.run()

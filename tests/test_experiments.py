@@ -1,6 +1,7 @@
 """Every task builds and trains a few steps; the small ones train for real."""
 
 import json
+import re
 
 import pytest
 import tensorflow_datasets as tfds
@@ -112,3 +113,142 @@ def test_theory_tasks_follow_the_reports_code_batch_64_and_no_validation_split(n
     override = TASKS[name]()
     configure(override, {"dataset.validation_fraction": 0.1})
     assert base_getattr(override, "dataset").validation_fraction == 0.1
+
+
+# --- the sweep's points: any task with a binary optimizer, any of its number fields ------
+
+def _sweep(argv):
+    """bop_sweep configured from a command line's key=value arguments, and checked."""
+    from rethink_bnn.train import configured, parse
+
+    sweep = configured(*parse(["bop_sweep", *argv]))
+    sweep.validate()
+    return sweep
+
+
+def _documented_sweep_lines():
+    """Every bop_sweep command line in README.md, experiments/*.md and the docstrings of
+    the CLI and the sweep: in code blocks (a backslash continues a line), in inline code,
+    and the bare `point=...` of the README's table."""
+    import shlex
+    from pathlib import Path
+
+    from rethink_bnn import train
+    from rethink_bnn.experiments import BopSweep
+
+    root = Path(__file__).parents[1]
+    docs = {str(p.relative_to(root)): p.read_text()
+            for p in [root / "README.md", *sorted((root / "experiments").glob("*.md"))]}
+    # a docstring's command lines stand alone, indented
+    docs.update({name: re.sub(r"\n +(python -m rethink_bnn\.train [^\n]*)",
+                              r"\n```\n\1\n```", doc)
+                 for name, doc in [("train.py", train.__doc__), ("BopSweep", BopSweep.__doc__)]})
+    lines = []
+    for name, text in docs.items():
+        text = re.sub(r"\\\n\s*", " ", text)
+        blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.S)
+        spans = re.findall(r"`([^`\n]+(?:\n[^`\n]+)?)`", re.sub(r"```.*?```", "", text,
+                                                                 flags=re.S))
+        for snippet in [*"\n".join(blocks).splitlines(), *spans]:
+            snippet = re.sub(r"(^|\s)#.*", "", snippet.replace("\n", " "))
+            if "bop_sweep" not in snippet and not snippet.startswith("point="):
+                continue
+            words = shlex.split(snippet)
+            if "bop_sweep" in words and len(words) > words.index("bop_sweep") + 1:
+                lines.append((name, words[words.index("bop_sweep") + 1:]))
+            elif words and words[0].startswith("point="):
+                lines.append((name, words))
+    return lines
+
+
+def test_every_documented_sweep_line_is_accepted():
+    lines = _documented_sweep_lines()
+    # the README's own: a Bop2ndOrder point, varying σ and γ
+    assert ("README.md", ["point=FashionMnistBop2ndOrder",
+                          "vary=sigma=1e-3,1e-2;gamma=1e-3,1e-2"]) in lines
+    assert len(lines) >= 9
+    for doc, argv in lines:
+        sweep = _sweep(argv)
+        assert len(sweep.points()) >= 3, (doc, argv)
+    assert _sweep(["point=FashionMnistBop2ndOrder", "vary=sigma=1e-3,1e-2;gamma=1e-3,1e-2"]
+                  ).points() == [{"sigma": 1e-3, "gamma": 1e-2},  # around σ = γ = 1e-2,
+                                 {"sigma": 1e-2, "gamma": 1e-2},  # the centre once
+                                 {"sigma": 1e-2, "gamma": 1e-3}]
+
+
+def test_a_binary_optimizer_is_what_the_task_trains_with_not_its_base():
+    from rethink_bnn.experiments.registry import has_binary_optimizer
+    from rethink_bnn.training.task import TrainingTask
+
+    for name, cls in TASKS.items():
+        task = cls()
+        configure(task, {})
+        binary = isinstance(task, TrainingTask) and task.binary_optimizer(1) is not None
+        assert has_binary_optimizer(cls) == binary, name
+    assert has_binary_optimizer(TASKS["fashion_mnist_cema"])
+    assert not has_binary_optimizer(TASKS["mnist_latent_adam"])
+
+
+def test_a_later_optimizers_task_is_a_sweep_point_with_no_edit(monkeypatch):
+    """A task straight from TrainingTask with its own binary optimizer and fields."""
+    from typing import Tuple
+
+    import tensorflow as tf
+    from zookeeper import ComponentField, Field, task
+    from zookeeper.tf import Dataset, Preprocessing
+
+    from rethink_bnn.data import Digits, ScaleToUnitRange
+    from rethink_bnn.models import BinaryMLP
+    from rethink_bnn.optimizers import Bop
+    from rethink_bnn.training.task import TrainingTask
+
+    class LaterOptimizerDemo(TrainingTask):
+        """Digits, kernels trained by a later binary optimizer."""
+
+        dataset: Dataset = ComponentField(Digits)
+        preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
+        model: tf.keras.Model = ComponentField(BinaryMLP)
+        input_shape: Tuple[int, int, int] = Field((8, 8, 1))
+        weight_kind: str = Field("bop")
+        batch_size: int = Field(32)
+        epochs: int = Field(1)
+        learning_rate: float = Field(1e-2)
+        rho: float = Field(1e-2)
+
+        def binary_optimizer(self, steps_per_epoch):
+            return Bop(threshold=1e-6, gamma=self.rho)
+
+    # registered as `experiment` does, for this test only
+    monkeypatch.setitem(TASKS, "later_optimizer_demo", task(LaterOptimizerDemo))
+    sweep = _sweep(["point=LaterOptimizerDemo", "vary=rho=1e-3,1e-1"])
+    assert sweep.points() == [{"rho": 1e-3}, {"rho": 1e-1}]
+
+
+def test_vary_takes_integer_and_nested_fields_and_passes_them_down():
+    from rethink_bnn.configs import check_stored_config
+    from rethink_bnn.training.task import ConfigError, fields_of
+
+    sweep = _sweep(["point=Demo", "vary=seed=1,2;dataset.train_limit=64,128",
+                    "point.dataset.train_limit=320"])
+    points = sweep.points()
+    assert points[0] == {"seed": 1, "dataset.train_limit": 320}
+    assert points[-1] == {"seed": 0, "dataset.train_limit": 128}
+    assert all(type(v) is int for p in points for v in p.values())  # not 1.0
+    config = sweep.point_config({"task": "demo", **fields_of(sweep.point)}, points[1], "r")
+    check_stored_config(config)  # the point's process reads it with --config
+    # zookeeper gave the model and the digits' split the task's seed: varied with it
+    assert (config["seed"], config["model"]["seed"], config["dataset"]["seed"]) == (2, 2, 2)
+    assert config["dataset"]["train_limit"] == 320 and config["run_dir"] == "r"
+    for argv, message in [
+        (["point=Demo", "vary=epochs=1.5"], "vary: epochs takes integers, got 1.5."),
+        (["point=Demo", "vary=input_shape=1,2"], "vary: input_shape is not a number field "
+                                                 "of Demo (its number fields: batch_size, "),
+        (["point=FashionMnistCema"], "grid=authors sets gamma, threshold, learning_rate, "
+                                     "and FashionMnistCema has no threshold: vary its own"),
+    ]:
+        with pytest.raises(ConfigError, match="^" + re.escape(message)):
+            _sweep(argv)
+    latent = TASKS["bop_sweep"]()
+    configure(latent, {"point": TASKS["mnist_latent_adam"]()})
+    with pytest.raises(ConfigError, match="point must be a task with a binary optimizer"):
+        latent.validate()

@@ -55,6 +55,25 @@ def _error(capsys):
         (["demo", "epochs=3", "epochs=4"], "'epochs' is given twice (epochs=3 and epochs=4): "
                                            "give it once."),
         (["demo", "seed="], "'seed=' gives seed no value: write seed=VALUE"),
+        (["demo", "=3"], "'=3' has no key: a key is a field's name or component.field"),
+        (["demo", " =3"], "' =3' has no key: a key is"),
+        (["demo", "dataset.=x"], "'dataset.=x' has a malformed key 'dataset.': a key is a "
+                                 "field's name or component.field (letters, digits and _)"),
+        (["demo", "dataset..train_limit=3"], "has a malformed key 'dataset..train_limit': "),
+        (["demo", ".epochs=3"], "has a malformed key '.epochs': a key is"),
+        (["demo", "epochs =3"], "has a malformed key 'epochs ': a key is"),
+        (["demo", " epochs=3"], "has a malformed key ' epochs': a key is"),
+        (["demo", "train-limit=3"], "has a malformed key 'train-limit': a key is"),
+        (["epochs=3"], "no task given before epochs=3: write TASK key=value"),
+        (["demo", "--foo"], "unknown option '--foo': the options are --help, --debug and "
+                            "--config FILE."),
+        (["--config"], "--config needs a file"),
+        (["--config", "--help"], "--config needs a file"),
+        (["--config", "epochs=3"], "--config needs a file before the key=value changes, got "
+                                   "'epochs=3'"),
+        (["--config", "a.json", "--config", "b.json"], "--config is given twice: give one "
+                                                        "file"),
+        (["--config=", "epochs=3"], "--config needs a file"),
         (["demo", "num_classes=0"], "num_classes must be at least 2, got 0."),
         (["demo", "num_classes=5"], "num_classes=5 does not match Digits, which has 10 "
                                     "classes: leave num_classes at 10."),
@@ -141,6 +160,32 @@ def test_every_field_of_every_task_has_a_meaning():
     assert not undocumented
 
 
+@pytest.mark.parametrize("flags", [["--config", "{f}", "--help"], ["--help", "--config", "{f}"],
+                                   ["--config={f}", "-h", "epochs=3"],
+                                   ["--debug", "--config", "{f}", "--help", "--debug"]])
+def test_help_with_config_shows_the_files_tasks_fields(flags, tmp_path, capsys):
+    path = tmp_path / "f.json"
+    path.write_text('{"task": "mnist_latent_adam", "epochs": 3}')
+    assert main([a.format(f=path) for a in flags]) == 0
+    assert capsys.readouterr().out.startswith("usage: python -m rethink_bnn.train "
+                                              "mnist_latent_adam [key=value ...]")
+
+
+def test_config_flag_in_any_order_and_debug_anywhere(tmp_path, capsys):
+    path = tmp_path / "f.json"
+    path.write_text('{"task": "demo", "dataset": {"class": "Foo"}}')
+    for argv in (["--config", str(path), "--debug"], ["--debug", "--config", str(path)]):
+        with pytest.raises(Exception, match=f"--config {path} is not a task configuration"):
+            main(argv)
+    assert main(["epochs=2", "--config", str(path)]) == 2  # the file first, then the rest
+    assert "dataset.class must name one of" in _error(capsys)
+    assert main(["--config"]) == 2
+    assert _error(capsys) == "error: --config needs a file: --config FILE [key=value ...]."
+    assert main(["demo", "--config", str(path)]) == 2
+    assert _error(capsys) == (f"error: 'demo' with --config {path}: the file names the "
+                              "task; give only key=value changes besides it.")
+
+
 def test_help_lists_the_tasks(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
@@ -210,3 +255,25 @@ def test_a_tf_config_that_is_no_cluster_description_names_tf_config(tf_config, m
     assert _error(capsys).startswith("error: the environment variable TF_CONFIG is not a "
                                      "valid cluster description (")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("gamma=inf", "gamma must be finite and in (0, 1], got inf"),
+    ("gamma=-Infinity", "gamma must be finite and in (0, 1], got -inf"),
+    ("gamma=nan", "gamma must be finite and in (0, 1], got nan"),
+    ("threshold=inf", "threshold must be a finite float >= 0, got inf"),
+    ("learning_rate=NaN", "learning_rate must be a finite number, got nan"),
+    ("epochs=inf", "epochs must be an integer, got inf"),
+])
+def test_inf_and_nan_are_numbers_out_of_range_not_words(pair, message, tmp_path, capsys):
+    assert main(["demo", pair, f"run_dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and "must be a number" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_string_field_keeps_inf_as_its_text():
+    from rethink_bnn.train import configured, parse_pairs
+
+    task = configured(Demo, parse_pairs(["run_dir=inf"], "demo"))
+    assert task.run_dir == "inf" and isinstance(task.run_dir, str)

@@ -21,8 +21,9 @@ from rethink_bnn.data import (
     ScaleToUnitRange,
 )
 from rethink_bnn.models import BinaryNet, MnistNet
+from rethink_bnn.training.task import TrainingTask
 
-__all__ = ["TASKS", "OnCifar10", "OnImageNet", "OnMnist", "experiment"]
+__all__ = ["TASKS", "OnCifar10", "OnImageNet", "OnMnist", "experiment", "has_binary_optimizer"]
 
 TASKS = {}
 
@@ -32,6 +33,14 @@ def experiment(cls):
     cls = task(cls)
     TASKS[convert_to_snake_case(cls.__name__)] = cls
     return cls
+
+
+def has_binary_optimizer(task_class):
+    """Whether a binary optimizer (Bop, Bop2ndOrder, CEMA, ...) trains the task's binary
+    kernels: the task implements TrainingTask's `binary_optimizer` hook, whatever base
+    it comes from (a sweep point must; a latent-weight task leaves the hook at None)."""
+    return (isinstance(task_class, type) and issubclass(task_class, TrainingTask)
+            and task_class.binary_optimizer is not TrainingTask.binary_optimizer)
 
 
 class OnCifar10:

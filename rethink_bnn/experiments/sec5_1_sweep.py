@@ -2,21 +2,25 @@
 sweep that trains every point of a grid into its own run folder: the paper's γ/τ grids,
 or any hyperparameters of any task varied one at a time (`vary`)."""
 
+import copy
 import json
 import os
 import subprocess
 import sys
+import typing
 
 from zookeeper import ComponentField, Field
-from zookeeper.core.utils import convert_to_snake_case
+from zookeeper.core.component import base_getattr
+from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 
-from rethink_bnn.experiments.registry import OnCifar10, experiment
+from rethink_bnn.experiments.registry import OnCifar10, experiment, has_binary_optimizer
 from rethink_bnn.files import write_text_atomically
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
 from rethink_bnn.training.bases import BopTraining
 from rethink_bnn.training.task import ConfigError, TrainingTask, fields_of
 
-__all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "parse_axes", "sweep_points"]
+__all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "number_fields", "parse_axes",
+           "sweep_points"]
 
 
 @experiment
@@ -42,6 +46,8 @@ GRIDS = {
 
 # A folder name's short form of a hyperparameter (the paper's γ/τ folders: gamma=.._tau=..).
 _SHORT = {"threshold": "tau"}
+# What a grid point sets.
+_GRID_KEYS = ("gamma", "threshold", "learning_rate")
 
 
 def parse_axes(text):
@@ -65,6 +71,61 @@ def parse_axes(text):
     return axes
 
 
+def number_fields(component, prefix="", above=()):
+    """{key: annotation} of a configured component's number fields (int or float, or
+    Optional of one; not bool), a nested component's as component.key; a field that a
+    component takes from a field of the same name above it is listed once, above."""
+    found, fields = {}, component.__component_fields__
+    for name, field in fields.items():
+        if name in above:
+            continue
+        value = base_getattr(component, name)
+        if is_component_instance(value):
+            found.update(number_fields(value, f"{prefix}{name}.", {*above, *fields}))
+        elif _number_kinds(field.type):
+            found[prefix + name] = field.type
+    return found
+
+
+def _number_kinds(annotation):
+    """{int}, {float} or both for a number annotation (Optional too), else empty."""
+    union = typing.get_origin(annotation) is typing.Union
+    kinds = set(typing.get_args(annotation) if union else (annotation,)) - {type(None)}
+    return kinds if kinds and kinds <= {int, float} else set()
+
+
+def _value_at(config, key):
+    """The value of dotted `key` in a nested config (fields_of's)."""
+    for part in key.split("."):
+        config = config[part]
+    return config
+
+
+def _with_value(config, key, value):
+    """A copy of nested `config` with dotted `key` set to `value`, and with it every
+    nested component's field of that name that held the same value (zookeeper gave it
+    them from above: varying `seed` varies the model's seed too)."""
+    config = copy.deepcopy(config)
+    *path, name = key.split(".")
+    node = config
+    for part in path:
+        node = node[part]
+
+    def put(node, old):
+        node[name] = value
+        for child in node.values():
+            if isinstance(child, dict) and name in child and child[name] == old:
+                put(child, old)
+
+    put(node, node.get(name))
+    return config
+
+
+def _shown(value):
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else str(value)
+
+
 def sweep_points(centre, axes):
     """The points that vary each axis in turn, the others at `centre`'s values: a list of
     {key: value} over every axis key, the shared centre point once."""
@@ -82,10 +143,11 @@ def sweep_points(centre, axes):
 class BopSweep:
     """Sec 5.1: the γ/τ study, every grid point trained into its own run folder.
 
-    `point` is the task each point runs (default `cifar10_bop_study`); configure it
-    with `point.key=value` (e.g. `point.epochs=20`). The points are the paper's `grid`
-    (γ, τ and Adam's rate), or, with `vary`, any of the point task's hyperparameters
-    varied one at a time around its configured values: e.g.
+    `point` is the task each point runs (default `cifar10_bop_study`): any task with a
+    binary optimizer (Bop, Bop2ndOrder, CEMA, ...); configure it with `point.key=value`
+    (e.g. `point.epochs=20`). The points are the paper's `grid` (γ, τ and Adam's rate),
+    or, with `vary`, any of the point task's number fields (nested ones as
+    `dataset.key`) varied one at a time around its configured values: e.g.
     `point=FashionMnistBop2ndOrder vary='sigma=1e-3,1e-2,1e-1;gamma=1e-4,1e-3'`. Each point
     runs as its own process, `processes` at a time (one GPU each when GPUs are visible:
     set it to their number), as
@@ -107,21 +169,43 @@ class BopSweep:
                               f"{self.grid!r}.")
         if isinstance(self.processes, bool) or self.processes < 1:
             raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
+        point = type(self.point).__name__
+        if not has_binary_optimizer(type(self.point)):
+            raise ConfigError(f"point must be a task with a binary optimizer (Bop, "
+                              f"Bop2ndOrder, CEMA, ...), got {point}.")
         self.point.validate()
-        fields = fields_of(self.point)
-        for key in parse_axes(self.vary):
-            if not isinstance(fields.get(key), (int, float)) or isinstance(fields[key], bool):
-                numeric = sorted(k for k, v in fields.items()
-                                 if isinstance(v, float) and not isinstance(v, bool))
+        numbers = number_fields(self.point)
+        missing = [k for k in _GRID_KEYS if k not in numbers]
+        if not self.vary and missing:
+            raise ConfigError(
+                f"grid={self.grid} sets {', '.join(_GRID_KEYS)}, and {point} has no "
+                f"{', '.join(missing)}: vary its own number fields instead, e.g. "
+                f"vary='{sorted(numbers)[0]}=V1,V2' (its number fields: "
+                f"{', '.join(sorted(numbers))}).")
+        self.axes()
+
+    def axes(self):
+        """`vary` parsed, each value of an integer field an int; ConfigError for a key
+        that is no number field of the point, or a fraction for an integer field."""
+        numbers, axes = number_fields(self.point), parse_axes(self.vary)
+        for key, values in axes.items():
+            if key not in numbers:
                 raise ConfigError(
                     f"vary: {key} is not a number field of {type(self.point).__name__} "
-                    f"(its number fields: {', '.join(numeric)}).")
+                    f"(its number fields: {', '.join(sorted(numbers))}).")
+            if float not in _number_kinds(numbers[key]):  # an integer field
+                fractions = [v for v in values if not v.is_integer()]
+                if fractions:
+                    raise ConfigError(f"vary: {key} takes integers, got {fractions[0]:g}.")
+                axes[key] = [int(v) for v in values]
+        return axes
 
     def points(self):
         """[{key: value}] of every point, in order."""
         if self.vary:
-            return sweep_points(fields_of(self.point), parse_axes(self.vary))
-        return [{"gamma": g, "threshold": t, "learning_rate": lr} for g, t, lr in GRIDS[self.grid]]
+            axes, fields = self.axes(), fields_of(self.point)
+            return sweep_points({key: _value_at(fields, key) for key in axes}, axes)
+        return [dict(zip(_GRID_KEYS, point)) for point in GRIDS[self.grid]]
 
     def run(self):
         self.validate()
@@ -129,14 +213,14 @@ class BopSweep:
         base = {"task": name, **fields_of(self.point)}
         commands, points = [], self.points()
         for values in points:
-            label = "_".join(f"{_SHORT.get(k, k)}={v:g}" for k, v in values.items()
+            label = "_".join(f"{_SHORT.get(k, k)}={_shown(v)}" for k, v in values.items()
                              if k != "learning_rate" or self.vary)
             run_dir = os.path.join(self.run_dir, label)
             # the point's whole configuration goes to the process as a file
             config = os.path.join(self.run_dir, "points", f"{label}.json")
             os.makedirs(os.path.dirname(config), exist_ok=True)
-            write_text_atomically(config, json.dumps(
-                {**base, **values, "run_dir": run_dir}, indent=2) + "\n")
+            write_text_atomically(config, json.dumps(self.point_config(base, values, run_dir),
+                                                     indent=2) + "\n")
             commands.append((run_dir, [sys.executable, "-m", "rethink_bnn.train",
                                        "--config", config]))
         failed = _run_all(commands, self.processes)
@@ -146,16 +230,25 @@ class BopSweep:
             results.append(folder.summary() if folder.finished else {"run_dir": run_dir,
                                                                       "finished": False})
         write_json_atomically(os.path.join(self.run_dir, "sweep.json"), {
-            "grid": None if self.vary else self.grid, "vary": parse_axes(self.vary) or None,
+            "grid": None if self.vary else self.grid, "vary": self.axes() or None,
             "point": name, "points": results})
         for values, result in zip(points, results):
             accuracy = result.get("test_accuracy")
-            described = " ".join(f"{_SHORT.get(k, k)}={v:g}" for k, v in values.items()
+            described = " ".join(f"{_SHORT.get(k, k)}={_shown(v)}" for k, v in values.items()
                                  if k != "learning_rate" or self.vary)
             print(f"{described}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
         if failed:
             raise RuntimeError(f"{len(failed)} sweep point(s) failed: {', '.join(failed)}")
+
+    @staticmethod
+    def point_config(base, values, run_dir):
+        """The configuration file of one point: the point task's `base` configuration
+        with the point's `values` (dotted keys into components) and its run_dir."""
+        config = base
+        for key, value in {**values, "run_dir": run_dir}.items():
+            config = _with_value(config, key, value)
+        return config
 
 
 def _run_all(commands, processes):
