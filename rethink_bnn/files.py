@@ -10,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["atomic_path", "json_text", "read_csv", "write_csv_atomically", "write_json_atomically",
-           "write_text_atomically"]
+__all__ = ["atomic_path", "json_text", "read_csv", "refuse_to_replace", "write_csv_atomically",
+           "write_json_atomically", "write_text_atomically"]
 
 
 @contextlib.contextmanager
@@ -26,6 +26,21 @@ def atomic_path(path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def refuse_to_replace(path, owned=False, force=False, choose="-o FILE", own="its own files"):
+    """Why a command may not write `path`, in one line, or None if it may: a new path;
+    an existing plain file that is the tool's own (`owned`: in a folder of a run folder
+    that the tool writes, `own` says which); with `force`, any other file or link (the
+    write replaces the link itself, never what it points to). A folder never."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        return f"{path} is a folder: name a file with {choose}."
+    if not os.path.lexists(path) or force or (owned and path.is_file() and not path.is_symlink()):
+        return None
+    kind = "a link" if path.is_symlink() else "a file" if path.is_file() else "not a file"
+    return (f"{path} already exists ({kind}; without --force only {own} are replaced): "
+            f"choose another {choose}, or pass --force to replace it.")
 
 
 def write_text_atomically(path, text):

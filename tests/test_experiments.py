@@ -252,3 +252,36 @@ def test_vary_takes_integer_and_nested_fields_and_passes_them_down():
     configure(latent, {"point": TASKS["mnist_latent_adam"]()})
     with pytest.raises(ConfigError, match="point must be a task with a binary optimizer"):
         latent.validate()
+
+
+def _sweep_into(folder):
+    from rethink_bnn.train import main
+
+    return main(["bop_sweep", "point=Demo", f"run_dir={folder}", "point.epochs=1",
+                 "point.dataset.train_limit=64"])
+
+
+@pytest.mark.parametrize("user_file", ["sweep.json", "notes.txt", "points/mine.json",
+                                       "points/readme.txt", "mydata/x.csv"])
+def test_a_sweep_never_writes_into_a_folder_holding_a_users_files(user_file, tmp_path,
+                                                                  capsys):
+    folder = tmp_path / "sweep"
+    (folder / user_file).parent.mkdir(parents=True, exist_ok=True)
+    (folder / user_file).write_text('{"mine": true}')
+    before = sorted(str(p) for p in folder.rglob("*"))
+    assert _sweep_into(folder) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run_dir ") and "is no sweep's folder" in err
+    assert err.count("\n") == 1
+    assert sorted(str(p) for p in folder.rglob("*")) == before
+    assert (folder / user_file).read_text() == '{"mine": true}'
+
+
+def test_a_sweeps_own_folder_is_its_to_rewrite(sweep_run, tmp_path):
+    """An earlier sweep's folder (its summary, points and run folders) passes the check."""
+    from rethink_bnn.experiments.sec5_1_sweep import _check_sweep_folder
+
+    _check_sweep_folder(str(sweep_run))
+    _check_sweep_folder(str(tmp_path / "new"))
+    (tmp_path / "empty").mkdir()
+    _check_sweep_folder(str(tmp_path / "empty"))

@@ -4,6 +4,7 @@ bit-packed ±1 filters, and whose outputs agree with Keras on real inputs."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,13 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(demo, tmp_path, capsys
     fresh.mkdir()
     shutil.copy(run / "config.json", fresh)
     _fails([fresh], capsys, "has no saved weights yet")
+    # a config.json that is no configuration of ours: one line naming it, no traceback
+    config = json.loads((run / "config.json").read_text())
+    for foreign in ({"task": 5}, {"task": None}, [1], {**config, "model": {"units": 3}},
+                    {**config, "dataset": {"class": "Foo"}}, {**config, "epochs": "x"}):
+        (fresh / "config.json").write_text(json.dumps(foreign))
+        _fails([fresh], capsys, f"{fresh / 'config.json'} is not a task configuration")
+    shutil.copy(run / "config.json", fresh)
     _fails([run, "-o", run / "model.tflite"], capsys, "inside the run folder", "export/")
     _fails([run, "-o", run / "checkpoints" / "x.tflite"], capsys, "inside the run folder")
     (tmp_path / "a_file").write_text("")
@@ -228,3 +236,54 @@ def test_without_lce_export_says_how_to_install_it(demo, tmp_path, capsys, monke
     _fails([demo[0], "-o", tmp_path / "x.tflite"], capsys,
            "pip install larq-compute-engine==0.16.0")
     assert not list(tmp_path.iterdir())
+
+
+def test_an_existing_file_outside_the_runs_export_is_refused_unless_force(demo, tmp_path,
+                                                                         capsys):
+    run = demo[0]
+    mine = {"u.tflite": b"mine", "v.report.json": b"{}", "report.json": b"{}",
+            "target.bin": b"mine too", "another/config.json": (run / "config.json").read_bytes()}
+    for name, data in mine.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "link.tflite").symlink_to(tmp_path / "target.bin")
+    (tmp_path / "d.tflite").mkdir()
+    _fails([run, "-o", tmp_path / "u.tflite"], capsys, f"{tmp_path / 'u.tflite'} already "
+           "exists (a file;", "choose another -o FILE.tflite, or pass --force")
+    # the report beside it is a user's file too, the model new
+    _fails([run, "-o", tmp_path / "v.tflite"], capsys, f"{tmp_path / 'v.report.json'} already")
+    _fails([run, "-o", tmp_path / "model.tflite"], capsys, f"{tmp_path / 'report.json'} already")
+    _fails([run, "-o", tmp_path / "link.tflite"], capsys, "already exists (a link;")
+    for force in ([], ["--force"]):
+        _fails([run, "-o", tmp_path / "d.tflite", *force], capsys, "d.tflite is a folder")
+    # in another run's export/ (or anywhere in another run): never, --force or not
+    _fails([run, "-o", tmp_path / "another" / "export" / "x.tflite", "--force"], capsys,
+           f"inside the run folder {(tmp_path / 'another').resolve()}, among another run's")
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*")
+            if p.is_file() and not p.is_symlink()} == {
+        Path(name).name: data for name, data in mine.items()}
+    # --force replaces the link itself (as a file), never what it points to
+    assert cli.main([str(run), "-o", str(tmp_path / "link.tflite"), "--force", "--limit", "0"]) == 0
+    assert fb.operators((tmp_path / "link.tflite").read_bytes()).count("LceBconv2d") == 2
+    assert not (tmp_path / "link.tflite").is_symlink()
+    assert json.loads((tmp_path / "link.report.json").read_text())["test"] == {"examples": 0}
+    assert (tmp_path / "target.bin").read_bytes() == b"mine too"
+    capsys.readouterr()
+
+
+def test_a_rerun_replaces_the_runs_own_export_and_overwrite_deletes_it(demo, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(demo[0], run, ignore=shutil.ignore_patterns(".rethink_bnn_run.lock"))
+    (run / "export" / "notes.txt").write_text("mine\n")
+    assert (run / "export" / "model.tflite").is_file()  # the fixture's export
+    assert export_run(run, limit=0)["test"] == {"examples": 0}  # no --force needed
+    assert json.loads((run / "export" / "report.json").read_text())["test"]["examples"] == 0
+    # overwrite=True of another configuration: no old deployment is left beside it
+    from rethink_bnn.training.run_folder import RunFolder
+
+    config = json.loads((run / "config.json").read_text())
+    folder = RunFolder(run)
+    folder.claim({**config, "epochs": config["epochs"] + 1}, overwrite=True)
+    folder.release()
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["notes.txt"]
+    assert (run / "export" / "notes.txt").read_text() == "mine\n"

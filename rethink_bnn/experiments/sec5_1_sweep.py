@@ -209,6 +209,7 @@ class BopSweep:
 
     def run(self):
         self.validate()
+        _check_sweep_folder(self.run_dir)
         name = convert_to_snake_case(type(self.point).__name__)
         base = {"task": name, **fields_of(self.point)}
         commands, points = [], self.points()
@@ -249,6 +250,46 @@ class BopSweep:
         for key, value in {**values, "run_dir": run_dir}.items():
             config = _with_value(config, key, value)
         return config
+
+
+def _check_sweep_folder(run_dir):
+    """A sweep writes `sweep.json`, `points/*.json` and a run folder per point into
+    `run_dir`: refuse (ConfigError, nothing written) a folder that holds anything else,
+    or files of those names that no sweep wrote, so that no user's file is replaced."""
+    from rethink_bnn.configs import StoredConfigError, read_stored_config
+    from rethink_bnn.training.run_folder import MARKER
+
+    def refuse(entry, why):
+        raise ConfigError(f"run_dir {run_dir} is no sweep's folder: {entry} {why}; choose "
+                          "another run_dir (an empty or new folder, or an earlier sweep's).")
+
+    if not os.path.isdir(run_dir):
+        if os.path.exists(run_dir):
+            refuse(run_dir, "is a file")
+        return
+    for entry in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, entry)
+        if entry == "sweep.json" or entry.startswith(".sweep.json."):  # an atomic write's
+            try:
+                with open(path) as f:
+                    ours = {"point", "points"} <= set(json.load(f))
+            except (OSError, ValueError, TypeError):
+                ours = False
+            if not ours and entry == "sweep.json":
+                refuse(path, "is not a sweep's summary")
+        elif entry == "points" and os.path.isdir(path):
+            for name in sorted(os.listdir(path)):
+                if name.startswith(".") and name.endswith(".json.tmp"):
+                    continue  # a write cut short
+                if not name.endswith(".json"):
+                    refuse(os.path.join(path, name), "is not a sweep point's configuration")
+                try:
+                    read_stored_config(os.path.join(path, name))
+                except StoredConfigError:
+                    refuse(os.path.join(path, name), "is not a sweep point's configuration")
+        elif not (os.path.isdir(path) and (os.path.isfile(os.path.join(path, MARKER))
+                                           or not os.listdir(path))):
+            refuse(path, "was not written by a sweep")
 
 
 def _run_all(commands, processes):

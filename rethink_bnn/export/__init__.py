@@ -2,6 +2,7 @@
 
     python -m rethink_bnn.export runs/demo            # runs/demo/export/model.tflite
     python -m rethink_bnn.export runs/demo -o demo.tflite --last
+    python -m rethink_bnn.export runs/demo -o demo.tflite --force  # replace demo.tflite
 
     from rethink_bnn.export import export_run
     export_run("runs/demo")["operators"]  # {'binary': 2, 'float': 6, 'by_type': {...}}

@@ -1,4 +1,4 @@
-"""`python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--last] [--limit N] [--debug]`
+"""`python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--force] [--last] [--limit N] [--debug]`
 
 Export a training run to a Larq Compute Engine flatbuffer (default
 RUN_DIR/export/model.tflite, with report.json next to it) and print what it buys:
@@ -8,15 +8,19 @@ Keras on the run's test set.
     python -m rethink_bnn.export runs/demo
     python -m rethink_bnn.export runs/cifar10_bop -o binarynet.tflite --limit 1000
 
-  -o FILE.tflite  where to write (outside the run folder, or under its export/)
+  -o FILE.tflite  where to write (outside any run folder, or under the run's export/);
+                  FILE.report.json goes next to it (report.json next to model.tflite)
+  --force         replace an existing FILE.tflite or report outside the run's export/
+                  (without it that is refused: only files in the run's export/ are
+                  replaced, as by a rerun); a link is replaced, never its target
   --last          the last checkpoint's weights instead of the best validation epoch's
   --limit N       compare on the first N test examples only (0: no comparison)
   --debug         a traceback instead of the one-line error
 
 Bad input (a folder that is no training run, a run without saved weights, an output
-among the run's files or not writable, a network without binary layers, LCE not
-installed) prints one line saying what is wrong and how to fix it, writes nothing, and
-exits with code 2.
+among a run's files, a folder, not writable or existing without --force, a network
+without binary layers, LCE not installed) prints one line saying what is wrong and how
+to fix it, writes nothing, and exits with code 2.
 """
 
 import argparse
@@ -24,7 +28,8 @@ import sys
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
-USAGE = "usage: python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--last] [--limit N]"
+USAGE = ("usage: python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--force] [--last] "
+         "[--limit N]")
 
 
 class _UsageError(ValueError):
@@ -40,6 +45,7 @@ def _parser():
     parser = _Parser(prog="python -m rethink_bnn.export", add_help=False)
     parser.add_argument("run_dir")
     parser.add_argument("-o", "--output")
+    parser.add_argument("--force", action="store_true")
     parser.add_argument("--last", action="store_true")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--debug", action="store_true")
@@ -59,7 +65,8 @@ def main(argv=None):
         from rethink_bnn.export import ExportError, LceUnavailable, export_run, summary_lines
 
         try:
-            report = export_run(args.run_dir, args.output, last=args.last, limit=args.limit)
+            report = export_run(args.run_dir, args.output, last=args.last, limit=args.limit,
+                                force=args.force)
         except (ExportError, LceUnavailable) as error:
             raise _UsageError(str(error)) from error
     except _UsageError as error:

@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from rethink_bnn.export import flatbuffer as fb
-from rethink_bnn.files import atomic_path
 from rethink_bnn.export import lce
 from rethink_bnn.export.rewrite import BinaryDenseAs1x1Conv, binary_layers, for_lce
 from rethink_bnn.export.runs import ExportError, network, read_run, test_set
+from rethink_bnn.files import atomic_path, refuse_to_replace
+from rethink_bnn.training.run_folder import EXPORT_FOLDER, enclosing_run, in_tool_folder
 
 __all__ = ["default_output", "export_run", "report_path", "summary_lines"]
-
-EXPORT_FOLDER = "export"
 
 
 def default_output(run_dir):
@@ -40,20 +39,26 @@ def report_path(output):
     return output.with_name(output.stem + ".report.json")
 
 
-def _check_output(run_path, output):
-    """ExportError unless `output` is a .tflite file we may write: outside the run
-    folder or under its export/, in a writable place."""
+def _check_output(run_path, output, force=False):
+    """ExportError unless `output` is a .tflite file we may write, with its report:
+    outside any run folder or in this run's export/, in a writable place, and new, ours
+    (in that export/) or `force`d."""
     output = Path(os.path.abspath(output))
-    run_root = Path(os.path.realpath(run_path))
-    real = Path(os.path.realpath(output))
-    if real.suffix != ".tflite":
+    if output.suffix != ".tflite":
         raise ExportError(f"-o {output}: name a .tflite file, e.g. -o {output.with_suffix('.tflite')}.")
-    if real.is_relative_to(run_root) and not real.is_relative_to(run_root / EXPORT_FOLDER):
-        raise ExportError(f"-o {output} is inside the run folder, among the run's own files: "
-                          f"write under {Path(run_path) / EXPORT_FOLDER}/ or outside the run.")
+    run_root = Path(os.path.realpath(run_path))
+    found, _ = enclosing_run(output)
+    owned = in_tool_folder(output, EXPORT_FOLDER, run_root)
+    if found is not None and not owned:
+        whose = ("the run folder, among the run's own files" if found == run_root
+                 else f"the run folder {found}, among another run's files")
+        raise ExportError(f"-o {output} is inside {whose}: write under "
+                          f"{Path(run_path) / EXPORT_FOLDER}/ or outside any run folder.")
     for path in (output, report_path(output)):
-        if path.is_dir():
-            raise ExportError(f"-o {output}: {path} is a folder; name a file.")
+        refused = refuse_to_replace(path, owned, force, "-o FILE.tflite",
+                                    f"the files in {Path(run_path) / EXPORT_FOLDER}/")
+        if refused:
+            raise ExportError(refused)
         if path.exists() and not os.access(path, os.W_OK):
             raise ExportError(f"cannot write {path} (not writable): choose another -o.")
     ancestor = output.parent
@@ -94,16 +99,19 @@ def _agreement(model, model32, rewritten, flatbuffer, images, labels):
     }
 
 
-def export_run(run_dir, output=None, last=False, limit=None):
+def export_run(run_dir, output=None, last=False, limit=None, force=False):
     """Export the run in `run_dir` to `output` (default RUN_DIR/export/model.tflite) and
     write the report next to it (see `report_path`); return the report.
 
     `limit`: compare on the first `limit` test examples only (0: no comparison).
+    An existing output or report is replaced only in the run's export/ folder (the
+    run's, which `overwrite=True` of its training empties), elsewhere only with `force`.
     Raises ExportError (nothing written) for bad input, LceUnavailable without LCE.
     """
     lce.require()
     run = read_run(run_dir, last)
-    output = _check_output(run.path, default_output(run.path) if output is None else output)
+    output = _check_output(run.path, default_output(run.path) if output is None else output,
+                           force)
     model = network(run)
     model32 = model if run.precision == "float32" else network(run, "float32")
     layers = binary_layers(model32)

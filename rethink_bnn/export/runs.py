@@ -7,7 +7,6 @@ rebuilds from it. `read_run` is the one place that knows the folder's layout.
     model = network(run)             # the run's network, its weights loaded
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,19 +36,20 @@ def read_run(path, last=False):
     """The run in folder `path` and the weights its reported test accuracy came from:
     the best-validation weights when there are some, else (or with `last`) the last
     checkpoint. ExportError for a folder that is no training run or has no weights."""
-    from rethink_bnn.configs import with_current_names
-    from rethink_bnn.experiments import TASKS
+    from rethink_bnn.configs import StoredConfigError, read_stored_config
 
     path = Path(path)
     config_file = path / "config.json"
-    try:
-        config = with_current_names(json.loads(config_file.read_text()))
-    except (OSError, ValueError):
-        config = None
-    if not (isinstance(config, dict) and config.get("task") in TASKS
-            and isinstance(config.get("model"), dict)):
+    if not config_file.is_file():
         raise ExportError(f"{path} is not a training run (no config.json of a task with a "
                           "model): pass the run_dir of a `python -m rethink_bnn.train` run.")
+    try:
+        config = read_stored_config(config_file)
+    except StoredConfigError as error:
+        raise ExportError(f"{error}: the run folder is damaged or is no training run.") from None
+    if not isinstance(config.get("model"), dict):
+        raise ExportError(f"{path} is not a training run (its config.json names no model): "
+                          "pass the run_dir of a `python -m rethink_bnn.train` run.")
     best = path / "best_weights.h5"
     checkpoint = tf.train.latest_checkpoint(str(path / "checkpoints"))
     if best.is_file() and not last:

@@ -15,7 +15,10 @@ Figures:
   arbitrary_lr   accuracy against the epoch for the five configurations; RUN_DIR:
                  arbitrary_lr runs
 
-The figure goes to -o FILE (.png, .svg or .pdf), by default RUN_DIR/figures/FIGURE.png.
+The figure goes to -o FILE (.png, .svg or .pdf), by default RUN_DIR/figures/FIGURE.png;
+in a run folder only under its figures/. An existing file (the figure, or the .md table
+next to it) is replaced only in a run folder's figures/; elsewhere it is refused unless
+--force (which replaces a link, never its target).
 A folder without a run of the right kind prints one line saying what it holds and which
 figure draws it, and exits with code 2 (--debug shows the traceback).
 """
@@ -25,9 +28,10 @@ import sys
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from rethink_bnn.files import write_text_atomically
+from rethink_bnn.files import refuse_to_replace, write_text_atomically
 from rethink_bnn.plot import figures
 from rethink_bnn.plot.runs import WrongRunError
+from rethink_bnn.training.run_folder import FIGURES_FOLDER, enclosing_run, in_tool_folder
 
 DRAW = {
     "sweep": lambda args: figures.sweep_figure(args.run_dirs, sigma=args.sigma),
@@ -53,6 +57,9 @@ def parser():
     result.add_argument("figure", choices=sorted(DRAW))
     result.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     result.add_argument("-o", "--output", help="the figure's file: .png, .svg or .pdf")
+    result.add_argument("--force", action="store_true",
+                        help="replace an existing FILE (and its .md table) outside a run "
+                             "folder's figures/")
     result.add_argument("--sigma", type=_sigma, default=100.0,
                         help="sweep: Gaussian smoothing, standard deviation in steps "
                              "(default 100, the report's; 0: none)")
@@ -69,25 +76,36 @@ def _sigma(text):
 
 def output_path(args):
     """Where the figure goes: -o, or RUN_DIR/figures/FIGURE.png. Never among the files a
-    run writes (its logs, checkpoints, table.md): inside a run folder only under figures/."""
+    run writes (its logs, checkpoints, table.md): inside a run folder only under figures/.
+    An existing file there is replaced (the run folder's, which `overwrite` empties),
+    elsewhere only with --force."""
     if args.output:
         path = Path(args.output)
     elif len(args.run_dirs) > 1:
         raise UsageError(f"{len(args.run_dirs)} run folders: say where the figure goes "
                          "with -o FILE.")
     else:
-        path = Path(args.run_dirs[0]) / "figures" / f"{args.figure}.png"
+        path = Path(args.run_dirs[0]) / FIGURES_FOLDER / f"{args.figure}.png"
     try:
         figures.figure_format(path)
     except ValueError as error:
         raise UsageError(str(error)) from error
-    absolute = path.resolve()
-    for folder in absolute.parents:
-        is_run = (folder / "config.json").is_file() or (folder / "sweep.json").is_file()
-        if is_run and absolute.relative_to(folder).parts[0] != "figures":
-            raise UsageError(f"{path} is inside the run folder {folder}, among the files "
-                             f"the run writes: put it in {folder / 'figures'} or outside.")
+    run, _ = enclosing_run(path)
+    owned = in_tool_folder(path, FIGURES_FOLDER)
+    if run is not None and not owned:
+        raise UsageError(f"{path} is inside the run folder {run}, among the files the run "
+                         f"writes: put it in {run / FIGURES_FOLDER} or outside.")
+    for written in [path] + ([table_path(path)] if args.figure == "approximation" else []):
+        refused = refuse_to_replace(written, owned, args.force,
+                                    own="files in a run folder's figures/")
+        if refused:
+            raise UsageError(refused)
     return path
+
+
+def table_path(path):
+    """The approximation figure's Markdown table, next to it."""
+    return path.with_suffix(".md")
 
 
 def main(argv=None):
@@ -102,9 +120,9 @@ def main(argv=None):
             print(table, end="")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_text_atomically(path.with_suffix(".md"), table)
+                write_text_atomically(table_path(path), table)
             except OSError as error:
-                raise UsageError(f"cannot write {path.with_suffix('.md')}: "
+                raise UsageError(f"cannot write {table_path(path)}: "
                                  f"{error.strerror or error}; choose another -o FILE.") from error
         try:
             figures.save(figure, path)

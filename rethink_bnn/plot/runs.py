@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rethink_bnn.configs import with_current_names
+from rethink_bnn.configs import StoredConfigError, check_stored_config, with_current_names
 from rethink_bnn.training.run_folder import read_csv
 
 __all__ = [
@@ -214,7 +214,13 @@ def _config(folder):
     if not isinstance(config, dict):
         raise WrongRunError(f"{path} holds no run configuration (a JSON object): the run "
                             "folder is damaged.")
-    return with_current_names(config)
+    config = with_current_names(config)
+    try:
+        check_stored_config(config)
+    except StoredConfigError as error:
+        raise WrongRunError(f"{path} is not a run's configuration ({error}): the run folder "
+                            "is damaged.") from None
+    return config
 
 
 def _reason(error):

@@ -10,6 +10,8 @@
       log.csv          one row per epoch (rewritten whole every epoch)
       tensorboard/     TensorBoard event files
       summary.json     written when the run finishes
+      export/          `python -m rethink_bnn.export`'s default output: model.tflite, report.json
+      figures/         `python -m rethink_bnn.plot`'s default output (and its tables, .md)
 
 A folder is used only if it is new, empty, marked as a run folder, or a run folder of an
 earlier version (nothing in it but what runs write, and a config.json naming a task):
@@ -34,9 +36,10 @@ from rethink_bnn.files import (  # noqa: F401  (read_csv & co: imported from her
 )
 from rethink_bnn.training.folder_lock import LOCK, acquire, in_use_by, release
 
-__all__ = ["DamagedRunFolder", "NotARunFolder", "RUN_ENTRIES", "RunFolder", "RunFolderBusy",
-           "RunFolderConflict", "RunFolderError", "is_run_entry", "read_csv", "release",
-           "write_csv_atomically", "write_json_atomically"]
+__all__ = ["DamagedRunFolder", "EXPORT_FOLDER", "FIGURES_FOLDER", "NotARunFolder",
+           "RUN_ENTRIES", "RunFolder", "RunFolderBusy", "RunFolderConflict", "RunFolderError",
+           "enclosing_run", "in_tool_folder", "is_run_entry", "read_csv", "release",
+           "written_inside", "write_csv_atomically", "write_json_atomically"]
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
@@ -61,16 +64,23 @@ RUN_ENTRIES = (
     "per_seed.csv", "seeds", "table.csv", "table.json", "table.md",  # approximation_viewpoint
     "configs", "identity.csv",  # arbitrary_lr
     "figures",  # python -m rethink_bnn.plot's default output
+    "export",  # python -m rethink_bnn.export's default output
 )
 
-# The files runs write inside those folders (checkpoints/, tensorboard/, seeds/, ...),
-# by name: `overwrite` leaves any other file there, and a folder that still holds one.
+# The folders of a run folder that tools other than the run write into: there (and only
+# there) they replace a file of theirs without --force, and `overwrite` empties them.
+EXPORT_FOLDER, FIGURES_FOLDER = "export", "figures"
+
+# The files runs and tools write inside those folders (checkpoints/, tensorboard/,
+# seeds/, ...), by name ("FOLDER/PATTERN": only somewhere under that top folder):
+# `overwrite` leaves any other file there, and a folder that still holds one.
 RUN_FILES_INSIDE = ("checkpoint", "checkpoint.tmp*", "ckpt-*", "events.out.tfevents.*",
                     "*.profile-empty", "*.csv", "*.npz", "*.h5", "*.png", "*.svg", "*.pdf",
-                    "*.tmp")
+                    "*.tmp", "figures/*.md",  # the approximation figure's table
+                    "export/*.tflite", "export/report.json", "export/*.report.json")
 
 # What a resumed run reads or writes as a folder, and as a file.
-FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", "figures")
+FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", FIGURES_FOLDER, EXPORT_FOLDER)
 FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.csv",
          "identity.csv")
 
@@ -106,6 +116,47 @@ def is_run_entry(name):
     names = {base, base[1:]} if base.startswith(".") and base != name else {base}
     return any(n in (MARKER, LOCK) or any(fnmatch.fnmatchcase(n, p) for p in RUN_ENTRIES)
                for n in names)
+
+
+def written_inside(relative):
+    """Whether runs or tools write a file at `relative` (a path inside a run folder,
+    below one of its top folders)."""
+    relative = Path(relative)
+    for pattern in RUN_FILES_INSIDE:
+        folder, _, name = pattern.rpartition("/")
+        if (not folder or relative.parts[0] == folder) and fnmatch.fnmatchcase(relative.name,
+                                                                               name):
+            return True
+    return False
+
+
+def _is_run_folder(folder):
+    if (folder / MARKER).is_file() or (folder / "sweep.json").is_file():
+        return True
+    try:  # a run's config.json names its task (a project's config.json is no run's)
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "task" in config
+
+
+def enclosing_run(path):
+    """(the run folder that a write to `path` lands in, the path there), real paths, or
+    (None, that path): the nearest folder above it that is marked, holds a run's
+    config.json or is a sweep's (sweep.json). Writing replaces `path` itself, a link
+    too, so only the folders above it are resolved."""
+    path = Path(os.path.abspath(path))
+    where = Path(os.path.realpath(path.parent)) / path.name
+    return next((f for f in where.parents if _is_run_folder(f)), None), where
+
+
+def in_tool_folder(path, folder, run=None):
+    """Whether `path` lies in the `folder` (EXPORT_FOLDER, FIGURES_FOLDER) of a run
+    folder (of `run` only, if given), that folder no link to elsewhere."""
+    found, where = enclosing_run(path)
+    if found is None or (run is not None and found != Path(os.path.realpath(run))):
+        return False
+    return where.relative_to(found).parts[0] == folder and where.parent != found
 
 
 class RunFolder:
@@ -385,18 +436,20 @@ class RunFolder:
         write_json_atomically(self.summary_file, summary)
 
 
-def _delete_written(path, inside=False):
-    """Delete `path` (inside a run's folder: only a file of a name runs write); in a
-    folder, what runs write, then the folder if nothing else is left in it."""
+def _delete_written(path, relative=None):
+    """Delete `path` (at `relative` inside a run's folder: only a file runs or tools
+    write there, see `written_inside`); in a folder, what they write, then the folder if
+    nothing else is left in it."""
     if path.is_dir() and not path.is_symlink():
-        if inside and fnmatch.fnmatchcase(path.name, "ckpt-*_temp"):  # a save cut short
-            shutil.rmtree(path)
+        if relative is not None and fnmatch.fnmatchcase(path.name, "ckpt-*_temp"):
+            shutil.rmtree(path)  # a checkpoint save cut short
             return
+        here = Path(path.name) if relative is None else relative
         for child in path.iterdir():
-            _delete_written(child, inside=True)
+            _delete_written(child, here / child.name)
         if not any(path.iterdir()):
             path.rmdir()
-    elif not inside or any(fnmatch.fnmatchcase(path.name, p) for p in RUN_FILES_INSIDE):
+    elif relative is None or written_inside(relative):
         path.unlink()
 
 

@@ -1,5 +1,6 @@
 """`python -m rethink_bnn.plot`: where figures go, and one line for every bad input."""
 
+import json
 import re
 
 import pytest
@@ -96,6 +97,15 @@ def _list_config(run):
     (run / "config.json").write_text("[1, 2]")
 
 
+def _foreign_config(run):
+    (run / "config.json").write_text('{"task": 5}')
+
+
+def _foreign_component(run):
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": {"name": "x"}}))
+
+
 def _cut_events(run):
     for events in (run / "tensorboard" / "steps").glob("events.out.tfevents.*"):
         events.write_bytes(events.read_bytes()[:30])
@@ -107,6 +117,9 @@ def _cut_events(run):
     ("training", _binary_log, "log.csv cannot be read ("),
     ("training", _garbage_config, "config.json cannot be read ("),
     ("training", _list_config, "config.json holds no run configuration"),
+    ("training", _foreign_config, "is not a run's configuration (\"task\" must be"),
+    ("training", _foreign_component, "is not a run's configuration (dataset must be a "
+                                     "component"),
     ("sweep", _cut_events, "has event files but no readable batch_accuracy in them"),
 ])
 def test_a_damaged_run_folder_is_one_line_exit_2_and_nothing_written(
@@ -126,3 +139,58 @@ def test_an_unwritable_output_is_one_line(training_run, tmp_path, capsys):
     assert main(["training", str(training_run), "-o", "/proc/x.png"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write /proc/x.png: ") and err.count("\n") == 1
+
+
+def _one_line(capsys, *expected):
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for text in expected:
+        assert text in err, err
+
+
+def test_an_existing_file_outside_a_runs_figures_is_refused_unless_force(training_run,
+                                                                        tmp_path, capsys):
+    (tmp_path / "mine.png").write_bytes(b"mine")
+    (tmp_path / "target.txt").write_text("mine too")
+    (tmp_path / "link.png").symlink_to(tmp_path / "target.txt")
+    (tmp_path / "folder.png").mkdir()
+    for name in ("mine.png", "link.png"):
+        assert main(["training", str(training_run), "-o", str(tmp_path / name)]) == 2
+        _one_line(capsys, f"{tmp_path / name} already exists", "or pass --force")
+    for force in ([], ["--force"]):
+        assert main(["training", str(training_run), "-o", str(tmp_path / "folder.png"),
+                     *force]) == 2
+        _one_line(capsys, "folder.png is a folder")
+    assert (tmp_path / "mine.png").read_bytes() == b"mine"
+    # --force replaces the file, and the link itself, never what it points to
+    for name in ("mine.png", "link.png"):
+        assert main(["training", str(training_run), "-o", str(tmp_path / name), "--force"]) == 0
+        assert_real_png(tmp_path / name)
+        assert not (tmp_path / name).is_symlink()
+    assert (tmp_path / "target.txt").read_text() == "mine too"
+
+
+def test_the_table_beside_the_figure_is_refused_too_and_a_runs_figures_are_replaced(
+        approximation_run, tmp_path, capsys):
+    (tmp_path / "av.md").write_text("# my notes\n")
+    assert main(["approximation", str(approximation_run), "-o", str(tmp_path / "av.svg")]) == 2
+    _one_line(capsys, f"{tmp_path / 'av.md'} already exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["av.md"]
+    # in the run folder's own figures/: a rerun replaces the figure and its table
+    for _ in range(2):
+        assert main(["approximation", str(approximation_run)]) == 0
+    assert (approximation_run / "figures" / "approximation.md").read_text().startswith(
+        "# Approximation viewpoint")
+    capsys.readouterr()
+
+
+def test_a_figures_folder_that_links_into_the_run_is_no_figures_folder(training_run, tmp_path,
+                                                                       capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(training_run, run, ignore=shutil.ignore_patterns("figures", "*.lock"))
+    (run / "figures").symlink_to(run / "tensorboard")
+    assert main(["training", str(run)]) == 2
+    _one_line(capsys, f"is inside the run folder {run.resolve()}, among the files the run writes")
+    assert not list((run / "tensorboard").glob("*.png"))

@@ -119,7 +119,9 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path):
     folder = tmp_path / "run"
     user = {"my_notes.txt": "keep me\n", "notes/a.md": "mine\n", "src/main.py": "print()\n",
             "README.md": "# mine\n", "best_weights.h5.bak": "mine\n", "checkpoints.old": "x",
-            "checkpoints/why.txt": "mine\n", "tensorboard/train/notes.md": "mine\n"}
+            "checkpoints/why.txt": "mine\n", "tensorboard/train/notes.md": "mine\n",
+            "export/notes.txt": "mine\n", "export/config.json": "{}", "figures/notes.txt": "",
+            "checkpoints/mine.tflite": "mine\n", "tensorboard/report.json": "{}"}
     RunFolder(folder).claim(CONFIG)
     runs = {"log.csv": "epoch\n0\n", "summary.json": "{}", "checkpoints/ckpt-1.index": "",
             "checkpoints/checkpoint": "", "checkpoints/ckpt-2_temp/part-0.index": "",
@@ -127,7 +129,10 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path):
             "best_weights.epoch-3.h5": "", "figures/f.png": "", "log.csv.tmp": "",
             "per_seed.csv": "", "seeds/seed_0/latent.csv": "", "table.md": "",
             "configs/a/signs.npz": "", "configs/a/tensorboard/events.out.tfevents.2": "",
-            "identity.csv": ""}
+            "identity.csv": "", "figures/approximation.md": "", "figures/old/x.md": "",
+            # python -m rethink_bnn.export's: the old run's deployment and its accuracy
+            "export/model.tflite": "", "export/report.json": "", "export/v2.tflite": "",
+            "export/v2.report.json": "", "export/.model.tflite.tmp": ""}
     _write(folder, {**user, **runs})
     RunFolder(folder).release()
     with pytest.raises(RunFolderConflict, match=r"epochs: 3 there, 4 now\): choose another "
