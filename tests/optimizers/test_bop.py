@@ -134,8 +134,10 @@ BAD_HYPERPARAMETERS = [
 
 @pytest.mark.parametrize("cls, name, value, error", BAD_HYPERPARAMETERS)
 def test_bad_hyperparameters_raise_a_clear_error(cls, name, value, error):
+    finite = not isinstance(value, float) or value == value and abs(value) != float("inf")
     message = {ValueError: (r"must be a finite float >= 0" if name == "threshold"
-                            else r"must be in \(0, 1\]"),
+                            else r"must be in \(0, 1\]" if finite
+                            else r"must be finite and in \(0, 1\]"),
                TypeError: "must be a float or a"}[error]
     with pytest.raises(error, match=f"^{name} {message}"):
         cls(**{name: value})
