@@ -71,16 +71,17 @@ def _on_fashion_mnist(tmp_path_factory, task, **config):
 
 @pytest.fixture(scope="session")
 def approximation_run(tmp_path_factory):
-    """approximation_viewpoint on Fashion-MNIST: 2 seeds, 1 epoch, 1000 examples."""
+    """approximation_viewpoint on Fashion-MNIST: 2 seeds, 1 epoch, 2000 examples."""
     return _on_fashion_mnist(tmp_path_factory, "approximation_viewpoint", epochs=1, seeds=2,
-                             **{"dataset.train_limit": 1000})
+                             **{"dataset.train_limit": 2000})
 
 
 @pytest.fixture(scope="session")
 def arbitrary_lr_run(tmp_path_factory):
-    """arbitrary_lr (exact form) on Fashion-MNIST: 2 epochs of 10 steps."""
-    return _on_fashion_mnist(tmp_path_factory, "arbitrary_lr", epochs=2, batch_size=50,
-                             **{"dataset.train_limit": 500})
+    """arbitrary_lr (exact form) on Fashion-MNIST: 2 epochs of 50 steps, every step's
+    weights of configurations 1, 2 and 3 compared (tests/test_theory.py)."""
+    return _on_fashion_mnist(tmp_path_factory, "arbitrary_lr", epochs=2, batch_size=10,
+                             compare_every_step=True, **{"dataset.train_limit": 500})
 
 
 class _Runs:
