@@ -133,6 +133,16 @@ class StepRecorder:
             raise RuntimeError(
                 f"the step recorder holds {self.capacity} steps, but {count} ran between "
                 "two reads: give the logging callbacks a smaller read_every.")
+        # Rows are written by model.train_step: a custom training loop (apply_gradients
+        # on its own) writes none, and the rows read would be zeros, logged as NaN.
+        recorded = 0 if self._buffers is None else int(self._buffers[3].numpy())
+        if recorded < count:
+            raise RuntimeError(
+                f"{count} training steps ran since the last read of the per-step "
+                f"records, but model.train_step recorded {recorded}: FlipLogger's per-step "
+                "values and BatchMetricLogger are recorded by model.fit's train step; in "
+                "a custom training loop give FlipLogger update_freq='epoch' (or no "
+                "log_dir) and leave BatchMetricLogger out.")
         self.reads += 1
         steps, flips, sums = (v.numpy() for v in self._buffers[:3])
         self._buffers[3].assign(0)
@@ -164,13 +174,18 @@ class StepRecorder:
         # Each replica holds its own share of the metrics' sums.
         sums = tf.distribute.get_replica_context().all_reduce("sum", sums)
         row = tf.minimum(index, self.capacity - 1)
+        written = []
         for buffer, value in ((step_buffer, self.model.optimizer.iterations),
                               (flip_buffer, flips), (sum_buffer, sums)):
             if buffer.shape.num_elements() == 0:  # no binary optimizer
                 continue
             # one row, in place: the step copies nothing of the rest of the buffer
-            buffer.scatter_update(tf.IndexedSlices(tf.cast(value, buffer.dtype)[None], row[None]))
-        index.assign_add(1)
+            written.append(buffer.scatter_update(
+                tf.IndexedSlices(tf.cast(value, buffer.dtype)[None], row[None])))
+        # After the row: the index counts rows written. (Else it may run before the
+        # step's data, and count a step that an exhausted dataset then never ran.)
+        with tf.control_dependencies(written):
+            index.assign_add(1)
 
     def _make_buffers(self, flip_width):
         def variable(shape, dtype, name):

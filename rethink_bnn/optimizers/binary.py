@@ -23,10 +23,12 @@ import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import (
     Schedule,
+    as_stored,
     build_hyperparameter,
     current_value,
     declare,
     deserialize_hyperparameter,
+    scalar_value,
     serialize_hyperparameter,
 )
 from rethink_bnn.optimizers.finite import step_counter
@@ -95,7 +97,8 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         super().__init__(name=name, weight_decay=None, **kwargs)
         lead, *others = self.hyperparameter_names
         check = self.check_hyperparameter
-        self._learning_rate = self._build_learning_rate(check(lead, hyperparameters[lead]))
+        self._learning_rate = self._build_learning_rate(
+            as_stored(check(lead, hyperparameters[lead])))
         for other in others:  # `_threshold` is the checkpoint key Bop always had
             setattr(self, f"_{other}",
                     build_hyperparameter(check(other, hyperparameters[other]), other))
@@ -107,7 +110,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
 
     @learning_rate.setter
     def learning_rate(self, value):
-        value = self.check_hyperparameter(self.hyperparameter_names[0], value)
+        value = as_stored(self.check_hyperparameter(self.hyperparameter_names[0], value))
         super(BinaryOptimizer, BinaryOptimizer).learning_rate.fset(self, value)
 
     def hyperparameter(self, name):
@@ -137,7 +140,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
                 f"{type(self).__name__}'s {name} can be set only when it was created as a "
                 f"float and is set to a float: create a new {type(self).__name__} to use a schedule."
             )
-        current.assign(self.check_hyperparameter(name, value))
+        current.assign(as_stored(self.check_hyperparameter(name, value)))
 
     @property
     def hyperparameters(self):
@@ -264,10 +267,12 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
     def _read_hyperparameters(self):
         """Each hyperparameter at this step, and whether all are valid."""
         lead, *others = self.hyperparameter_names
-        values = {lead: tf.convert_to_tensor(self.learning_rate)}  # Keras computed it
+        owner = type(self).__name__
+        # Keras computed the lead
+        values = {lead: scalar_value(tf.convert_to_tensor(self.learning_rate), owner, lead)}
         for other in others:
-            values[other] = tf.convert_to_tensor(
-                current_value(getattr(self, f"_{other}"), self.iterations))
+            values[other] = scalar_value(tf.convert_to_tensor(
+                current_value(getattr(self, f"_{other}"), self.iterations)), owner, other)
             if other in self._current:
                 self._current[other].assign(values[other])
         valid = tf.reduce_all(tf.stack([self._declared[n].valid(v) for n, v in values.items()]))

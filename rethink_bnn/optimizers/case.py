@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import tensorflow as tf
 
 from rethink_bnn.optimizers.serialization import (
@@ -224,8 +225,28 @@ class CaseOptimizer(_Optimizer):
             "lost; load the model after `import rethink_bnn`, which registers Larq's layers."
         )
 
+    def _ask(self, index, variable):
+        """Predicate `index`'s answer for `variable`, as a bool. A predicate that raises,
+        or answers anything but a bool (None from a missing `return`, a string, which
+        would be truthy), is an error naming the predicate and the variable."""
+        predicate = self._predicates[index]
+        where = (f"The predicate {describe_predicate(predicate)} of pair {index} of the "
+                 f"CaseOptimizer, given variable `{variable.name}`,")
+        try:
+            answer = predicate(variable)
+        except Exception as error:
+            said = (str(error).strip().splitlines() or [""])[0][:200]  # one line
+            raise ValueError(f"{where} raised {type(error).__name__}: {said} (a predicate "
+                             "takes one variable and returns a bool).") from error
+        if isinstance(answer, (bool, np.bool_)):
+            return bool(answer)
+        if tf.is_tensor(answer) and answer.dtype == tf.bool and answer.shape == ():
+            return bool(answer)  # eager: routing is decided outside the traced step
+        raise TypeError(f"{where} returned {type(answer).__name__} {answer!r}: a predicate "
+                        "returns a bool (True to claim the variable).")
+
     def _claim(self, variable):
-        claims = [i for i, p in enumerate(self._predicates) if p(variable)]
+        claims = [i for i in range(len(self._predicates)) if self._ask(i, variable)]
         if len(claims) > 1:
             names = ", ".join(f"{i} ({self._optimizers[i].name})" for i in claims)
             raise ValueError(
@@ -258,9 +279,10 @@ class CaseOptimizer(_Optimizer):
         grads_and_vars = list(grads_and_vars)
         if not grads_and_vars:
             return self._iterations
-        with tf.init_scope():
+        with tf.init_scope():  # on every variable, as Keras builds: routing sees them all
             self.build([v for _, v in grads_and_vars])
         warn_if_state_lost(self)
+        grads_and_vars = _without_missing_gradients(grads_and_vars)
         aggregate = kwargs.pop("experimental_aggregate_gradients", True)
         if aggregate and not skip_gradients_aggregation:
             grads_and_vars = self.aggregate_gradients(grads_and_vars)
@@ -370,6 +392,22 @@ class CaseOptimizer(_Optimizer):
         optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
         optimizer._saved_routes = optimizer._no_dependency(routes)
         return remember_saved_step(optimizer, saved, inner=optimizers + [default])
+
+
+def _without_missing_gradients(grads_and_vars):
+    """The pairs with a gradient. A sub-optimizer given only None gradients (its layers
+    are not on the loss's path this step) would raise Keras' error, whose message
+    prints every variable's value: the rest of the model is trained, as by Keras."""
+    kept = [(g, v) for g, v in grads_and_vars if g is not None]
+    if not kept:
+        raise ValueError(
+            f"CaseOptimizer got no gradient for any of its {len(grads_and_vars)} variables "
+            "(all None): compute the loss from the model's outputs inside the GradientTape.")
+    if len(kept) < len(grads_and_vars):
+        tf.get_logger().warning(
+            "CaseOptimizer: no gradient for %s; those variables are left as they are.",
+            [v.name for g, v in grads_and_vars if g is None])
+    return kept
 
 
 def _check_optimizer(optimizer, where):

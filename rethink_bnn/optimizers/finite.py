@@ -210,11 +210,15 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
                         **kwargs):
         """Aggregate the gradients across replicas, then apply them with the wrapped
         optimizer if all are finite, else only advance its step counter."""
+        grads_and_vars = list(grads_and_vars)
+        if not grads_and_vars:
+            return self.iterations
+        with tf.init_scope():  # on every variable, None gradients too, as Keras builds:
+            # a CaseOptimizer inside routes once, and must see all of them
+            self.build([v for _, v in grads_and_vars])
         grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
         if not grads_and_vars:
             return self.iterations
-        with tf.init_scope():
-            self.build([v for _, v in grads_and_vars])
         warn_if_state_lost(self)
         if kwargs.pop("experimental_aggregate_gradients", True) and not skip_gradients_aggregation:
             grads_and_vars = self._optimizer.aggregate_gradients(grads_and_vars)

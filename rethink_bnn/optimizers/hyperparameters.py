@@ -12,6 +12,12 @@ Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 def _as_float(value, name):
     if _is_scalar_float_value(value):  # e.g. tf.constant(0.1): checked like 0.1
         return float(value)
+    if callable(value):  # Keras' own optimizers call a callable learning rate; we do not
+        raise TypeError(
+            f"{name} must be a float or a tf.keras.optimizers.schedules."
+            f"LearningRateSchedule, got the callable {value!r}: write it as a "
+            "LearningRateSchedule of the step (its __call__(step) returns the value)."
+        )
     if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{name} must be a float or a tf.keras.optimizers.schedules."
@@ -21,12 +27,31 @@ def _as_float(value, name):
 
 
 def _is_scalar_float_value(value):
-    """An eager float tensor, variable or numpy array of shape ()."""
+    """An eager float or integer tensor, variable or numpy array of shape () (an int is
+    accepted as a Python int is: tf.constant(1) as 1)."""
     if not (isinstance(value, (np.ndarray, tf.Variable)) or tf.is_tensor(value)):
         return False
     if hasattr(value, "numpy") and not tf.executing_eagerly():
         return False  # symbolic: no value to check
-    return value.shape == () and tf.as_dtype(value.dtype).is_floating
+    dtype = tf.as_dtype(value.dtype)
+    return value.shape == () and (dtype.is_floating or dtype.is_integer) and dtype != tf.bool
+
+
+def as_stored(value):
+    """What a checked hyperparameter is kept as: a schedule as it is, anything else as a
+    Python float (a float64 tensor, a Fraction, a numpy scalar: Keras' float32 learning
+    rate variable takes none of them as they are)."""
+    return value if isinstance(value, Schedule) else float(value)
+
+
+def scalar_value(value, owner, name):
+    """`value` (a hyperparameter at this step, a tensor) if it is a scalar, else a
+    ValueError: a schedule that returns a vector would otherwise fail deep in the step."""
+    if value.shape.rank is not None and value.shape.rank != 0:
+        raise ValueError(f"{owner}'s {name} schedule returned a tensor of shape "
+                         f"{value.shape.as_list()}: a schedule must return a scalar "
+                         "(tf.reshape(value, []) or value[0]).")
+    return value
 
 
 # TensorFlow flushes float32 subnormals to zero on CPU, so a smaller rate is 0 at run time.
