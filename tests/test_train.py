@@ -88,7 +88,7 @@ def _error(capsys):
         (["demo", "learning_rate=1e999"], "learning_rate must be a finite number, got inf."),
         (["demo", "batch_size=100000000"], "batch_size=100000000 is larger than the 1294 "
                                            "training examples: use at most batch_size=1294."),
-        (["demo", "gamma=nan"], "gamma must be a number, got 'nan'."),
+        (["demo", "gamma=nan"], "gamma must be finite and in (0, 1], got nan"),
         (["demo", "threshold=1e999"], "threshold must be a finite float >= 0, got inf"),
         (["approximation_viewpoint", "seeds=0"], "seeds must be at least 1, got 0."),
         (["approximation_viewpoint", "input_shape=(32,32,3)"], "input_shape=(32, 32, 3) does "

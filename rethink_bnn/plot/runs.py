@@ -215,8 +215,8 @@ def _config(folder):
         raise WrongRunError(f"{path} holds no run configuration (a JSON object): the run "
                             "folder is damaged.")
     config = with_current_names(config)
-    try:
-        check_stored_config(config)
+    try:  # the fields; the kind is the run's own word on what it is (`kind_of`)
+        check_stored_config({k: v for k, v in config.items() if k != "kind"})
     except StoredConfigError as error:
         raise WrongRunError(f"{path} is not a run's configuration ({error}): the run folder "
                             "is damaged.") from None
