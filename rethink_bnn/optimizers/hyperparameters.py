@@ -76,7 +76,8 @@ class Hyperparameter:
 
     @property
     def valid_range(self):
-        return "finite and in (0, 1]" if self.kind == self.RATE else "a finite float >= 0"
+        """The range in words, for the run-time messages."""
+        return "in (0, 1]" if self.kind == self.RATE else "a finite float >= 0"
 
     def problem(self, number):
         """'' if the float `number` is valid, else why not, in words."""
@@ -189,8 +190,7 @@ def describe_invalid(**values):
     for name, value in values.items():
         h = declared(name)
         if h.problem(float(value)):
-            problems.append(f"{name} = {value:g} (must be "
-                            f"{'in (0, 1]' if h.kind == h.RATE else 'a finite float >= 0'})")
+            problems.append(f"{name} = {value:g} (must be {h.valid_range})")
     return ", ".join(problems)
 
 
