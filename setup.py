@@ -54,9 +54,11 @@ setup(
     extras_require={
         # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
         # setuptools, wheel: tests/test_packaging.py builds the wheel offline, without
-        # build isolation (a Python 3.12 venv comes without setuptools)
+        # build isolation (a Python 3.12 venv comes without setuptools); pytest-xdist: the
+        # suite runs on every core (setup.cfg)
         "test": [
-            "pytest>=8", "dill", "nbclient", "nbformat", "ipykernel", "setuptools", "wheel",
+            "pytest>=8", "pytest-xdist>=3.5", "dill", "nbclient", "nbformat", "ipykernel",
+            "setuptools", "wheel",
         ],
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },

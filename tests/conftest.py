@@ -1,20 +1,31 @@
 """Test set-up: Keras 2, two logical CPU devices (for MirroredStrategy), quiet logs; small
 real run folders of every kind the figures read, made once per session when asked for."""
 
+import functools
 import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import rethink_bnn  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-# Must happen before TensorFlow initializes its devices, i.e. before any op runs.
-_cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+def pytest_configure(config):
+    # xdist's controller only hands out tests: TensorFlow is for the processes running them.
+    if config.getoption("numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+    import tensorflow as tf
+
+    # Before TensorFlow initializes its devices, i.e. before any op runs.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    # Bit-for-bit comparisons between runs need deterministic kernels.
+    tf.config.experimental.enable_op_determinism()
 
 
 @pytest.fixture
@@ -24,16 +35,17 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
+    import tensorflow as tf
+
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(0)
     yield
 
-# Bit-for-bit comparisons between runs need deterministic kernels.
-tf.config.experimental.enable_op_determinism()
 
-# After the device set-up: these import the package's models and tasks.
-from tests.data.test_archives import needs_fashion  # noqa: E402
-from tests.test_experiments import run_task  # noqa: E402
+def run_task(name, **config):
+    from tests.test_experiments import run_task
+
+    return run_task(name, **config)
 
 
 # --- run folders (tests/plot, and the sweep in tests/test_experiments.py) ---------------
@@ -61,6 +73,8 @@ def training_run(tmp_path_factory):
 
 
 def _on_fashion_mnist(tmp_path_factory, task, **config):
+    from tests.data.test_archives import needs_fashion
+
     skip, reason = needs_fashion.mark.args[0], needs_fashion.mark.kwargs["reason"]
     if skip:
         pytest.skip(reason)
@@ -69,19 +83,25 @@ def _on_fashion_mnist(tmp_path_factory, task, **config):
     return folder
 
 
+APPROXIMATION_SLICE = {"dataset.train_limit": 2000, "dataset.test_limit": 2000}
+
+
 @pytest.fixture(scope="session")
 def approximation_run(tmp_path_factory):
-    """approximation_viewpoint on Fashion-MNIST: 2 seeds, 1 epoch, 2000 examples."""
+    """approximation_viewpoint on Fashion-MNIST: 2 seeds, 1 epoch, 2000 examples, tested
+    on 2000."""
     return _on_fashion_mnist(tmp_path_factory, "approximation_viewpoint", epochs=1, seeds=2,
-                             **{"dataset.train_limit": 2000})
+                             **APPROXIMATION_SLICE)
 
 
 @pytest.fixture(scope="session")
 def arbitrary_lr_run(tmp_path_factory):
     """arbitrary_lr (exact form) on Fashion-MNIST: 2 epochs of 50 steps, every step's
-    weights of configurations 1, 2 and 3 compared (tests/test_theory.py)."""
+    weights of configurations 1, 2 and 3 compared (tests/test_theory.py), each epoch's
+    test accuracy on 1000 test images."""
     return _on_fashion_mnist(tmp_path_factory, "arbitrary_lr", epochs=2, batch_size=10,
-                             compare_every_step=True, **{"dataset.train_limit": 500})
+                             compare_every_step=True,
+                             **{"dataset.train_limit": 500, "dataset.test_limit": 1000})
 
 
 class _Runs:
@@ -100,3 +120,54 @@ class _Runs:
 @pytest.fixture
 def all_runs(request):
     return _Runs(request)
+
+
+# --- parallel workers (pytest-xdist: `-n auto` in setup.cfg) -----------------------------
+
+# The tests that read the session's run folders: one worker runs them all, so each folder
+# is trained once and a test that writes into one never races another that reads it.
+RUN_READERS = ("tests/plot/", "tests/test_theory.py", "tests/test_experiments.py::test_sweep",
+               "tests/test_experiments.py::test_a_sweeps_own_folder")
+SHARED_RUNS = {f"{kind}_run" for kind in _Runs.KINDS} | {"all_runs"}
+
+
+def worker_unit(nodeid):
+    """The tests one worker runs together: the run readers; a module with fixtures made
+    once per module; else each test alone, for the finest balance."""
+    if nodeid.startswith(RUN_READERS):
+        return "run readers"
+    path = nodeid.split("::")[0]
+    return path if _shares_fixtures(path) else nodeid
+
+
+@functools.cache
+def _shares_fixtures(path):
+    source = (Path(__file__).parents[1] / path).read_text()
+    return bool(re.search(r"scope=[\"'](module|class|package|session)[\"']", source))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if (SHARED_RUNS.intersection(getattr(item, "fixturenames", ()))
+                and worker_unit(item.nodeid) != "run readers"):
+            raise pytest.UsageError(
+                f"{item.nodeid} reads the session's run folders: add it to RUN_READERS in "
+                "tests/conftest.py, so that one worker trains them")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    # xdist's own loadgroup reads groups from node ids, which pytest 9.2 no longer lets a
+    # plugin change; the workers' units are a function of the node id instead.
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return worker_unit(nodeid)
+
+    return ByUnit(config, log)
+
+
+def pytest_xdist_auto_num_workers(config):
+    # One worker more than cores: tests that wait on processes of their own (kills, two
+    # workers, locks) leave a core idle. Measured on 2 cores: 3 workers beat 2 and 4.
+    return min(len(os.sched_getaffinity(0)) + 1, 8)

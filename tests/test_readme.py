@@ -24,3 +24,13 @@ def test_the_usage_example_runs_as_written(tmp_path):
     assert accuracy > 0.6  # chance is 0.1
     assert (tmp_path / "runs" / "my_run" / "model.keras").is_file()
     assert list((tmp_path / "runs" / "my_run" / "flips").glob("events.out.tfevents.*"))
+
+
+def test_the_development_sections_commands_name_files_that_exist_and_ci_runs_the_quick_starts():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Development\n"):text.index("\n## Layout\n")]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    paths = re.findall(r"\btests/\S+\.py\b", block)
+    assert paths and all((ROOT / p).is_file() for p in paths), paths
+    quick_start = re.search(r"\./setup\.sh && (\.venv/bin/python -m pytest[^#\n]*?)\s*#", text)
+    assert quick_start.group(1) in (ROOT / ".ci" / "run").read_text()

@@ -8,6 +8,7 @@ from scipy import stats
 
 from rethink_bnn.theory import ROWS, with_real_kernels
 from rethink_bnn import models
+from tests.conftest import APPROXIMATION_SLICE
 from tests.test_experiments import run_task
 
 
@@ -46,7 +47,7 @@ def test_approximation_viewpoint_table(approximation_run, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(approximation_run, folder)
     more = run_task("approximation_viewpoint", dataset="FashionMnist", epochs=1, seeds=3,
-                    run_dir=str(folder), **{"dataset.train_limit": 2000})
+                    run_dir=str(folder), **APPROXIMATION_SLICE)
     assert [r["seed"] for r in more["per_seed"]] == [0, 1, 2]
     assert more["per_seed"][:2] == per_seed
 

@@ -43,6 +43,13 @@ class DatasetUnavailable(RuntimeError):
     """Neither an archive nor tensorflow-datasets could provide the dataset."""
 
 
+def _first(data, n, limit):
+    """The first `limit` examples of a split of n (all of them for None)."""
+    if limit is not None and limit < n:
+        return data.take(limit), limit
+    return data, n
+
+
 class _SplitImageDataset(Dataset):
     """Train/validation/test from whole-split arrays or tfds, with a validation tail."""
 
@@ -56,12 +63,11 @@ class _SplitImageDataset(Dataset):
     validation_fraction: float = Field(0.1)
     # Train on the first this many training examples only (None: all), for quick runs.
     train_limit: Optional[int] = Field(None)
+    # Test on the first this many test examples only (None: all), for quick runs.
+    test_limit: Optional[int] = Field(None)
 
     def train(self, decoders=None):
-        data, n = self._split("train")
-        if self.train_limit is not None and self.train_limit < n:
-            return data.take(self.train_limit), self.train_limit
-        return data, n
+        return _first(*self._split("train"), self.train_limit)
 
     def validation(self, decoders=None):
         if not self.validation_fraction:
@@ -72,7 +78,7 @@ class _SplitImageDataset(Dataset):
         return self._split("validation")
 
     def test(self, decoders=None):
-        return self._split("test")
+        return _first(*self._split("test"), self.test_limit)
 
     def validate(self):
         """Raise ValueError for a field that cannot work, saying how to fix it."""
@@ -80,10 +86,12 @@ class _SplitImageDataset(Dataset):
             raise ValueError(
                 f"dataset.validation_fraction must be in [0, 1), got {self.validation_fraction}."
             )
-        if self.train_limit is not None and self.train_limit < 1:
-            raise ValueError(
-                f"dataset.train_limit must be at least 1 (or None: all), got {self.train_limit}."
-            )
+        for name in ("train_limit", "test_limit"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 1:
+                raise ValueError(
+                    f"dataset.{name} must be at least 1 (or None: all), got {limit}."
+                )
 
     def _split(self, name):
         self.validate()

@@ -36,6 +36,13 @@ from rethink_bnn.training.task import ConfigError, fields_of, versions
 __all__ = ["ApproximationViewpoint", "ArbitraryLr"]
 
 
+def _tensorboard(logs):
+    """Scalars per epoch, as the training loop writes them: no graph and no profile of
+    batch 2 (Keras' defaults), which cost each configuration seconds for nobody."""
+    return tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"), write_graph=False,
+                                          profile_batch=0)
+
+
 class _TheoryTask:
     """Fields shared by the theory experiments (the report's MNIST net, sec 3.1), with
     the protocol of the report's code: batch 64, the whole training set (no validation
@@ -159,7 +166,7 @@ class ApproximationViewpoint(_TheoryTask):
             logs.mkdir(parents=True, exist_ok=True)
             model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
                       callbacks=[EpochLog(logs / "latent.csv"),
-                                 tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
+                                 _tensorboard(logs)])
             binary = model.evaluate(evaluation, verbose=0)[1]
             real = with_real_kernels(model)
             real.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -237,7 +244,7 @@ class ArbitraryLr(_TheoryTask):
                 model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
                           validation_data=evaluation,
                           callbacks=[recorder, EpochLog(logs / "log.csv"),
-                                     tf.keras.callbacks.TensorBoard(str(logs / "tensorboard"))])
+                                     _tensorboard(logs)])
                 np.savez(logs / "signs.npz", epochs=np.stack(recorder.epochs),
                          steps=np.stack(recorder.steps) if recorder.steps else np.zeros((0, 0)))
             last = read_csv(logs / "log.csv")[-1]

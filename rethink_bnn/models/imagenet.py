@@ -9,22 +9,43 @@ kernels its gradient, 1e-6 · w, enters Bop's moving average). `weight_kind="lat
 gives the networks exactly as larq-zoo defines them, for latent-weight training.
 """
 
+import importlib
+from collections.abc import Mapping
+
 import larq as lq
 import tensorflow as tf
-from larq_zoo.literature.binary_alex_net import BinaryAlexNetFactory
-from larq_zoo.literature.birealnet import BiRealNetFactory
-from larq_zoo.literature.xnornet import XNORNetFactory
 
 from rethink_bnn.models.kernels import accepts_old_weights_name
 from rethink_bnn.optimizers import is_binary_variable
 
 __all__ = ["IMAGENET_NETWORKS", "imagenet_network"]
 
-IMAGENET_NETWORKS = {
-    "binary_alexnet": BinaryAlexNetFactory,
-    "xnornet": XNORNetFactory,
-    "birealnet": BiRealNetFactory,
-}
+
+
+class _ZooFactories(Mapping):
+    """{name: larq-zoo factory class}, importing larq-zoo at the first look-up: larq-zoo
+    imports Keras 3's applications, 2.4 s of every process's start-up that only the
+    ImageNet networks need."""
+
+    def __init__(self, paths):
+        self._paths = paths
+
+    def __getitem__(self, name):
+        module, _, factory = self._paths[name].rpartition(".")
+        return getattr(importlib.import_module(module), factory)
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self):
+        return len(self._paths)
+
+
+IMAGENET_NETWORKS = _ZooFactories({
+    "binary_alexnet": "larq_zoo.literature.binary_alex_net.BinaryAlexNetFactory",
+    "xnornet": "larq_zoo.literature.xnornet.XNORNetFactory",
+    "birealnet": "larq_zoo.literature.birealnet.BiRealNetFactory",
+})
 
 
 @accepts_old_weights_name

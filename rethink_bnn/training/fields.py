@@ -106,6 +106,7 @@ FIELD_HELP = {
     "validation_fraction": "the last fraction of the training set held out for validation "
                            "(0: none; the last weights then give the test accuracy)",
     "train_limit": "train on the first N training examples only (None: all)",
+    "test_limit": "test on the first N test examples only (None: all)",
     "test_fraction": "the fraction of the digits kept for testing",
     "Digits.seed": "seed of the one-time shuffle that splits the digits",
     # preprocessing

@@ -87,6 +87,21 @@ def test_digits_are_real_and_split_deterministically():
     assert a.train()[1] + a.validation()[1] + len(y_test) == 1797
 
 
+def test_train_and_test_limits_keep_the_first_examples_of_their_split():
+    whole, limited = _configured(Digits), _configured(Digits, train_limit=50, test_limit=7)
+    for split, n in (("train", 50), ("test", 7)):
+        x, y = _arrays(getattr(limited, split)())
+        x_all, y_all = _arrays(getattr(whole, split)())
+        assert len(y) == n
+        np.testing.assert_array_equal(x, x_all[:n])
+        np.testing.assert_array_equal(y, y_all[:n])
+    assert limited.validation()[1] == whole.validation()[1]  # validation: untouched
+    assert _configured(Digits, test_limit=10**6).test()[1] == 359  # more than there are: all
+    for name in ("train_limit", "test_limit"):
+        with pytest.raises(ValueError, match=f"dataset.{name} must be at least 1"):
+            _configured(Digits, **{name: 0}).test()
+
+
 def test_imagenet_without_its_manual_download_says_where_to_put_it(tmp_path):
     (tmp_path / "manual").mkdir()
     data = _configured(ImageNet2012, data_dir=str(tmp_path / "tfds"),

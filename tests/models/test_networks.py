@@ -94,3 +94,26 @@ def test_the_mnist_net_is_built_as_the_reports_code_builds_it():
     assert model.get_layer("dense_1").input_shape == (None, 576)
     assert _binary_weights(model) == 93_088
     assert convs[0].input_quantizer is None and convs[1].input_quantizer is not None
+
+
+def test_larq_zoo_and_scipy_stats_load_only_when_first_used():
+    # Every process of ours pays for what the tasks import: larq-zoo (Keras 3's
+    # applications, 2.4 s) only for the ImageNet networks, scipy.stats only for the ANOVA.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys, rethink_bnn.experiments\n"
+        "from rethink_bnn.models import IMAGENET_NETWORKS\n"
+        "assert sorted(IMAGENET_NETWORKS) == ['binary_alexnet', 'birealnet', 'xnornet']\n"
+        "assert not {'larq_zoo', 'keras', 'scipy.stats'} & set(sys.modules), sys.modules.keys()\n"
+        "assert IMAGENET_NETWORKS['xnornet'].__name__ == 'XNORNetFactory'\n"
+        "assert 'larq_zoo' in sys.modules\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(Path(__file__).parents[2])}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
