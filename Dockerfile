@@ -22,7 +22,7 @@ COPY requirements.lock setup.py setup.cfg README.md ./
 COPY rethink_bnn ./rethink_bnn
 # The lock was made on Python 3.11: stop the build if the base image has another.
 RUN python -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" \
-    && python -m pip install -c requirements.lock .
+    && python -m pip install -c requirements.lock ".[experiments]"
 
 # Stop the build unless the installed package runs: both CLIs start, from /workspace and
 # not from /opt/rethink_bnn, where Python would import the copied sources and hide a

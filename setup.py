@@ -26,9 +26,35 @@ def _packages():
     return packages
 
 
-# The pinned stack: Larq needs Keras 2 (tf-keras); zookeeper and larq-zoo pin
-# tensorflow-datasets < 4.9 and protobuf < 3.21. requirements.lock pins everything
-# else to the versions CI tests: `pip install -c requirements.lock -e .[test]`.
+# The library (`pip install rethink_bnn`): ranges over the versions CI tests, so that it
+# installs beside a current TensorFlow without changing it. tensorflow and tf-keras must
+# share their minor version; TensorFlow >= 2.20 no longer brings tensorboard, which
+# FlipLogger writes with. Tested: TensorFlow 2.19.1 (requirements.lock) and 2.21.0.
+CORE = [
+    "tensorflow>=2.19,<2.22",
+    "tf-keras>=2.19,<2.22",
+    "tensorboard>=2.19",
+    "larq>=0.14,<0.15",
+    "numpy>=1.26,<2",  # as larq allows
+]
+# The paper's experiments (`pip install "rethink_bnn[experiments]"`): the zookeeper
+# tasks, tfds data, larq-zoo networks, plots and the LCE export. zookeeper and larq-zoo
+# pin tensorflow-datasets < 4.9 and protobuf < 3.21, which no TensorFlow after 2.19 sits
+# beside. requirements.lock pins everything else to the versions CI tests:
+# `pip install -c requirements.lock -e ".[experiments,test]"`.
+EXPERIMENTS = [
+    "tensorflow>=2.19,<2.20",
+    "tf-keras>=2.19,<2.20",
+    "larq==0.14.0",
+    "larq-zoo==2.4.0",
+    "larq-compute-engine==0.16.0",  # rethink_bnn.export
+    "zookeeper==1.4.0",
+    "tensorflow-datasets==4.8.3",
+    "protobuf==3.20.3",
+    "scikit-learn>=1.3",
+    "scipy>=1.10",
+    "matplotlib>=3.7",  # rethink_bnn.plot
+]
 setup(
     name="rethink_bnn",
     version="0.1.0",
@@ -37,21 +63,9 @@ setup(
     long_description_content_type="text/markdown",
     packages=_packages(),
     python_requires=">=3.10,<3.13",
-    install_requires=[
-        "tensorflow>=2.19,<2.20",
-        "tf-keras>=2.19,<2.20",
-        "larq==0.14.0",
-        "larq-zoo==2.4.0",
-        "larq-compute-engine==0.16.0",  # rethink_bnn.export
-        "zookeeper==1.4.0",
-        "tensorflow-datasets==4.8.3",
-        "protobuf==3.20.3",
-        "numpy>=1.26,<2",
-        "scikit-learn>=1.3",
-        "scipy>=1.10",
-        "matplotlib>=3.7",  # rethink_bnn.plot
-    ],
+    install_requires=CORE,
     extras_require={
+        "experiments": EXPERIMENTS,
         # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
         # setuptools, wheel: tests/test_packaging.py builds the wheel offline, without
         # build isolation (a Python 3.12 venv comes without setuptools); pytest-xdist: the

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned stack (requirements.lock) and rethink_bnn in it.
+# Create .venv with the pinned stack (requirements.lock) and rethink_bnn with its
+# experiments extra in it.
 # Idempotent: a second run only checks that everything is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,4 +16,4 @@ if [ "$version" != "3.11" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-  -c requirements.lock -e ".[test]"
+  -c requirements.lock -e ".[experiments,test]"

@@ -23,6 +23,10 @@ import threading
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn.experiments_extra import require_experiments
+
+require_experiments("python -m rethink_bnn.train")
+
 from zookeeper import configure
 from zookeeper.core.component import base_getattr
 from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string

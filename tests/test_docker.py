@@ -43,10 +43,12 @@ def _lock():
     return pins
 
 
-def _setup_requirements():
+def _setup_requirements(block="EXPERIMENTS"):
+    """setup.py's list `block` (CORE: the library; EXPERIMENTS: the extra), by name."""
     text = (ROOT / "setup.py").read_text()
-    block = text[text.index("install_requires=["):text.index("],", text.index("install_requires"))]
-    return {Requirement(r).name: Requirement(r) for r in re.findall(r'"([^"]+)"', block)}
+    start = text.index(f"\n{block} = [")
+    body = text[start:text.index("\n]", start)]
+    return {Requirement(r).name: Requirement(r) for r in re.findall(r'"([^"]+)"', body)}
 
 
 def test_the_base_image_is_tensorflows_gpu_image_of_the_locked_minor_version():
@@ -57,12 +59,13 @@ def test_the_base_image_is_tensorflows_gpu_image_of_the_locked_minor_version():
     image, locked = Version(image_version), _lock()["tensorflow"]
     assert (image.major, image.minor) == (locked.major, locked.minor)
     assert image <= locked  # the lock upgrades within the minor version, never down
-    required = _setup_requirements()["tensorflow"]
-    assert image in required.specifier and locked in required.specifier
+    for block in ("CORE", "EXPERIMENTS"):
+        required = _setup_requirements(block)["tensorflow"]
+        assert image in required.specifier and locked in required.specifier, block
 
 
 def test_the_image_installs_the_package_with_the_lock_file():
-    assert re.search(r"pip install -c requirements\.lock \.", DOCKERFILE)
+    assert re.search(r'pip install -c requirements\.lock "\.\[experiments\]"', DOCKERFILE)
     for copied in re.findall(r"^COPY (.+) \S+$", DOCKERFILE, re.M):
         for name in copied.split():
             assert (ROOT / name).exists(), name
@@ -70,7 +73,8 @@ def test_the_image_installs_the_package_with_the_lock_file():
 
 def test_every_pinned_requirement_of_setup_py_is_the_locked_version():
     locked = _lock()
-    for name, requirement in _setup_requirements().items():
+    for name, requirement in [*_setup_requirements("CORE").items(),
+                              *_setup_requirements("EXPERIMENTS").items()]:
         key = name.lower().replace("_", "-")
         assert key in locked, f"{name} is not in requirements.lock"
         assert locked[key] in requirement.specifier, (name, locked[key], requirement)

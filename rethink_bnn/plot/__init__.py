@@ -12,7 +12,11 @@ A folder holding no run of the kind a figure needs raises `WrongRunError` (a
 `ValueError`) that says what it holds and which figure draws it.
 """
 
-from rethink_bnn.plot.figures import (
+from rethink_bnn.experiments_extra import require_experiments
+
+require_experiments("rethink_bnn.plot")
+
+from rethink_bnn.plot.figures import (  # noqa: E402
     FORMATS,
     approximation_figure,
     approximation_markdown,

@@ -1,0 +1,34 @@
+"""What the command lines need beyond the library: the `experiments` extra.
+
+`pip install rethink_bnn` gives the library (optimizers, callbacks, initializers, networks,
+saving) on any tested TensorFlow; the tasks, data, plots and export need the pinned
+stack of `pip install "rethink_bnn[experiments]"`, which brings TensorFlow 2.19.
+"""
+
+import importlib.util
+import sys
+
+from rethink_bnn._keras2 import started_as_cli
+
+# A module of each distribution the extra brings that the library does not.
+MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine", "sklearn",
+           "scipy", "matplotlib")
+
+
+def missing_modules():
+    return [name for name in MODULES if importlib.util.find_spec(name) is None]
+
+
+def require_experiments(command):
+    """Stop `command` in one line (exit 2 as a CLI, ImportError when imported) unless
+    the experiments extra is installed."""
+    missing = missing_modules()
+    if not missing:
+        return
+    message = (f"{command} needs the experiments extra ({', '.join(missing)} not installed): "
+               "pip install \"rethink_bnn[experiments]\" (it brings the tested stack, "
+               "TensorFlow 2.19).")
+    if started_as_cli():
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+    raise ImportError(message)

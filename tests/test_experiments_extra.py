@@ -1,0 +1,59 @@
+"""Without the experiments extra the library imports and the command lines say in one
+line what to install (exit 2). The extra's modules are hidden here by a sitecustomize
+that marks them missing in sys.modules, as an environment without them has them."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rethink_bnn.experiments_extra import MODULES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HIDE = "import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"
+
+
+def _without_extra(tmp_path, *arguments, hidden=MODULES):
+    (tmp_path / "sitecustomize.py").write_text(HIDE.format(names=list(hidden)))
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *arguments], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("cli, args", [("train", ["demo"]), ("plot", ["--help"]),
+                                       ("export", ["--help"])])
+def test_each_cli_names_the_extra_in_one_line_and_exits_2(tmp_path, cli, args):
+    result = _without_extra(tmp_path, "-m", f"rethink_bnn.{cli}", *args,
+                            hidden=("zookeeper", "matplotlib"))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {'python -m ' if cli == 'train' else ''}rethink_bnn.{cli} needs the "
+        "experiments extra (zookeeper, matplotlib not installed): pip install "
+        '"rethink_bnn[experiments]" (it brings the tested stack, TensorFlow 2.19).')
+    assert not [p for p in tmp_path.iterdir() if p.name != "sitecustomize.py"]  # wrote nothing
+
+
+def test_the_library_imports_and_trains_without_the_extra(tmp_path):
+    probe = (
+        "import sys, numpy as np, rethink_bnn as rb, tensorflow as tf, larq as lq\n"
+        "assert not {'zookeeper', 'tensorflow_datasets', 'larq_zoo'} & {\n"
+        "    k for k, v in sys.modules.items() if v is not None}\n"
+        "model = tf.keras.Sequential([tf.keras.Input((4,)), lq.layers.QuantDense(\n"
+        "    3, kernel_quantizer=lq.quantizers.NoOp(precision=1),\n"
+        "    kernel_initializer=rb.initializers.BinaryGlorotUniform())])\n"
+        "model.compile(rb.CaseOptimizer((rb.is_binary_variable, rb.Bop()),\n"
+        "              default_optimizer=tf.keras.optimizers.Adam()), loss='mse')\n"
+        "model.fit(np.ones((8, 4)), np.ones((8, 3)), verbose=0, callbacks=[rb.FlipLogger()])\n"
+        "assert set(np.unique(model.get_weights()[0])) <= {-1.0, 1.0}\n"
+        "try:\n"
+        "    import rethink_bnn.plot\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = _without_extra(tmp_path, "-c", probe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'rethink_bnn.plot needs the experiments extra' in result.stdout
+    assert 'pip install "rethink_bnn[experiments]"' in result.stdout
