@@ -21,7 +21,6 @@ from rethink_bnn.optimizers import is_binary_variable
 __all__ = ["IMAGENET_NETWORKS", "imagenet_network"]
 
 
-
 class _ZooFactories(Mapping):
     """{name: larq-zoo factory class}, importing larq-zoo at the first look-up: larq-zoo
     imports Keras 3's applications, 2.4 s of every process's start-up that only the
