@@ -36,6 +36,7 @@ CORE = [
     "tensorboard>=2.19",
     "larq>=0.14,<0.15",
     "numpy>=1.26,<2",  # as larq allows
+    "scikit-learn>=1.3",  # rethink_bnn.data.digits_arrays: real data offline
 ]
 # The paper's experiments (`pip install "rethink_bnn[experiments]"`): the zookeeper
 # tasks, tfds data, larq-zoo networks, plots and the LCE export. zookeeper and larq-zoo
@@ -51,7 +52,6 @@ EXPERIMENTS = [
     "zookeeper==1.4.0",
     "tensorflow-datasets==4.8.3",
     "protobuf==3.20.3",
-    "scikit-learn>=1.3",
     "scipy>=1.10",
     "matplotlib>=3.7",  # rethink_bnn.plot
 ]

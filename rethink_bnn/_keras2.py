@@ -31,7 +31,7 @@ def ensure_keras2():
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         if started_as_cli() and "--debug" not in sys.argv:
             _import_tensorflow_quietly()
-    elif not getattr(tf_module, "_tf_uses_legacy_keras", False):
+    elif not _uses_keras2(tf_module):
         raise ImportError(
             "rethink_bnn needs Keras 2 (tf-keras), but TensorFlow was already imported "
             f"with Keras 3: {_FIX}."
@@ -40,9 +40,24 @@ def ensure_keras2():
         import tf_keras  # noqa: F401
     except ImportError as error:
         raise ImportError(
-            "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow): "
-            "`pip install tf-keras~=2.19.0`, or reinstall rethink_bnn."
+            "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow), of "
+            f"TensorFlow's minor version: `pip install \"tf-keras~={_tensorflow_minor()}.0\"`."
         ) from error
+
+
+def _tensorflow_minor():
+    import importlib.metadata
+
+    try:
+        return ".".join(importlib.metadata.version("tensorflow").split(".")[:2])
+    except importlib.metadata.PackageNotFoundError:
+        return "2.21"
+
+
+def _uses_keras2(tf_module):
+    from rethink_bnn.tf_internals import tensorflow_uses_keras2  # TensorFlow is loaded
+
+    return tensorflow_uses_keras2(tf_module)
 
 
 def started_as_cli():

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
 from rethink_bnn.optimizers.hyperparameters import describe_invalid
 from rethink_bnn.step_record import StepRecorder
@@ -39,7 +40,7 @@ class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
         # only needs room for its own interval and one execution of steps_per_execution
         self._interval = self.read_every or self.params.get("steps") or 1024
         self._recorder = StepRecorder.of(self.model)
-        self._recorder.start(self, step, self._interval + _steps_per_execution(self.model))
+        self._recorder.start(self, step, self._interval + tf_internals.steps_per_execution(self.model))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_step = self._step
@@ -317,11 +318,6 @@ def _checked_read_every(read_every):
     ):
         raise ValueError(f"read_every must be a positive int or None, got {read_every!r}.")
     return read_every
-
-
-def _steps_per_execution(model):
-    steps_per_execution = getattr(model, "_steps_per_execution", None)
-    return 1 if steps_per_execution is None else int(steps_per_execution.numpy())
 
 
 def _checked_update_freq(update_freq):

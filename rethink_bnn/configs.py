@@ -14,7 +14,8 @@ import typing
 from pathlib import Path
 
 from zookeeper import ComponentField, configure
-from zookeeper.core.utils import convert_to_snake_case, type_check
+
+from rethink_bnn.zookeeper_internals import convert_to_snake_case, type_check
 
 __all__ = ["RENAMED_FIELDS", "StoredConfigError", "UnknownComponent", "check_stored_config",
            "flat_config", "own_components", "read_stored_config", "task_from_config",

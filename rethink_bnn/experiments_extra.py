@@ -5,14 +5,15 @@ saving) on any tested TensorFlow; the tasks, data, plots and export need the pin
 stack of `pip install "rethink_bnn[experiments]"`, which brings TensorFlow 2.19.
 """
 
+import importlib
 import importlib.util
 import sys
 
 from rethink_bnn._keras2 import started_as_cli
 
 # A module of each distribution the extra brings that the library does not.
-MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine", "sklearn",
-           "scipy", "matplotlib")
+MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine", "scipy",
+           "matplotlib")
 
 
 def missing_modules():
@@ -32,3 +33,20 @@ def require_experiments(command):
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2)
     raise ImportError(message)
+
+
+def lazy_exports(package, exports):
+    """A module `__getattr__` for `package` that imports each name of `exports`
+    (name -> submodule) at its first look-up, after checking the experiments extra:
+    the package's library names then import without zookeeper or tensorflow-datasets."""
+
+    def __getattr__(name):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        require_experiments(f"{package}.{name}")
+        module = sys.modules[package]
+        value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
+        setattr(module, name, value)
+        return value
+
+    return __getattr__

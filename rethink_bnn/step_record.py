@@ -14,6 +14,7 @@ step's values, whatever `steps_per_execution` is.
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.walk import binary_optimizers
 
 __all__ = ["StepRecorder"]
@@ -46,14 +47,7 @@ class StepRecorder:
         self._optimizer = None  # the optimizer the buffers were made for
         self.reads = 0  # host reads of the buffers (what the tests and benchmark count)
         self.metric_count = 0  # mean metrics recorded (known once the step is traced)
-        original = type(model).train_step.__get__(model)
-
-        def train_step(data):
-            logs = original(data)
-            self._record()
-            return logs
-
-        object.__setattr__(model, "train_step", train_step)
+        tf_internals.wrap_train_step(model, self._record)
 
     @classmethod
     def of(cls, model):

@@ -28,9 +28,12 @@ from rethink_bnn.experiments_extra import require_experiments
 require_experiments("python -m rethink_bnn.train")
 
 from zookeeper import configure
-from zookeeper.core.component import base_getattr
-from zookeeper.core.utils import convert_to_snake_case, parse_value_from_string
 
+from rethink_bnn.zookeeper_internals import (
+    base_getattr,
+    convert_to_snake_case,
+    parse_value_from_string,
+)
 from rethink_bnn.configs import (
     RENAMED_FIELDS,
     StoredConfigError,

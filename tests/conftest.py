@@ -2,6 +2,7 @@
 real run folders of every kind the figures read, made once per session when asked for."""
 
 import functools
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -146,7 +147,45 @@ def _shares_fixtures(path):
     return bool(re.search(r"scope=[\"'](module|class|package|session)[\"']", source))
 
 
-def pytest_collection_modifyitems(items):
+# --- the library alone (CI's second environment: requirements-core.lock) ----------------
+
+# Tests of the experiments (tasks, tfds data, plots, export, CLIs) carry
+# `pytest.mark.experiments`, on the test or as the module's `pytestmark`; every other test
+# is the library's and must pass with `pip install rethink_bnn` alone. Without the
+# experiments extra, pytest runs the library's tests only and says so in its header.
+EXTRA_MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo")
+
+
+@functools.cache
+def experiments_installed():
+    return all(importlib.util.find_spec(name) is not None for name in EXTRA_MODULES)
+
+
+def _marked_for_experiments(path):
+    return bool(re.search(r"^pytestmark = pytest\.mark\.experiments\b", path.read_text(), re.M))
+
+
+def pytest_ignore_collect(collection_path, config):
+    # A module of experiment tests imports zookeeper or tfds at its top: not collected.
+    if (not experiments_installed() and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_")):
+        return _marked_for_experiments(collection_path) or None
+    return None
+
+
+def pytest_report_header(config):
+    if not experiments_installed():
+        return ("experiments extra not installed: running the library's tests only "
+                "(those not marked `experiments`)")
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    if not experiments_installed():
+        deselected = [i for i in items if i.get_closest_marker("experiments")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [i for i in items if not i.get_closest_marker("experiments")]
     for item in items:
         if (SHARED_RUNS.intersection(getattr(item, "fixturenames", ()))
                 and worker_unit(item.nodeid) != "run readers"):

@@ -17,6 +17,8 @@ from rethink_bnn.experiments import TASKS
 from rethink_bnn.train import main
 from rethink_bnn.training.task import fields_of
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def _resolved(name, **config):
     """A task's resolved configuration, as its run folder's config.json holds it."""

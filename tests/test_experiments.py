@@ -10,6 +10,8 @@ from zookeeper import configure
 from rethink_bnn.experiments import GRIDS, TASKS
 from tests.data.test_archives import needs_fashion
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def run_task(name, **config):
     instance = TASKS[name]()

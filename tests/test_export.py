@@ -17,6 +17,8 @@ from rethink_bnn.export.runs import network, read_run
 from tests.data.test_archives import needs_fashion
 from tests.test_experiments import run_task
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 pytest.importorskip("larq_compute_engine")
 
 

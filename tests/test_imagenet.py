@@ -12,6 +12,8 @@ from rethink_bnn.optimizers import is_binary_variable
 from rethink_bnn.training.run_folder import read_csv
 from tests.test_experiments import run_task
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 # XNOR-Net's sixth layer is a 6×6 "valid" convolution: it needs 212×212 or more.
 SHAPES = {"binary_alexnet_imagenet": (64, 64, 3), "birealnet_imagenet": (64, 64, 3),
           "xnornet_imagenet": (224, 224, 3)}

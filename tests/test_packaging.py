@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 ROOT = Path(__file__).parents[1]
 # Build outputs and local state at the top of a checkout, which a fresh clone lacks.
-LOCAL_STATE = {".git", ".venv", "build", "dist", "runs", ".pytest_cache"}
+LOCAL_STATE = {".git", ".venv", ".venv-core", "build", "dist", "runs", ".pytest_cache"}
 
 
 def _copy_checkout(destination):

@@ -6,14 +6,11 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from zookeeper import configure
 
 import rethink_bnn as rb
 from rethink_bnn import callbacks as callbacks_module
-from rethink_bnn.experiments import Demo
-from rethink_bnn.plot.runs import read_scalars
+from rethink_bnn.events import read_scalars
 from rethink_bnn.step_record import StepRecorder
-from rethink_bnn.training.run_folder import write_json_atomically
 from tests.helpers import binary_kernels, bop_adam, dense_bnn, toy_data
 
 # 352 digits at batch 32: 11 steps an epoch, not a multiple of 5
@@ -22,6 +19,10 @@ DEMO = {"deterministic": True, "flip_log_freq": 1, "step_log_freq": 1,
 
 
 def _run(run_dir, **fields):
+    from zookeeper import configure
+
+    from rethink_bnn.experiments import Demo
+
     task = Demo()
     configure(task, {"run_dir": str(run_dir), **DEMO, **fields})
     return task.run()
@@ -30,8 +31,6 @@ def _run(run_dir, **fields):
 def _series(run_dir):
     """Every per-step TensorBoard series of a run: {tag: (steps, values)}."""
     flips = run_dir / "tensorboard" / "flips"
-    layers = sorted({p.parent.name for p in run_dir.glob("checkpoints/*")})  # unused
-    del layers
     tags = ["batch_flips", "batch_pi"] + [
         f"batch_flips/{name}" for name in ("quant_dense", "quant_dense_1", "quant_dense_2")]
     found = read_scalars(flips, tags)
@@ -53,6 +52,7 @@ def one_step_per_call(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.experiments
 def test_steps_per_execution_keeps_every_step_of_every_series(one_step_per_call, tmp_path):
     _run(tmp_path / "run", steps_per_execution=5)
     ours, reference = _series(tmp_path / "run"), _series(one_step_per_call)
@@ -64,8 +64,11 @@ def test_steps_per_execution_keeps_every_step_of_every_series(one_step_per_call,
         np.testing.assert_array_equal(_kernels(tmp_path / "run")[name], value, err_msg=name)
 
 
+@pytest.mark.experiments
 def test_a_resumed_run_with_steps_per_execution_logs_what_an_uninterrupted_one_does(
         one_step_per_call, tmp_path):
+    from rethink_bnn.training.run_folder import write_json_atomically
+
     run_dir = tmp_path / "run"
     _run(run_dir, steps_per_execution=5, epochs=1)
     (run_dir / "summary.json").unlink()  # as if killed after epoch 1 of 2
@@ -126,6 +129,7 @@ def test_read_every_bounds_the_buffers_and_gives_the_same_series(tmp_path):
         np.testing.assert_array_equal(a[1], b[1])
 
 
+@pytest.mark.experiments
 @pytest.mark.parametrize("value", ["0", "-3", "1.5", "True", "fast"])
 def test_steps_per_execution_must_be_a_positive_integer(value, tmp_path, capsys):
     from rethink_bnn.train import main

@@ -13,6 +13,8 @@ from rethink_bnn.training.run_folder import read_csv
 from tests.data.test_archives import needs_fashion
 from tests.test_experiments import run_task
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 # (τ, final τ, γ, final γ, σ, final σ, Adam, final Adam, batch, epochs): the papers' values
 RECIPES = {
     "cifar10_bop2nd_order": (1e-5, 1e-8, 1e-2, 1e-5, 1e-7, 1e-2, 1e-2, 1e-3, 50, 500),

@@ -11,6 +11,8 @@ from rethink_bnn import models
 from tests.conftest import APPROXIMATION_SLICE
 from tests.test_experiments import run_task
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def test_latent_view_uses_real_kernels_and_keeps_sign_activations():
     model = models.mnist_net(weight_kind="latent", seed=0)

@@ -12,6 +12,8 @@ import tensorflow as tf
 from rethink_bnn.experiments import Demo
 from rethink_bnn.train import main
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 DEMO = ["demo", "epochs=1", "dataset.train_limit=64"]
 
 

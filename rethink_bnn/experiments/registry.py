@@ -9,9 +9,9 @@ from typing import Tuple
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field, task
-from zookeeper.core.utils import convert_to_snake_case
 from zookeeper.tf import Dataset, Preprocessing
 
+from rethink_bnn.zookeeper_internals import convert_to_snake_case
 from rethink_bnn.data import (
     Cifar10,
     Cifar10Augmentation,

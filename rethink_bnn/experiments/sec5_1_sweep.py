@@ -10,9 +10,12 @@ import sys
 import typing
 
 from zookeeper import ComponentField, Field
-from zookeeper.core.component import base_getattr
-from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 
+from rethink_bnn.zookeeper_internals import (
+    base_getattr,
+    convert_to_snake_case,
+    is_component_instance,
+)
 from rethink_bnn.experiments.registry import OnCifar10, experiment, has_binary_optimizer
 from rethink_bnn.files import write_text_atomically
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically

@@ -21,6 +21,7 @@ Skipping a step with non-finite gradients is not here: wrap the optimizer in
 
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.hyperparameters import (
     Schedule,
     as_stored,
@@ -46,7 +47,7 @@ _REFUSED = ("weight_decay", "use_ema")
 _DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency")
 
 
-class BinaryOptimizer(tf.keras.optimizers.Optimizer):
+class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     """Base class of optimizers that flip ±1 weights in place (see the module docstring).
 
     Subclasses declare `HYPERPARAMETERS`, each with its valid range
@@ -97,8 +98,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         super().__init__(name=name, weight_decay=None, **kwargs)
         lead, *others = self.hyperparameter_names
         check = self.check_hyperparameter
-        self._learning_rate = self._build_learning_rate(
-            as_stored(check(lead, hyperparameters[lead])))
+        tf_internals.set_learning_rate(self, as_stored(check(lead, hyperparameters[lead])))
         for other in others:  # `_threshold` is the checkpoint key Bop always had
             setattr(self, f"_{other}",
                     build_hyperparameter(check(other, hyperparameters[other]), other))
@@ -157,8 +157,8 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         for variable in var_list:
             _check_binary(variable, type(self).__name__)
         self._binary_built = True
-        self._index_of = self._no_dependency(
-            {self._var_key(v): i for i, v in enumerate(var_list)})
+        self._index_of = tf_internals.untracked(
+            self, {tf_internals.var_key(self, v): i for i, v in enumerate(var_list)})
         self._redirect_old_checkpoint_layout(len(var_list))
         # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
         # one op per step however many layers there are.
@@ -168,26 +168,26 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         # `assert_existing_objects_matched` (a resumed run restores before build).
         self._invalid_hyperparameter_steps = step_counter("invalid_hyperparameter_steps")
         with tf.init_scope():  # the hyperparameters of the latest invalid step; not saved
-            self._last_invalid = self._no_dependency(tf.Variable(
+            self._last_invalid = tf_internals.untracked(self, tf.Variable(
                 tf.zeros(len(self.hyperparameter_names), tf.float64),
                 name="last_invalid_hyperparameters", trainable=False))
         # Each scheduled hyperparameter's value in the latest step, as Keras keeps the
         # learning rate's: what is reported is what was used. Not saved: recomputed.
         latest = tf.maximum(self.iterations - 1, 0)
         with tf.init_scope():
-            self._current = self._no_dependency({
+            self._current = tf_internals.untracked(self, {
                 name: tf.Variable(getattr(self, f"_{name}")(latest), trainable=False,
                                   name=f"current_{name}")
                 for name in self.hyperparameter_names[1:]
                 if isinstance(getattr(self, f"_{name}"), Schedule)})
         # Not a checkpoint dependency: the model owns these variables.
-        self._binary_variables = self._no_dependency(list(var_list))
+        self._binary_variables = tf_internals.untracked(self, list(var_list))
         # Keras caches an optimizer's checkpoint children the first time a checkpoint
         # visits it. A run that restored a checkpoint before this build would keep the
         # children of an unbuilt optimizer and save the flip counter under
         # `_variables/N`, where an uninterrupted run saves `_flips`. Forgetting the cache
         # gives every run one layout (the subclass's state is made before the next visit).
-        vars(self).pop("_coalesced_children", None)
+        tf_internals.forget_checkpoint_children(self)
 
     def _redirect_old_checkpoint_layout(self, n_variables):
         """Point the restorations that a checkpoint restored before this build left
@@ -200,13 +200,14 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         and the old flip counter's position (the only key a resumed run of the old layout
         saved it under) into nothing. The flip counter is restored through `_flips` alone.
         """
-        pending = getattr(self._variables, "_deferred_dependencies", None)
+        pending = tf_internals.pending_restorations(tf_internals.optimizer_variables(self))
         if not pending:
             return
         pending.pop("1", None)  # new layout: the flip counter, saved as `_flips` too
         old_flips = pending.pop(str(2 + n_variables), None)  # old layout: Bop's one slot each
-        if old_flips and "_flips" not in self._deferred_dependencies:
-            self._deferred_dependencies["_flips"] = old_flips
+        own = tf_internals.pending_restorations(self)
+        if old_flips and "_flips" not in own:
+            own["_flips"] = old_flips
 
     def add_state(self, variable, name):
         """A zero slot like `variable`, in float32 if `variable` is float16 or bfloat16:
@@ -216,13 +217,13 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
             return self.add_variable_from_reference(variable, name)
         with tf.init_scope():
             slot = tf.Variable(tf.zeros(variable.shape, dtype),
-                               name=f"{name}/{variable._shared_name}", trainable=False)
-        self._variables.append(slot)
+                               name=f"{name}/{tf_internals.slot_name(variable)}", trainable=False)
+        tf_internals.optimizer_variables(self).append(slot)
         return slot
 
     def index(self, variable):
         """The position of `variable` in `binary_variables` (KeyError if not trained here)."""
-        return self._index_of[self._var_key(variable)]
+        return self._index_of[tf_internals.var_key(self, variable)]
 
     @property
     def binary_variables(self):
@@ -278,7 +279,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         valid = tf.reduce_all(tf.stack([self._declared[n].valid(v) for n, v in values.items()]))
         return values, valid
 
-    def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
+    def apply_in_cross_replica(self, distribution, grads_and_vars):
         """Keras' loop over the variables (no EMA here), with the hyperparameters read
         and checked once per step rather than once per variable."""
         warn_if_state_lost(self)
@@ -298,7 +299,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
 
     def _apply_to(self, variable, gradient, values):
         if self.jit_compile:  # the key gives each variable its own trace, as in Keras
-            return self._apply_xla(variable, gradient, values, id(self._var_key(variable)))
+            return self._apply_xla(variable, gradient, values, id(tf_internals.var_key(self, variable)))
         return self._apply_one(variable, gradient, values)
 
     @tf.function(jit_compile=True)
@@ -306,12 +307,12 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
         return self._apply_one(variable, gradient, values)
 
     def _apply_one(self, variable, gradient, values):
-        if getattr(variable, "_unique_id", None) is None:
-            return  # a stand-in traced by model.save(): nothing to update
+        if tf_internals.is_placeholder_variable(variable):
+            return  # traced by model.save(): nothing to update
         if isinstance(gradient, tf.IndexedSlices):
             # The averages decay everywhere, so a sparse gradient is a dense one with zeros.
             gradient = tf.convert_to_tensor(gradient)
-        self._step_values = self._no_dependency(values)
+        self._step_values = tf_internals.untracked(self, values)
         flips = self.update_step(gradient, variable)
         # this variable's entry of the flip vector: one add for all layers' counts
         self._flips.assign_add(flips * tf.one_hot(self.index(variable),
@@ -323,7 +324,7 @@ class BinaryOptimizer(tf.keras.optimizers.Optimizer):
             config.pop(key, None)
         lead, *others = self.hyperparameter_names
         config.pop("learning_rate", None)
-        config[lead] = serialize_hyperparameter(self._learning_rate)
+        config[lead] = serialize_hyperparameter(tf_internals.learning_rate_as_stored(self))
         for other in others:
             config[other] = serialize_hyperparameter(getattr(self, f"_{other}"))
         return with_saved_step(self, config)

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.serialization import (
     SAVED_STEP,
     describe_predicate,
@@ -127,7 +128,7 @@ class CaseOptimizer(_Optimizer):
                 "CaseOptimizer got the same optimizer instance twice: give each "
                 "predicate (and the default) its own optimizer."
             )
-        self._predicates = self._no_dependency(predicates)
+        self._predicates = tf_internals.untracked(self, predicates)
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
         self._optimizers = optimizers
@@ -167,7 +168,7 @@ class CaseOptimizer(_Optimizer):
     @property
     def variables(self):
         """This optimizer's step counter, then every sub-optimizer's variables."""
-        variables = list(self._variables)
+        variables = list(tf_internals.optimizer_variables(self))
         for optimizer in self._optimizers:
             variables.extend(optimizer.variables)
         return variables
@@ -193,10 +194,9 @@ class CaseOptimizer(_Optimizer):
                     "For is_binary_variable, give binary layers "
                     "kernel_quantizer=larq.quantizers.NoOp(precision=1)."
                 )
-        self._routes = self._no_dependency(
-            {self._var_key(v): r for v, r in zip(var_list, routes)}
-        )
-        self._saved_routes = self._no_dependency(routes)
+        self._routes = tf_internals.untracked(
+            self, {tf_internals.var_key(self, v): r for v, r in zip(var_list, routes)})
+        self._saved_routes = tf_internals.untracked(self, routes)
         for index, optimizer in enumerate(self._optimizers):
             share = [v for v, r in zip(var_list, routes) if r == index]
             if share:
@@ -265,7 +265,7 @@ class CaseOptimizer(_Optimizer):
 
     def _route_of(self, variable):
         try:
-            return self._routes[self._var_key(variable)]
+            return self._routes[tf_internals.var_key(self, variable)]
         except (AttributeError, KeyError):
             raise KeyError(
                 f"CaseOptimizer was built without variable `{variable.name}`: build it "
@@ -278,7 +278,7 @@ class CaseOptimizer(_Optimizer):
         """Aggregate gradients once across replicas, then let each sub-optimizer apply its share."""
         grads_and_vars = list(grads_and_vars)
         if not grads_and_vars:
-            return self._iterations
+            return self.iterations
         with tf.init_scope():  # on every variable, as Keras builds: routing sees them all
             self.build([v for _, v in grads_and_vars])
         warn_if_state_lost(self)
@@ -296,16 +296,15 @@ class CaseOptimizer(_Optimizer):
             for optimizer, share in zip(self._optimizers, shares):
                 if share:
                     optimizer.apply_gradients(share, skip_gradients_aggregation=True)
-        return self._in_cross_replica(lambda: self._iterations.assign_add(1))
+        return self._in_cross_replica(lambda: self.iterations.assign_add(1))
 
     def _set_sub_counters(self):
         """The one step count: every sub-optimizer's schedules read this step's number,
         whatever steps a wrapper (SkipNonFinite, LossScaleOptimizer) skipped before."""
-        return tf.group([o.iterations.assign(self._iterations) for o in self._optimizers])
+        return tf.group([o.iterations.assign(self.iterations) for o in self._optimizers])
 
     def _in_cross_replica(self, fn):
-        return tf.__internal__.distribute.interim.maybe_merge_call(
-            lambda _: fn(), self._distribution_strategy)
+        return tf_internals.in_cross_replica(lambda _: fn(), tf_internals.distribution_strategy(self))
 
     def update_step(self, gradient, variable):
         raise NotImplementedError(
@@ -337,11 +336,11 @@ class CaseOptimizer(_Optimizer):
 
     def save_own_variables(self, store):
         # Only the step counter: `model.save` visits the sub-optimizers on its own.
-        for i, variable in enumerate(self._variables):
+        for i, variable in enumerate(tf_internals.optimizer_variables(self)):
             store[str(i)] = variable.numpy()
 
     def load_own_variables(self, store):
-        for i, variable in enumerate(self._variables):
+        for i, variable in enumerate(tf_internals.optimizer_variables(self)):
             variable.assign(store[str(i)])
 
     def get_config(self):
@@ -390,7 +389,7 @@ class CaseOptimizer(_Optimizer):
         config.pop("skip_non_finite", None)  # written before skipping became a wrapper
         saved = {SAVED_STEP: config.pop(SAVED_STEP, None)}
         optimizer = cls(*zip(predicates, optimizers), default_optimizer=default, **config)
-        optimizer._saved_routes = optimizer._no_dependency(routes)
+        optimizer._saved_routes = tf_internals.untracked(optimizer, routes)
         return remember_saved_step(optimizer, saved, inner=optimizers + [default])
 
 

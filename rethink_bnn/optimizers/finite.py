@@ -12,6 +12,7 @@ Keras' `LossScaleOptimizer` (which goes outside it, so that it sees unscaled gra
 
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.serialization import (
     SAVED_STEP,
     deserialize_optimizer,
@@ -59,8 +60,8 @@ def apply_or_skip(grads_and_vars, apply_fn, skip_fn):
     """
     grads_and_vars = list(grads_and_vars)
     variables = [v for _, v in grads_and_vars]
-    if tf.__internal__.distribute.strategy_supports_no_merge_call():
-        tf.__internal__.smart_cond.smart_cond(
+    if tf_internals.strategy_supports_no_merge_call():
+        tf_internals.smart_cond(
             all_finite([g for g, _ in grads_and_vars]),
             lambda: _no_result(apply_fn, grads_and_vars),
             lambda: _no_result(skip_fn),
@@ -80,7 +81,7 @@ def apply_or_skip(grads_and_vars, apply_fn, skip_fn):
                 args=(gradients,),
             )
 
-        tf.__internal__.smart_cond.smart_cond(
+        tf_internals.smart_cond(
             finite, apply_on_every_replica, lambda: _no_result(skip_fn)
         )
 
@@ -101,7 +102,7 @@ def _no_result(fn, *args):
 
 
 @tf.keras.saving.register_keras_serializable(package="rethink_bnn")
-class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimizer):
+class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
     """Wraps an optimizer so that a step whose gradients hold a NaN or Inf changes nothing.
 
     The wrapped optimizer keeps the one step counter (`iterations` is its counter): a
@@ -188,17 +189,17 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
             return
         # Made here, not in __init__: a checkpoint saved without them still restores
         # under `assert_existing_objects_matched`, and one with them restores them now.
-        self._skipped_steps = self._no_dependency(step_counter("skipped_steps"))
-        self._track_trackable(self._skipped_steps, "_skipped_steps")
+        self._skipped_steps = tf_internals.untracked(self, step_counter("skipped_steps"))
+        tf_internals.track(self, self._skipped_steps, "_skipped_steps")
         with tf.init_scope():
             applied = tf.Variable(self.iterations - self._skipped_steps,
                                   name="applied_steps", dtype=tf.int64, trainable=False)
-        self._applied_steps = self._no_dependency(applied)
-        self._track_trackable(self._applied_steps, "_applied_steps")
+        self._applied_steps = tf_internals.untracked(self, applied)
+        tf_internals.track(self, self._applied_steps, "_applied_steps")
         # Keras caches an optimizer's checkpoint children when a checkpoint first visits
         # it (a resumed run restores before this build): forget them, so that the
         # counters are saved by a resumed run as by an uninterrupted one.
-        vars(self._optimizer).pop("_coalesced_children", None)
+        tf_internals.forget_checkpoint_children(self._optimizer)
 
     def compute_gradients(self, loss, var_list, tape=None):
         return self._optimizer.compute_gradients(loss, var_list, tape)
@@ -241,8 +242,7 @@ class SkipNonFinite(tf.__internal__.tracking.DelegatingTrackableMixin, _Optimize
         if tf.distribute.in_cross_replica_context():  # the skip branch, under a strategy
             count(None)
         else:
-            tf.__internal__.distribute.interim.maybe_merge_call(
-                count, self._optimizer._distribution_strategy)
+            tf_internals.in_cross_replica(count, tf_internals.distribution_strategy(self._optimizer))
 
     def update_step(self, gradient, variable):
         raise NotImplementedError("SkipNonFinite delegates updates; call apply_gradients.")

@@ -6,6 +6,8 @@ import warnings
 
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
+
 __all__ = ["OptimizerStateNotRestored", "deserialize_optimizer", "describe_predicate",
            "name_variables_under", "remember_saved_step", "warn_if_state_lost", "with_saved_step",
            "registered_name"]
@@ -19,12 +21,12 @@ def name_variables_under(optimizer, scope):
     Variables created later, in `build`, get the scope from `CaseOptimizer.build`.
     Checkpoints key variables by attribute, not name, so they are unaffected.
     """
-    if getattr(optimizer, "_mesh", None) is not None:  # DTensor: leave its layout alone
+    if tf_internals.uses_dtensor(optimizer):  # leave its layout alone
         return
-    strategy = getattr(optimizer, "_distribution_strategy", None) or tf.distribute.get_strategy()
+    strategy = tf_internals.distribution_strategy(optimizer) or tf.distribute.get_strategy()
     renamed = {}
     with tf.init_scope(), strategy.scope(), tf.name_scope(scope):
-        for variable in optimizer._variables:
+        for variable in tf_internals.optimizer_variables(optimizer):
             if variable.name.startswith(scope):
                 continue  # already named by a CaseOptimizer
             name = variable.name.split(":")[0].rsplit("/", 1)[-1]
@@ -34,7 +36,8 @@ def name_variables_under(optimizer, scope):
     if not renamed:
         return
     # A new list: replacing items of the tracked one would make it unsaveable.
-    optimizer._variables = [renamed.get(id(v), v) for v in optimizer._variables]
+    tf_internals.set_optimizer_variables(
+        optimizer, [renamed.get(id(v), v) for v in tf_internals.optimizer_variables(optimizer)])
     for attribute, value in list(vars(optimizer).items()):
         if id(value) in renamed:
             setattr(optimizer, attribute, renamed[id(value)])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rethink_bnn.configs import StoredConfigError, check_stored_config, with_current_names
+from rethink_bnn.events import read_scalars  # noqa: F401  (the figures read it here)
 from rethink_bnn.training.run_folder import read_csv
 
 __all__ = [
@@ -123,83 +124,6 @@ def epoch_log(folder, columns=(), figure="figure"):
     if rows[0].get("epoch") == 0:  # written before epochs were numbered from 1
         rows = [{**row, "epoch": row["epoch"] + 1} for row in rows]
     return rows
-
-
-def read_scalars(event_dir, tags):
-    """{tag: (steps, values)} from the TensorBoard event files in `event_dir`, sorted by
-    step.
-
-    A resumed run writes the steps of an epoch whose checkpoint was lost again, to a
-    newer file: the value written last wins, as in the run's weights. Events are decoded
-    in bulk by TensorFlow's proto decoder (a 100-epoch CIFAR-10 sweep point holds
-    millions), and a record cut short by a run still writing is skipped.
-    """
-    # one file per writing session, in the order the sessions began
-    columns = sorted((_scalars_in(path, tags)
-                      for path in Path(event_dir).glob("events.out.tfevents.*")),
-                     key=lambda column: column[0])
-    steps, names, values = (np.concatenate([c[i] for c in columns]) if columns
-                            else np.zeros(0) for i in range(1, 4))
-    found = {}
-    for tag in tags:
-        mine = names == tag.encode()
-        tag_steps, tag_values = steps[mine][::-1], values[mine][::-1]
-        kept = np.unique(tag_steps, return_index=True)[1]  # first from the end: the last
-        found[tag] = (tag_steps[kept].astype(np.int64), tag_values[kept].astype(np.float64))
-    return found
-
-
-# TensorProto dtypes a scalar summary may hold, and their bytes in tensor_content.
-_DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 9: "<i8"}
-
-
-def _scalars_in(path, tags):
-    """(wall time of the first event, steps, tags, values) of the scalar summaries in
-    one event file with one of `tags`, in the order written."""
-    import tensorflow as tf
-
-    def decode(messages, message_type, fields, types):
-        sizes, values = tf.io.decode_proto(messages, message_type, fields, types)
-        return sizes.numpy(), [v.numpy() for v in values]
-
-    nothing = np.zeros(0, np.int64), np.zeros(0, "S1"), np.zeros(0)
-    data = tf.data.TFRecordDataset(str(path)).ignore_errors().batch(1 << 30)
-    batches = list(data.as_numpy_iterator())
-    if not batches:
-        return (math.inf, *nothing)
-    sizes, (wall_time, steps, summaries) = decode(
-        batches[0], "tensorflow.Event", ["wall_time", "step", "summary"],
-        [tf.float64, tf.int64, tf.string])
-    has_summary = sizes[:, 2] > 0
-    # the first summary's time: the file_version event's is whole seconds only
-    began = float(wall_time[has_summary.argmax() if has_summary.any() else 0, 0])
-    if not has_summary.any():  # (the decoder refuses an empty batch)
-        return (began, *nothing)
-    steps, summaries = steps[has_summary, 0], summaries[has_summary, 0]
-    sizes, (values,) = decode(summaries, "tensorflow.Summary", ["value"], [tf.string])
-    present = np.arange(values.shape[1]) < sizes[:, :1]
-    steps, values = np.broadcast_to(steps[:, None], values.shape)[present], values[present]
-    sizes, (names, simple, tensors) = decode(
-        values, "tensorflow.Summary.Value", ["tag", "simple_value", "tensor"],
-        [tf.string, tf.float32, tf.string])
-    wanted = np.isin(names[:, 0], [t.encode() for t in tags])
-    if not wanted.any():
-        return (began, *nothing)
-    steps, names, result = steps[wanted], names[wanted, 0], simple[wanted, 0].astype(np.float64)
-    tensors, has_tensor = tensors[wanted, 0], sizes[wanted, 2] > 0
-    sizes, (dtype, content, *vals) = decode(
-        tensors, "tensorflow.TensorProto",
-        ["dtype", "tensor_content", "float_val", "double_val", "int_val", "int64_val"],
-        [tf.int32, tf.string, tf.float32, tf.float64, tf.int32, tf.int64])
-    for column, field in enumerate(vals, start=2):  # values stored as repeated fields
-        listed = has_tensor & (sizes[:, column] > 0)
-        result[listed] = field[listed, 0]
-    for code, layout in _DTYPES.items():  # values stored as raw bytes
-        raw = has_tensor & (dtype[:, 0] == code) & (sizes[:, 1] > 0)
-        raw &= np.array([len(c) == np.dtype(layout).itemsize for c in content[:, 0]], bool)
-        if raw.any():
-            result[raw] = np.frombuffer(b"".join(content[raw, 0]), layout)
-    return began, steps, names, result
 
 
 def _config(folder):

@@ -5,14 +5,15 @@ missing state file or `.index`, a truncated `.data`): a run then resumes from th
 one that reads, says which, and never starts over silently.
 """
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 
 import tensorflow as tf
-from tensorflow.python.checkpoint import checkpoint_management
 
+from rethink_bnn.files import write_text_atomically
 from rethink_bnn.training.run_folder import DamagedRunFolder, short_reason
 
 __all__ = ["newest_readable", "restore_newest", "unreadable"]
@@ -117,7 +118,19 @@ def restore_newest(checkpoint, directory, owner=True):
             for path in directory.glob(f"ckpt-{newer}.*"):
                 path.unlink()
         kept = sorted(_numbers(p.name for p in directory.glob("ckpt-*.index")))
-        checkpoint_management.update_checkpoint_state_internal(
-            str(directory), prefix.name, [f"ckpt-{n}" for n in kept if n <= number],
-            save_relative_paths=True)
+        write_checkpoint_state(directory, [f"ckpt-{n}" for n in kept if n <= number])
     return prefix, problems
+
+
+def write_checkpoint_state(directory, names):
+    """Write `directory/checkpoint`, the state file `tf.train.CheckpointManager` and
+    `tf.train.latest_checkpoint` read (a text CheckpointState): `names` oldest first,
+    the last the latest, relative to the folder as the manager writes them. Each is
+    stamped with its index file's time, so that the manager deletes it in its turn."""
+    directory = Path(directory)
+    stamps = [(directory / f"{name}.index").stat().st_mtime for name in names]
+    lines = [f"model_checkpoint_path: {json.dumps(names[-1])}"]
+    lines += [f"all_model_checkpoint_paths: {json.dumps(name)}" for name in names]
+    lines += [f"all_model_checkpoint_timestamps: {stamp!r}" for stamp in stamps]
+    lines.append(f"last_preserved_timestamp: {min(stamps) - 1!r}")
+    write_text_atomically(directory / "checkpoint", "\n".join(lines) + "\n")

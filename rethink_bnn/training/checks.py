@@ -4,8 +4,8 @@ says what is wrong and how to fix it (`ConfigError`)."""
 import math
 
 import tensorflow as tf
-from zookeeper.core.component import base_getattr
 
+from rethink_bnn.zookeeper_internals import base_getattr
 from rethink_bnn.training.distribution import check_strategy_name
 from rethink_bnn.training.fields import check_types
 

@@ -8,8 +8,7 @@ checks that every field of every task has one, so a new field cannot go undocume
 
 import typing
 
-from zookeeper.core.component import base_getattr
-from zookeeper.core.utils import is_component_instance
+from rethink_bnn.zookeeper_internals import base_getattr, is_component_instance
 
 __all__ = ["FIELD_HELP", "check_types", "describe_fields", "field_meaning", "type_in_words"]
 

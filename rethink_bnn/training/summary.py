@@ -8,9 +8,9 @@ import larq
 import tensorflow as tf
 import tf_keras
 import zookeeper
-from zookeeper.core.utils import convert_to_snake_case
 
 import rethink_bnn
+from rethink_bnn.zookeeper_internals import convert_to_snake_case
 from rethink_bnn.optimizers import binary_optimizers, is_binary_variable, skip_counters
 from rethink_bnn.training.run_folder import read_csv
 

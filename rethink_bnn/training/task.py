@@ -16,10 +16,13 @@ from typing import Optional, Tuple, Union
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field
-from zookeeper.core.component import base_getattr
-from zookeeper.core.utils import convert_to_snake_case, is_component_instance
 from zookeeper.tf import Dataset, Preprocessing
 
+from rethink_bnn.zookeeper_internals import (
+    base_getattr,
+    convert_to_snake_case,
+    is_component_instance,
+)
 from rethink_bnn.data.streams import evaluation_stream, training_stream
 from rethink_bnn.callbacks import (
     BatchMetricLogger,

@@ -9,6 +9,8 @@ from rethink_bnn.data import (
 )
 from tests.data.test_archives import needs_fashion, write_cifar10_archive
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def _configured(cls, **config):
     instance = cls()

@@ -3,6 +3,9 @@ import tensorflow as tf
 from zookeeper import configure
 
 from rethink_bnn.data import Cifar10Augmentation, ScaleToUnitRange
+import pytest
+
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
 
 
 def _configured(cls, **config):

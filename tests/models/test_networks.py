@@ -49,6 +49,10 @@ def test_unknown_weight_kind_is_refused():
     with pytest.raises(ValueError, match=r"weight_kind must be one of \('bop', 'latent', "
                                          r"'latent_unclipped'\), got 'ternary'"):
         models.binarynet(weight_kind="ternary")
+
+
+@pytest.mark.experiments  # larq-zoo's networks
+def test_unknown_weight_kind_is_refused_for_the_imagenet_networks():
     with pytest.raises(ValueError, match="weight_kind must be one of .'bop', 'latent'. for "
                                          "the ImageNet networks, got 'latent_unclipped'"):
         models.imagenet_network("xnornet", weight_kind="latent_unclipped")
@@ -96,6 +100,7 @@ def test_the_mnist_net_is_built_as_the_reports_code_builds_it():
     assert convs[0].input_quantizer is None and convs[1].input_quantizer is not None
 
 
+@pytest.mark.experiments
 def test_larq_zoo_and_scipy_stats_load_only_when_first_used():
     # Every process of ours pays for what the tasks import: larq-zoo (Keras 3's
     # applications, 2.4 s) only for the ImageNet networks, scipy.stats only for the ANOVA.

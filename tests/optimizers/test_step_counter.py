@@ -109,6 +109,7 @@ def test_gamma_and_threshold_are_reported_for_the_same_step(mode):
                                                      "threshold": THRESHOLDS[i]})
 
 
+@pytest.mark.experiments  # the training loop's callbacks
 def test_the_epoch_log_holds_the_hyperparameters_of_the_epochs_last_step():
     from rethink_bnn.training.loop_callbacks import HyperparameterLogger
 

@@ -14,6 +14,8 @@ from rethink_bnn.training.run_folder import read_csv
 from tests.plot.images import assert_real_png, assert_real_svg
 from tests.test_experiments import run_task
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 FIGURES = {
     "sweep": lambda folder: plot.sweep_figure([folder], sigma=5),
     "training": lambda folder: plot.training_figure([folder]),

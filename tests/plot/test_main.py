@@ -8,6 +8,8 @@ import pytest
 from rethink_bnn.plot.__main__ import main
 from tests.plot.images import assert_real_png, assert_real_svg
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def test_the_default_output_is_the_run_folders_figures_folder(training_run, capsys):
     assert main(["training", str(training_run)]) == 0

@@ -8,6 +8,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.util import run_sync
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 RUNS = {
     "sec5_1_sweep.ipynb": ["sweep"],

@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from rethink_bnn.plot import runs
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def test_every_folder_is_recognised(all_runs):
     assert runs.kind_of(all_runs["sweep"]) == runs.SWEEP

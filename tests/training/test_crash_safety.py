@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 INTERRUPT = str(Path(__file__).with_name("interrupt.py"))
 TASK = ["demo", "epochs=8", "flip_log_freq=1", "deterministic=True"]
 STEPS_PER_EPOCH = 41  # 1,293 digits for training, batches of 32

@@ -139,6 +139,7 @@ def test_auto_picks_the_strategy_in_scope_or_one_device(monkeypatch):
         select_strategy("gpus")
 
 
+@pytest.mark.experiments  # a task
 def test_a_task_on_two_workers_writes_one_run_folder(tmp_path):
     """`python -m rethink_bnn.train demo` on two workers (TF_CONFIG): both train, the chief
     writes the run folder; the other worker's checkpoints go to a scratch folder, which

@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import BINARY_OPTIMIZERS, binary_adam, binary_kernels, bop_adam, dense_bnn, digits
-from tests.training.test_task import _demo
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -105,7 +104,10 @@ def test_mixed_precision_keeps_kernels_binary_and_the_state_float32(optimizer, p
     assert np.mean(first == expected) > (0.95 if optimizer == "bop" else 0.85)
 
 
+@pytest.mark.experiments
 def test_a_task_in_mixed_float16_checkpoints_the_loss_scale_and_restores_the_policy(tmp_path):
+    from tests.training.test_task import _demo
+
     summary = _demo(tmp_path, epochs=2, precision="mixed_float16",
                     **{"dataset.train_limit": 64}).run()
     assert tf.keras.mixed_precision.global_policy().name == "float32"
@@ -119,7 +121,10 @@ def test_a_task_in_mixed_float16_checkpoints_the_loss_scale_and_restores_the_pol
     np.testing.assert_array_equal(np.abs(values), np.ones_like(values))
 
 
+@pytest.mark.experiments
 def test_an_unknown_precision_is_refused(tmp_path):
+    from tests.training.test_task import _demo
+
     with pytest.raises(ValueError, match="precision must be one of float32, mixed_float16, "
                                          "mixed_bfloat16, got 'float16'"):
         _demo(tmp_path, precision="float16").run()

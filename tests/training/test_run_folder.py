@@ -33,6 +33,8 @@ from rethink_bnn.training.run_folder import (
     read_csv,
 )
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 DEMO = ["demo", "epochs=3", "dataset.train_limit=64"]  # 2 steps an epoch, 3 checkpoints
 ROOT = str(Path(rethink_bnn.__file__).parents[1])
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}

@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from rethink_bnn.data import training_stream
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 N = 50
 
 

@@ -12,6 +12,8 @@ from rethink_bnn.train import main
 from rethink_bnn.training.run_folder import read_csv, write_csv_atomically, write_json_atomically
 from rethink_bnn.training.task import ConfigError
 
+pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
+
 
 def _demo(tmp_path, **fields):
     task = Demo()

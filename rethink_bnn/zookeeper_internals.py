@@ -1,0 +1,43 @@
+"""Every zookeeper name we use that its package does not export, in one place.
+
+Checked on zookeeper 1.4.0 (requirements.lock; the experiments extra pins it). zookeeper
+exports `Field`, `ComponentField`, `component`, `factory`, `task` and `configure`; the
+tasks also need how it names a task (`convert_to_snake_case`: the command line's task
+names are zookeeper's own), reads a field without resolving it (`base_getattr`), tells a
+component instance from a class, type-checks a value and parses a `key=value` value as
+its CLI does. `tests/test_zookeeper_internals.py` checks each on the installed version.
+"""
+
+CHECKED_ON = "zookeeper 1.4.0"
+NAMES = {
+    "zookeeper.core.component": ("base_getattr",),
+    "zookeeper.core.utils": ("convert_to_snake_case", "is_component_instance", "type_check",
+                             "parse_value_from_string"),
+}
+
+
+class ZookeeperInternalsChanged(ImportError):
+    """A zookeeper name rethink_bnn relies on is gone."""
+
+
+def _load():
+    import importlib
+
+    import zookeeper
+
+    found = {}
+    for module_name, names in NAMES.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            if not hasattr(module, name):
+                raise ZookeeperInternalsChanged(
+                    f"rethink_bnn/zookeeper_internals.py: {module_name}.{name} is gone in "
+                    f"zookeeper {zookeeper.__version__} (checked on {CHECKED_ON}): "
+                    "pip install \"zookeeper==1.4.0\" (the experiments extra pins it).")
+            found[name] = getattr(module, name)
+    return found
+
+
+globals().update(_load())
+
+__all__ = [name for names in NAMES.values() for name in names]
