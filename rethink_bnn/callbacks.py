@@ -40,7 +40,8 @@ class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
         # only needs room for its own interval and one execution of steps_per_execution
         self._interval = self.read_every or self.params.get("steps") or 1024
         self._recorder = StepRecorder.of(self.model)
-        self._recorder.start(self, step, self._interval + tf_internals.steps_per_execution(self.model))
+        self._recorder.start(
+            self, step, self._interval + tf_internals.steps_per_execution(self.model))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_step = self._step

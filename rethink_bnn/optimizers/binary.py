@@ -299,7 +299,8 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
 
     def _apply_to(self, variable, gradient, values):
         if self.jit_compile:  # the key gives each variable its own trace, as in Keras
-            return self._apply_xla(variable, gradient, values, id(tf_internals.var_key(self, variable)))
+            key = id(tf_internals.var_key(self, variable))
+            return self._apply_xla(variable, gradient, values, key)
         return self._apply_one(variable, gradient, values)
 
     @tf.function(jit_compile=True)

@@ -304,7 +304,8 @@ class CaseOptimizer(_Optimizer):
         return tf.group([o.iterations.assign(self.iterations) for o in self._optimizers])
 
     def _in_cross_replica(self, fn):
-        return tf_internals.in_cross_replica(lambda _: fn(), tf_internals.distribution_strategy(self))
+        return tf_internals.in_cross_replica(
+            lambda _: fn(), tf_internals.distribution_strategy(self))
 
     def update_step(self, gradient, variable):
         raise NotImplementedError(

@@ -242,7 +242,8 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
         if tf.distribute.in_cross_replica_context():  # the skip branch, under a strategy
             count(None)
         else:
-            tf_internals.in_cross_replica(count, tf_internals.distribution_strategy(self._optimizer))
+            tf_internals.in_cross_replica(
+                count, tf_internals.distribution_strategy(self._optimizer))
 
     def update_step(self, gradient, variable):
         raise NotImplementedError("SkipNonFinite delegates updates; call apply_gradients.")
