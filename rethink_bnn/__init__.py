@@ -17,7 +17,7 @@ from rethink_bnn import callbacks, initializers, optimizers  # noqa: E402
 from rethink_bnn.callbacks import BatchMetricLogger, FlipLogger, SkippedStepLogger  # noqa: E402
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def _register_plain_names():

@@ -17,33 +17,11 @@ from zookeeper import ComponentField, configure
 
 from rethink_bnn.zookeeper_internals import convert_to_snake_case, type_check
 
-__all__ = ["RENAMED_FIELDS", "StoredConfigError", "UnknownComponent", "check_stored_config",
-           "flat_config", "own_components", "read_stored_config", "task_from_config",
-           "with_current_names"]
-
-# Fields renamed since runs were first written: old name -> new name. Every reader of a
-# stored configuration (a run folder's config.json, a summary's "config", a sweep
-# point's file) passes it through `with_current_names`, so an earlier version's run
-# resumes, compares, exports and plots as the same configuration.
-RENAMED_FIELDS = {"weights": "weight_kind"}  # 0.1: Keras' `weights` are pretrained ones
+__all__ = ["StoredConfigError", "UnknownComponent", "check_stored_config",
+           "flat_config", "own_components", "read_stored_config", "task_from_config"]
 
 # Keys of a stored configuration that are no field: the task's name, the kind of run.
 META_KEYS = ("task", "kind")
-
-
-def with_current_names(config):
-    """A stored configuration with every field of RENAMED_FIELDS under its new name, in
-    nested components too (a new name already there wins); anything but a dict is
-    returned as it is, for its reader to reject."""
-    if not isinstance(config, dict):
-        return config
-    current = {}
-    for key, value in config.items():
-        new = RENAMED_FIELDS.get(key)
-        if new is not None and new in config:
-            continue
-        current[new or key] = with_current_names(value)
-    return current
 
 
 class UnknownComponent(ValueError):
@@ -135,7 +113,7 @@ def _json_kind(value):
 
 
 def check_stored_config(config):
-    """Check that `config` (a stored configuration, through `with_current_names`) is one
+    """Check that `config` (a stored configuration) is one
     of a task of ours: a JSON object naming a known task under "task", every other key
     a field of that task, each value of its field's type, each component an object with
     the name of one of our classes under "class" and that class's fields. Nothing is
@@ -217,8 +195,7 @@ def _check_value(key, annotation, value):
 
 
 def read_stored_config(path):
-    """The stored configuration in the JSON file `path`, through `with_current_names`
-    and checked by `check_stored_config`.
+    """The stored configuration in the JSON file `path`, checked by `check_stored_config`.
 
     Raises:
         StoredConfigError: one line naming the file and what is wrong with it.
@@ -236,7 +213,7 @@ def read_stored_config(path):
         raise StoredConfigError(f"{path} cannot be read "
                                 f"({getattr(error, 'strerror', None) or error})") from None
     try:
-        config = with_current_names(json.loads(text))
+        config = json.loads(text)
     except (ValueError, RecursionError) as error:  # json's: not JSON, or nested too deep
         reason = " ".join(str(error).split())[:100] or "nested too deeply"
         raise StoredConfigError(f"{path} is not JSON ({reason})") from None
@@ -253,7 +230,6 @@ def task_from_config(config):
     configured; StoredConfigError for a config that is not one of a task of ours."""
     from rethink_bnn.experiments import TASKS
 
-    config = with_current_names(config)
     check_stored_config(config)
     task = TASKS[convert_to_snake_case(config["task"])]()
     try:

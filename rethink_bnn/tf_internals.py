@@ -9,8 +9,8 @@ this module and the versions, instead of an AttributeError deep in a training st
 Public API is used wherever one exists (`Optimizer.iterations`, `tf.train.Checkpoint`,
 `tf.compat.v1.train.update_checkpoint_state`); what remains has no public form:
   - the optimizer's variable keys and variable list, which its `build` and slots use;
-  - checkpoint tracking switches (`_no_dependency`, `_track_trackable`) and the restore
-    that a checkpoint left pending before an optimizer was built;
+  - checkpoint tracking switches (`_no_dependency`, `_track_trackable`) and the cache of
+    an optimizer's checkpoint children;
   - the one per-step hook of Keras' optimizer (`_distributed_apply_gradients_fn`);
   - `tf.__internal__`'s merge-call and cond helpers, used as Keras' own wrappers use them;
   - a model's steps per execution and the instance's `train_step` (the step recorder
@@ -88,12 +88,6 @@ def forget_checkpoint_children(trackable):
     """Drop the checkpoint children Keras caches on an optimizer at a checkpoint's first
     visit, so that variables made later are saved under their own names."""
     vars(trackable).pop("_coalesced_children", None)
-
-
-def pending_restorations(trackable):
-    """{name: restorations} a checkpoint restored before `trackable` had these children
-    left for them (empty if none); the dict is the live one."""
-    return getattr(trackable, "_deferred_dependencies", None) or {}
 
 
 def slot_name(variable):
@@ -193,7 +187,7 @@ def missing():
         (optimizer, "_var_key"), (optimizer, "_variables"), (optimizer, "_build_learning_rate"),
         (optimizer, "_learning_rate"), (optimizer, "_no_dependency"),
         (optimizer, "_track_trackable"), (optimizer, "_distribution_strategy"),
-        (optimizer, "_deferred_dependencies"), (optimizer, "_distributed_apply_gradients_fn"),
+        (optimizer, "_distributed_apply_gradients_fn"),
         (variable, "_shared_name"), (variable, "_unique_id"),
         (model, "_steps_per_execution"), (model, "train_step"),
         (tf, "_tf_uses_legacy_keras"),

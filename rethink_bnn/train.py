@@ -35,7 +35,6 @@ from rethink_bnn.zookeeper_internals import (
     parse_value_from_string,
 )
 from rethink_bnn.configs import (
-    RENAMED_FIELDS,
     StoredConfigError,
     UnknownComponent,
     flat_config,
@@ -221,11 +220,6 @@ def _unknown_key(task_class, config, key, component):
         fields = sorted(instance.__component_fields__)
     except Exception:  # another bad key or value: it gets its own message next run
         return f"unknown key '{full_key}' (and another key or value is wrong too)."
-    renamed = RENAMED_FIELDS.get(key)
-    if renamed in fields:  # an earlier version's name: say the new one, do not guess
-        new_key = ".".join(path + [renamed])
-        return (f"'{full_key}' is now named '{new_key}': write "
-                f"{new_key}={_as_text(config[full_key])}.")
     close = difflib.get_close_matches(key, fields, n=1)
     hint = f"did you mean '{'.'.join(path + close)}'? " if close else ""
     where = f"'{'.'.join(path)}'" if path else "the task"

@@ -34,11 +34,8 @@ def _error(capsys):
                                            "'dataset.train_limit'? 'dataset' has: seed, "),
         (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, "
                                  "weight_kind."),
-        (["demo", "weights=latent"], "error: 'weights' is now named 'weight_kind': write "
-                                     "weight_kind=latent."),
-        (["demo", "model.weights=bop"], "error: 'model.weights' is now named "
-                                        "'model.weight_kind': write model.weight_kind=bop."),
-        (["bop_sweep", "point.weights=bop"], "'point.weights' is now named 'point.weight_kind'"),
+        (["demo", "weights=latent"], "error: unknown key 'weights': did you mean "
+                                     "'weight_kind'?"),
         (["demo", "weight_kind=ternary"], "error: weight_kind must be one of ('bop', 'latent', "
                                           "'latent_unclipped'), got 'ternary'."),
         (["demo", "epochs"], "'epochs' is not of the form key=value"),

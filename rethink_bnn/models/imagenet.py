@@ -15,7 +15,6 @@ from collections.abc import Mapping
 import larq as lq
 import tensorflow as tf
 
-from rethink_bnn.models.kernels import accepts_old_weights_name
 from rethink_bnn.optimizers import is_binary_variable
 
 __all__ = ["IMAGENET_NETWORKS", "imagenet_network"]
@@ -47,7 +46,6 @@ IMAGENET_NETWORKS = _ZooFactories({
 })
 
 
-@accepts_old_weights_name
 def imagenet_network(name, input_shape=(224, 224, 3), num_classes=1000, weight_kind="bop",
                      seed=None):
     """larq-zoo's network `name` (one of IMAGENET_NETWORKS), untrained.

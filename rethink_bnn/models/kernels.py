@@ -1,9 +1,6 @@
 """Layer arguments for binary kernels, for Bop or for latent-weight training."""
 
-import functools
-import inspect
 import itertools
-import warnings
 
 import larq as lq
 
@@ -12,29 +9,6 @@ from rethink_bnn.initializers import BinaryHeNormal
 WEIGHT_KINDS = ("bop", "latent", "latent_unclipped")
 
 
-def accepts_old_weights_name(function):
-    """Let `function(..., weights=KIND)` still mean `weight_kind=KIND`, with a
-    DeprecationWarning, for the 0.1 release: the argument was named `weights`, the name
-    Keras and larq-zoo give to pretrained weights. Both names at once is a TypeError."""
-    signature = inspect.signature(function)
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        if "weights" in kwargs:
-            if "weight_kind" in signature.bind_partial(*args, **{
-                    k: v for k, v in kwargs.items() if k != "weights"}).arguments:
-                raise TypeError(f"{function.__name__}() got both weight_kind and weights, "
-                                "its old name: pass weight_kind only.")
-            warnings.warn(f"{function.__name__}(weights=...) is deprecated: the argument is "
-                          "now named weight_kind (weights= goes after 0.1).",
-                          DeprecationWarning, stacklevel=2)
-            kwargs["weight_kind"] = kwargs.pop("weights")
-        return function(*args, **kwargs)
-
-    return wrapper
-
-
-@accepts_old_weights_name
 def binary_kernel(weight_kind, seed=None, initializer=None):
     """Keyword arguments for a Larq Quant layer's kernel.
 
@@ -71,7 +45,6 @@ def binary_kernel(weight_kind, seed=None, initializer=None):
     raise ValueError(f"weight_kind must be one of {WEIGHT_KINDS}, got {weight_kind!r}.")
 
 
-@accepts_old_weights_name
 def binary_kernels(weight_kind, seed=None, initializer=None):
     """`binary_kernel` arguments for successive layers, each with its own initializer
     (seeds `seed`, `seed + 1`, ...): a Keras initializer instance returns the same

@@ -3,7 +3,7 @@
 import larq as lq
 import tensorflow as tf
 
-from rethink_bnn.models.kernels import accepts_old_weights_name, binary_kernels
+from rethink_bnn.models.kernels import binary_kernels
 
 __all__ = ["binary_mlp", "binarynet", "mnist_net"]
 
@@ -12,7 +12,6 @@ def _batch_norm():
     return tf.keras.layers.BatchNormalization(scale=False)
 
 
-@accepts_old_weights_name
 def binarynet(input_shape=(32, 32, 3), num_classes=10, weight_kind="bop", seed=None):
     """BinaryNet for CIFAR-10 as in the authors' source code, 10,352,000 binary weights.
 
@@ -44,7 +43,6 @@ def binarynet(input_shape=(32, 32, 3), num_classes=10, weight_kind="bop", seed=N
     return tf.keras.Model(inputs, outputs, name=f"binarynet_{weight_kind}")
 
 
-@accepts_old_weights_name
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, weight_kind="bop", seed=None,
               initializer=None):
     """The reproducibility report's MNIST net (sec 3.1.1), as the report's code builds it.
@@ -80,7 +78,6 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, weight_kind="bop", seed=N
     return tf.keras.Model(inputs, outputs, name=f"mnist_net_{weight_kind}")
 
 
-@accepts_old_weights_name
 def binary_mlp(input_shape=(8, 8, 1), num_classes=10, units=(256, 256), weight_kind="bop",
                seed=None):
     """Binary dense layers, BatchNorm after each, sign activations between them; the

@@ -159,7 +159,6 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         self._binary_built = True
         self._index_of = tf_internals.untracked(
             self, {tf_internals.var_key(self, v): i for i, v in enumerate(var_list)})
-        self._redirect_old_checkpoint_layout(len(var_list))
         # Cumulative flips of each variable, in one vector: `FlipLogger` reads it with
         # one op per step however many layers there are.
         self._flips = self.add_variable((len(var_list),), tf.int64, name="flips")
@@ -188,26 +187,6 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         # `_variables/N`, where an uninterrupted run saves `_flips`. Forgetting the cache
         # gives every run one layout (the subclass's state is made before the next visit).
         tf_internals.forget_checkpoint_children(self)
-
-    def _redirect_old_checkpoint_layout(self, n_variables):
-        """Point the restorations that a checkpoint restored before this build left
-        pending at the variables this build makes.
-
-        Checkpoints also key variables by position in `_variables`. Before `SkipNonFinite`,
-        Bop's were [iterations, skipped steps, m of each variable, flips]; now they are
-        [iterations, flips, state...]: the averages keep their positions, but position 1
-        (the old skipped-step counter, a scalar) would be restored into the flip counter,
-        and the old flip counter's position (the only key a resumed run of the old layout
-        saved it under) into nothing. The flip counter is restored through `_flips` alone.
-        """
-        pending = tf_internals.pending_restorations(tf_internals.optimizer_variables(self))
-        if not pending:
-            return
-        pending.pop("1", None)  # new layout: the flip counter, saved as `_flips` too
-        old_flips = pending.pop(str(2 + n_variables), None)  # old layout: Bop's one slot each
-        own = tf_internals.pending_restorations(self)
-        if old_flips and "_flips" not in own:
-            own["_flips"] = old_flips
 
     def add_state(self, variable, name):
         """A zero slot like `variable`, in float32 if `variable` is float16 or bfloat16:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rethink_bnn.configs import StoredConfigError, check_stored_config, with_current_names
+from rethink_bnn.configs import StoredConfigError, check_stored_config
 from rethink_bnn.events import read_scalars  # noqa: F401  (the figures read it here)
 from rethink_bnn.training.run_folder import read_csv
 
@@ -138,7 +138,6 @@ def _config(folder):
     if not isinstance(config, dict):
         raise WrongRunError(f"{path} holds no run configuration (a JSON object): the run "
                             "folder is damaged.")
-    config = with_current_names(config)
     try:  # the fields; the kind is the run's own word on what it is (`kind_of`)
         check_stored_config({k: v for k, v in config.items() if k != "kind"})
     except StoredConfigError as error:

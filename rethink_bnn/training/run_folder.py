@@ -26,7 +26,6 @@ import shutil
 import time
 from pathlib import Path
 
-from rethink_bnn.configs import with_current_names
 from rethink_bnn.files import (  # noqa: F401  (read_csv & co: imported from here too)
     atomic_path,
     json_text,
@@ -191,7 +190,7 @@ class RunFolder:
             raise DamagedRunFolder(
                 f"{self.summary_file} is damaged ({reason}): delete it and rerun the same "
                 "command, which finishes the run again from its last checkpoint.")
-        return {**summary, "config": with_current_names(summary["config"])}
+        return summary
 
     def check(self, config, overwrite=False, ignore=(), probe_lock=True):
         """Whether this run may use the folder: new, empty, or a run folder of the same
@@ -288,7 +287,7 @@ class RunFolder:
         stored, damage = None, None
         if self.config_file.exists():
             try:
-                stored = with_current_names(json.loads(self.config_file.read_text()))
+                stored = json.loads(self.config_file.read_text())
                 if not isinstance(stored, dict) or "task" not in stored:
                     stored, damage = None, "not a run's configuration"
             except ValueError as error:  # not JSON, or not UTF-8

@@ -58,21 +58,11 @@ def test_unknown_weight_kind_is_refused_for_the_imagenet_networks():
         models.imagenet_network("xnornet", weight_kind="latent_unclipped")
 
 
-def test_the_old_keyword_weights_still_means_weight_kind_with_a_deprecation_warning():
-    with pytest.warns(DeprecationWarning, match=r"binary_mlp\(weights=...\) is deprecated: "
-                                                "the argument is now named weight_kind"):
-        model = models.binary_mlp(units=(8,), weights="latent", seed=0)
-    assert model.name == "binary_mlp_latent"
-    assert model.get_layer("dense_2").kernel_quantizer.__class__.__name__ == "SteSign"
-
-
-@pytest.mark.parametrize("build", [models.binarynet, models.mnist_net, models.binary_mlp,
-                                   lambda **kw: models.imagenet_network("xnornet", **kw)])
-def test_weights_and_weight_kind_together_are_refused(build):
-    with pytest.raises(TypeError, match="got both weight_kind and weights, its old name"):
-        build(weights="bop", weight_kind="bop")
-    with pytest.raises(TypeError, match="got both weight_kind and weights"):  # positional
-        models.binary_mlp((8, 8, 1), 10, (8,), "bop", weights="bop")
+@pytest.mark.parametrize("build", [models.binarynet, models.mnist_net, models.binary_mlp])
+def test_weights_is_not_an_argument_of_our_networks(build):
+    # Keras and larq-zoo mean pretrained weights by `weights`; ours are `weight_kind`.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'weights'"):
+        build(weights="bop")
 
 
 @pytest.mark.parametrize("seed", [None, 3])

@@ -2,7 +2,6 @@
 taking `make` run once per optimizer of `tests.helpers.BINARY_OPTIMIZERS`: Bop,
 Bop2ndOrder biased and unbiased, CEMA)."""
 
-from pathlib import Path
 
 import larq as lq
 import numpy as np
@@ -464,7 +463,6 @@ def test_a_float16_model_trains_in_fit(make):
 
 # --- checkpoint layout ------------------------------------------------------------------
 
-OLD_CHECKPOINTS = Path(__file__).with_name("data") / "old_checkpoints"
 
 
 def _fit_one_epoch(model):
@@ -510,50 +508,6 @@ def test_a_resumed_run_saves_the_keys_of_an_uninterrupted_one(tmp_path):
             "optimizer/_applied_steps/.ATTRIBUTES/VARIABLE_VALUE"} <= set(again)
     for key, value in again.items():  # both runs trained the same two epochs
         np.testing.assert_array_equal(second[key], value, err_msg=key)
-
-
-KEY = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-@pytest.mark.parametrize("layout", ["uninterrupted", "resumed"])
-def test_a_checkpoint_of_the_old_layout_restores(tmp_path, layout):
-    """Checkpoints written before the layout was fixed (commit 108e673: one epoch of
-    `_compiled()` on `toy_data(n=64)`, and one more after a restore) still resume; the
-    resumed one held the flip counter under `_variables/4`, not `_flips`. They were
-    written before SkipNonFinite too, by a CaseOptimizer that checked gradients itself:
-    its skipped-step count (`optimizer/_skipped_steps`) is SkipNonFinite's now, and Bop's
-    own count (`optimizer/_optimizers/0/_skipped_steps`) has no successor."""
-    old_path = str(OLD_CHECKPOINTS / layout / "ckpt-1")
-    reader = tf.train.load_checkpoint(old_path)
-    old = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
-           if not key.startswith("_CHECKPOINTABLE")}
-    assert f"optimizer/_skipped_steps{KEY}" in old
-    assert f"optimizer/_optimizers/0/_skipped_steps{KEY}" in old
-    model = _compiled()
-    tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
-        old_path).assert_existing_objects_matched()
-    model.optimizer.build(model.trainable_variables)  # restores what build creates
-    new, _ = _saved(model, tmp_path / "new")
-    stable = {key.replace("/_optimizers/0/_variables/4/", "/_optimizers/0/_flips/"): value
-              for key, value in old.items()
-              if key != f"optimizer/_optimizers/0/_skipped_steps{KEY}"}
-    assert sorted(new) == sorted([*stable, f"optimizer/_applied_steps{KEY}",
-                                  f"optimizer/_optimizers/0/_invalid_hyperparameter_steps{KEY}"])
-    for key, value in stable.items():
-        if "save_counter" not in key:
-            np.testing.assert_array_equal(new[key], value, err_msg=key)
-    iterations, skipped = old[f"optimizer/_iterations{KEY}"], old[f"optimizer/_skipped_steps{KEY}"]
-    assert int(model.optimizer.iterations) == iterations == (2 if layout == "uninterrupted" else 4)
-    assert int(model.optimizer.skipped_steps) == skipped
-    assert new[f"optimizer/_applied_steps{KEY}"] == iterations - skipped
-    (bop,) = binary_optimizers(model.optimizer)
-    np.testing.assert_array_equal(bop.flip_counts.numpy(),
-                                  stable[f"optimizer/_optimizers/0/_flips{KEY}"])
-    assert int(tf.reduce_sum(bop.flip_counts)) > 0 and int(bop.invalid_hyperparameter_steps) == 0
-    _fit_one_epoch(model)  # and training goes on
-    assert int(model.optimizer.iterations) == iterations + 2
-    assert int(model.optimizer.skipped_steps) == skipped
-    assert_all_binary(bop.binary_variables)
 
 
 @pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)

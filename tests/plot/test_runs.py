@@ -87,14 +87,3 @@ def test_the_kind_is_read_from_config_json_not_guessed(all_runs, tmp_path):
     assert runs.kind_of(copy) == runs.BOP_RUN
     (copy / "config.json").write_text(json.dumps({**config, "kind": "latent"}))
     assert runs.kind_of(copy) == runs.LATENT_RUN
-
-
-def test_a_config_written_before_the_weight_kind_rename_reads_with_the_new_name(tmp_path):
-    import json
-
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"task": "demo", "kind": "bop", "weights": "bop",
-         "model": {"class": "BinaryMLP", "weights": "bop"}}))
-    config = runs.require(tmp_path, (runs.BOP_RUN,), "sec 5.2 figure")
-    assert config["weight_kind"] == config["model"]["weight_kind"] == "bop"
-    assert "weights" not in config and "weights" not in config["model"]

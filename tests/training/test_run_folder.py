@@ -161,34 +161,6 @@ def test_a_run_folder_of_an_earlier_version_is_adopted_and_resumes(finished_run,
     assert json.loads((run_dir / MARKER).read_text())["task"] == "demo"
 
 
-def _with_old_names(config):
-    """A config as versions before 0.1 wrote it: `weight_kind` was named `weights`."""
-    return {("weights" if k == "weight_kind" else k):
-            _with_old_names(v) if isinstance(v, dict) else v for k, v in config.items()}
-
-
-def test_a_run_folder_written_before_the_weight_kind_rename_is_the_same_configuration(
-        finished_run, tmp_path, capsys):
-    run_dir = _copy(finished_run, tmp_path)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    old = _with_old_names(summary["config"])
-    assert old["weights"] == old["model"]["weights"] == "bop" and "weight_kind" not in old
-    (run_dir / "config.json").write_text(json.dumps(old, indent=2))
-    (run_dir / "summary.json").write_text(json.dumps({**summary, "config": old}))
-    # `--config` of the old file, and the plain command: reported, not a conflict
-    for argv in (["--config", str(run_dir / "config.json"), f"run_dir={run_dir}"],
-                 DEMO + [f"run_dir={run_dir}"]):
-        assert main(argv + ["verbose=0"]) == 0
-        assert "holds a finished run of this configuration" in capsys.readouterr().out
-    assert RunFolder(run_dir).summary()["config"] == summary["config"]
-    # unfinished, it resumes, and its config.json then has the new name
-    (run_dir / "summary.json").unlink()
-    assert _run(run_dir) == 0
-    assert f"Resuming {run_dir} after epoch 3" in capsys.readouterr().out
-    assert json.loads((run_dir / "config.json").read_text()) == {**summary["config"],
-                                                                 "run_dir": str(run_dir)}
-
-
 def test_a_new_or_empty_folder_is_claimed_and_marked(tmp_path):
     (tmp_path / "empty").mkdir()
     for folder in (tmp_path / "new" / "run", tmp_path / "empty"):
