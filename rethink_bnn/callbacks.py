@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from rethink_bnn import tf_internals
-from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
+from rethink_bnn.optimizers.walk import binary_optimizers, skipping_wrappers
 from rethink_bnn.optimizers.hyperparameters import describe_invalid
 from rethink_bnn.step_record import StepRecorder
 
@@ -346,7 +346,7 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     """
 
     def on_train_begin(self, logs=None):
-        self._counters = skip_counters(self.model.optimizer)
+        self._counters = skipping_wrappers(self.model.optimizer)
         self._bops = binary_optimizers(self.model.optimizer)
         if (self._bops or self._counters) and self.model.built:
             # The counters are made when the optimizer is built: build it now, as fit
@@ -389,7 +389,7 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
                          epoch + 1, invalid.sum(), values)
 
     def _read(self):
-        skipped = sum(int(counter.numpy()) for counter in self._counters)
+        skipped = sum(int(wrapper.skipped_steps) for wrapper in self._counters)
         counters = [bop.invalid_hyperparameter_steps for bop in self._bops]
         built = _read_now([c for c in counters if c is not None])
         invalid = [built.pop(0) if c is not None else 0 for c in counters]

@@ -73,15 +73,22 @@ BINARY_OPTIMIZERS = {
                                        unbiased=True),
     "cema": _binary_optimizer(CEMA, gamma=0.1, alpha=0.05),
 }
+# The conformance suite: every test below `over_binary_optimizers` or
+# `over_binary_classes` runs on each entry, so a new binary optimizer is tested by listing
+# it above, once (tests/optimizers/test_conformance.py checks that each one is).
 # One of each class, for what depends on the class only (its arguments and errors).
-BINARY_CLASSES = {"bop": rb.Bop, "bop2": Bop2ndOrder, "cema": CEMA}
+BINARY_CLASSES = {}
+for _key, _make in BINARY_OPTIMIZERS.items():
+    if _make.cls not in BINARY_CLASSES.values():
+        BINARY_CLASSES[_key] = _make.cls
 
 # `@over_binary_optimizers` runs a test that takes `make` once per binary optimizer;
-# `@over_binary_classes` once per class (Bop2ndOrder unbiased: the longer code path), for
-# expensive tests of what the flag cannot change (distribution, saving).
+# `@over_binary_classes` once per class (the last listed of each: Bop2ndOrder unbiased,
+# the longer code path), for expensive tests of what the flag cannot change
+# (distribution, saving).
 over_binary_optimizers = pytest.mark.parametrize(
     "make", list(BINARY_OPTIMIZERS.values()), ids=list(BINARY_OPTIMIZERS))
-ONE_PER_CLASS = ["bop", "bop2-unbiased", "cema"]
+ONE_PER_CLASS = list({make.cls: key for key, make in BINARY_OPTIMIZERS.items()}.values())
 over_binary_classes = pytest.mark.parametrize(
     "make", [BINARY_OPTIMIZERS[key] for key in ONE_PER_CLASS], ids=ONE_PER_CLASS)
 

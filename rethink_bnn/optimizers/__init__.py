@@ -10,10 +10,10 @@ from rethink_bnn.optimizers.predicates import is_binary_variable
 from rethink_bnn.optimizers.walk import (
     binary_optimizers,
     leaf_optimizers,
-    skip_counters,
+    skipping_wrappers,
     wrappers,
 )
 
 __all__ = ["BinaryOptimizer", "Bop", "Bop2ndOrder", "CEMA", "CaseOptimizer", "SkipNonFinite",
            "binary_optimizers", "bop2ndorder_update", "bop_update", "cema_update",
-           "is_binary_variable", "leaf_optimizers", "skip_counters", "wrappers"]
+           "is_binary_variable", "leaf_optimizers", "skipping_wrappers", "wrappers"]

@@ -1,17 +1,27 @@
 """The base of the latent-weight-free optimizers: what Bop and its successors share.
 
-A subclass is what a Keras optimizer is: `build` (its state, one or more floats per
-weight, made with `add_state`), `update_step` (the rule, in place, returning how many
-weights it flipped) and `get_config`. From this base it gets:
+A subclass declares, and writes nothing else but its rule:
+
+- `HYPERPARAMETERS`: each with its valid range, default and neutral value
+  (`hyperparameters.rate(...)`, `non_negative(...)`); the first plays Keras' learning
+  rate's part. Each becomes a keyword argument, a property and a config entry.
+- `STATE`: the names of its slots, one float per weight each (`("m",)` for Bop).
+- `OPTIONS`: other arguments, {name: default} (Bop2ndOrder's `unbiased`).
+- `update(weight, gradient, state, hyperparameters)`: the rule, in place, returning how
+  many weights it flipped; `state` is {slot name: variable} of this weight and
+  `hyperparameters` {name: scalar tensor in the state's dtype} of this step. It reads
+  nothing else of the optimizer but its options.
+
+From this base it gets:
 
 - the ±1 check of every variable it is built on, and refusal of `weight_decay` and
   `use_ema` (both would move weights off ±1);
 - its hyperparameters, each a float or a `LearningRateSchedule` of the step, checked
   where they enter, read once per step, and checked again at run time: a step in which
-  one is invalid (NaN, ±∞, out of range, from a schedule or `set_value`) changes
-  nothing and is counted in `invalid_hyperparameter_steps`;
+  one is invalid (NaN, ±∞, out of range, from a schedule or `set_value`) gets the
+  neutral values, so it changes nothing, and is counted in `invalid_hyperparameter_steps`;
+- its slots (in float32 for float16 and bfloat16 weights), `state(variable)`;
 - one flip counter per variable (`flip_counts`), for `FlipLogger`;
-- state in float32 for float16 and bfloat16 weights;
 - Keras' machinery for the rest: distribution (the update runs once per variable under
   `distribution.extended.update`), XLA (`jit_compile`), checkpoints and saving.
 
@@ -45,19 +55,28 @@ __all__ = ["BinaryOptimizer", "hyperparameter_property"]
 NARROW = (tf.float16, tf.bfloat16)
 _REFUSED = ("weight_decay", "use_ema")
 _DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency")
+# Names a declaration may not take: a hyperparameter `n` is kept as `self._n`, a slot
+# `s` as `self._s`, an option `o` as `self.o`, beside the base's and Keras' attributes.
+_TAKEN = ("flips", "index_of", "current", "last_invalid", "binary_variables", "binary_built",
+          "invalid_hyperparameter_steps", "slot_names", "name", "clipnorm", "clipvalue",
+          "global_clipnorm", "use_ema", "ema_momentum", "ema_overwrite_frequency",
+          "jit_compile", "weight_decay", "shards", "mesh", "iterations", "variables",
+          "distribution_strategy", "index_dict", "current_learning_rate", "run_with_dtensor",
+          "coalesced_children", "exclude_from_weight_decay", "learning_rate",
+          "model_variables_moving_average", "sharded_variable_builders", "declared")
 
 
 class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     """Base class of optimizers that flip ±1 weights in place (see the module docstring).
 
-    Subclasses declare `HYPERPARAMETERS`, each with its valid range
-    (`hyperparameters.rate(...)`, `hyperparameters.non_negative(...)`): the first plays
-    Keras' learning rate's part (`learning_rate` *is* it, so `LearningRateScheduler` and
-    TensorBoard act on it); each other one `n` is stored as `self._n`, a variable or a
-    schedule. `hyperparameter_names` follows from the declaration.
+    `learning_rate` *is* the first declared hyperparameter (so `LearningRateScheduler`
+    and TensorBoard act on it); each other one `n` is stored as `self._n`, a variable
+    or a schedule, and each slot `s` as the list `self._s`, one per variable.
     """
 
     HYPERPARAMETERS = ()
+    STATE = ()
+    OPTIONS = {}
     hyperparameter_names = ()
 
     def __init_subclass__(cls, **kwargs):
@@ -66,6 +85,22 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
             cls.HYPERPARAMETERS = declare(cls.__name__, cls.HYPERPARAMETERS)
             cls.hyperparameter_names = tuple(h.name for h in cls.HYPERPARAMETERS)
         cls._declared = {h.name: h for h in cls.HYPERPARAMETERS}
+        cls.STATE, cls.OPTIONS = tuple(cls.STATE), dict(cls.OPTIONS)
+        declared = [("state slot", s) for s in cls.STATE] + [
+            ("option", o) for o in cls.OPTIONS] + [("hyperparameter", h.name)
+                                                   for h in cls.HYPERPARAMETERS]
+        seen = set()
+        for what, name in declared:
+            if (not (isinstance(name, str) and name.isidentifier()) or name in _TAKEN
+                    or name in seen or hasattr(BinaryOptimizer, name)):
+                raise TypeError(f"{cls.__name__} declares the {what} {name!r}, a name the "
+                                "optimizer has already (or not an identifier): give it "
+                                "another.")
+            seen.add(name)
+        for h in cls.HYPERPARAMETERS:  # a property each, unless the class writes its own
+            if not hasattr(cls, h.name):
+                setattr(cls, h.name, hyperparameter_property(
+                    h.name, f"{h.name} of the latest step (step 0's before any)."))
 
     @classmethod
     def check_hyperparameter(cls, name, value):
@@ -81,27 +116,38 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
                              f"{', '.join(cls.hyperparameter_names)}.")
         return cls._declared[name]
 
-    def __init__(self, hyperparameters, name, **kwargs):
+    def __init__(self, name=None, **kwargs):
+        """Each declared hyperparameter and option by keyword (default: its declared
+        default), `name` (default: the class's name), and Keras' `clipnorm`,
+        `clipvalue`, `global_clipnorm`, `jit_compile`."""
+        cls = type(self)
         if "skip_non_finite" in kwargs:  # Bop's argument before SkipNonFinite
             raise TypeError(
-                f"{type(self).__name__} does not take skip_non_finite: wrap the optimizer "
+                f"{cls.__name__} does not take skip_non_finite: wrap the optimizer "
                 "that applies the gradients in rethink_bnn.optimizers.SkipNonFinite(...) "
                 "instead."
             )
         for refused in _REFUSED:
             if kwargs.get(refused):
                 raise ValueError(
-                    f"{type(self).__name__} does not support {refused}="
+                    f"{cls.__name__} does not support {refused}="
                     f"{kwargs[refused]!r}: it would move binary weights off ±1. Leave it unset."
                 )
             kwargs.pop(refused, None)
-        super().__init__(name=name, weight_decay=None, **kwargs)
+        values = {h.name: kwargs.pop(h.name, h.default) for h in cls.HYPERPARAMETERS}
+        missing = [n for n, v in values.items() if v is None]
+        if missing:
+            raise TypeError(f"{cls.__name__} needs {', '.join(missing)} (no default declared).")
+        options = {n: kwargs.pop(n, default) for n, default in cls.OPTIONS.items()}
+        super().__init__(name=name or cls.__name__, weight_decay=None, **kwargs)
+        for option, value in options.items():
+            default = cls.OPTIONS[option]
+            setattr(self, option, type(default)(value) if default is not None else value)
         lead, *others = self.hyperparameter_names
         check = self.check_hyperparameter
-        tf_internals.set_learning_rate(self, as_stored(check(lead, hyperparameters[lead])))
+        tf_internals.set_learning_rate(self, as_stored(check(lead, values[lead])))
         for other in others:  # `_threshold` is the checkpoint key Bop always had
-            setattr(self, f"_{other}",
-                    build_hyperparameter(check(other, hyperparameters[other]), other))
+            setattr(self, f"_{other}", build_hyperparameter(check(other, values[other]), other))
 
     @property
     def learning_rate(self):
@@ -149,8 +195,8 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
                 for name in self.hyperparameter_names}
 
     def build(self, var_list):
-        """Check that every variable holds ±1; create the flip and invalid-step counters.
-        A subclass calls this first, then makes its state with `add_state`."""
+        """Check that every variable holds ±1; create the flip and invalid-step
+        counters and the declared slots (a subclass that overrides `build` calls this)."""
         super().build(var_list)
         if getattr(self, "_binary_built", False):
             return
@@ -181,22 +227,34 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
                 if isinstance(getattr(self, f"_{name}"), Schedule)})
         # Not a checkpoint dependency: the model owns these variables.
         self._binary_variables = tf_internals.untracked(self, list(var_list))
+        self._slot_names = tf_internals.untracked(self, set())
+        for slot in self.STATE:
+            setattr(self, f"_{slot}", [self.add_state(v, slot) for v in var_list])
         # Keras caches an optimizer's checkpoint children the first time a checkpoint
         # visits it. A run that restored a checkpoint before this build would keep the
         # children of an unbuilt optimizer and save the flip counter under
         # `_variables/N`, where an uninterrupted run saves `_flips`. Forgetting the cache
-        # gives every run one layout (the subclass's state is made before the next visit).
+        # gives every run one layout.
         tf_internals.forget_checkpoint_children(self)
 
     def add_state(self, variable, name):
         """A zero slot like `variable`, in float32 if `variable` is float16 or bfloat16:
-        neither holds the small averages these rules keep (see `state_dtype`)."""
+        neither holds the small averages these rules keep (see `state_dtype`).
+
+        Slot names are unique within the optimizer (`m/kernel`, then `m_1/kernel`):
+        a model loaded from `.keras` may have several variables named `kernel`, and the
+        h5 format stores an optimizer's variables by name."""
+        prefix, n = name, 0
+        while f"{prefix}/{tf_internals.slot_name(variable)}" in self._slot_names:
+            n += 1
+            prefix = f"{name}_{n}"
+        self._slot_names.add(f"{prefix}/{tf_internals.slot_name(variable)}")
         dtype = state_dtype(variable)
         if dtype == getattr(variable, "true_dtype", variable.dtype):
-            return self.add_variable_from_reference(variable, name)
+            return self.add_variable_from_reference(variable, prefix)
         with tf.init_scope():
-            slot = tf.Variable(tf.zeros(variable.shape, dtype),
-                               name=f"{name}/{tf_internals.slot_name(variable)}", trainable=False)
+            slot = tf.Variable(tf.zeros(variable.shape, dtype), trainable=False,
+                               name=f"{prefix}/{tf_internals.slot_name(variable)}")
         tf_internals.optimizer_variables(self).append(slot)
         return slot
 
@@ -229,20 +287,22 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         return dict(zip(self.hyperparameter_names,
                         (float(v) for v in self._last_invalid.numpy())))
 
-    @property
-    def step_hyperparameters(self):
-        """{name: scalar tensor} of the step being applied, for `update_step`: the values
-        that make the rule change nothing (`neutral_hyperparameters`) when one is invalid."""
-        return self._step_values
-
     def state(self, variable):
-        """{name: slot variable} of `variable`'s state; a subclass defines it."""
-        raise NotImplementedError
+        """{slot name: variable} of `variable`'s state, in the order of `STATE`."""
+        index = self.index(variable)
+        return {slot: getattr(self, f"_{slot}")[index] for slot in self.STATE}
 
-    def neutral_hyperparameters(self, values):
-        """Values for which `update_step` changes no state and flips nothing; a subclass
-        defines them (Bop: γ = 0, τ = ∞)."""
-        raise NotImplementedError
+    def update(self, weight, gradient, state, hyperparameters):
+        """The rule: update `weight` (±1) and its `state` in place from `gradient`, with
+        this step's `hyperparameters`; return the number of weights flipped (int64
+        scalar tensor). A subclass defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no update rule.")
+
+    @classmethod
+    def neutral_hyperparameters(cls):
+        """{name: value} for which `update` changes no state and flips nothing (Bop:
+        γ = 0, τ = ∞), as declared."""
+        return {h.name: h.neutral for h in cls.HYPERPARAMETERS}
 
     def _read_hyperparameters(self):
         """Each hyperparameter at this step, and whether all are valid."""
@@ -269,7 +329,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         self._invalid_hyperparameter_steps.assign_add(tf.cast(invalid, tf.int64))
         stacked = tf.stack([tf.cast(v, tf.float64) for v in values.values()])
         self._last_invalid.assign(tf.where(invalid, stacked, self._last_invalid))
-        neutral = self.neutral_hyperparameters(values)
+        neutral = self.neutral_hyperparameters()
         values = {n: tf.where(valid, v, tf.cast(neutral[n], v.dtype)) for n, v in values.items()}
         for gradient, variable in grads_and_vars:
             distribution.extended.update(
@@ -292,8 +352,9 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         if isinstance(gradient, tf.IndexedSlices):
             # The averages decay everywhere, so a sparse gradient is a dense one with zeros.
             gradient = tf.convert_to_tensor(gradient)
-        self._step_values = tf_internals.untracked(self, values)
-        flips = self.update_step(gradient, variable)
+        dtype = state_dtype(variable)  # no op for float32 weights: Larq's arithmetic
+        flips = self.update(variable, gradient, self.state(variable),
+                            {n: tf.cast(v, dtype) for n, v in values.items()})
         # this variable's entry of the flip vector: one add for all layers' counts
         self._flips.assign_add(flips * tf.one_hot(self.index(variable),
                                                   len(self._binary_variables), dtype=tf.int64))
@@ -307,6 +368,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         config[lead] = serialize_hyperparameter(tf_internals.learning_rate_as_stored(self))
         for other in others:
             config[other] = serialize_hyperparameter(getattr(self, f"_{other}"))
+        config.update({option: getattr(self, option) for option in self.OPTIONS})
         return with_saved_step(self, config)
 
     @classmethod

@@ -121,37 +121,24 @@ class Bop(BinaryOptimizer):
 
     HYPERPARAMETERS = (
         rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop's paper uses 1e-4 to 1e-2)"),
+                      "(Bop's paper uses 1e-4 to 1e-2)", default=1e-4, neutral=0.0),
         non_negative("threshold", "the paper uses 1e-8 to 1e-5; 0 flips on any "
-                                  "consistent gradient"),
+                                  "consistent gradient", default=1e-8, neutral=np.inf),
     )
+    STATE = ("m",)
 
     def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
-        super().__init__({"gamma": gamma, "threshold": threshold}, name=name, **kwargs)
+        super().__init__(threshold=threshold, gamma=gamma, name=name, **kwargs)
 
     gamma = hyperparameter_property("gamma", "The adaptivity rate γ of the latest step "
                                     "(alias of `learning_rate`).")
     threshold = hyperparameter_property("threshold", "The threshold τ of the latest step "
                                         "(step 0's before any).")
 
-    def build(self, var_list):
-        """One moving-average slot `m` per variable (checked to hold ±1)."""
-        super().build(var_list)
-        if not hasattr(self, "_m"):
-            self._m = [self.add_state(v, "m") for v in var_list]
-
-    def update_step(self, gradient, variable):
-        """`bop_update` on `variable` with this step's γ and τ; returns the flips."""
-        m = self.average(variable)
-        values = self.step_hyperparameters
-        # Casts are no ops for float32 weights: their arithmetic is Larq's, bit for bit.
-        return bop_update(variable, m, gradient, tf.cast(values["gamma"], m.dtype),
-                          tf.cast(values["threshold"], m.dtype))
-
-    def neutral_hyperparameters(self, values):
-        """γ = 0 and τ = ∞: `bop_update` then leaves every average as it is and flips
-        nothing, so an invalid γ or τ never reaches the weights."""
-        return {"gamma": 0.0, "threshold": np.inf}
+    def update(self, weight, gradient, state, hyperparameters):
+        """`bop_update` with this step's γ and τ (γ = 0, τ = ∞: nothing changes)."""
+        return bop_update(weight, state["m"], gradient, hyperparameters["gamma"],
+                          hyperparameters["threshold"])
 
     @property
     def averages(self):
@@ -162,7 +149,3 @@ class Bop(BinaryOptimizer):
     def average(self, variable):
         """The moving average m of `variable` (KeyError if Bop does not train it)."""
         return self._m[self.index(variable)]
-
-    def state(self, variable):
-        """{"m": ...}: the state of `variable`, as every binary optimizer gives it."""
-        return {"m": self.average(variable)}

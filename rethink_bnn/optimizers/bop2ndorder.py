@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import non_negative, rate
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
+from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
 
@@ -78,48 +78,23 @@ class Bop2ndOrder(BinaryOptimizer):
 
     HYPERPARAMETERS = (
         rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)"),
+                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-6, neutral=0.0),
         non_negative("threshold", "it is the flip threshold on m / sqrt(v), a "
-                                  "signal-to-noise ratio; 0 flips on any consistent gradient"),
+                                  "signal-to-noise ratio; 0 flips on any consistent gradient",
+                     default=1e-6, neutral=np.inf),
         rate("sigma", "it is the adaptivity rate of the moving average of the squared "
-                      "gradient (Bop2ndOrder's paper uses 1e-7 to 1e-2)"),
+                      "gradient (Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-2,
+             neutral=0.0),
     )
+    STATE = ("m", "v")
+    OPTIONS = {"unbiased": False}
 
     def __init__(self, threshold=1e-6, gamma=1e-6, sigma=1e-2, unbiased=False,
                  name="Bop2ndOrder", **kwargs):
-        super().__init__({"gamma": gamma, "threshold": threshold, "sigma": sigma},
+        super().__init__(threshold=threshold, gamma=gamma, sigma=sigma, unbiased=unbiased,
                          name=name, **kwargs)
-        self.unbiased = bool(unbiased)
 
-    gamma = hyperparameter_property("gamma", "γ of the latest step (`learning_rate`).")
-    sigma = hyperparameter_property("sigma", "σ of the latest step.")
-    threshold = hyperparameter_property("threshold", "τ of the latest step.")
-
-    def build(self, var_list):
-        """Two slots per variable: `m` (gradient) and `v` (squared gradient)."""
-        super().build(var_list)
-        if not hasattr(self, "_m"):
-            self._m = [self.add_state(v, "m") for v in var_list]
-            self._v = [self.add_state(v, "v") for v in var_list]
-
-    def update_step(self, gradient, variable):
-        index, values = self.index(variable), self.step_hyperparameters
-        m, v = self._m[index], self._v[index]
-        dtype = m.dtype
-        return bop2ndorder_update(
-            variable, m, v, gradient, tf.cast(values["gamma"], dtype),
-            tf.cast(values["sigma"], dtype), tf.cast(values["threshold"], dtype),
-            unbiased=self.unbiased)
-
-    def neutral_hyperparameters(self, values):
-        return {"gamma": 0.0, "sigma": 0.0, "threshold": np.inf}
-
-    def state(self, variable):
-        """{"m": ..., "v": ...}: the two averages of `variable`."""
-        index = self.index(variable)
-        return {"m": self._m[index], "v": self._v[index]}
-
-    def get_config(self):
-        return {**super().get_config(), "unbiased": self.unbiased}
-
-
+    def update(self, weight, gradient, state, hyperparameters):
+        """`bop2ndorder_update` with this step's γ, σ and τ."""
+        return bop2ndorder_update(weight, state["m"], state["v"], gradient,
+                                  unbiased=self.unbiased, **hyperparameters)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import rate
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where, hyperparameter_property
+from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
 
 __all__ = ["CEMA", "cema_update"]
 
@@ -65,33 +65,16 @@ class CEMA(BinaryOptimizer):
     """
 
     HYPERPARAMETERS = (
-        rate("alpha", "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)"),
-        rate("gamma", "it is the adaptivity rate of CEMA's moving average of the gradient"),
+        rate("alpha", "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)",
+             default=1e-3, neutral=0.0),
+        rate("gamma", "it is the adaptivity rate of CEMA's moving average of the gradient",
+             default=1e-1, neutral=0.0),
     )
+    STATE = ("a", "i")
 
     def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
-        super().__init__({"alpha": alpha, "gamma": gamma}, name=name, **kwargs)
+        super().__init__(gamma=gamma, alpha=alpha, name=name, **kwargs)
 
-    alpha = hyperparameter_property("alpha", "α of the latest step (`learning_rate`).")
-    gamma = hyperparameter_property("gamma", "γ of the latest step.")
-
-    def build(self, var_list):
-        """Two slots per variable: `a` (filtered gradient) and `i` (inertia)."""
-        super().build(var_list)
-        if not hasattr(self, "_a"):
-            self._a = [self.add_state(v, "a") for v in var_list]
-            self._i = [self.add_state(v, "i") for v in var_list]
-
-    def update_step(self, gradient, variable):
-        index, values = self.index(variable), self.step_hyperparameters
-        a, i = self._a[index], self._i[index]
-        return cema_update(variable, a, i, gradient, tf.cast(values["gamma"], a.dtype),
-                           tf.cast(values["alpha"], a.dtype))
-
-    def neutral_hyperparameters(self, values):
-        return {"alpha": 0.0, "gamma": 0.0}
-
-    def state(self, variable):
-        """{"a": ..., "i": ...}: the filtered gradient and the inertia of `variable`."""
-        index = self.index(variable)
-        return {"a": self._a[index], "i": self._i[index]}
+    def update(self, weight, gradient, state, hyperparameters):
+        """`cema_update` with this step's γ and α (α = 0: nothing flips)."""
+        return cema_update(weight, state["a"], state["i"], gradient, **hyperparameters)

@@ -111,9 +111,9 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
     applied nothing: those this wrapper skipped and those an enclosing
     `LossScaleOptimizer` skipped for an overflow (it advances the same counter).
 
-    Checkpoints see through the wrapper, as through Keras' LossScaleOptimizer: its two
-    counters are saved beside the wrapped optimizer's variables (a checkpoint of a
-    CaseOptimizer that checked gradients itself, before this wrapper existed, restores).
+    Checkpoints see through the wrapper, as through Keras' LossScaleOptimizer: its one
+    counter, of the steps it applied, is saved beside the wrapped optimizer's variables;
+    `skipped_steps` is the step counter less it.
 
     Example:
         ```python
@@ -173,32 +173,31 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
 
     @property
     def skipped_steps(self):
-        """int64: steps in which the wrapped optimizer applied nothing (0 until built)."""
+        """int64 tensor: steps in which the wrapped optimizer applied nothing, at the
+        moment it is read (0 until built)."""
         if not hasattr(self, "_applied_steps"):
             return tf.constant(0, tf.int64)
         return self.iterations - self._applied_steps
 
     @property
     def variables(self):
-        own = [self._skipped_steps, self._applied_steps] if hasattr(self, "_applied_steps") else []
+        own = [self._applied_steps] if hasattr(self, "_applied_steps") else []
         return list(self._optimizer.variables) + own
 
     def build(self, var_list):
         self._optimizer.build(var_list)
         if hasattr(self, "_applied_steps"):
             return
-        # Made here, not in __init__: a checkpoint saved without them still restores
-        # under `assert_existing_objects_matched`, and one with them restores them now.
-        self._skipped_steps = tf_internals.untracked(self, step_counter("skipped_steps"))
-        tf_internals.track(self, self._skipped_steps, "_skipped_steps")
+        # Made here, not in __init__: built on a restored optimizer (a resumed run
+        # restores before build), the checkpoint's value replaces the initial one.
         with tf.init_scope():
-            applied = tf.Variable(self.iterations - self._skipped_steps,
-                                  name="applied_steps", dtype=tf.int64, trainable=False)
+            applied = tf.Variable(tf.cast(self.iterations, tf.int64), name="applied_steps",
+                                  dtype=tf.int64, trainable=False)
         self._applied_steps = tf_internals.untracked(self, applied)
         tf_internals.track(self, self._applied_steps, "_applied_steps")
         # Keras caches an optimizer's checkpoint children when a checkpoint first visits
         # it (a resumed run restores before this build): forget them, so that the
-        # counters are saved by a resumed run as by an uninterrupted one.
+        # counter is saved by a resumed run as by an uninterrupted one.
         tf_internals.forget_checkpoint_children(self._optimizer)
 
     def compute_gradients(self, loss, var_list, tape=None):
@@ -238,7 +237,6 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
         # In the cross-replica context where the counters live (as `iterations`).
         def count(_):
             self._applied_steps.assign_add(applied)
-            self._skipped_steps.assign(self.iterations - self._applied_steps)
         if tf.distribute.in_cross_replica_context():  # the skip branch, under a strategy
             count(None)
         else:
@@ -252,7 +250,7 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
         self._optimizer.finalize_variable_values(var_list)
 
     def set_weights(self, weights):
-        """Set all of `variables`: the wrapped optimizer's, then the two counters (the h5
+        """Set all of `variables`: the wrapped optimizer's, then the counter (the h5
         format restores this way). Keras' own would set the wrapped optimizer's own
         variables only (for a CaseOptimizer its step counter) and drop the rest silently."""
         variables = self.variables
@@ -266,7 +264,7 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
             variable.assign(weight)
 
     def save_own_variables(self, store):
-        # Only its counters: `model.save` visits the wrapped optimizer on its own.
+        # Only its counter: `model.save` visits the wrapped optimizer on its own.
         for i, variable in enumerate(self.variables[len(self._optimizer.variables):]):
             store[str(i)] = variable.numpy()
 

@@ -60,16 +60,24 @@ _SMALLEST_RATE = float(np.finfo(np.float32).tiny)
 
 class Hyperparameter:
     """One hyperparameter an optimizer declares: its name, its valid range (a `RATE` in
-    (0, 1], or `NON_NEGATIVE`: a finite float >= 0) and what it is, for the messages.
-    The range rule is written once, here, for every optimizer that declares one."""
+    (0, 1], or `NON_NEGATIVE`: a finite float >= 0), what it is (for the messages), its
+    default and its neutral value: the value for which the optimizer's rule changes no
+    state and flips nothing (a step with an invalid hyperparameter gets every neutral
+    value). The range rule is written once, here, for every optimizer that declares one."""
 
     RATE, NON_NEGATIVE = "rate", "non-negative"
 
-    def __init__(self, name, kind, about):
+    def __init__(self, name, kind, about, default=None, neutral=None):
         if kind not in (self.RATE, self.NON_NEGATIVE):
             raise ValueError(f"a hyperparameter's kind is {self.RATE!r} or "
                              f"{self.NON_NEGATIVE!r}, got {kind!r}.")
+        if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_")):
+            raise ValueError(f"a hyperparameter's name is a Python identifier without a "
+                             f"leading underscore, got {name!r}.")
         self.name, self.kind, self.about = name, kind, about
+        self.neutral = float(neutral if neutral is not None else
+                             (0.0 if kind == self.RATE else math.inf))
+        self.default = None if default is None else float(self.check(default))
 
     def __repr__(self):
         return f"Hyperparameter({self.name!r}, {self.kind!r})"
@@ -112,14 +120,16 @@ class Hyperparameter:
         return tf.logical_and(value >= 0, value < np.inf)
 
 
-def rate(name, about):
-    """A hyperparameter valid in (0, 1], e.g. an adaptivity rate."""
-    return Hyperparameter(name, Hyperparameter.RATE, about)
+def rate(name, about, default=None, neutral=0.0):
+    """A hyperparameter valid in (0, 1], e.g. an adaptivity rate; neutral: 0 (an average
+    with rate 0 does not move)."""
+    return Hyperparameter(name, Hyperparameter.RATE, about, default, neutral)
 
 
-def non_negative(name, about):
-    """A hyperparameter valid as a finite float >= 0, e.g. a threshold."""
-    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about)
+def non_negative(name, about, default=None, neutral=math.inf):
+    """A hyperparameter valid as a finite float >= 0, e.g. a threshold; neutral: ∞ (no
+    average reaches an infinite threshold)."""
+    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about, default, neutral)
 
 
 # Every hyperparameter some optimizer declared (`declare`), by name: what the functions

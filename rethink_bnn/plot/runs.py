@@ -16,8 +16,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from rethink_bnn.configs import StoredConfigError, check_stored_config
 from rethink_bnn.events import read_scalars  # noqa: F401  (the figures read it here)
 from rethink_bnn.training.run_folder import read_csv
@@ -53,18 +51,7 @@ def kind_of(folder):
     config = _config(folder)
     if config is None:
         return SWEEP if (folder / "sweep.json").is_file() or _bop_subfolders(folder) else None
-    if config.get("kind") in KINDS:  # written by this version
-        return KINDS[config["kind"]]
-    # an earlier version's run: told by what its config and folder hold
-    if config.get("task") == "approximation_viewpoint" or (folder / "per_seed.csv").is_file():
-        return APPROXIMATION
-    if config.get("task") == "arbitrary_lr" or (folder / "configs").is_dir():
-        return ARBITRARY_LR
-    if "gamma" in config and "threshold" in config:
-        return BOP_RUN
-    if "epochs" in config and "batch_size" in config:
-        return LATENT_RUN
-    return None
+    return KINDS.get(config.get("kind"))  # every run writes its kind
 
 
 def require(folder, kinds, figure):

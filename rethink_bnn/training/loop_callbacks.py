@@ -68,15 +68,7 @@ class EpochLog(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: _plain(v) for k, v in sorted((logs or {}).items())}}
-        write_csv_atomically(self.path, one_based(read_csv(self.path)) + [row])
-
-
-def one_based(rows):
-    """Log rows with 1-based epochs: a log written before they were (its first row says
-    epoch 0) is renumbered, so a resumed old run keeps one convention."""
-    if rows and str(rows[0].get("epoch")) == "0":
-        return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
-    return rows
+        write_csv_atomically(self.path, read_csv(self.path) + [row])
 
 
 class EpochTensorBoard(tf.keras.callbacks.TensorBoard):

@@ -13,9 +13,8 @@
       export/          `python -m rethink_bnn.export`'s default output: model.tflite, report.json
       figures/         `python -m rethink_bnn.plot`'s default output (and its tables, .md)
 
-A folder is used only if it is new, empty, marked as a run folder, or a run folder of an
-earlier version (nothing in it but what runs write, and a config.json naming a task):
-`overwrite` can then delete only what runs write (`RUN_ENTRIES`), never a user's files.
+A folder is used only if it is new, empty or marked as a run folder: `overwrite` can then
+delete only what runs write (`RUN_ENTRIES`), never a user's files.
 """
 
 import csv
@@ -46,16 +45,10 @@ NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_fr
                 "steps_per_execution",
                 "distribution", "kind")  # kind: follows from the task
 
-
-# Fields added since runs were first written, with the value that computes what those
-# runs did: a stored config without one compares as if it had that value.
-ADDED_FIELDS = {"precision": "float32"}
-
 MARKER = ".rethink_bnn_run.json"
 
 # Everything runs write at the top of a run folder (fnmatch patterns; each file also as
-# "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes, and all
-# that an unmarked folder of an earlier version may hold.
+# "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes.
 RUN_ENTRIES = (
     "config.json", "summary.json",  # every task
     "log.csv", "checkpoints", "tensorboard", "best_weights.h5",  # training tasks
@@ -130,19 +123,13 @@ def written_inside(relative):
 
 
 def _is_run_folder(folder):
-    if (folder / MARKER).is_file() or (folder / "sweep.json").is_file():
-        return True
-    try:  # a run's config.json names its task (a project's config.json is no run's)
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and "task" in config
+    return (folder / MARKER).is_file() or (folder / "sweep.json").is_file()
 
 
 def enclosing_run(path):
     """(the run folder that a write to `path` lands in, the path there), real paths, or
-    (None, that path): the nearest folder above it that is marked, holds a run's
-    config.json or is a sweep's (sweep.json). Writing replaces `path` itself, a link
+    (None, that path): the nearest folder above it that is marked or is a sweep's
+    (sweep.json). Writing replaces `path` itself, a link
     too, so only the folders above it are resolved."""
     path = Path(os.path.abspath(path))
     where = Path(os.path.realpath(path.parent)) / path.name
@@ -241,7 +228,6 @@ class RunFolder:
             raise DamagedRunFolder(f"{self.config_file} is damaged ({damage}): restore it, "
                                    "or pass overwrite=True to delete this run's files (no "
                                    "others) and start again.")
-        stored.update({k: v for k, v in ADDED_FIELDS.items() if k in config and k not in stored})
         differences = _differences(_comparable(stored, ignore), _comparable(config, ignore))
         if differences and not self.holds_results():
             # A run that stopped before its first epoch (a value that failed only once
@@ -294,22 +280,13 @@ class RunFolder:
                 damage = f"not valid JSON: {short_reason(error)}"
         if self.marker.exists():
             return stored, damage
-        # No marker: a run folder of an earlier version has only what runs write, among
-        # it a config.json naming a task.
-        # (A config.json that is not a run's may be a user's: never taken for a run's.)
-        foreign = [e for e in entries if not is_run_entry(e)]
-        if foreign or stored is None:
-            what = (f"it holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
-                    if foreign else "its config.json is not a run's configuration"
-                    if self.config_file.exists() else "it has no config.json")
-            # An earlier version's run with a user's file in it: say how to use it.
-            old_run = (f"move {'it' if len(foreign) == 1 else 'those'} out to use the run "
-                       "in it, or " if foreign and stored is not None else "")
-            raise NotARunFolder(
-                f"{self.path} is not a rethink_bnn run folder ({what}): {old_run}choose an "
-                "empty or new run_dir=...; overwrite=True never deletes files a run did not "
-                "write.")
-        return stored, damage
+        # No marker: not ours, whatever it holds (a config.json may be a user's).
+        shown = [e for e in entries if e != LOCK]
+        raise NotARunFolder(
+            f"{self.path} is not a rethink_bnn run folder (it holds "
+            f"{', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''} and no "
+            f"{MARKER}): choose an empty or new run_dir=...; overwrite=True never deletes "
+            "files a run did not write.")
 
     def _refuse_if_in_use(self):
         """RunFolderBusy if another run holds the folder's lock. Changes nothing."""
@@ -423,9 +400,7 @@ class RunFolder:
         header, rows = self._log_rows()
         if header is None:
             return 0
-        # A row numbers its epoch from 1, or, in a log whose first row says 0, from 0.
-        offset = 1 if rows and rows[0][0] == 0 else 0
-        kept = [line for epoch, line in rows if epoch + offset <= epochs]
+        kept = [line for epoch, line in rows if epoch <= epochs]  # epochs count from 1
         if len(kept) != len(rows) or "".join([header, *kept]) != self.csv_log.read_text():
             with atomic_path(self.csv_log) as tmp:
                 tmp.write_text("".join([header, *kept]))

@@ -11,7 +11,7 @@ import zookeeper
 
 import rethink_bnn
 from rethink_bnn.zookeeper_internals import convert_to_snake_case
-from rethink_bnn.optimizers import binary_optimizers, is_binary_variable, skip_counters
+from rethink_bnn.optimizers import binary_optimizers, is_binary_variable, skipping_wrappers
 from rethink_bnn.training.run_folder import read_csv
 
 __all__ = ["run_summary", "versions"]
@@ -34,7 +34,7 @@ def run_summary(task, session, history):
         "best_val_loss": float(state.best_val_loss.numpy()) if best_epoch >= 0 else None,
         "best_val_accuracy": _at_epoch(log, "val_accuracy", best_epoch + 1),
         "flips_last_epoch": _at_epoch(log, "flips", epochs),
-        "skipped_steps": sum(int(c.numpy()) for c in skip_counters(optimizer)),
+        "skipped_steps": sum(int(w.skipped_steps) for w in skipping_wrappers(optimizer)),
         "invalid_hyperparameter_steps": sum(
             int(b.invalid_hyperparameter_steps.numpy()) for b in binaries
             if b.invalid_hyperparameter_steps is not None) if binaries else None,

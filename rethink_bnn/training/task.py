@@ -31,7 +31,7 @@ from rethink_bnn.callbacks import (
 )
 from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
 from rethink_bnn.optimizers.finite import SkipNonFinite
-from rethink_bnn.optimizers.walk import binary_optimizers, skip_counters
+from rethink_bnn.optimizers.walk import binary_optimizers, skipping_wrappers
 from rethink_bnn.training.checks import (  # noqa: F401  (ConfigError & co: imported from here)
     PRECISIONS,
     ConfigError,
@@ -286,7 +286,7 @@ class TrainingTask:
         callbacks = []
         if uses_bop:
             callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
-        if skip_counters(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
+        if skipping_wrappers(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
             callbacks.append(SkippedStepLogger())
         callbacks.append(BatchMetricLogger(str(folder.tensorboard), self.step_log_freq))
         callbacks.append(HyperparameterLogger())

@@ -503,9 +503,8 @@ def test_a_resumed_run_saves_the_keys_of_an_uninterrupted_one(tmp_path):
     assert sorted(second) == sorted(again) == sorted(first)
     assert "optimizer/_optimizers/0/_flips/.ATTRIBUTES/VARIABLE_VALUE" in again
     assert "optimizer/_optimizers/0/_invalid_hyperparameter_steps/.ATTRIBUTES/VARIABLE_VALUE" in again
-    # SkipNonFinite's counters, beside the CaseOptimizer's variables
-    assert {"optimizer/_skipped_steps/.ATTRIBUTES/VARIABLE_VALUE",
-            "optimizer/_applied_steps/.ATTRIBUTES/VARIABLE_VALUE"} <= set(again)
+    # SkipNonFinite's counter, beside the CaseOptimizer's variables
+    assert "optimizer/_applied_steps/.ATTRIBUTES/VARIABLE_VALUE" in again
     for key, value in again.items():  # both runs trained the same two epochs
         np.testing.assert_array_equal(second[key], value, err_msg=key)
 

@@ -58,7 +58,7 @@ def test_loss_scale_overflows_keep_every_counter_on_the_step(wrapped):
     assert float(adam.learning_rate) == pytest.approx(RATES[4])
     if wrapped:
         assert int(inner.skipped_steps) == 2  # the overflows the LossScaleOptimizer skipped
-        assert rb.optimizers.skip_counters(optimizer)[0] is not None
+        assert rb.optimizers.skipping_wrappers(optimizer) == [inner]
 
 
 def test_skipped_steps_count_both_wrappers_skips_once_each():

@@ -87,3 +87,7 @@ def test_the_kind_is_read_from_config_json_not_guessed(all_runs, tmp_path):
     assert runs.kind_of(copy) == runs.BOP_RUN
     (copy / "config.json").write_text(json.dumps({**config, "kind": "latent"}))
     assert runs.kind_of(copy) == runs.LATENT_RUN
+    # a config without its kind is no run of ours to draw (0.1's were guessed at)
+    (copy / "config.json").write_text(json.dumps({k: v for k, v in config.items()
+                                                  if k != "kind"}))
+    assert runs.kind_of(copy) is None

@@ -1,5 +1,4 @@
-"""What a run may do to a folder: only ours (marked, or an earlier version's exact
-layout) is used, `overwrite` deletes only what runs write, one run at a time (a lock
+"""What a run may do to a folder: only ours (marked) is used, `overwrite` deletes only what runs write, one run at a time (a lock
 that a dead run does not keep), damaged files give one line and exit 2 changing
 nothing, a damaged checkpoint falls back to the newest one that reads, lost best
 weights are recovered, and Ctrl-C / SIGTERM leave a resumable folder."""
@@ -99,6 +98,8 @@ NOT_OURS = {  # folders that no run wrote, or not only runs
     "an old run with notes": {"config.json": json.dumps(CONFIG), "log.csv": "epoch\n0\n",
                               "checkpoints/checkpoint": "", "my_notes.txt": "keep me\n"},
     "run files without a config": {"log.csv": "epoch\n0\n", "tensorboard/x": ""},
+    "an unmarked run (0.1's layout)": {"config.json": json.dumps(CONFIG),
+                                       "log.csv": "epoch\n1\n", "checkpoints/checkpoint": ""},
 }
 
 
@@ -112,9 +113,7 @@ def test_a_folder_that_is_not_a_run_folder_is_never_used_nor_deleted(case, overw
     with pytest.raises(NotARunFolder, match="is not a rethink_bnn run folder") as refused:
         RunFolder(folder).claim({**CONFIG, "epochs": 4}, overwrite=overwrite)
     assert _tree(folder) == before
-    if case == "an old run with notes":
-        assert "(it holds my_notes.txt): move it out to use the run in it, or choose" in str(
-            refused.value)
+    assert "choose an empty or new run_dir=..." in str(refused.value)
 
 
 def test_overwrite_deletes_only_what_runs_write(tmp_path):
@@ -151,14 +150,16 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path):
                                                     "best_weights.h5.bak", "checkpoints.old"))
 
 
-def test_a_run_folder_of_an_earlier_version_is_adopted_and_resumes(finished_run, tmp_path,
-                                                                   capsys):
+def test_an_unmarked_copy_of_a_run_is_refused_in_one_line_and_left_as_it_is(
+        finished_run, tmp_path, capsys):
     run_dir = _copy(finished_run, tmp_path, finished=False)
     (run_dir / MARKER).unlink()
     (run_dir / LOCK).unlink()
-    assert _run(run_dir) == 0
-    assert f"Resuming {run_dir} after epoch 3 (from checkpoints/ckpt-3)." in capsys.readouterr().out
-    assert json.loads((run_dir / MARKER).read_text())["task"] == "demo"
+    before = _tree(run_dir)
+    assert _run(run_dir) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "is not a rethink_bnn run folder" in line
+    assert _tree(run_dir) == before
 
 
 def test_a_new_or_empty_folder_is_claimed_and_marked(tmp_path):
