@@ -123,13 +123,19 @@ def written_inside(relative):
 
 
 def _is_run_folder(folder):
-    return (folder / MARKER).is_file() or (folder / "sweep.json").is_file()
+    if (folder / MARKER).is_file() or (folder / "sweep.json").is_file():
+        return True
+    try:  # a copied run keeps its config.json, which names its task: never write into it
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "task" in config
 
 
 def enclosing_run(path):
     """(the run folder that a write to `path` lands in, the path there), real paths, or
-    (None, that path): the nearest folder above it that is marked or is a sweep's
-    (sweep.json). Writing replaces `path` itself, a link
+    (None, that path): the nearest folder above it that is marked, is a sweep's
+    (sweep.json) or holds a run's config.json. Writing replaces `path` itself, a link
     too, so only the folders above it are resolved."""
     path = Path(os.path.abspath(path))
     where = Path(os.path.realpath(path.parent)) / path.name
