@@ -38,6 +38,8 @@ def _choices():
     from rethink_bnn import data, models
     from rethink_bnn.experiments import TASKS
     from rethink_bnn.experiments.registry import has_binary_optimizer
+    from rethink_bnn.training.optimizer_components import binary_optimizer_components
+    from rethink_bnn.training.schedules import SCHEDULES
 
     def of(module, base):
         return {name: obj for name, obj in vars(module).items()
@@ -49,14 +51,22 @@ def _choices():
     return {"dataset": of(data, Dataset), "preprocessing": of(data, Preprocessing),
             "model": {n: c for n, c in vars(models).items() if isinstance(c, type)
                       and hasattr(c, "__component_fields__")},
+            "binary_optimizer": binary_optimizer_components(), "_schedule": SCHEDULES,
             # any task whose binary kernels a binary optimizer trains, whatever its base
             "point": {c.__name__: c for c in TASKS.values() if has_binary_optimizer(c)}}
+
+
+def _field_choices(field, choices=None):
+    """The classes component field `field` takes ({} if it is none of these): every
+    `NAME_schedule` field takes a schedule."""
+    choices = _choices() if choices is None else choices
+    return choices.get("_schedule" if field.endswith("_schedule") else field, {})
 
 
 def _our_class(field, name):
     """This package's class named `name` (any case) for component field `field`, or
     UnknownComponent listing the classes it takes."""
-    choices = _choices().get(field, {})
+    choices = _field_choices(field)
     wanted = convert_to_snake_case(name)
     for class_name, cls in choices.items():
         if convert_to_snake_case(class_name) == wanted:
@@ -73,7 +83,7 @@ def own_components(config):
     choices, resolved = _choices(), dict(config)
     for key, value in config.items():
         field = key.rsplit(".", 1)[-1]
-        if field not in choices or not isinstance(value, str):
+        if not _field_choices(field, choices) or not isinstance(value, str):
             continue
         try:
             resolved[key] = _our_class(field, value)()
@@ -146,7 +156,9 @@ def check_stored_config(config):
     _check_fields(cls, {k: v for k, v in config.items() if k not in META_KEYS}, "")
 
 
-def _check_fields(cls, values, prefix):
+def _check_fields(cls, values, prefix, inherited=frozenset()):
+    """`inherited`: the fields of the components above, which zookeeper passes down to a
+    field of the same name."""
     fields = cls.__component_fields__
     for key, value in values.items():
         if key not in fields:
@@ -155,14 +167,14 @@ def _check_fields(cls, values, prefix):
             raise StoredConfigError(f"unknown key {_SHORT.repr(prefix + key)}: "
                                     f"{cls.__name__} has no such field{hint}")
         if isinstance(fields[key], ComponentField):
-            _check_component(key, prefix + key, value)
+            _check_component(key, prefix + key, value, inherited | set(fields))
         else:
             _check_value(prefix + key, fields[key].type, value)
 
 
-def _check_component(field, key, value):
+def _check_component(field, key, value, inherited):
     """A component: {"class": NAME, field: value, ...}, or only the class's NAME."""
-    choices = ", ".join(sorted(_choices().get(field, {})))
+    choices = ", ".join(sorted(_field_choices(field)))
     if isinstance(value, str):
         name, values, named_by = value, {}, key
     elif isinstance(value, dict) and "class" in value:
@@ -178,7 +190,14 @@ def _check_component(field, key, value):
         cls = _our_class(field, name)
     except UnknownComponent as error:
         raise StoredConfigError(f"{named_by} {error}") from None
-    _check_fields(cls, values, f"{key}.")
+    _check_fields(cls, values, f"{key}.", inherited)
+    missing = sorted(k for k, f in cls.__component_fields__.items()
+                     if k not in values and k not in inherited
+                     and not isinstance(f, ComponentField)
+                     and not f.has_default)
+    if missing:  # e.g. a Linear schedule's end
+        raise StoredConfigError(f"{key}.{missing[0]} has no value and no default: give "
+                                f"{name} its {missing[0]}")
 
 
 def _check_value(key, annotation, value):

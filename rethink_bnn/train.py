@@ -156,6 +156,7 @@ def _value(text):
 _UNKNOWN_KEY = re.compile(
     r"Key '([^']+)' does not correspond to any field of component '([^']+)'"
 )
+_MISSING = re.compile(r"No configuration value found for annotated field '[^.']+\.([^']+)'")
 _WRONG_TYPE = re.compile(
     r"Field '([^']+)' of component '([^']+)' is annotated with type '.*', which is not "
     r"satisfied by (?:default )?value (.*)\.$"
@@ -176,6 +177,10 @@ def configured(task_class, config):
     except (ValueError, TypeError) as error:
         message = str(error).strip().splitlines()[0]
         unknown, wrong = _UNKNOWN_KEY.search(message), _WRONG_TYPE.search(message)
+        missing = _MISSING.search(message)
+        if missing:  # e.g. a Linear schedule, which has no default end
+            raise UsageError(f"{missing.group(1)} has no value and no default: set "
+                             f"{missing.group(1)}=...") from error
         if unknown:
             raise UsageError(_unknown_key(task_class, config, *unknown.groups())) from error
         if wrong:

@@ -5,14 +5,16 @@ exports `Field`, `ComponentField`, `component`, `factory`, `task` and `configure
 tasks also need how it names a task (`convert_to_snake_case`: the command line's task
 names are zookeeper's own), reads a field without resolving it (`base_getattr`), tells a
 component instance from a class, type-checks a value and parses a `key=value` value as
-its CLI does. `tests/test_zookeeper_internals.py` checks each on the installed version.
+its CLI does; `component_without_fields` makes a component that has no fields without
+zookeeper's warning about it. `tests/test_zookeeper_internals.py` checks each on the
+installed version.
 """
 
 CHECKED_ON = "zookeeper 1.4.0"
 NAMES = {
     "zookeeper.core.component": ("base_getattr",),
     "zookeeper.core.utils": ("convert_to_snake_case", "is_component_instance", "type_check",
-                             "parse_value_from_string"),
+                             "parse_value_from_string", "warn"),
 }
 
 
@@ -40,4 +42,18 @@ def _load():
 
 globals().update(_load())
 
-__all__ = [name for names in NAMES.values() for name in names]
+
+def component_without_fields(cls):
+    """`zookeeper.component(cls)` for a class that has no fields by design (a Constant
+    schedule), without the warning zookeeper prints on stderr for one."""
+    from zookeeper import component
+    from zookeeper.core import utils
+
+    original, utils.warn = utils.warn, lambda message: None
+    try:
+        return component(cls)
+    finally:
+        utils.warn = original
+
+
+__all__ = [name for names in NAMES.values() for name in names] + ["component_without_fields"]

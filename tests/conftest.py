@@ -69,7 +69,9 @@ def sweep_run(tmp_path_factory):
 def training_run(tmp_path_factory):
     """`demo` for 5 epochs with γ × 0.1 every 2 epochs: γ changes after epochs 2 and 4."""
     folder = tmp_path_factory.mktemp("training") / "demo"
-    run_task("demo", epochs=5, gamma_decay_epochs=2, run_dir=str(folder), **DIGITS)
+    run_task("demo", epochs=5, run_dir=str(folder), **DIGITS,
+             **{"binary_optimizer.gamma_schedule": "StepDecay",
+                "binary_optimizer.gamma_schedule.every_epochs": 2})
     return folder
 
 

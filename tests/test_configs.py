@@ -55,7 +55,14 @@ NOT_CONFIGS = [
     ('{"task": "demo", "epochs": "abc"}', "epochs must be an integer, got 'abc'"),
     ('{"task": "demo", "epochs": 2.5}', "epochs must be an integer, got 2.5"),
     ('{"task": "demo", "epochs": true}', "epochs must be an integer, got True"),
-    ('{"task": "demo", "gamma": false}', "gamma must be a number, got False"),
+    ('{"task": "demo", "binary_optimizer": {"class": "Bop", "gamma": false}}',
+     "binary_optimizer.gamma must be a number, got False"),
+    ('{"task": "demo", "binary_optimizer": {"class": "Bop3"}}', "binary_optimizer.class must "
+                                                               "name one of Bop, Bop2ndOrder"),
+    ('{"task": "demo", "binary_optimizer": {"class": "CEMA", "threshold": 1e-6}}',
+     "unknown key 'binary_optimizer.threshold': CEMA has no such field"),
+    ('{"task": "demo", "binary_optimizer": {"class": "Bop", "gamma_schedule": {"class": '
+     '"Linear"}}}', "binary_optimizer.gamma_schedule.end has no value"),
     ('{"task": "demo", "epochs": {"class": "Foo"}}', "epochs must be an integer, got {"),
     ('{"task": "demo", "input_shape": [8, 8]}', "input_shape must be a tuple of 3 integers"),
     ('{"task": "demo", "dataset": {"class": "Foo"}}', "dataset.class must name one of "

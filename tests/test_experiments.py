@@ -34,8 +34,10 @@ def test_tasks_on_mock_data_run_a_few_steps(name, tmp_path):
 def test_sec_5_2_defaults_follow_the_paper():
     task = TASKS["cifar10_bop"]()
     configure(task, {})
-    assert (task.batch_size, task.epochs, task.threshold, task.gamma) == (50, 500, 1e-8, 1e-4)
-    assert (task.gamma_decay, task.gamma_decay_epochs, task.learning_rate) == (0.1, 100, 1e-2)
+    bop = task.binary_optimizer
+    assert (task.batch_size, task.epochs, bop.threshold, bop.gamma) == (50, 500, 1e-8, 1e-4)
+    decay = bop.gamma_schedule
+    assert (decay.factor, decay.every_epochs, task.learning_rate) == (0.1, 100, 1e-2)
     assert task.stop_after_flipless_epochs == 10
     schedule = task.make_optimizer(steps_per_epoch=900).optimizers[0]._learning_rate
     assert float(schedule(100 * 900 - 1)) == pytest.approx(1e-4)
@@ -71,7 +73,8 @@ def test_sweep_runs_every_grid_point_into_its_own_folder(sweep_run):
     sweep = json.loads((sweep_run / "sweep.json").read_text())
     assert len(sweep["points"]) == len(GRIDS["authors"]) == 5
     for (gamma, threshold, learning_rate), point in zip(GRIDS["authors"], sweep["points"]):
-        assert point["config"]["gamma"] == gamma and point["config"]["threshold"] == threshold
+        bop = point["config"]["binary_optimizer"]
+        assert bop["class"] == "Bop" and (bop["gamma"], bop["threshold"]) == (gamma, threshold)
         assert point["config"]["learning_rate"] == learning_rate
         assert point["config"]["epochs"] == 3 and point["config"]["dataset"]["train_limit"] == 320
     folders = sorted(p.name for p in sweep_run.iterdir() if p.name.startswith("gamma="))
@@ -80,7 +83,7 @@ def test_sweep_runs_every_grid_point_into_its_own_folder(sweep_run):
 
 def test_training_stops_after_the_given_number_of_epochs_without_flips(tmp_path):
     # τ = 1e9: no average ever reaches it, so no weight flips.
-    summary = run_task("demo", threshold=1e9, stop_after_flipless_epochs=2, epochs=10,
+    summary = run_task("demo", **{"binary_optimizer.threshold": 1e9}, stop_after_flipless_epochs=2, epochs=10,
                        run_dir=str(tmp_path), **{"dataset.train_limit": 64})
     assert summary["epochs_run"] == 2 and summary["stopped_without_flips"]
     assert summary["flips_last_epoch"] == 0
@@ -163,19 +166,22 @@ def _documented_sweep_lines():
     return lines
 
 
+S, G = "binary_optimizer.sigma", "binary_optimizer.gamma"
+ROUND_SIGMA = f"vary={S}=1e-3,1e-2;{G}=1e-3,1e-2"
+
+
 def test_every_documented_sweep_line_is_accepted():
     lines = _documented_sweep_lines()
     # the README's own: a Bop2ndOrder point, varying σ and γ
-    assert ("README.md", ["point=FashionMnistBop2ndOrder",
-                          "vary=sigma=1e-3,1e-2;gamma=1e-3,1e-2"]) in lines
+    assert ("README.md", ["point=FashionMnistBop2ndOrder", ROUND_SIGMA]) in lines
     assert len(lines) >= 9
     for doc, argv in lines:
         sweep = _sweep(argv)
         assert len(sweep.points()) >= 3, (doc, argv)
-    assert _sweep(["point=FashionMnistBop2ndOrder", "vary=sigma=1e-3,1e-2;gamma=1e-3,1e-2"]
-                  ).points() == [{"sigma": 1e-3, "gamma": 1e-2},  # around σ = γ = 1e-2,
-                                 {"sigma": 1e-2, "gamma": 1e-2},  # the centre once
-                                 {"sigma": 1e-2, "gamma": 1e-3}]
+    assert _sweep(["point=FashionMnistBop2ndOrder", ROUND_SIGMA]
+                  ).points() == [{S: 1e-3, G: 1e-2},  # around σ = γ = 1e-2,
+                                 {S: 1e-2, G: 1e-2},  # the centre once
+                                 {S: 1e-2, G: 1e-3}]
 
 
 def test_a_binary_optimizer_is_what_the_task_trains_with_not_its_base():
@@ -185,45 +191,40 @@ def test_a_binary_optimizer_is_what_the_task_trains_with_not_its_base():
     for name, cls in TASKS.items():
         task = cls()
         configure(task, {})
-        binary = isinstance(task, TrainingTask) and task.binary_optimizer(1) is not None
+        binary = isinstance(task, TrainingTask) and task.make_binary_optimizer(1) is not None
         assert has_binary_optimizer(cls) == binary, name
     assert has_binary_optimizer(TASKS["fashion_mnist_cema"])
     assert not has_binary_optimizer(TASKS["mnist_latent_adam"])
 
 
-def test_a_later_optimizers_task_is_a_sweep_point_with_no_edit(monkeypatch):
-    """A task straight from TrainingTask with its own binary optimizer and fields."""
-    from typing import Tuple
+def test_a_later_optimizer_is_a_component_and_a_sweep_point_with_no_edit(monkeypatch):
+    """An optimizer declared outside the package: its component has its fields, any task
+    takes it as binary_optimizer, and the sweep varies its hyperparameters."""
+    from zookeeper import ComponentField, task
 
-    import tensorflow as tf
-    from zookeeper import ComponentField, Field, task
-    from zookeeper.tf import Dataset, Preprocessing
-
-    from rethink_bnn.data import Digits, ScaleToUnitRange
-    from rethink_bnn.models import BinaryMLP
+    from rethink_bnn.experiments import Demo
     from rethink_bnn.optimizers import Bop
-    from rethink_bnn.training.task import TrainingTask
+    from rethink_bnn.optimizers.hyperparameters import rate
+    from rethink_bnn.training.optimizer_components import component_for
 
-    class LaterOptimizerDemo(TrainingTask):
+    class Later(Bop):
+        HYPERPARAMETERS = (*Bop.HYPERPARAMETERS, rate("rho", "a later rate", default=1e-2))
+
+        def __init__(self, threshold=1e-8, gamma=1e-4, rho=1e-2, name="Later", **kwargs):
+            super().__init__(threshold=threshold, gamma=gamma, name=name, rho=rho, **kwargs)
+
+    class LaterOptimizerDemo(Demo):
         """Digits, kernels trained by a later binary optimizer."""
 
-        dataset: Dataset = ComponentField(Digits)
-        preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
-        model: tf.keras.Model = ComponentField(BinaryMLP)
-        input_shape: Tuple[int, int, int] = Field((8, 8, 1))
-        weight_kind: str = Field("bop")
-        batch_size: int = Field(32)
-        epochs: int = Field(1)
-        learning_rate: float = Field(1e-2)
-        rho: float = Field(1e-2)
+        binary_optimizer = ComponentField(component_for(Later), rho=0.5)
 
-        def binary_optimizer(self, steps_per_epoch):
-            return Bop(threshold=1e-6, gamma=self.rho)
-
-    # registered as `experiment` does, for this test only
     monkeypatch.setitem(TASKS, "later_optimizer_demo", task(LaterOptimizerDemo))
-    sweep = _sweep(["point=LaterOptimizerDemo", "vary=rho=1e-3,1e-1"])
-    assert sweep.points() == [{"rho": 1e-3}, {"rho": 1e-1}]
+    sweep = _sweep(["point=LaterOptimizerDemo", "vary=binary_optimizer.rho=1e-3,1e-1"])
+    assert sweep.points() == [{"binary_optimizer.rho": 1e-3}, {"binary_optimizer.rho": 1e-1}]
+    point = TASKS["later_optimizer_demo"]()
+    configure(point, {"binary_optimizer.rho": 0.25})
+    optimizer = point.make_binary_optimizer(10)
+    assert type(optimizer) is Later and float(optimizer.rho) == 0.25
 
 
 def test_vary_takes_integer_and_nested_fields_and_passes_them_down():
@@ -245,14 +246,15 @@ def test_vary_takes_integer_and_nested_fields_and_passes_them_down():
         (["point=Demo", "vary=epochs=1.5"], "vary: epochs takes integers, got 1.5."),
         (["point=Demo", "vary=input_shape=1,2"], "vary: input_shape is not a number field "
                                                  "of Demo (its number fields: batch_size, "),
-        (["point=FashionMnistCema"], "grid=authors sets gamma, threshold, learning_rate, "
-                                     "and FashionMnistCema has no threshold: vary its own"),
+        (["point=FashionMnistCema"], f"grid=authors sets {G}, binary_optimizer.threshold, "
+                                     "learning_rate, and FashionMnistCema has no "
+                                     "binary_optimizer.threshold: vary its own"),
     ]:
         with pytest.raises(ConfigError, match="^" + re.escape(message)):
             _sweep(argv)
     latent = TASKS["bop_sweep"]()
     configure(latent, {"point": TASKS["mnist_latent_adam"]()})
-    with pytest.raises(ConfigError, match="point must be a task with a binary optimizer"):
+    with pytest.raises(ConfigError, match="point must be a task with a binary_optimizer field"):
         latent.validate()
 
 

@@ -22,8 +22,15 @@ RECIPES = {
     "birealnet_imagenet_bop2nd_order": (1e-8, 1e-5, 1e-4, 1e-9, 1e-5, 1e-2, 2.5e-3, 5e-6, 1024,
                                         150),
 }
-KEYS = ("threshold", "final_threshold", "gamma", "final_gamma", "sigma", "final_sigma",
-        "learning_rate", "final_learning_rate", "batch_size", "epochs")
+
+
+def _values(task):
+    """The task's recipe in the order of RECIPES."""
+    bop2, values = task.binary_optimizer, []
+    for name in ("threshold", "gamma", "sigma"):
+        values += [getattr(bop2, name), getattr(bop2, f"{name}_schedule").end]
+    return (*values, task.learning_rate, task.learning_rate_schedule.end, task.batch_size,
+            task.epochs)
 
 
 def _task(name, **config):
@@ -35,9 +42,11 @@ def _task(name, **config):
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipes_are_the_published_ones(name):
     task = _task(name)
-    assert tuple(getattr(task, key) for key in KEYS) == RECIPES[name]
-    assert task.unbiased is False
-    assert _task("cifar10_bop2nd_order_unbiased").unbiased is True
+    assert _values(task) == RECIPES[name]
+    assert task.binary_optimizer.unbiased is False
+    unbiased = _task("cifar10_bop2nd_order_unbiased")
+    assert unbiased.binary_optimizer.unbiased is True and _values(unbiased) == RECIPES[
+        "cifar10_bop2nd_order"]
     steps = 1000
     bop2 = binary_optimizers(task.make_optimizer(steps_per_epoch=steps))[0]
     assert isinstance(bop2, Bop2ndOrder)
@@ -91,9 +100,12 @@ def test_cpu_scale_tasks_learn_on_a_slice(name, kind, tmp_path):
 
 
 @pytest.mark.parametrize("config,message", [
-    ({"sigma": 0.0}, r"^sigma must be in \(0, 1\]"),
-    ({"final_sigma": 2.0}, r"^final_sigma must be in \(0, 1\]"),
-    ({"final_threshold": -1.0}, "^final_threshold must be a finite float >= 0"),
+    ({"binary_optimizer.sigma": 0.0}, r"^binary_optimizer.sigma must be in \(0, 1\]"),
+    ({"binary_optimizer.sigma_schedule": "Linear", "binary_optimizer.sigma_schedule.end": 2.0},
+     r"^binary_optimizer.sigma_schedule.end must be in \(0, 1\]"),
+    ({"binary_optimizer.threshold_schedule": "Linear",
+      "binary_optimizer.threshold_schedule.end": -1.0},
+     "^binary_optimizer.threshold_schedule.end must be a finite float >= 0"),
 ])
 def test_out_of_range_rates_are_refused_before_anything_loads(config, message, tmp_path):
     task = _task("fashion_mnist_bop2nd_order", run_dir=str(tmp_path / "x"), **config)

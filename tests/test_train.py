@@ -29,7 +29,7 @@ def _error(capsys):
         ([], "no task given"),
         (["cifar10_bpo"], "unknown task 'cifar10_bpo': did you mean 'cifar10_bop'?"),
         (["demo", "epoch=3"], "unknown key 'epoch': did you mean 'epochs'? the task has: "
-                              "batch_size, dataset, deterministic, distribution, epochs, "),
+                              "batch_size, binary_optimizer, dataset, deterministic, "),
         (["demo", "dataset.trainlimit=3"], "unknown key 'dataset.trainlimit': did you mean "
                                            "'dataset.train_limit'? 'dataset' has: seed, "),
         (["demo", "model.bar=2"], "'model' has: input_shape, num_classes, seed, units, "
@@ -87,17 +87,33 @@ def _error(capsys):
         (["demo", "learning_rate=1e999"], "learning_rate must be a finite number, got inf."),
         (["demo", "batch_size=100000000"], "batch_size=100000000 is larger than the 1294 "
                                            "training examples: use at most batch_size=1294."),
-        (["demo", "gamma=nan"], "gamma must be finite and in (0, 1], got nan"),
-        (["demo", "threshold=1e999"], "threshold must be a finite float >= 0, got inf"),
+        (["demo", "binary_optimizer.gamma=nan"], "binary_optimizer.gamma must be finite and "
+                                                 "in (0, 1], got nan"),
+        (["demo", "binary_optimizer.threshold=1e999"], "binary_optimizer.threshold must be a "
+                                                       "finite float >= 0, got inf"),
         (["approximation_viewpoint", "seeds=0"], "seeds must be at least 1, got 0."),
         (["approximation_viewpoint", "input_shape=(32,32,3)"], "input_shape=(32, 32, 3) does "
                                                                "not match Mnist's images"),
         (["bop_sweep", "grid=foo"], "grid must be one of authors, report, got 'foo'."),
         (["bop_sweep", "processes=0"], "processes must be an integer >= 1, got 0."),
         (["bop_sweep", "point=Foo"], "point must name one of "),
-        (["demo", "gamma=2"], "gamma must be in (0, 1] (and not below float32's smallest normal, "
-                              "1.2e-38), got 2.0"),
-        (["demo", "threshold=-1e-6"], "threshold must be a finite float >= 0, got -1e-06"),
+        (["demo", "binary_optimizer.gamma=2"], "binary_optimizer.gamma must be in (0, 1] (and "
+                                               "not below float32's smallest normal, 1.2e-38), "
+                                               "got 2.0"),
+        (["demo", "binary_optimizer.threshold=-1e-6"], "binary_optimizer.threshold must be a "
+                                                       "finite float >= 0, got -1e-06"),
+        (["demo", "binary_optimizer=CEMA", "binary_optimizer.alpha=0"],
+         "binary_optimizer.alpha must be in (0, 1]"),
+        (["demo", "binary_optimizer=Bop3"], "binary_optimizer must name one of "),
+        (["demo", "binary_optimizer.gamma_schedule=Linear"], "binary_optimizer.gamma_schedule.end"),
+        (["demo", "binary_optimizer.gamma_schedule=Linear",
+          "binary_optimizer.gamma_schedule.end=2"], "binary_optimizer.gamma_schedule.end must "
+                                                    "be in (0, 1]"),
+        (["demo", "binary_optimizer.gamma_schedule=StepDecay",
+          "binary_optimizer.gamma_schedule.every_epochs=0"],
+         "binary_optimizer.gamma_schedule.every_epochs must be >= 1, got 0."),
+        (["demo", "learning_rate_schedule=Linear", "learning_rate_schedule.end=-1"],
+         "learning_rate_schedule.end must be a finite float >= 0, got -1"),
         (["demo", "batch_size=0"], "batch_size must be at least 1, got 0."),
         (["demo", "epochs=0"], "epochs must be at least 1, got 0."),
         (["demo", "flip_log_freq=0"], "flip_log_freq must be a positive integer (log every N "
@@ -109,14 +125,15 @@ def _error(capsys):
         (["demo", "learning_rate=-1"], "learning_rate (Adam's) must be > 0, got -1."),
         (["demo", "dataset.validation_fraction=1.0"], "validation_fraction must be in [0, 1)"),
         (["demo", "dataset.train_limit=0"], "dataset.train_limit must be at least 1"),
-        (["mnist_bop", "gamma_decay=2"], "gamma_decay must be in (0, 1], got 2"),
-        (["mnist_latent_adam", "learning_rate=0"], "learning_rate must be > 0, got 0."),
+        (["mnist_bop", "binary_optimizer.gamma_schedule.factor=2"],
+         "binary_optimizer.gamma_schedule.factor must be in (0, 1], got 2"),
+        (["mnist_latent_adam", "learning_rate=0"], "learning_rate (Adam's) must be > 0, got 0."),
         (["demo", "distribution=gpus"], "distribution must be one of auto, default, "
                                         "mirrored, multi_worker, tpu, got 'gpus'."),
         (["demo", "precision=float16"], "precision must be one of float32, mixed_float16, "
                                         "mixed_bfloat16, got 'float16'."),
-        (["binary_alexnet_imagenet", "final_gamma=1e-3"], "final_gamma must be in [0, "
-                                                          "gamma=0.0001], got 0.001."),
+        (["binary_alexnet_imagenet", "binary_optimizer.gamma_schedule.end=nan"],
+         "binary_optimizer.gamma_schedule.end must be finite and in (0, 1], got nan"),
     ],
 )
 def test_bad_command_lines_exit_2_with_one_line_and_touch_nothing(argv, message, capsys,
@@ -143,7 +160,7 @@ def test_a_task_help_lists_every_field_with_default_and_meaning(capsys):
     assert main(["demo", "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: python -m rethink_bnn.train demo [key=value ...]")
-    for line in ["  batch_size=32 ", "  gamma=0.01 ", "    dataset.validation_fraction=0.1 ",
+    for line in ["  batch_size=32 ", "    binary_optimizer.gamma=0.01 ", "    dataset.validation_fraction=0.1 ",
                  "    model.units=(256,256) ", "  run_dir=runs/demo "]:
         assert line in out, line
     assert "examples per training step" in out
@@ -257,10 +274,12 @@ def test_a_tf_config_that_is_no_cluster_description_names_tf_config(tf_config, m
 
 
 @pytest.mark.parametrize("pair, message", [
-    ("gamma=inf", "gamma must be finite and in (0, 1], got inf"),
-    ("gamma=-Infinity", "gamma must be finite and in (0, 1], got -inf"),
-    ("gamma=nan", "gamma must be finite and in (0, 1], got nan"),
-    ("threshold=inf", "threshold must be a finite float >= 0, got inf"),
+    ("binary_optimizer.gamma=inf", "binary_optimizer.gamma must be finite and in (0, 1], got inf"),
+    ("binary_optimizer.gamma=-Infinity", "binary_optimizer.gamma must be finite and in (0, 1], "
+                                         "got -inf"),
+    ("binary_optimizer.gamma=nan", "binary_optimizer.gamma must be finite and in (0, 1], got nan"),
+    ("binary_optimizer.threshold=inf", "binary_optimizer.threshold must be a finite float >= 0, "
+                                       "got inf"),
     ("learning_rate=NaN", "learning_rate must be a finite number, got nan"),
     ("epochs=inf", "epochs must be an integer, got inf"),
 ])

@@ -4,27 +4,30 @@
 from typing import Tuple, Union
 
 import tensorflow as tf
-from zookeeper import ComponentField, Field
+from zookeeper import ComponentField, Field, PartialComponent
 from zookeeper.tf import Dataset, Preprocessing
 
 from rethink_bnn.data import Digits, FashionMnist, ScaleToUnitRange
 from rethink_bnn.experiments.registry import OnMnist, experiment
 from rethink_bnn.models import BinaryMLP
-from rethink_bnn.training.bases import BopTraining, LatentTraining
+from rethink_bnn.optimizers import Bop
+from rethink_bnn.training.bases import BinaryOptimizerTraining, LatentTraining
+from rethink_bnn.training.optimizer_components import BinaryOptimizerComponent, component_for
+from rethink_bnn.training.schedules import StepDecay
 
 __all__ = ["Demo", "FashionMnistBop", "FashionMnistLatentAdam", "MnistBop", "MnistLatentAdam"]
 
 
 @experiment
-class MnistBop(OnMnist, BopTraining):
+class MnistBop(OnMnist, BinaryOptimizerTraining):
     """The report's MNIST net trained with Bop (CPU scale): γ = 1e-3 decayed by 0.1 every
     3 epochs, τ = 1e-6, Adam 1e-3, batch 100, 10 epochs."""
 
     batch_size: int = Field(100)
     epochs: int = Field(10)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-3)
-    gamma_decay_epochs: int = Field(3)
+    binary_optimizer: BinaryOptimizerComponent = ComponentField(
+        component_for(Bop), threshold=1e-6, gamma=1e-3,
+        gamma_schedule=PartialComponent(StepDecay, every_epochs=3))
     learning_rate: float = Field(1e-3)
 
 
@@ -52,7 +55,7 @@ class FashionMnistLatentAdam(MnistLatentAdam):
 
 
 @experiment
-class Demo(BopTraining):
+class Demo(BinaryOptimizerTraining):
     """A binary MLP on scikit-learn's bundled digits: offline, under a minute on 2 cores."""
 
     dataset: Dataset = ComponentField(Digits)
@@ -61,6 +64,6 @@ class Demo(BopTraining):
     input_shape: Tuple[int, int, int] = Field((8, 8, 1))
     batch_size: int = Field(32)
     epochs: int = Field(30)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-2)
+    binary_optimizer: BinaryOptimizerComponent = ComponentField(
+        component_for(Bop), threshold=1e-6, gamma=1e-2)
     flip_log_freq: Union[int, str] = Field("epoch")

@@ -36,11 +36,10 @@ def experiment(cls):
 
 
 def has_binary_optimizer(task_class):
-    """Whether a binary optimizer (Bop, Bop2ndOrder, CEMA, ...) trains the task's binary
-    kernels: the task implements TrainingTask's `binary_optimizer` hook, whatever base
-    it comes from (a sweep point must; a latent-weight task leaves the hook at None)."""
+    """Whether a binary optimizer trains the task's binary kernels: the task has a
+    `binary_optimizer` field (a sweep point must; a latent-weight task has none)."""
     return (isinstance(task_class, type) and issubclass(task_class, TrainingTask)
-            and task_class.binary_optimizer is not TrainingTask.binary_optimizer)
+            and "binary_optimizer" in getattr(task_class, "__component_fields__", {}))
 
 
 class OnCifar10:

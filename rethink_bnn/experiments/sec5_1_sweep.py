@@ -18,8 +18,10 @@ from rethink_bnn.zookeeper_internals import (
 )
 from rethink_bnn.experiments.registry import OnCifar10, experiment, has_binary_optimizer
 from rethink_bnn.files import write_text_atomically
+from rethink_bnn.optimizers import Bop
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
-from rethink_bnn.training.bases import BopTraining
+from rethink_bnn.training.bases import BinaryOptimizerTraining
+from rethink_bnn.training.optimizer_components import BinaryOptimizerComponent, component_for
 from rethink_bnn.training.task import ConfigError, TrainingTask, fields_of
 
 __all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "number_fields", "parse_axes",
@@ -27,14 +29,14 @@ __all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "number_fields", "parse_axes"
 
 
 @experiment
-class Cifar10BopStudy(OnCifar10, BopTraining):
+class Cifar10BopStudy(OnCifar10, BinaryOptimizerTraining):
     """One point of the sec 5.1 study: BinaryNet on CIFAR-10, batch 100, constant γ and τ
     (default: the authors' centre point γ = 1e-3, τ = 1e-6), Adam 1e-2."""
 
     batch_size: int = Field(100)
     epochs: int = Field(100)
-    threshold: float = Field(1e-6)
-    gamma: float = Field(1e-3)
+    binary_optimizer: BinaryOptimizerComponent = ComponentField(
+        component_for(Bop), threshold=1e-6, gamma=1e-3)
 
 
 # Sec 5.1 grids: (γ, τ, Adam learning rate). One axis varies γ at a fixed τ, the other
@@ -47,14 +49,18 @@ GRIDS = {
 }
 
 
-# A folder name's short form of a hyperparameter (the paper's γ/τ folders: gamma=.._tau=..).
-_SHORT = {"threshold": "tau"}
+def _short(key):
+    """A key's short form in folder names: the binary optimizer's fields by their own
+    name, τ as tau (the paper's γ/τ folders: gamma=.._tau=..)."""
+    key = key[len("binary_optimizer."):] if key.startswith("binary_optimizer.") else key
+    return "tau" if key == "threshold" else key
 # What a grid point sets.
-_GRID_KEYS = ("gamma", "threshold", "learning_rate")
+_GRID_KEYS = ("binary_optimizer.gamma", "binary_optimizer.threshold", "learning_rate")
 
 
 def parse_axes(text):
-    """'sigma=1e-3,1e-2;gamma=1e-4,1e-3' -> {"sigma": [0.001, 0.01], "gamma": [...]}."""
+    """'binary_optimizer.gamma=1e-4,1e-3;learning_rate=1e-3' -> {"binary_optimizer.gamma":
+    [0.0001, 0.001], "learning_rate": [0.001]}."""
     axes = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         key, _, values = part.partition("=")
@@ -66,7 +72,7 @@ def parse_axes(text):
         if not key or not numbers:
             raise ConfigError(
                 f"vary must be KEY=V1,V2,...[;KEY=...] with numbers, got {part!r} (e.g. "
-                "vary='sigma=1e-3,1e-2,1e-1')."
+                "vary='binary_optimizer.gamma=1e-3,1e-2,1e-1')."
             )
         if key in axes:
             raise ConfigError(f"vary names {key} twice: give each hyperparameter one axis.")
@@ -147,14 +153,14 @@ class BopSweep:
     """Sec 5.1: the γ/τ study, every grid point trained into its own run folder.
 
     `point` is the task each point runs (default `cifar10_bop_study`): any task with a
-    binary optimizer (Bop, Bop2ndOrder, CEMA, ...); configure it with `point.key=value`
-    (e.g. `point.epochs=20`). The points are the paper's `grid` (γ, τ and Adam's rate),
-    or, with `vary`, any of the point task's number fields (nested ones as
-    `dataset.key`) varied one at a time around its configured values: e.g.
-    `point=FashionMnistBop2ndOrder vary='sigma=1e-3,1e-2,1e-1;gamma=1e-4,1e-3'`. Each point
-    runs as its own process, `processes` at a time (one GPU each when GPUs are visible:
-    set it to their number), as
-    `python -m rethink_bnn.train --config <run_dir>/points/<point>.json` with its run
+    `binary_optimizer` field, whichever optimizer it holds; configure it with
+    `point.key=value` (e.g. `point.epochs=20`). The points are the paper's `grid` (γ, τ
+    and Adam's rate), or, with `vary`, any of the point task's number fields (nested
+    ones as `binary_optimizer.key`, `dataset.key`) varied one at a time around its
+    configured values: e.g. `point=FashionMnistCema
+    vary='binary_optimizer.alpha=1e-4,1e-2;learning_rate=1e-4,1e-2'`. Each point runs as
+    its own process, `processes` at a time (one GPU each when GPUs are visible: set it to
+    their number), as `python -m rethink_bnn.train --config <run_dir>/points/<point>.json` with its run
     folder `<run_dir>/<key>=<value>_...`; a finished point is reported and an unfinished
     one resumes. `sweep.json` lists every point's summary.
     """
@@ -174,8 +180,8 @@ class BopSweep:
             raise ConfigError(f"processes must be an integer >= 1, got {self.processes}.")
         point = type(self.point).__name__
         if not has_binary_optimizer(type(self.point)):
-            raise ConfigError(f"point must be a task with a binary optimizer (Bop, "
-                              f"Bop2ndOrder, CEMA, ...), got {point}.")
+            raise ConfigError(f"point must be a task with a binary_optimizer field (a "
+                              f"binary-optimizer task), got {point}.")
         self.point.validate()
         numbers = number_fields(self.point)
         missing = [k for k in _GRID_KEYS if k not in numbers]
@@ -217,7 +223,7 @@ class BopSweep:
         base = {"task": name, **fields_of(self.point)}
         commands, points = [], self.points()
         for values in points:
-            label = "_".join(f"{_SHORT.get(k, k)}={_shown(v)}" for k, v in values.items()
+            label = "_".join(f"{_short(k)}={_shown(v)}" for k, v in values.items()
                              if k != "learning_rate" or self.vary)
             run_dir = os.path.join(self.run_dir, label)
             # the point's whole configuration goes to the process as a file
@@ -238,7 +244,7 @@ class BopSweep:
             "point": name, "points": results})
         for values, result in zip(points, results):
             accuracy = result.get("test_accuracy")
-            described = " ".join(f"{_SHORT.get(k, k)}={_shown(v)}" for k, v in values.items()
+            described = " ".join(f"{_short(k)}={_shown(v)}" for k, v in values.items()
                                  if k != "learning_rate" or self.vary)
             print(f"{described}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
@@ -259,7 +265,6 @@ def _check_sweep_folder(run_dir):
     """A sweep writes `sweep.json`, `points/*.json` and a run folder per point into
     `run_dir`: refuse (ConfigError, nothing written) a folder that holds anything else,
     or files of those names that no sweep wrote, so that no user's file is replaced."""
-    from rethink_bnn.configs import StoredConfigError, read_stored_config
     from rethink_bnn.training.run_folder import MARKER
 
     def refuse(entry, why):
@@ -286,13 +291,22 @@ def _check_sweep_folder(run_dir):
                     continue  # a write cut short
                 if not name.endswith(".json"):
                     refuse(os.path.join(path, name), "is not a sweep point's configuration")
-                try:
-                    read_stored_config(os.path.join(path, name))
-                except StoredConfigError:
+                if not _is_point_config(os.path.join(path, name)):
                     refuse(os.path.join(path, name), "is not a sweep point's configuration")
         elif not (os.path.isdir(path) and (os.path.isfile(os.path.join(path, MARKER))
                                            or not os.listdir(path))):
             refuse(path, "was not written by a sweep")
+
+
+def _is_point_config(path):
+    """Whether `path` holds what `run` writes for a point: a task's configuration with its
+    run folder (the point's process checks it whole when it reads it)."""
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("task"), str) and "run_dir" in config
 
 
 def _run_all(commands, processes):

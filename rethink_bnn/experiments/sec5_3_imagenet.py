@@ -1,21 +1,28 @@
 """Sec 5.3 of the paper: larq-zoo's ImageNet networks trained with Bop."""
 
 import tensorflow as tf
-from zookeeper import ComponentField, Field
+from zookeeper import ComponentField, Field, PartialComponent
 
 from rethink_bnn.experiments.registry import OnImageNet, experiment
 from rethink_bnn.models import BiRealNet, BinaryAlexNet, XnorNet
-from rethink_bnn.training.bases import LinearDecayBopTraining
+from rethink_bnn.optimizers import Bop
+from rethink_bnn.training.bases import BinaryOptimizerTraining
+from rethink_bnn.training.optimizer_components import BinaryOptimizerComponent, component_for
+from rethink_bnn.training.schedules import Linear, Schedule
 
 __all__ = ["BinaryAlexnetImagenet", "BirealnetImagenet", "XnornetImagenet"]
 
 
-class _OnImageNet(OnImageNet, LinearDecayBopTraining):
+class _OnImageNet(OnImageNet, BinaryOptimizerTraining):
     """Sec 5.3: ImageNet with Bop, the authors' settings: batch 1024, τ = 1e-8, γ 1e-4 →
     1e-6 and Adam 2.5e-3 → 5e-6, both linear over the run; ImageNet's validation set is
     the test set. Needs the manual download (dataset.manual_dir=...)."""
 
+    binary_optimizer: BinaryOptimizerComponent = ComponentField(
+        component_for(Bop), threshold=1e-8, gamma=1e-4,
+        gamma_schedule=PartialComponent(Linear, end=1e-6))
     learning_rate: float = Field(2.5e-3)
+    learning_rate_schedule: Schedule = ComponentField(Linear, end=5e-6)
 
 
 @experiment

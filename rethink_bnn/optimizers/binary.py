@@ -6,7 +6,8 @@ A subclass declares, and writes nothing else but its rule:
   (`hyperparameters.rate(...)`, `non_negative(...)`); the first plays Keras' learning
   rate's part. Each becomes a keyword argument, a property and a config entry.
 - `STATE`: the names of its slots, one float per weight each (`("m",)` for Bop).
-- `OPTIONS`: other arguments, {name: default} (Bop2ndOrder's `unbiased`).
+- `OPTIONS`: other arguments, {name: `hyperparameters.option(default, about)`}
+  (e.g. a choice between two forms of the rule).
 - `update(weight, gradient, state, hyperparameters)`: the rule, in place, returning how
   many weights it flipped; `state` is {slot name: variable} of this weight and
   `hyperparameters` {name: scalar tensor in the state's dtype} of this step. It reads
@@ -33,6 +34,7 @@ import tensorflow as tf
 
 from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.hyperparameters import (
+    Option,
     Schedule,
     as_stored,
     build_hyperparameter,
@@ -86,6 +88,11 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
             cls.hyperparameter_names = tuple(h.name for h in cls.HYPERPARAMETERS)
         cls._declared = {h.name: h for h in cls.HYPERPARAMETERS}
         cls.STATE, cls.OPTIONS = tuple(cls.STATE), dict(cls.OPTIONS)
+        for name, value in cls.OPTIONS.items():
+            if not isinstance(value, Option):
+                raise TypeError(f"{cls.__name__} declares the option {name!r} as {value!r}: "
+                                "declare it with rethink_bnn.optimizers.hyperparameters."
+                                "option(default, about).")
         declared = [("state slot", s) for s in cls.STATE] + [
             ("option", o) for o in cls.OPTIONS] + [("hyperparameter", h.name)
                                                    for h in cls.HYPERPARAMETERS]
@@ -138,11 +145,11 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         missing = [n for n, v in values.items() if v is None]
         if missing:
             raise TypeError(f"{cls.__name__} needs {', '.join(missing)} (no default declared).")
-        options = {n: kwargs.pop(n, default) for n, default in cls.OPTIONS.items()}
+        options = {n: kwargs.pop(n, o.default) for n, o in cls.OPTIONS.items()}
         super().__init__(name=name or cls.__name__, weight_decay=None, **kwargs)
-        for option, value in options.items():
-            default = cls.OPTIONS[option]
-            setattr(self, option, type(default)(value) if default is not None else value)
+        for name, value in options.items():
+            default = cls.OPTIONS[name].default
+            setattr(self, name, type(default)(value) if default is not None else value)
         lead, *others = self.hyperparameter_names
         check = self.check_hyperparameter
         tf_internals.set_learning_rate(self, as_stored(check(lead, values[lead])))

@@ -121,9 +121,10 @@ class Bop(BinaryOptimizer):
 
     HYPERPARAMETERS = (
         rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop's paper uses 1e-4 to 1e-2)", default=1e-4, neutral=0.0),
+                      "(Bop's paper uses 1e-4 to 1e-2)", default=1e-4, neutral=0.0, symbol="γ"),
         non_negative("threshold", "the paper uses 1e-8 to 1e-5; 0 flips on any "
-                                  "consistent gradient", default=1e-8, neutral=np.inf),
+                                  "consistent gradient", default=1e-8, neutral=np.inf,
+                     symbol="τ"),
     )
     STATE = ("m",)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.optimizers.hyperparameters import non_negative, rate
+from rethink_bnn.optimizers.hyperparameters import non_negative, option, rate
 from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
@@ -78,16 +78,18 @@ class Bop2ndOrder(BinaryOptimizer):
 
     HYPERPARAMETERS = (
         rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-6, neutral=0.0),
+                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-6, neutral=0.0,
+             symbol="γ"),
         non_negative("threshold", "it is the flip threshold on m / sqrt(v), a "
                                   "signal-to-noise ratio; 0 flips on any consistent gradient",
-                     default=1e-6, neutral=np.inf),
+                     default=1e-6, neutral=np.inf, symbol="τ"),
         rate("sigma", "it is the adaptivity rate of the moving average of the squared "
                       "gradient (Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-2,
-             neutral=0.0),
+             neutral=0.0, symbol="σ"),
     )
     STATE = ("m", "v")
-    OPTIONS = {"unbiased": False}
+    OPTIONS = {"unbiased": option(False, "the unbiased form: m/γ and v/σ (this step's) "
+                                         "before comparing")}
 
     def __init__(self, threshold=1e-6, gamma=1e-6, sigma=1e-2, unbiased=False,
                  name="Bop2ndOrder", **kwargs):

@@ -66,9 +66,9 @@ class CEMA(BinaryOptimizer):
 
     HYPERPARAMETERS = (
         rate("alpha", "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)",
-             default=1e-3, neutral=0.0),
+             default=1e-3, neutral=0.0, symbol="α"),
         rate("gamma", "it is the adaptivity rate of CEMA's moving average of the gradient",
-             default=1e-1, neutral=0.0),
+             default=1e-1, neutral=0.0, symbol="γ"),
     )
     STATE = ("a", "i")
 

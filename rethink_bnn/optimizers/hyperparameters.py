@@ -67,7 +67,7 @@ class Hyperparameter:
 
     RATE, NON_NEGATIVE = "rate", "non-negative"
 
-    def __init__(self, name, kind, about, default=None, neutral=None):
+    def __init__(self, name, kind, about, default=None, neutral=None, symbol=None):
         if kind not in (self.RATE, self.NON_NEGATIVE):
             raise ValueError(f"a hyperparameter's kind is {self.RATE!r} or "
                              f"{self.NON_NEGATIVE!r}, got {kind!r}.")
@@ -75,6 +75,7 @@ class Hyperparameter:
             raise ValueError(f"a hyperparameter's name is a Python identifier without a "
                              f"leading underscore, got {name!r}.")
         self.name, self.kind, self.about = name, kind, about
+        self.symbol = symbol or name  # for figures and help: γ for gamma
         self.neutral = float(neutral if neutral is not None else
                              (0.0 if kind == self.RATE else math.inf))
         self.default = None if default is None else float(self.check(default))
@@ -120,16 +121,37 @@ class Hyperparameter:
         return tf.logical_and(value >= 0, value < np.inf)
 
 
-def rate(name, about, default=None, neutral=0.0):
+def rate(name, about, default=None, neutral=0.0, symbol=None):
     """A hyperparameter valid in (0, 1], e.g. an adaptivity rate; neutral: 0 (an average
     with rate 0 does not move)."""
-    return Hyperparameter(name, Hyperparameter.RATE, about, default, neutral)
+    return Hyperparameter(name, Hyperparameter.RATE, about, default, neutral, symbol)
 
 
-def non_negative(name, about, default=None, neutral=math.inf):
+def non_negative(name, about, default=None, neutral=math.inf, symbol=None):
     """A hyperparameter valid as a finite float >= 0, e.g. a threshold; neutral: ∞ (no
     average reaches an infinite threshold)."""
-    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about, default, neutral)
+    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about, default, neutral, symbol)
+
+
+class Option:
+    """An argument of an optimizer that is not a hyperparameter (a bool, a flag of the
+    rule): its default and what it does."""
+
+    def __init__(self, default, about):
+        self.default, self.about = default, about
+
+    def __repr__(self):
+        return f"option({self.default!r}, {self.about!r})"
+
+
+def option(default, about):
+    """An optimizer's option, for `OPTIONS = {"name": option(default, about)}`."""
+    return Option(default, about)
+
+
+def symbol(name):
+    """The symbol of hyperparameter `name` as declared (γ for gamma), else `name`."""
+    return _DECLARED[name].symbol if name in _DECLARED else name
 
 
 # Every hyperparameter some optimizer declared (`declare`), by name: what the functions

@@ -11,7 +11,7 @@ class Linear(tf.keras.optimizers.schedules.LearningRateSchedule):
 
     Keras' PolynomialDecay computes (start − end)(1 − p) + end in float32, which is exact
     near the end of a decay but not at the start of a ramp up across orders of magnitude:
-    Bop2ndOrder's σ from 1e-7 to 1e-2 would start at 9.97e-8. Here the small end is the
+    a rate ramped from 1e-7 to 1e-2 would start at 9.97e-8. Here the small end is the
     base of the sum (start + (end − start) p going up, end + (start − end)(1 − p) going
     down), so both ends come out as given, in float32 (which any accelerator runs).
     """

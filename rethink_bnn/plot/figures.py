@@ -26,6 +26,7 @@ from rethink_bnn.plot.runs import (
     require,
 )
 from rethink_bnn.files import atomic_path
+from rethink_bnn.plot.sweep_panels import numbers, sweep_panels
 from rethink_bnn.tables import markdown_table
 from rethink_bnn.theory import (
     CONFIGURATION_LABELS,
@@ -63,18 +64,12 @@ def smooth(values, sigma, spacing=1.0):
     return gaussian_filter1d(values, sigma / spacing, mode="nearest")
 
 
-# The hyperparameters a sweep may vary, with their symbols; γ's panel runs from the
-# largest value down, as in the paper's figure, the others up.
-SWEPT = {"gamma": "γ", "threshold": "τ", "sigma": "σ", "alpha": "α",
-         "learning_rate": "Adam's rate", "final_gamma": "final γ",
-         "final_threshold": "final τ", "final_sigma": "final σ", "final_alpha": "final α"}
-
-
 def sweep_figure(folders, sigma=100.0):
     """Sec 5.1: training accuracy (solid, Gaussian-smoothed by `sigma` steps), validation
     accuracy (dashed, per epoch) and π_t (smoothed alike) against the step, one column
-    per swept hyperparameter (γ and τ in the paper; any of `SWEPT`, e.g. Bop2ndOrder's
-    σ): the points that vary it while the others keep the sweep's most common value.
+    per swept hyperparameter (γ and τ in the paper; any number field the points differ
+    in, e.g. another optimizer's σ): the points that vary it while the others keep the
+    sweep's most common value (`sweep_panels`).
 
     Args:
         folders: `bop_sweep` folders and/or run folders of binary optimizers, trained with
@@ -88,14 +83,14 @@ def sweep_figure(folders, sigma=100.0):
         raise WrongRunError(f"{', '.join(map(str, folders))}: no Bop run with a config.json "
                             f"inside yet, so there is nothing to draw in the {SWEEP_FIGURE}.")
     points = [_sweep_point(run) for run in runs]
-    panels = _sweep_panels(points)
+    panels = sweep_panels(points)
     figure = Figure(figsize=(6.5 * len(panels), 7.5), layout="constrained")
     axes = figure.subplots(2, len(panels), sharex="col", squeeze=False)
     for column, (title, symbol, key, members) in enumerate(panels):
         top, bottom = axes[0, column], axes[1, column]
         for index, point in enumerate(members):
             color = f"C{index}"
-            label = f"{symbol} = {point['config'][key]:g}"
+            label = f"{symbol} = {point['values'][key]:g}"
             steps, accuracy = point["accuracy"]
             top.plot(steps, smooth(accuracy, sigma, _spacing(steps)), color=color, label=label)
             if point["validation"] is not None:
@@ -110,31 +105,9 @@ def sweep_figure(folders, sigma=100.0):
         bottom.set_ylabel(PI_LABEL)
         bottom.set_xlabel("training step")
         bottom.grid(alpha=0.3)
-    names = " and ".join(SWEPT[key] for _, _, key, _ in panels)
+    names = " and ".join(symbol for _, symbol, _, _ in panels)
     figure.suptitle(f"{names} (sec 5.1): Gaussian smoothing σ = {sigma:g} steps")
     return figure
-
-
-def _sweep_panels(points):
-    """(title, symbol, key, points) per swept hyperparameter: those whose value differs
-    between the runs, each with the points that keep the others at their most common
-    value. Without any, one panel of the γ values (one point)."""
-    swept = [k for k in SWEPT if len({p["config"].get(k) for p in points}) > 1]
-    keys = swept or ["gamma"]
-    # Titles name the values held fixed: the other swept ones, and γ and τ always.
-    shown = [k for k in SWEPT if k in keys or (k in ("gamma", "threshold")
-                                               and all(k in p["config"] for p in points))]
-    centre = {k: Counter(p["config"].get(k) for p in points).most_common(1)[0][0]
-              for k in shown}
-    panels = []
-    for key in keys:
-        members = [p for p in points
-                   if all(p["config"].get(k) == centre[k] for k in keys if k != key)]
-        members.sort(key=lambda p: -p["config"][key] if key == "gamma" else p["config"][key])
-        others = ", ".join(f"{SWEPT[k]} = {centre[k]:g}" for k in shown if k != key)
-        title = f"{others}, {SWEPT[key]} varies" if others else f"{SWEPT[key]} varies"
-        panels.append((title, SWEPT[key], key, members))
-    return [panel for panel in panels if len(panel[3]) > 1] or panels[:1]
 
 
 def _sweep_point(run):
@@ -146,7 +119,8 @@ def _sweep_point(run):
     if "val_accuracy" in log[0]:
         validation = (np.array([row["step"] for row in log]),
                       np.array([row["val_accuracy"] for row in log]))
-    return {"config": config, "accuracy": accuracy, "pi": pi, "validation": validation}
+    return {"config": config, "values": numbers(config), "accuracy": accuracy, "pi": pi,
+            "validation": validation}
 
 
 def _step_series(run, subfolder, tag, field, config):

@@ -3,8 +3,8 @@ and its per-step TensorBoard scalars.
 
 Kinds of run folder (what `python -m rethink_bnn.train` writes):
 
-- a Bop training run (`cifar10_bop`, `cifar10_bop_study`, `demo`, ...): config.json with
-  `gamma` and `threshold`, log.csv, tensorboard/{flips,steps};
+- a binary-optimizer training run (`cifar10_bop`, `cifar10_bop_study`, `demo`, ...):
+  config.json with its `binary_optimizer`, log.csv, tensorboard/{flips,steps};
 - a latent-weight training run (`cifar10_latent_adam`, ...): config.json, log.csv;
 - a sweep (`bop_sweep`): one Bop run folder per grid point inside (and sweep.json);
 - `approximation_viewpoint`: per_seed.csv (and table.*);

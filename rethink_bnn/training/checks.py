@@ -26,8 +26,8 @@ def require(condition, message):
 
 def check_fields(task, strategy=None):
     """Every check of `TrainingTask.validate`: types, ranges, the data and the network
-    agreeing, the batch splitting over `strategy`'s replicas, and the optimizer (made
-    once, which checks its hyperparameters)."""
+    agreeing, the batch splitting over `strategy`'s replicas, and the optimizers'
+    fields."""
     try:
         check_types(task)  # reads every field: a value of the wrong type raises
     except TypeError as error:
@@ -46,7 +46,7 @@ def check_fields(task, strategy=None):
     checks = [
         getattr(task.dataset, "validate", lambda: None),
         lambda: _check_network_fields(task),
-        lambda: task.make_optimizer(steps_per_epoch=1),  # the optimizers check theirs
+        task.check_optimizer_fields,
     ]
     for check in checks:
         try:

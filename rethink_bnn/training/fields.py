@@ -49,36 +49,25 @@ FIELD_HELP = {
                  "writes are removed)",
     "verbose": "console output: 0 silent, 1 progress bar, 2 one line per epoch; None: 1 on "
                "a terminal, else 2",
-    "threshold": "Bop's threshold τ: the moving average's magnitude that flips a weight",
-    "gamma": "Bop's adaptivity rate γ: the weight of the newest gradient in the average",
-    "gamma_decay": "multiply γ by this every gamma_decay_epochs epochs",
-    "gamma_decay_epochs": "epochs between two γ decays (0: constant γ)",
-    "final_gamma": "γ at the end of the run (linear decay from gamma)",
+    "binary_optimizer": "the optimizer of the binary kernels, by name (Bop, or any binary "
+                        "optimizer rethink_bnn.optimizers exports; a component: "
+                        "binary_optimizer.KEY=VALUE)",
     "learning_rate": "Adam's learning rate for the non-binary variables (BatchNorm, real "
                      "layers)",
     "LatentTraining.learning_rate": "Adam's learning rate for every variable, latent "
                                     "weights included",
-    "final_learning_rate": "Adam's learning rate at the end of the run (linear decay)",
-    # Bop's successors (training/successor_bases.py): each rate linear to its final_ value
-    "Bop2ndOrderTraining.threshold": "Bop2ndOrder's τ: the ratio m/√v (or its unbiased "
-                                     "form) that flips a weight",
-    "Bop2ndOrderTraining.gamma": "Bop2ndOrder's γ: the rate of the average of the gradient",
-    "sigma": "Bop2ndOrder's σ: the rate of the average of the squared gradient",
-    "unbiased": "Bop2ndOrder's unbiased form: m/γ and v/σ before comparing",
-    "final_threshold": "τ at the end of the run (linear from threshold; None: constant)",
-    "final_sigma": "σ at the end of the run (linear from sigma; None: constant)",
-    "CemaTraining.gamma": "CEMA's γ: the rate of the filtered gradient",
-    "alpha": "CEMA's α: the rate of the inertia (the learning rate's part)",
-    "final_alpha": "α at the end of the run (linear from alpha; None: constant)",
-    "_LinearRates.final_gamma": "γ at the end of the run (linear from gamma; None: "
-                                "constant)",
-    "_LinearRates.final_learning_rate": "Adam's learning rate at the end of the run "
-                                        "(linear; None: constant)",
+    "learning_rate_schedule": "how Adam's learning rate moves over the run: Constant, Linear "
+                              "(.end) or StepDecay (.factor, .every_epochs)",
+    # the schedules (training/schedules.py)
+    "end": "the value at the end of the run (linear from the start value)",
+    "factor": "multiply the value by this every every_epochs epochs",
+    "every_epochs": "epochs between two decays",
     # the sweep
     "point": "the task each sweep point runs (configure it as point.KEY=VALUE)",
     "grid": "the (γ, τ, Adam learning rate) grid: 'authors' or 'report'",
     "vary": "instead of the grid, vary the point's number fields one at a time around "
-            "their values: KEY=V1,V2[;KEY=...] (e.g. 'sigma=1e-3,1e-2;gamma=1e-4,1e-3')",
+            "their values: KEY=V1,V2[;KEY=...] (e.g. 'binary_optimizer.gamma=1e-4,1e-3;"
+            "learning_rate=1e-3,1e-2')",
     "processes": "sweep points trained at the same time (one GPU each when GPUs exist)",
     # the theory tasks
     "evaluation_batch_size": "batch size for evaluation only",
@@ -118,7 +107,11 @@ FIELD_HELP = {
 
 
 def field_meaning(component_class, field):
-    """The one-line meaning of `field` of `component_class` (None if undocumented)."""
+    """The one-line meaning of `field` of `component_class` (None if undocumented): a
+    component made from declarations (a binary optimizer's) brings its own."""
+    own = getattr(component_class, "field_help", {}).get(field)
+    if own is not None:
+        return own
     for cls in component_class.__mro__:
         meaning = FIELD_HELP.get(f"{cls.__name__}.{field}")
         if meaning is not None:

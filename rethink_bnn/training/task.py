@@ -52,6 +52,7 @@ from rethink_bnn.training.loop_callbacks import (
 )
 from rethink_bnn.training.checkpoints import newest_readable, restore_newest
 from rethink_bnn.training.run_folder import RunFolder, read_csv, release
+from rethink_bnn.training.schedules import Constant, Schedule
 from rethink_bnn.training.summary import run_summary, versions  # noqa: F401
 
 __all__ = [
@@ -111,6 +112,10 @@ class TrainingTask:
 
     epochs: int = Field()
     batch_size: int = Field()
+    # Adam's learning rate (for the non-binary variables, or all of them), and how it
+    # moves over the run (training/schedules.py).
+    learning_rate: float = Field()
+    learning_rate_schedule: Schedule = ComponentField(Constant)
     loss: str = Field("sparse_categorical_crossentropy")
     # Stop after this many epochs in a row without a single flip (0: never).
     stop_after_flipless_epochs: int = Field(0)
@@ -146,21 +151,17 @@ class TrainingTask:
     def make_optimizer(self, steps_per_epoch):
         """Adam for every variable, or, when the task has a binary optimizer, a
         CaseOptimizer that gives it the binary kernels and Adam the rest; wrapped in
-        SkipNonFinite either way. Tasks change the optimizers through the hooks below,
-        not by copying this."""
-        adam = tf.keras.optimizers.Adam(self.learning_rate_schedule(steps_per_epoch))
-        binary = self.binary_optimizer(steps_per_epoch)
+        SkipNonFinite either way. Tasks change the optimizers through their fields."""
+        adam = tf.keras.optimizers.Adam(self.learning_rate_schedule(
+            self.learning_rate, steps_per_epoch, self.epochs))
+        binary = self.make_binary_optimizer(steps_per_epoch)
         if binary is None:
             return SkipNonFinite(adam)
         return SkipNonFinite(CaseOptimizer((is_binary_variable, binary), default_optimizer=adam))
 
-    def binary_optimizer(self, steps_per_epoch):
+    def make_binary_optimizer(self, steps_per_epoch):
         """The optimizer of the binary kernels (None: they are latent weights for Adam)."""
         return None
-
-    def learning_rate_schedule(self, steps_per_epoch):
-        """Adam's learning rate: a float or a schedule of the step."""
-        return self.learning_rate
 
     def validate(self, strategy=None):
         """Check every field before anything is loaded or written (a task adds its own
@@ -172,6 +173,14 @@ class TrainingTask:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
         check_fields(self, strategy)
+
+    def check_optimizer_fields(self):
+        """ConfigError naming the field for an optimizer setting that cannot work; then
+        the optimizers are made once (they check their own arguments too)."""
+        require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
+                f"{self.learning_rate}.")
+        self.learning_rate_schedule.check("learning_rate_schedule", _adam_rate)
+        self.make_optimizer(steps_per_epoch=1)
 
     def run(self):
         try:
@@ -357,6 +366,13 @@ class TrainingTask:
         with the task's name and the kind of run it makes (for the figures)."""
         return {"task": convert_to_snake_case(type(self).__name__), "kind": self.run_kind,
                 **fields_of(self)}
+
+
+def _adam_rate(value):
+    """Check a value that Adam's learning rate reaches (a schedule's end): >= 0."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)
+                                       and value >= 0):
+        raise ValueError(f"learning_rate must be a finite float >= 0, got {value!r}.")
 
 
 def fields_of(instance):

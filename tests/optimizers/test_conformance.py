@@ -77,7 +77,7 @@ def test_an_invalid_step_gets_the_declared_neutral_values():
 
 def test_options_are_arguments_and_config_entries():
     class WithOption(SameAsBop):
-        OPTIONS = {"scale": 1.0}
+        OPTIONS = {"scale": hp.option(1.0, "a scale")}
 
     optimizer = WithOption(scale=2)
     assert optimizer.scale == 2.0 and optimizer.get_config()["scale"] == 2.0

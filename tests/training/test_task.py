@@ -21,7 +21,8 @@ def _demo(tmp_path, **fields):
     return task
 
 
-@pytest.mark.parametrize("field, value", [("gamma", 2.0), ("threshold", -1.0), ("epochs", 0),
+@pytest.mark.parametrize("field, value", [("binary_optimizer.gamma", 2.0),
+                                          ("binary_optimizer.threshold", -1.0), ("epochs", 0),
                                           ("flip_log_freq", "step")])
 def test_a_library_call_raises_value_error_with_the_cli_message(field, value, tmp_path, capsys):
     with pytest.raises(ValueError) as raised:
