@@ -30,8 +30,9 @@ def require_experiments(command):
                "pip install \"rethink_bnn[experiments]\" (it brings the tested stack, "
                "TensorFlow 2.19).")
     if started_as_cli():
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+        from rethink_bnn.cli import refuse
+
+        raise SystemExit(refuse(message))
     raise ImportError(message)
 
 

@@ -14,10 +14,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.files import write_text_atomically
+from rethink_bnn.files import write_csv_atomically, write_text_atomically
 from rethink_bnn.initializers import Scaled
 from rethink_bnn.tables import markdown_table
-from rethink_bnn.training.run_folder import write_csv_atomically
 
 __all__ = [
     "CONFIGURATIONS",

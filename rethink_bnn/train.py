@@ -34,6 +34,7 @@ from rethink_bnn.zookeeper_internals import (
     convert_to_snake_case,
     parse_value_from_string,
 )
+from rethink_bnn.cli import UsageError, one_line, refuse
 from rethink_bnn.configs import (
     StoredConfigError,
     UnknownComponent,
@@ -57,21 +58,12 @@ _KEY_FORM = ("a key is a field's name or component.field (letters, digits and _)
              "epochs=3 or dataset.train_limit=64")
 
 
-class UsageError(ValueError):
-    pass
-
-
 class Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that the run stops the same way."""
 
 
 def _raise_terminated(signum, frame):
     raise Terminated()
-
-
-def _one_line(text):
-    """One line even for a path with a line break in it."""
-    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _out_of_space(error):
@@ -239,15 +231,21 @@ def describe(width=100):
     return "\n".join(lines)
 
 
-def describe_task(cls, width=100):
-    """A task's help: its docstring, then every field with its default and meaning."""
+def describe_task(cls, width=100, config=None):
+    """A task's help: its docstring, then every field with its default and meaning (as
+    `config`, the command line's key=value pairs, sets them: `binary_optimizer=CEMA
+    --help` shows CEMA's fields)."""
     doc = textwrap.dedent("\n".join((cls.__doc__ or "").strip().splitlines()[1:]))
     head = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
     name = convert_to_snake_case(cls.__name__)
     lines = [f"usage: python -m rethink_bnn.train {name} [key=value ...]", "",
              textwrap.fill(f"{head} {doc}".strip(), width, break_on_hyphens=False), "",
              "fields (key=default: meaning):"]
-    for key, default, meaning in describe_fields(_defaults(cls)):
+    try:
+        instance = configured(cls, config or {})
+    except UsageError:  # a bad pair: the defaults' help, and the pair's error when run
+        instance = _defaults(cls)
+    for key, default, meaning in describe_fields(instance):
         depth = key.count(".")
         lines += _wrapped(f"  {'  ' * depth}{key}={default}".ljust(36) + " ",
                           meaning or "", width)
@@ -362,31 +360,32 @@ def main(argv=None):
             return 0
         elif wanted_help:
             task = task_class(rest[0])
+            try:
+                config = parse(rest)[1]
+            except UsageError:
+                config = {}
         else:
             task, config = parse(rest)
         if wanted_help:  # the task's fields, whatever else the command line holds
-            print(describe_task(task))
+            print(describe_task(task, config=config if config_file is None else None))
             return 0
         instance = configured(task, config)
         run_dir = getattr(instance, "run_dir", None)
         instance.run()
     except (UsageError, ConfigError, DatasetUnavailable, RunFolderError) as error:
-        if debug:
-            raise
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
+        return refuse(error, debug)
     except (KeyboardInterrupt, Terminated) as interrupt:
         if debug:
             raise
         # Every epoch's checkpoint is complete or ignored, and the lock goes with the
         # process: the same command resumes after the last complete epoch.
         where = f"{run_dir} can be resumed" if run_dir else "nothing was written; rerun"
-        print(_one_line(f"interrupted: {where} with the same command."), file=sys.stderr)
+        print(one_line(f"interrupted: {where} with the same command."), file=sys.stderr)
         return 130 if isinstance(interrupt, KeyboardInterrupt) else 143
     except Exception as error:
         if debug or not _out_of_space(error):
             raise
-        print(_one_line(f"error: no space left on the device ({' '.join(str(error).split())[:200]}"
+        print(one_line(f"error: no space left on the device ({' '.join(str(error).split())[:200]}"
                         f"): free some, then rerun the same command to resume {run_dir}."),
               file=sys.stderr)
         return 1

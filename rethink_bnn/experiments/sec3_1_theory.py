@@ -29,7 +29,8 @@ from rethink_bnn.theory import (
 )
 from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.loop_callbacks import EpochLog
-from rethink_bnn.training.run_folder import RunFolder, read_csv, write_csv_atomically
+from rethink_bnn.files import read_csv, write_csv_atomically
+from rethink_bnn.training.run_folder import RunFolder
 from rethink_bnn.training.task import ConfigError, fields_of, versions
 
 __all__ = ["ApproximationViewpoint", "ArbitraryLr"]

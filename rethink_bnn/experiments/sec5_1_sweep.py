@@ -265,7 +265,7 @@ def _check_sweep_folder(run_dir):
     """A sweep writes `sweep.json`, `points/*.json` and a run folder per point into
     `run_dir`: refuse (ConfigError, nothing written) a folder that holds anything else,
     or files of those names that no sweep wrote, so that no user's file is replaced."""
-    from rethink_bnn.training.run_folder import MARKER
+    from rethink_bnn.run_layout import MARKER
 
     def refuse(entry, why):
         raise ConfigError(f"run_dir {run_dir} is no sweep's folder: {entry} {why}; choose "

@@ -23,26 +23,18 @@ without binary layers, LCE not installed) prints one line saying what is wrong a
 to fix it, writes nothing, and exits with code 2.
 """
 
-import argparse
 import sys
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn.cli import OneLineParser, UsageError, refuse
 
 USAGE = ("usage: python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--force] [--last] "
          "[--limit N]")
 
 
-class _UsageError(ValueError):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise _UsageError(f"{message}; {USAGE}")
-
-
 def _parser():
-    parser = _Parser(prog="python -m rethink_bnn.export", add_help=False)
+    parser = OneLineParser(prog="python -m rethink_bnn.export", add_help=False,
+                           hint=f"; {USAGE}")
     parser.add_argument("run_dir")
     parser.add_argument("-o", "--output")
     parser.add_argument("--force", action="store_true")
@@ -61,19 +53,16 @@ def main(argv=None):
     try:
         args = _parser().parse_args(argv)
         if args.limit is not None and args.limit < 0:
-            raise _UsageError(f"--limit must be >= 0 (0: no comparison), got {args.limit}.")
+            raise UsageError(f"--limit must be >= 0 (0: no comparison), got {args.limit}.")
         from rethink_bnn.export import ExportError, LceUnavailable, export_run, summary_lines
 
         try:
             report = export_run(args.run_dir, args.output, last=args.last, limit=args.limit,
                                 force=args.force)
         except (ExportError, LceUnavailable) as error:
-            raise _UsageError(str(error)) from error
-    except _UsageError as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            raise UsageError(str(error)) from error
+    except UsageError as error:
+        return refuse(error, debug)
     print("\n".join(summary_lines(report)))
     return 0
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn.run_layout import RunPaths
+
 __all__ = ["ExportError", "Run", "network", "read_run", "test_set"]
 
 
@@ -39,7 +41,8 @@ def read_run(path, last=False):
     from rethink_bnn.configs import StoredConfigError, read_stored_config
 
     path = Path(path)
-    config_file = path / "config.json"
+    paths = RunPaths(path)
+    config_file = paths.config_file
     if not config_file.is_file():
         raise ExportError(f"{path} is not a training run (no config.json of a task with a "
                           "model): pass the run_dir of a `python -m rethink_bnn.train` run.")
@@ -50,14 +53,14 @@ def read_run(path, last=False):
     if not isinstance(config.get("model"), dict):
         raise ExportError(f"{path} is not a training run (its config.json names no model): "
                           "pass the run_dir of a `python -m rethink_bnn.train` run.")
-    best = path / "best_weights.h5"
-    checkpoint = tf.train.latest_checkpoint(str(path / "checkpoints"))
+    best = paths.best_weights
+    checkpoint = tf.train.latest_checkpoint(str(paths.checkpoints))
     if best.is_file() and not last:
         return Run(path, config, best, "best")
     if checkpoint:
         return Run(path, config, Path(checkpoint), "last")
     raise ExportError(f"{path} has no saved weights yet (no checkpoint in "
-                      f"{path / 'checkpoints'}{'' if last else ', no best_weights.h5'}): "
+                      f"{paths.checkpoints}{'' if last else ', no best_weights.h5'}): "
                       "let the run finish at least one epoch.")
 
 

@@ -4,12 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import non_negative, rate
-from rethink_bnn.optimizers.binary import (
-    NARROW,
-    BinaryOptimizer,
-    count_flips,
-    hyperparameter_property,
-)
+from rethink_bnn.optimizers.binary import BinaryOptimizer, hyperparameter_property
+from rethink_bnn.optimizers.flips import NARROW, count_flips
 
 __all__ = ["Bop", "bop_update"]
 

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import non_negative, option, rate
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
+from rethink_bnn.optimizers.binary import BinaryOptimizer
+from rethink_bnn.optimizers.flips import flip_where
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
 

@@ -21,13 +21,7 @@ __all__ = ["CaseOptimizer"]
 
 _Optimizer = tf.keras.optimizers.Optimizer
 # Base-class options that act on gradients or weights; they belong on the sub-optimizers.
-_PER_OPTIMIZER_OPTIONS = (
-    "weight_decay",
-    "clipnorm",
-    "clipvalue",
-    "global_clipnorm",
-    "use_ema",
-)
+_PER_OPTIMIZER_OPTIONS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema")
 
 
 @tf.keras.saving.register_keras_serializable(package="rethink_bnn")
@@ -53,8 +47,8 @@ class CaseOptimizer(_Optimizer):
     sub-optimizer's counter is set to it, so their schedules (Bop's γ and τ, Adam's
     learning rate and bias correction) read the step the user sees, also after steps
     that a wrapper skipped. Sub-optimizers keep their own state, their variables named
-    under `<name>/<index>/`; all of it is saved by `tf.train.Checkpoint` and by `model.save` to `.keras` and h5
-    (Keras' SavedModel loader starts a new optimizer). Once built, the config records
+    under `<name>/<index>/`; all of it is saved by `tf.train.Checkpoint` and by
+    `model.save` to `.keras` and h5 (Keras' SavedModel loader starts a new optimizer). Once built, the config records
     which sub-optimizer trains each variable, and a reloaded CaseOptimizer refuses to
     route a variable differently.
 
@@ -78,24 +72,15 @@ class CaseOptimizer(_Optimizer):
         name: name of the optimizer.
     """
 
-    def __init__(
-        self,
-        *predicate_optimizer_pairs,
-        default_optimizer=None,
-        name="CaseOptimizer",
-        **kwargs,
-    ):
+    def __init__(self, *predicate_optimizer_pairs, default_optimizer=None,
+                 name="CaseOptimizer", **kwargs):
         for option in _PER_OPTIMIZER_OPTIONS:
             if kwargs.pop(option, None):
-                raise ValueError(
-                    f"CaseOptimizer does not take {option}: set it on the sub-optimizer "
-                    "that should use it."
-                )
+                raise ValueError(f"CaseOptimizer does not take {option}: set it on the "
+                                 "sub-optimizer that should use it.")
         if "skip_non_finite" in kwargs:
-            raise TypeError(
-                "CaseOptimizer no longer takes skip_non_finite: wrap it in "
-                "rethink_bnn.optimizers.SkipNonFinite(...) instead."
-            )
+            raise TypeError("CaseOptimizer no longer takes skip_non_finite: wrap it in "
+                            "rethink_bnn.optimizers.SkipNonFinite(...) instead.")
         kwargs.pop("ema_momentum", None)
         kwargs.pop("ema_overwrite_frequency", None)
         super().__init__(name=name, weight_decay=None, **kwargs)
@@ -107,16 +92,12 @@ class CaseOptimizer(_Optimizer):
         predicates, optimizers = [], []
         for i, pair in enumerate(predicate_optimizer_pairs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise TypeError(
-                    f"CaseOptimizer argument {i} must be a (predicate, optimizer) pair, "
-                    f"got {pair!r}."
-                )
+                raise TypeError(f"CaseOptimizer argument {i} must be a (predicate, "
+                                f"optimizer) pair, got {pair!r}.")
             predicate, optimizer = pair
             if not callable(predicate):
-                raise TypeError(
-                    f"The predicate of pair {i} must be callable (variable -> bool), "
-                    f"got {type(predicate).__name__}."
-                )
+                raise TypeError(f"The predicate of pair {i} must be callable (variable -> "
+                                f"bool), got {type(predicate).__name__}.")
             _check_optimizer(optimizer, f"the optimizer of pair {i}")
             predicates.append(predicate)
             optimizers.append(optimizer)
@@ -124,10 +105,8 @@ class CaseOptimizer(_Optimizer):
             _check_optimizer(default_optimizer, "default_optimizer")
             optimizers.append(default_optimizer)
         if len({id(o) for o in optimizers}) != len(optimizers):
-            raise ValueError(
-                "CaseOptimizer got the same optimizer instance twice: give each "
-                "predicate (and the default) its own optimizer."
-            )
+            raise ValueError("CaseOptimizer got the same optimizer instance twice: give each "
+                             "predicate (and the default) its own optimizer.")
         self._predicates = tf_internals.untracked(self, predicates)
         self._has_default = default_optimizer is not None
         # Tracked, so checkpoints hold every sub-optimizer's slots and step count.
@@ -349,22 +328,15 @@ class CaseOptimizer(_Optimizer):
         for key in _PER_OPTIMIZER_OPTIONS + ("ema_momentum", "ema_overwrite_frequency"):
             config.pop(key, None)
         n_pairs = len(self._predicates)
-        config.update(
-            {
-                "predicates": [registered_name(p) for p in self._predicates],
-                "optimizers": [
-                    tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]
-                ],
-                # Once built: the sub-optimizer index of each variable, in build order,
-                # so that a reloaded model is checked to be routed the same way.
-                "routes": getattr(self, "_saved_routes", None),
-                "default_optimizer": (
-                    tf.keras.optimizers.serialize(self.default_optimizer)
-                    if self._has_default
-                    else None
-                ),
-            }
-        )
+        config.update({
+            "predicates": [registered_name(p) for p in self._predicates],
+            "optimizers": [tf.keras.optimizers.serialize(o) for o in self._optimizers[:n_pairs]],
+            # Once built: the sub-optimizer index of each variable, in build order, so
+            # that a reloaded model is checked to be routed the same way.
+            "routes": getattr(self, "_saved_routes", None),
+            "default_optimizer": (tf.keras.optimizers.serialize(self.default_optimizer)
+                                  if self._has_default else None),
+        })
         return with_saved_step(self, config)
 
     @classmethod
@@ -375,14 +347,10 @@ class CaseOptimizer(_Optimizer):
         for name in config.pop("predicates"):
             predicate = tf.keras.saving.get_registered_object(name, custom_objects)
             if predicate is None:
-                raise ValueError(
-                    f"Unknown CaseOptimizer predicate {name!r}: import the module that "
-                    "registers it, or pass it in custom_objects."
-                )
+                raise ValueError(f"Unknown CaseOptimizer predicate {name!r}: import the "
+                                 "module that registers it, or pass it in custom_objects.")
             predicates.append(predicate)
-        optimizers = [
-            deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")
-        ]
+        optimizers = [deserialize_optimizer(c, custom_objects) for c in config.pop("optimizers")]
         default = config.pop("default_optimizer")
         if default is not None:
             default = deserialize_optimizer(default, custom_objects)
@@ -413,13 +381,7 @@ def _without_missing_gradients(grads_and_vars):
 def _check_optimizer(optimizer, where):
     if not isinstance(optimizer, _Optimizer):
         legacy = isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer)
-        hint = (
-            " It is a legacy optimizer: use the current API, e.g. "
-            "tf.keras.optimizers.Adam or rethink_bnn.optimizers.Bop."
-            if legacy
-            else ""
-        )
-        raise TypeError(
-            f"CaseOptimizer needs a tf.keras.optimizers.Optimizer for {where}, got "
-            f"{type(optimizer).__name__}.{hint}"
-        )
+        hint = (" It is a legacy optimizer: use the current API, e.g. "
+                "tf.keras.optimizers.Adam or rethink_bnn.optimizers.Bop." if legacy else "")
+        raise TypeError(f"CaseOptimizer needs a tf.keras.optimizers.Optimizer for {where}, "
+                        f"got {type(optimizer).__name__}.{hint}")

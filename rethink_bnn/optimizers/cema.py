@@ -3,7 +3,8 @@
 import tensorflow as tf
 
 from rethink_bnn.optimizers.hyperparameters import rate
-from rethink_bnn.optimizers.binary import BinaryOptimizer, flip_where
+from rethink_bnn.optimizers.binary import BinaryOptimizer
+from rethink_bnn.optimizers.flips import flip_where
 
 __all__ = ["CEMA", "cema_update"]
 

@@ -28,10 +28,11 @@ import sys
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn.cli import OneLineParser, UsageError, refuse
 from rethink_bnn.files import refuse_to_replace, write_text_atomically
 from rethink_bnn.plot import figures
 from rethink_bnn.plot.runs import WrongRunError
-from rethink_bnn.training.run_folder import FIGURES_FOLDER, enclosing_run, in_tool_folder
+from rethink_bnn.run_layout import FIGURES_FOLDER, enclosing_run, in_tool_folder
 
 DRAW = {
     "sweep": lambda args: figures.sweep_figure(args.run_dirs, sigma=args.sigma),
@@ -41,19 +42,13 @@ DRAW = {
 }
 
 
-class UsageError(ValueError):
-    """A command line that names no figure, no folder or no usable output file."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, as for every other bad input
-        raise UsageError(f"{message} (python -m rethink_bnn.plot --help)")
 
 
 def parser():
     doc = __doc__.strip().split("\n\n", 1)
-    result = _Parser(prog="python -m rethink_bnn.plot", description=doc[0],
-                     epilog=doc[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    result = OneLineParser(prog="python -m rethink_bnn.plot", description=doc[0],
+                           hint=" (python -m rethink_bnn.plot --help)", epilog=doc[1],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument("figure", choices=sorted(DRAW))
     result.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     result.add_argument("-o", "--output", help="the figure's file: .png, .svg or .pdf")
@@ -130,10 +125,7 @@ def main(argv=None):
             raise UsageError(f"cannot write {path}: {error.strerror or error}; choose "
                              "another -o FILE.") from error
     except (UsageError, WrongRunError) as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return refuse(error, debug)
     print(f"wrote {path}")
     return 0
 

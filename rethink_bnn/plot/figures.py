@@ -35,7 +35,8 @@ from rethink_bnn.theory import (
     arbitrary_lr_configurations,
     default_scale,
 )
-from rethink_bnn.training.run_folder import read_csv
+from rethink_bnn.files import read_csv
+from rethink_bnn.run_layout import RunPaths
 
 __all__ = [
     "FORMATS",
@@ -124,7 +125,7 @@ def _sweep_point(run):
 
 
 def _step_series(run, subfolder, tag, field, config):
-    folder = Path(run) / "tensorboard" / subfolder
+    folder = RunPaths(run).tensorboard / subfolder
     steps, values = read_scalars(folder, [tag])[tag]
     if len(steps):
         return steps, values
@@ -197,7 +198,7 @@ def training_figure(folders):
 def _mark_test_accuracy(ax, run, color, name):
     """A star at the epoch whose weights gave the test accuracy (the best validation
     epoch, else the last), labelled with it: the number the run reports."""
-    summary_file = Path(run) / "summary.json"
+    summary_file = RunPaths(run).summary_file
     if not summary_file.is_file():
         return  # not finished: no test accuracy yet
     try:
@@ -273,7 +274,7 @@ def _approximation_results(folders):
     for folder in map(Path, folders):
         config = require(folder, (APPROXIMATION,), APPROXIMATION_FIGURE)
         per_seed = [{k: (int(v) if k == "seed" else float(v)) for k, v in row.items()}
-                    for row in read_csv(folder / "per_seed.csv")]
+                    for row in read_csv(RunPaths(folder).per_seed)]
         if not per_seed:
             raise WrongRunError(f"{folder} has no finished seed yet (per_seed.csv is missing "
                                 "or empty): plot it after its first seed.")
@@ -303,9 +304,9 @@ def arbitrary_lr_figure(folders):
         scale = config.get("scale", default_scale(config.get("exact", True)))
         drawn = 0
         for index, (name, _, _) in enumerate(arbitrary_lr_configurations(scale)):
-            if not (run / "configs" / name / "log.csv").is_file():
+            if not RunPaths(RunPaths(run).configs / name).csv_log.is_file():
                 continue  # not trained yet
-            log = epoch_log(run / "configs" / name, ("accuracy", "val_accuracy"),
+            log = epoch_log(RunPaths(run).configs / name, ("accuracy", "val_accuracy"),
                             ARBITRARY_LR_FIGURE)
             epochs = np.array([row["epoch"] for row in log])
             style = dict(color=f"C{index}", label=CONFIGURATION_LABELS[name].format(
@@ -331,7 +332,7 @@ def arbitrary_lr_figure(folders):
 
 
 def _identity(run):
-    rows = read_csv(Path(run) / "identity.csv")
+    rows = read_csv(RunPaths(run).identity)
     if not rows:
         return "identity of 2 and 3 not yet counted"
     differ = max(int(r["differ_2_3"]) for r in rows)

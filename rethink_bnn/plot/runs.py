@@ -18,7 +18,8 @@ from pathlib import Path
 
 from rethink_bnn.configs import StoredConfigError, check_stored_config
 from rethink_bnn.events import read_scalars  # noqa: F401  (the figures read it here)
-from rethink_bnn.training.run_folder import read_csv
+from rethink_bnn.files import read_csv
+from rethink_bnn.run_layout import RunPaths
 
 __all__ = [
     "WrongRunError",
@@ -50,7 +51,7 @@ def kind_of(folder):
     folder = Path(folder)
     config = _config(folder)
     if config is None:
-        return SWEEP if (folder / "sweep.json").is_file() or _bop_subfolders(folder) else None
+        return SWEEP if RunPaths(folder).sweep_summary.is_file() or _bop_subfolders(folder) else None
     return KINDS.get(config.get("kind"))  # every run writes its kind
 
 
@@ -86,7 +87,7 @@ def epoch_log(folder, columns=(), figure="figure"):
     WrongRunError when it has no epoch yet or lacks one of the `columns` the `figure`
     needs."""
     folder = Path(folder)
-    path = folder / "log.csv"
+    path = RunPaths(folder).csv_log
     try:
         rows = read_csv(path)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -114,7 +115,7 @@ def epoch_log(folder, columns=(), figure="figure"):
 
 
 def _config(folder):
-    path = Path(folder) / "config.json"
+    path = RunPaths(folder).config_file
     if not path.is_file():
         return None
     try:

@@ -12,9 +12,10 @@ import os
 import threading
 import time
 
+from rethink_bnn.run_layout import LOCK
+
 __all__ = ["LOCK", "acquire", "in_use_by", "release"]
 
-LOCK = ".rethink_bnn_run.lock"
 # This process's locks: real path of the folder -> (open lock file, thread that holds it)
 _HELD = {}
 

@@ -1,17 +1,6 @@
-"""A run folder: its config, checkpoints, logs and summary, and what may be done to it.
-
-    run_dir/
-      .rethink_bnn_run.json  the marker: this folder is a run folder (written on claim)
-      .rethink_bnn_run.lock  locked (flock) by the one run that uses the folder
-      config.json      the resolved task configuration (written when the run starts)
-      checkpoints/     model, optimizer and loop state after every epoch
-      best_weights.h5  the layer weights with the best validation loss so far (a new best
-                       waits as best_weights.epoch-N.h5 until its checkpoint is saved)
-      log.csv          one row per epoch (rewritten whole every epoch)
-      tensorboard/     TensorBoard event files
-      summary.json     written when the run finishes
-      export/          `python -m rethink_bnn.export`'s default output: model.tflite, report.json
-      figures/         `python -m rethink_bnn.plot`'s default output (and its tables, .md)
+"""A run folder and what may be done to it: claim (lock, mark, write config.json),
+check (new, ours, same configuration, readable), overwrite, the log and the summary.
+The layout (what each task writes, the paths) is declared in `rethink_bnn.run_layout`.
 
 A folder is used only if it is new, empty or marked as a run folder: `overwrite` can then
 delete only what runs write (`RUN_ENTRIES`), never a user's files.
@@ -32,54 +21,32 @@ from rethink_bnn.files import (  # noqa: F401  (read_csv & co: imported from her
     write_csv_atomically,
     write_json_atomically,
 )
-from rethink_bnn.training.folder_lock import LOCK, acquire, in_use_by, release
+from rethink_bnn.run_layout import (  # noqa: F401  (imported from here too)
+    EXPORT_FOLDER,
+    FIGURES_FOLDER,
+    FILES,
+    FOLDERS,
+    LOCK,
+    MARKER,
+    RUN_ENTRIES,
+    RUN_FILES_INSIDE,
+    RunPaths,
+    enclosing_run,
+    in_tool_folder,
+    is_run_entry,
+    written_inside,
+)
+from rethink_bnn.training.folder_lock import acquire, in_use_by, release
 
-__all__ = ["DamagedRunFolder", "EXPORT_FOLDER", "FIGURES_FOLDER", "NotARunFolder",
-           "RUN_ENTRIES", "RunFolder", "RunFolderBusy", "RunFolderConflict", "RunFolderError",
-           "enclosing_run", "in_tool_folder", "is_run_entry", "read_csv", "release",
-           "written_inside", "write_csv_atomically", "write_json_atomically"]
+__all__ = ["DamagedRunFolder", "NotARunFolder", "RunFolder", "RunFolderBusy",
+           "RunFolderConflict", "RunFolderError", "read_csv", "release", "write_csv_atomically",
+           "write_json_atomically"]
 
 # Fields that say where, how verbosely or how often to log, not what to compute: a run
 # may resume with other values.
 NOT_COMPARED = ("run_dir", "overwrite", "verbose", "flip_log_freq", "step_log_freq",
                 "steps_per_execution",
                 "distribution", "kind")  # kind: follows from the task
-
-MARKER = ".rethink_bnn_run.json"
-
-# Everything runs write at the top of a run folder (fnmatch patterns; each file also as
-# "<name>.tmp", left by a write-then-rename cut short): what `overwrite` deletes.
-RUN_ENTRIES = (
-    "config.json", "summary.json",  # every task
-    "log.csv", "checkpoints", "tensorboard", "best_weights.h5",  # training tasks
-    "best_weights.epoch-*.h5",
-    "per_seed.csv", "seeds", "table.csv", "table.json", "table.md",  # approximation_viewpoint
-    "configs", "identity.csv",  # arbitrary_lr
-    "figures",  # python -m rethink_bnn.plot's default output
-    "export",  # python -m rethink_bnn.export's default output
-)
-
-# The folders of a run folder that tools other than the run write into: there (and only
-# there) they replace a file of theirs without --force, and `overwrite` empties them.
-EXPORT_FOLDER, FIGURES_FOLDER = "export", "figures"
-
-# The files runs and tools write inside those folders (checkpoints/, tensorboard/,
-# seeds/, ...), by name ("FOLDER/PATTERN": only somewhere under that top folder):
-# `overwrite` leaves any other file there, and a folder that still holds one.
-RUN_FILES_INSIDE = ("checkpoint", "checkpoint.tmp*", "ckpt-*", "events.out.tfevents.*",
-                    "*.profile-empty", "*.csv", "*.npz", "*.h5", "*.png", "*.svg", "*.pdf",
-                    "*.tmp", "figures/*.md",  # the approximation figure's table
-                    "export/*.tflite", "export/report.json", "export/*.report.json")
-
-# What a resumed run reads or writes as a folder, and as a file.
-FOLDERS = ("checkpoints", "tensorboard", "seeds", "configs", FIGURES_FOLDER, EXPORT_FOLDER)
-FILES = ("config.json", "summary.json", "log.csv", "best_weights.h5", "per_seed.csv",
-         "identity.csv")
-
-# The lock files of this process's claims, by real path, with the claiming thread: held
-# until `release`, the process's end, or a new claim of the folder by the same thread
-# (or after that thread has ended): its earlier run is over, whether or not it released.
-
 
 class RunFolderError(RuntimeError):
     """The run folder cannot be used as asked; the message says why and what to do."""
@@ -101,69 +68,8 @@ class DamagedRunFolder(RunFolderError):
     """A file of the run folder cannot be read."""
 
 
-def is_run_entry(name):
-    """Whether a run writes a file or folder of this name at the top of its folder
-    (a write cut short leaves `NAME.tmp`, or `.NAME.tmp` from rethink_bnn.files)."""
-    base = name[:-len(".tmp")] if name.endswith(".tmp") else name
-    names = {base, base[1:]} if base.startswith(".") and base != name else {base}
-    return any(n in (MARKER, LOCK) or any(fnmatch.fnmatchcase(n, p) for p in RUN_ENTRIES)
-               for n in names)
-
-
-def written_inside(relative):
-    """Whether runs or tools write a file at `relative` (a path inside a run folder,
-    below one of its top folders)."""
-    relative = Path(relative)
-    for pattern in RUN_FILES_INSIDE:
-        folder, _, name = pattern.rpartition("/")
-        if (not folder or relative.parts[0] == folder) and fnmatch.fnmatchcase(relative.name,
-                                                                               name):
-            return True
-    return False
-
-
-def _is_run_folder(folder):
-    if (folder / MARKER).is_file() or (folder / "sweep.json").is_file():
-        return True
-    try:  # a copied run keeps its config.json, which names its task: never write into it
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and "task" in config
-
-
-def enclosing_run(path):
-    """(the run folder that a write to `path` lands in, the path there), real paths, or
-    (None, that path): the nearest folder above it that is marked, is a sweep's
-    (sweep.json) or holds a run's config.json. Writing replaces `path` itself, a link
-    too, so only the folders above it are resolved."""
-    path = Path(os.path.abspath(path))
-    where = Path(os.path.realpath(path.parent)) / path.name
-    return next((f for f in where.parents if _is_run_folder(f)), None), where
-
-
-def in_tool_folder(path, folder, run=None):
-    """Whether `path` lies in the `folder` (EXPORT_FOLDER, FIGURES_FOLDER) of a run
-    folder (of `run` only, if given), that folder no link to elsewhere."""
-    found, where = enclosing_run(path)
-    if found is None or (run is not None and found != Path(os.path.realpath(run))):
-        return False
-    return where.relative_to(found).parts[0] == folder and where.parent != found
-
-
-class RunFolder:
-    def __init__(self, path):
-        self.path = Path(path)
-        self.marker = self.path / MARKER
-        self.lock_file = self.path / LOCK
-        self.config_file = self.path / "config.json"
-        self.summary_file = self.path / "summary.json"
-        self.checkpoints = self.path / "checkpoints"
-        # Keras' legacy ".h5" weights format: layer weights only. (".weights.h5" and TF
-        # checkpoints of a compiled model hold its optimizer too, which must not go back.)
-        self.best_weights = self.path / "best_weights.h5"
-        self.csv_log = self.path / "log.csv"
-        self.tensorboard = self.path / "tensorboard"
+class RunFolder(RunPaths):
+    """The run folder at `path`, as a run uses it (its paths: `RunPaths`)."""
 
     @property
     def finished(self):

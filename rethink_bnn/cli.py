@@ -1,0 +1,38 @@
+"""How the three command lines (train, plot, export) refuse bad input, in one place: one
+line `error: ...` on stderr and exit status 2, nothing written; `--debug` raises the
+error with its traceback instead."""
+
+import argparse
+import sys
+
+__all__ = ["OneLineParser", "UsageError", "one_line", "refuse"]
+
+
+class UsageError(ValueError):
+    """A command line that cannot work; the message says what was wrong and what to do."""
+
+
+def one_line(text):
+    """One line even for a path with a line break in it."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def refuse(error, debug=False):
+    """Report `error` (the exception being handled) as the CLIs do and return 2, or, with
+    `debug`, raise it again with its traceback."""
+    if debug:
+        raise error
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    return 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are UsageErrors (one line, exit 2, not argparse's
+    usage block), each followed by `hint` (where to read the usage)."""
+
+    def __init__(self, *args, hint="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hint = hint
+
+    def error(self, message):
+        raise UsageError(f"{message}{self.hint}")
