@@ -4,7 +4,8 @@
 accuracy. Reading them on the host after every step would make the host wait for each
 step to finish before it could queue the next (an idle GPU between steps), and with
 Keras' `steps_per_execution=N` the callbacks see only every N-th step. So a
-`StepRecorder` wraps the model's `train_step`: after each step it writes the binary
+`StepRecorder` records inside the model's `train_step` (a `RecordingModel`'s own, as the
+tasks train; any other model's is wrapped): after each step it writes the binary
 optimizers' cumulative flip counts, the metrics' running sums (`total`, `count`, summed
 over replicas) and the step number into one row of device-side buffers. The host
 reads the buffers whole, once per epoch or every `read_every` steps, and gets every
@@ -17,7 +18,7 @@ import tensorflow as tf
 from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.walk import binary_optimizers
 
-__all__ = ["StepRecorder"]
+__all__ = ["RecordingModel", "StepRecorder"]
 
 _ATTRIBUTE = "_rethink_bnn_step_recorder"
 MAX_METRICS = 16  # mean metrics (loss, accuracy, ...) recorded per step
@@ -47,7 +48,8 @@ class StepRecorder:
         self._optimizer = None  # the optimizer the buffers were made for
         self.reads = 0  # host reads of the buffers (what the tests and benchmark count)
         self.metric_count = 0  # mean metrics recorded (known once the step is traced)
-        tf_internals.wrap_train_step(model, self._record)
+        if not isinstance(model, RecordingModel):  # a user's model: its train_step wrapped
+            tf_internals.wrap_train_step(model, self._record)
 
     @classmethod
     def of(cls, model):
@@ -194,3 +196,23 @@ class StepRecorder:
                 variable([self.capacity, MAX_METRICS, 2], tf.float64, "recorded_sums"),
                 variable([], tf.int64, "recorded_index"),
             )
+
+
+@tf.keras.saving.register_keras_serializable(package="rethink_bnn")
+class RecordingModel(tf.keras.Model):
+    """A functional Keras model whose training step also writes its StepRecorder's row
+    (the per-step flips and metric sums that FlipLogger and BatchMetricLogger log), so
+    nothing replaces its `train_step`: what the tasks train (`RecordingModel.of(net)`).
+    Without a recorder (no per-step logger in the fit) its step is Keras' own."""
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        recorder = getattr(self, _ATTRIBUTE, None)
+        if recorder is not None:
+            recorder._record()
+        return logs
+
+    @classmethod
+    def of(cls, model):
+        """`model`'s layers, as a RecordingModel of the same name (they share weights)."""
+        return cls(inputs=model.inputs, outputs=model.outputs, name=model.name)

@@ -251,3 +251,31 @@ def test_unknown_epoch_length_reads_as_it_goes_and_loses_no_step(tmp_path):
     assert values.sum() == history.history["flips"][0]
     steps, _ = read_scalars(tmp_path / "steps", ["batch_loss"])["batch_loss"]
     assert list(steps) == list(range(1, 1031))
+
+
+def test_a_recording_model_records_in_its_own_train_step_and_reloads(tmp_path):
+    """What the tasks train: the per-step series of a wrapped model, with nothing set on
+    the instance; saved to .keras, it reloads as a RecordingModel after import
+    rethink_bnn alone and records again."""
+    from rethink_bnn.step_record import RecordingModel
+
+    series = {}
+    for kind in ("wrapped", "recording"):
+        model = dense_bnn() if kind == "wrapped" else RecordingModel.of(dense_bnn())
+        model.compile(bop_adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        x, y = toy_data(n=8 * 12)
+        logs = str(tmp_path / kind)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[
+            rb.callbacks.FlipLogger(logs, update_freq=1),
+            rb.callbacks.BatchMetricLogger(logs, update_freq=1)])
+        assert ("train_step" in vars(model)) == (kind == "wrapped")
+        series[kind] = {**read_scalars(tmp_path / kind / "flips", ["batch_flips"]),
+                        **read_scalars(tmp_path / kind / "steps", ["batch_loss"])}
+    for tag, (steps, values) in series["wrapped"].items():
+        assert len(steps) == 12, tag
+        np.testing.assert_array_equal(series["recording"][tag][0], steps)
+        np.testing.assert_allclose(series["recording"][tag][1], values, rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    again = tf.keras.models.load_model(tmp_path / "m.keras")
+    assert type(again) is RecordingModel and "train_step" not in vars(again)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -52,6 +52,7 @@ from rethink_bnn.training.loop_callbacks import (
 )
 from rethink_bnn.training.checkpoints import newest_readable, restore_newest
 from rethink_bnn.training.run_folder import RunFolder, read_csv, release
+from rethink_bnn.step_record import RecordingModel
 from rethink_bnn.training.schedules import Constant, Schedule
 from rethink_bnn.training.summary import run_summary, versions  # noqa: F401
 
@@ -249,7 +250,7 @@ class TrainingTask:
         session.test, session.n_test = self.dataset.test()
         check_split_sizes(self, session.n_train, session.validation, session.n_test)
         session.steps_per_epoch = math.ceil(session.n_train / self.batch_size)
-        session.model = self._built_model()
+        session.model = RecordingModel.of(self._built_model())  # per-step logs, no wrap
         session.optimizer = self.make_optimizer(session.steps_per_epoch)
         session.folder.claim(session.config, overwrite=self.overwrite)
 

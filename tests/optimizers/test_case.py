@@ -232,8 +232,8 @@ def test_a_reloaded_optimizer_built_on_another_model_is_an_error(make):
 
 
 def _slots(make):
-    """State slots per binary variable: Bop's m; Bop2ndOrder's m and v; CEMA's a and i."""
-    return 1 if make.cls is Bop else 2
+    """State slots per binary variable (its declared STATE)."""
+    return len(make.cls.STATE)
 
 
 def _case_variables(make):

@@ -35,15 +35,18 @@ BAD_RATE = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3,
 BAD_THRESHOLD = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e-3}
 
 
-def _bad_values(which):
-    return BAD_THRESHOLD if which == "threshold" else BAD_RATE
+def _bad_values(optimizer, which):
+    """The bad values of hyperparameter `which` by its declared kind."""
+    cls = BINARY_OPTIMIZERS[optimizer].cls
+    rate = next(h for h in cls.HYPERPARAMETERS if h.name == which).kind == "rate"
+    return BAD_RATE if rate else BAD_THRESHOLD
 
 
 def _cases(optimizer):
     """(optimizer, which, name, value) for each bad value of each hyperparameter."""
     return [(optimizer, which, name, value)
             for which in BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names
-            for name, value in _bad_values(which).items()]
+            for name, value in _bad_values(optimizer, which).items()]
 
 
 CASES = _cases("bop")  # Bop's: γ and τ
@@ -68,8 +71,9 @@ def other_cases(modes):
         names = BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names
         for i, mode in enumerate(m for m in modes if m != "eager"):
             which = names[i % len(names)]
-            name = list(_bad_values(which))[i % len(_bad_values(which))]
-            params.append((optimizer, which, name, _bad_values(which)[name], mode))
+            bad = _bad_values(optimizer, which)
+            name = list(bad)[i % len(bad)]
+            params.append((optimizer, which, name, bad[name], mode))
     return [pytest.param(*p, id="-".join([*map(str, p[:3]), p[4]])) for p in params]
 
 
@@ -261,7 +265,7 @@ def test_an_overflowing_schedule_is_caught(optimizer):
     # 0.5 * 1e30 ** step: above 1 from step 1, +inf in float32 from step 2.
     variables = [_binary((8, 6), 0)]
     # Bop's γ, the lead one (Keras' learning rate); the others' last rate (σ, CEMA's γ)
-    rates = [n for n in BINARY_OPTIMIZERS[optimizer].cls.hyperparameter_names if n != "threshold"]
+    rates = [h.name for h in BINARY_OPTIMIZERS[optimizer].cls.HYPERPARAMETERS if h.kind == "rate"]
     name = rates[0] if optimizer == "bop" else rates[-1]
     opt = _make(optimizer, **{name: schedules.ExponentialDecay(0.5, 1, 1e30)})
     step = _stepper(opt, variables, "tf.function")
