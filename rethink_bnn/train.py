@@ -233,8 +233,8 @@ def describe(width=100):
 
 def describe_task(cls, width=100, config=None):
     """A task's help: its docstring, then every field with its default and meaning (as
-    `config`, the command line's key=value pairs, sets them: `binary_optimizer=CEMA
-    --help` shows CEMA's fields)."""
+    `config`, the command line's key=value pairs, sets them: `binary_optimizer=NAME
+    --help` shows that optimizer's fields)."""
     doc = textwrap.dedent("\n".join((cls.__doc__ or "").strip().splitlines()[1:]))
     head = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
     name = convert_to_snake_case(cls.__name__)

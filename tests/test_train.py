@@ -166,6 +166,16 @@ def test_a_task_help_lists_every_field_with_default_and_meaning(capsys):
     assert "examples per training step" in out
 
 
+def test_a_task_help_shows_the_fields_of_the_components_the_command_line_picks(capsys):
+    assert main(["demo", "binary_optimizer=CEMA", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "\n  binary_optimizer=CEMA " in out
+    assert "binary_optimizer.alpha=0.001" in out and "CEMA's α, in (0, 1]" in out
+    assert "binary_optimizer.threshold=" not in out  # CEMA has no τ
+    assert main(["demo", "binary_optimizer=Nope", "--help"]) == 0  # a bad pair: defaults
+    assert "binary_optimizer.threshold=1e-06" in capsys.readouterr().out
+
+
 def test_every_field_of_every_task_has_a_meaning():
     from rethink_bnn.experiments import TASKS
     from rethink_bnn.train import _defaults
