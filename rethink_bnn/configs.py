@@ -74,22 +74,44 @@ def _our_class(field, name):
     raise UnknownComponent(f"must name one of {', '.join(sorted(choices))}, got {name!r}")
 
 
-def own_components(config):
+def own_components(config, task_class=None):
     """`config` with class names of component fields (dataset=Cifar10, model=BinaryNet)
     turned into instances of this package's classes. zookeeper looks names up among
     every component class loaded, and larq-zoo's (imported for the ImageNet networks)
     share names with ours: `dataset=Cifar10` gave larq-zoo's Cifar10. An unknown name
-    is an UnknownComponent error listing ours."""
+    is an UnknownComponent error listing ours. Naming the class that `task_class`'s field
+    holds already keeps the task's settings of it (`cifar10_bop binary_optimizer=Bop`
+    is cifar10_bop's Bop, not Bop's defaults)."""
     choices, resolved = _choices(), dict(config)
-    for key, value in config.items():
-        field = key.rsplit(".", 1)[-1]
+    for key in sorted(config, key=lambda k: k.count(".")):  # a component before its fields
+        value, field = config[key], key.rsplit(".", 1)[-1]
         if not _field_choices(field, choices) or not isinstance(value, str):
             continue
         try:
-            resolved[key] = _our_class(field, value)()
+            cls = _our_class(field, value)
         except UnknownComponent as error:
             raise UnknownComponent(f"{key} {error}.") from None
+        default = _default_component(task_class, key, resolved)
+        resolved[key] = default if type(default) is cls else cls()
     return resolved
+
+
+def _default_component(task_class, key, resolved):
+    """What the component field at dotted `key` of `task_class` holds unless configured
+    (the components above it as `resolved` names them), or None."""
+    if task_class is None:
+        return None
+    instance, parts = task_class(), key.split(".")
+    for depth, part in enumerate(parts):
+        above = ".".join(parts[:depth + 1])
+        if depth < len(parts) - 1 and above in resolved and not isinstance(resolved[above], str):
+            instance = resolved[above]
+            continue
+        field = getattr(type(instance), "__component_fields__", {}).get(part)
+        if not isinstance(field, ComponentField) or not field.has_default:
+            return None
+        instance = field.get_default(instance)
+    return instance
 
 
 def flat_config(config, prefix=""):

@@ -18,7 +18,6 @@ import errno
 import re
 import signal
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -43,7 +42,8 @@ from rethink_bnn.configs import (
     read_stored_config,
 )
 from rethink_bnn.data import DatasetUnavailable
-from rethink_bnn.training.fields import check_types, describe_fields, type_in_words
+from rethink_bnn.task_help import defaults, describe, describe_task
+from rethink_bnn.training.fields import check_types, type_in_words
 from rethink_bnn.training.run_folder import RunFolderError
 from rethink_bnn.training.task import ConfigError
 
@@ -159,7 +159,7 @@ def configured(task_class, config):
     """A task configured from `config`, every field read (zookeeper checks types when a
     field is read); UsageError naming the key or value at fault."""
     try:
-        config = own_components(config)
+        config = own_components(config, task_class)
     except UnknownComponent as error:
         raise UsageError(str(error)) from error
     instance = task_class()
@@ -217,62 +217,24 @@ def _unknown_key(task_class, config, key, component):
         fields = sorted(instance.__component_fields__)
     except Exception:  # another bad key or value: it gets its own message next run
         return f"unknown key '{full_key}' (and another key or value is wrong too)."
+    if not fields:  # e.g. a Constant schedule
+        return (f"unknown key '{full_key}': '{'.'.join(path)}' is {type(instance).__name__}, "
+                f"which has no fields: choose a class that has {key} first "
+                f"({'.'.join(path)}=NAME).")
     close = difflib.get_close_matches(key, fields, n=1)
     hint = f"did you mean '{'.'.join(path + close)}'? " if close else ""
     where = f"'{'.'.join(path)}'" if path else "the task"
     return f"unknown key '{full_key}': {hint}{where} has: {', '.join(fields)}."
 
 
-def describe(width=100):
-    """The task list: each task's name and its docstring's first sentence, whole."""
-    lines = []
-    for name, cls in sorted(_tasks().items()):
-        lines += _wrapped(f"  {name:28s} ", _first_sentence(cls.__doc__), width)
-    return "\n".join(lines)
-
-
-def describe_task(cls, width=100, config=None):
-    """A task's help: its docstring, then every field with its default and meaning (as
-    `config`, the command line's key=value pairs, sets them: `binary_optimizer=NAME
-    --help` shows that optimizer's fields)."""
-    doc = textwrap.dedent("\n".join((cls.__doc__ or "").strip().splitlines()[1:]))
-    head = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-    name = convert_to_snake_case(cls.__name__)
-    lines = [f"usage: python -m rethink_bnn.train {name} [key=value ...]", "",
-             textwrap.fill(f"{head} {doc}".strip(), width, break_on_hyphens=False), "",
-             "fields (key=default: meaning):"]
+def _for_help(task, config):
+    """The task as the command line's pairs configure it (`binary_optimizer=NAME --help`
+    shows that optimizer's fields); its defaults if a pair is bad (its error comes when
+    it runs)."""
     try:
-        instance = configured(cls, config or {})
-    except UsageError:  # a bad pair: the defaults' help, and the pair's error when run
-        instance = _defaults(cls)
-    for key, default, meaning in describe_fields(instance):
-        depth = key.count(".")
-        lines += _wrapped(f"  {'  ' * depth}{key}={default}".ljust(36) + " ",
-                          meaning or "", width)
-    return "\n".join(lines)
-
-
-def _defaults(task_class):
-    instance = task_class()
-    configure(instance, {})
-    return instance
-
-
-def _first_sentence(doc):
-    text = " ".join((doc or "").strip().split("\n\n")[0].split())
-    match = re.search(r"^(.+?[.!?])(\s|$)", text)
-    return match.group(1) if match else text
-
-
-def _wrapped(lead, text, width):
-    """`lead` then `text` wrapped to `width`, continuation lines indented under it."""
-    indent = " " * min(len(lead), 40)
-    if len(lead) > 40:  # a long key: the meaning goes on the next lines
-        return [lead.rstrip()] + textwrap.wrap(text, width, initial_indent=indent,
-                                               subsequent_indent=indent,
-                                               break_on_hyphens=False)
-    return textwrap.wrap(text, width, initial_indent=lead, subsequent_indent=indent,
-                         break_on_hyphens=False) or [lead.rstrip()]
+        return configured(task, config)
+    except UsageError:
+        return defaults(task)
 
 
 def _arguments(argv):
@@ -356,7 +318,7 @@ def main(argv=None):
         elif wanted_help and (not rest or "=" in rest[0]):
             body = __doc__.strip().split("\n\n", 1)[1]
             print(f"{USAGE}\n\n{body}\n\ntasks (`python -m rethink_bnn.train TASK --help` "
-                  f"lists a task's fields):\n{describe()}")
+                  f"lists a task's fields):\n{describe(_tasks())}")
             return 0
         elif wanted_help:
             task = task_class(rest[0])
@@ -367,7 +329,7 @@ def main(argv=None):
         else:
             task, config = parse(rest)
         if wanted_help:  # the task's fields, whatever else the command line holds
-            print(describe_task(task, config=config if config_file is None else None))
+            print(describe_task(task, _for_help(task, config if config_file is None else {})))
             return 0
         instance = configured(task, config)
         run_dir = getattr(instance, "run_dir", None)

@@ -178,11 +178,11 @@ def test_a_task_help_shows_the_fields_of_the_components_the_command_line_picks(c
 
 def test_every_field_of_every_task_has_a_meaning():
     from rethink_bnn.experiments import TASKS
-    from rethink_bnn.train import _defaults
+    from rethink_bnn.task_help import defaults
     from rethink_bnn.training.fields import describe_fields
 
     undocumented = {(name, key) for name, cls in TASKS.items()
-                    for key, _, meaning in describe_fields(_defaults(cls)) if not meaning}
+                    for key, _, meaning in describe_fields(defaults(cls)) if not meaning}
     assert not undocumented
 
 

@@ -24,7 +24,7 @@ class BinaryOptimizerTraining(TrainingTask):
     learning_rate: float = Field(1e-2)
 
     def check_optimizer_fields(self):
-        self.binary_optimizer.validate()
+        self.binary_optimizer.validate(self.epochs)
         super().check_optimizer_fields()
 
     def make_binary_optimizer(self, steps_per_epoch):

@@ -111,10 +111,8 @@ def check_data_and_network(task):
             f"input_shape={tuple(task.input_shape)} does not match "
             f"{type(dataset).__name__}'s images of shape {shape}: leave input_shape "
             f"at {shape}.")
-    for name in ("learning_rate", "final_learning_rate", "final_gamma", "gamma_decay"):
-        value = getattr(task, name, None)
-        require(value is None or math.isfinite(value),
-                f"{name} must be a finite number, got {value}.")
+    require(math.isfinite(task.learning_rate),
+            f"learning_rate must be a finite number, got {task.learning_rate}.")
 
 
 def check_split_sizes(task, n_train, validation, n_test):

@@ -31,7 +31,7 @@ class BinaryOptimizerComponent:
             getattr(self, h.name), steps_per_epoch, epochs) for h in cls.HYPERPARAMETERS}
         return cls(**values, **{name: getattr(self, name) for name in cls.OPTIONS})
 
-    def validate(self, key="binary_optimizer"):
+    def validate(self, epochs, key="binary_optimizer"):
         """ConfigError naming the key for a start value or a schedule that cannot work."""
         cls = self.optimizer_class
         for h in cls.HYPERPARAMETERS:
@@ -40,7 +40,8 @@ class BinaryOptimizerComponent:
             except (TypeError, ValueError) as error:
                 raise ConfigError(f"{key}.{error}") from None
             getattr(self, f"{h.name}_schedule").check(
-                f"{key}.{h.name}_schedule", functools.partial(cls.check_hyperparameter, h.name))
+                f"{key}.{h.name}_schedule", functools.partial(cls.check_hyperparameter, h.name),
+                getattr(self, h.name), epochs)
 
     @property
     def hyperparameters(self):
@@ -56,7 +57,8 @@ def component_for(optimizer_class):
     name = optimizer_class.__name__
     annotations, namespace, help_ = {}, {}, {}
     for h in optimizer_class.HYPERPARAMETERS:
-        annotations[h.name], namespace[h.name] = float, Field(h.default)
+        annotations[h.name] = float
+        namespace[h.name] = Field() if h.default is None else Field(h.default)
         annotations[f"{h.name}_schedule"] = Schedule
         namespace[f"{h.name}_schedule"] = ComponentField(Constant)
         help_[h.name] = f"{name}'s {h.symbol}, {h.valid_range}: {h.about}"

@@ -23,9 +23,10 @@ class Schedule:
         """A float or a LearningRateSchedule of the step, from `start`."""
         raise NotImplementedError
 
-    def check(self, key, check):
-        """ConfigError naming `key` (the schedule's field) for a value that cannot work;
-        `check(value)` checks a value of the hyperparameter it schedules."""
+    def check(self, key, check, start, epochs):
+        """ConfigError naming `key` (the schedule's field) for a value it would reach
+        from `start` over `epochs` epochs that cannot work; `check(value)` checks a
+        value of the hyperparameter it schedules."""
 
 
 @component_without_fields
@@ -38,8 +39,8 @@ class Constant(Schedule):
 
 @component
 class Linear(Schedule):
-    """From the start value at the first step linearly to `end` at the last, up or down
-    (the ImageNet runs, the successors' published recipes)."""
+    """From the start value at the first step linearly towards `end`, reached just after
+    the last step, up or down (the ImageNet runs, the successors' published recipes)."""
 
     end: float = Field()
 
@@ -48,7 +49,7 @@ class Linear(Schedule):
             return start
         return LinearSchedule(start, self.end, epochs * steps_per_epoch)
 
-    def check(self, key, check):
+    def check(self, key, check, start, epochs):
         # A ramp may end at 0 (a rate decayed to nothing): the last step uses start / steps, the end value
         # is the one after the run.
         if self.end != 0:
@@ -67,10 +68,19 @@ class StepDecay(Schedule):
         return tf.keras.optimizers.schedules.ExponentialDecay(
             start, self.every_epochs * steps_per_epoch, self.factor, staircase=True)
 
-    def check(self, key, check):
+    def check(self, key, check, start, epochs):
         require(self.every_epochs >= 1, f"{key}.every_epochs must be >= 1, got "
                 f"{self.every_epochs}.")
         require(0 < self.factor <= 1, f"{key}.factor must be in (0, 1], got {self.factor}.")
+        decays = (epochs - 1) // self.every_epochs  # in the last epoch
+        last = start * self.factor ** decays
+        try:
+            check(last)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{key} takes the value to {last:.3g} in the last epoch "
+                              f"({decays} decays by {self.factor:g}), and "
+                              f"{str(error).rstrip('.')}; use a larger factor or "
+                              "every_epochs.") from None
 
 
 def _checked(key, check, value):

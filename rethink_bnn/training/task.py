@@ -180,7 +180,8 @@ class TrainingTask:
         the optimizers are made once (they check their own arguments too)."""
         require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
                 f"{self.learning_rate}.")
-        self.learning_rate_schedule.check("learning_rate_schedule", _adam_rate)
+        self.learning_rate_schedule.check("learning_rate_schedule", _adam_rate,
+                                          self.learning_rate, self.epochs)
         self.make_optimizer(steps_per_epoch=1)
 
     def run(self):

@@ -100,3 +100,36 @@ def test_the_default_binary_optimizer_is_bop():
     task = Demo()
     configure(task, {})
     assert type(binary_optimizers(task.make_optimizer(10))[0]) is Bop
+
+
+def test_a_step_decay_that_would_leave_the_range_is_refused_before_the_run():
+    task = Demo()  # 30 epochs: 29 decays by 1e-30 take γ = 1e-2 below float32's normals
+    configure(task, {"binary_optimizer.gamma_schedule": "StepDecay",
+                     "binary_optimizer.gamma_schedule.factor": 1e-30,
+                     "binary_optimizer.gamma_schedule.every_epochs": 1})
+    with pytest.raises(ConfigError, match=r"^binary_optimizer\.gamma_schedule takes the value "
+                                          r"to 0 in the last epoch \(29 decays by 1e-30\)"):
+        task.validate()
+    short = Demo()  # one epoch: no decay happens
+    configure(short, {"epochs": 1, "binary_optimizer.gamma_schedule": "StepDecay",
+                      "binary_optimizer.gamma_schedule.factor": 1e-30,
+                      "binary_optimizer.gamma_schedule.every_epochs": 1})
+    short.validate()
+
+
+def test_naming_the_tasks_own_optimizer_keeps_its_settings():
+    from rethink_bnn.train import configured, task_class
+
+    bop = configured(task_class("mnist_bop"), {"binary_optimizer": "Bop"}).binary_optimizer
+    assert (bop.gamma, bop.threshold, type(bop.gamma_schedule)) == (1e-3, 1e-6, StepDecay)
+    cema = configured(task_class("mnist_bop"), {"binary_optimizer": "CEMA"}).binary_optimizer
+    assert cema.optimizer_class.__name__ == "CEMA" and cema.gamma == 0.1  # CEMA's own
+
+
+def test_a_hyperparameter_without_a_default_must_be_given():
+    from rethink_bnn.optimizers.hyperparameters import rate
+
+    class NoDefaultRho(Bop):
+        HYPERPARAMETERS = (*Bop.HYPERPARAMETERS, rate("rho", "a rate without a default"))
+
+    assert not component_for(NoDefaultRho).__component_fields__["rho"].has_default
