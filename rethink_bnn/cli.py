@@ -5,11 +5,16 @@ error with its traceback instead."""
 import argparse
 import sys
 
-__all__ = ["OneLineParser", "UsageError", "one_line", "refuse"]
+__all__ = ["OneLineParser", "RunFailed", "UsageError", "one_line", "refuse"]
 
 
 class UsageError(ValueError):
     """A command line that cannot work; the message says what was wrong and what to do."""
+
+
+class RunFailed(RuntimeError):
+    """A command that ran and failed in part (e.g. some of a sweep's points): one line
+    saying what and how to go on, exit status 1."""
 
 
 def one_line(text):
@@ -17,13 +22,13 @@ def one_line(text):
     return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
-def refuse(error, debug=False):
-    """Report `error` (the exception being handled) as the CLIs do and return 2, or, with
-    `debug`, raise it again with its traceback."""
+def refuse(error, debug=False, status=2):
+    """Report `error` (the exception being handled) as the CLIs do and return `status`,
+    or, with `debug`, raise it again with its traceback."""
     if debug:
         raise error
     print(f"error: {one_line(error)}", file=sys.stderr)
-    return 2
+    return status
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -33,7 +33,7 @@ from rethink_bnn.zookeeper_internals import (
     convert_to_snake_case,
     parse_value_from_string,
 )
-from rethink_bnn.cli import UsageError, one_line, refuse
+from rethink_bnn.cli import RunFailed, UsageError, one_line, refuse
 from rethink_bnn.configs import (
     StoredConfigError,
     UnknownComponent,
@@ -336,6 +336,8 @@ def main(argv=None):
         instance.run()
     except (UsageError, ConfigError, DatasetUnavailable, RunFolderError) as error:
         return refuse(error, debug)
+    except RunFailed as error:
+        return refuse(error, debug, status=1)
     except (KeyboardInterrupt, Terminated) as interrupt:
         if debug:
             raise

@@ -289,3 +289,21 @@ def test_a_sweeps_own_folder_is_its_to_rewrite(sweep_run, tmp_path):
     _check_sweep_folder(str(tmp_path / "new"))
     (tmp_path / "empty").mkdir()
     _check_sweep_folder(str(tmp_path / "empty"))
+
+
+def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(tmp_path, capfd):
+    from rethink_bnn.train import main
+
+    folder = tmp_path / "sweep"
+    argv = ["bop_sweep", "point=Demo", f"run_dir={folder}", "point.epochs=1",
+            "point.dataset.train_limit=64", "vary=batch_size=32,100000", "processes=1"]
+    assert main(argv) == 2
+    out, err = capfd.readouterr()
+    err = err.strip().splitlines()
+    # the point's own one line (its process shares the sweep's terminal), then the sweep's
+    assert "error: batch_size=100000 is larger than the 64 training examples" in out + "\n".join(err)
+    assert err[-1].startswith("error: 1 of 2 sweep points refused their configuration "
+                              "(batch_size=100000; each said why above)")
+    assert (folder / "batch_size=32" / "summary.json").is_file()  # the other point ran
+    assert not (folder / "batch_size=100000").exists() or not any(
+        (folder / "batch_size=100000").iterdir())

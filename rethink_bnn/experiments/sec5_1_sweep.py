@@ -249,7 +249,7 @@ class BopSweep:
             print(f"{described}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
         if failed:
-            raise RuntimeError(f"{len(failed)} sweep point(s) failed: {', '.join(failed)}")
+            _raise_for(failed, len(commands))
 
     @staticmethod
     def point_config(base, values, run_dir):
@@ -324,8 +324,25 @@ def _run_all(commands, processes):
         if len(running) >= processes:
             run_dir, process = running.pop(0)
             if process.wait():
-                failed.append(run_dir)
+                failed.append((run_dir, process.returncode))
     for run_dir, process in running:
         if process.wait():
-            failed.append(run_dir)
+            failed.append((run_dir, process.returncode))
     return failed
+
+
+def _raise_for(failed, total):
+    """One line for the points that failed ([(run folder, exit status)]): ConfigError when
+    each refused its configuration (exit 2: the same for all, or the varied value), else
+    RunFailed; each point's own message is above it."""
+    from rethink_bnn.cli import RunFailed
+
+    names = ", ".join(os.path.basename(run_dir) for run_dir, _ in failed[:3])
+    names += ", ..." if len(failed) > 3 else ""
+    if all(status == 2 for _, status in failed):
+        raise ConfigError(f"{len(failed)} of {total} sweep points refused their configuration "
+                          f"({names}; each said why above): fix the point.KEY or vary value "
+                          "it names and rerun the same command.")
+    raise RunFailed(f"{len(failed)} of {total} sweep points failed ({names}; each said why "
+                    "above): rerun the same command to resume them (finished points are "
+                    "reported, not run again).")
