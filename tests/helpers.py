@@ -51,6 +51,12 @@ def bop_adam(threshold=1e-6, gamma=1e-2, learning_rate=1e-2):
     )
 
 
+def is_rate(cls, name):
+    """Whether `cls` declares hyperparameter `name` a rate (in (0, 1]), else a finite
+    float >= 0: what a test of its range expects."""
+    return next(h for h in cls.HYPERPARAMETERS if h.name == name).kind == "rate"
+
+
 def _binary_optimizer(cls, **defaults):
     """A factory of `cls` with `defaults`; keyword arguments override them (e.g. `name`,
     `jit_compile`, or a schedule for one hyperparameter). `make.cls` is the class."""

@@ -48,9 +48,9 @@ class CaseOptimizer(_Optimizer):
     learning rate and bias correction) read the step the user sees, also after steps
     that a wrapper skipped. Sub-optimizers keep their own state, their variables named
     under `<name>/<index>/`; all of it is saved by `tf.train.Checkpoint` and by
-    `model.save` to `.keras` and h5 (Keras' SavedModel loader starts a new optimizer). Once built, the config records
-    which sub-optimizer trains each variable, and a reloaded CaseOptimizer refuses to
-    route a variable differently.
+    `model.save` to `.keras` and h5 (Keras' SavedModel loader starts a new optimizer).
+    Once built, the config records which sub-optimizer trains each variable, and a
+    reloaded CaseOptimizer refuses to route a variable differently.
 
     Example:
         ```python

@@ -49,4 +49,3 @@ def check_binary(variable, owner):
             "(e.g. rethink_bnn.initializers.BinaryHeNormal()) or route this "
             "variable to another optimizer."
         )
-

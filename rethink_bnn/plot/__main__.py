@@ -42,8 +42,6 @@ DRAW = {
 }
 
 
-
-
 def parser():
     doc = __doc__.strip().split("\n\n", 1)
     result = OneLineParser(prog="python -m rethink_bnn.plot", description=doc[0],

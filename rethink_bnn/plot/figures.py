@@ -25,7 +25,7 @@ from rethink_bnn.plot.runs import (
     read_scalars,
     require,
 )
-from rethink_bnn.files import atomic_path
+from rethink_bnn.files import atomic_path, read_csv
 from rethink_bnn.plot.sweep_panels import numbers, sweep_panels
 from rethink_bnn.tables import markdown_table
 from rethink_bnn.theory import (
@@ -35,7 +35,6 @@ from rethink_bnn.theory import (
     arbitrary_lr_configurations,
     default_scale,
 )
-from rethink_bnn.files import read_csv
 from rethink_bnn.run_layout import RunPaths
 
 __all__ = [
@@ -304,9 +303,10 @@ def arbitrary_lr_figure(folders):
         scale = config.get("scale", default_scale(config.get("exact", True)))
         drawn = 0
         for index, (name, _, _) in enumerate(arbitrary_lr_configurations(scale)):
-            if not RunPaths(RunPaths(run).configs / name).csv_log.is_file():
+            configuration = RunPaths(RunPaths(run).configs / name)  # a run folder each
+            if not configuration.csv_log.is_file():
                 continue  # not trained yet
-            log = epoch_log(RunPaths(run).configs / name, ("accuracy", "val_accuracy"),
+            log = epoch_log(configuration.path, ("accuracy", "val_accuracy"),
                             ARBITRARY_LR_FIGURE)
             epochs = np.array([row["epoch"] for row in log])
             style = dict(color=f"C{index}", label=CONFIGURATION_LABELS[name].format(

@@ -42,12 +42,12 @@ def sweep_panels(points):
     points (each point's `values`: `numbers` of its config), each with the points that
     keep the others at their most common value. Without any, one panel of γ's values."""
     keys = sorted({k for p in points for k in p["values"]})
+    common = [k for k in keys if all(k in p["values"] for p in points)]
     swept = [k for k in keys if len({p["values"].get(k) for p in points}) > 1
-             and k not in ("seed",) and not k.endswith(".seed")] or [
-        k for k in (ALWAYS[0], keys[0] if keys else None)
-        if k and all(k in p["values"] for p in points)][:1]
-    shown = [k for k in keys if k in swept or (k in ALWAYS
-                                               and all(k in p["values"] for p in points))]
+             and k.rpartition(".")[2] != "seed"]
+    if not swept:  # one panel of γ (else of the first number) for the lone point
+        swept = [ALWAYS[0]] if ALWAYS[0] in common else common[:1]
+    shown = [k for k in keys if k in swept or (k in ALWAYS and k in common)]
     centre = {k: Counter(p["values"].get(k) for p in points).most_common(1)[0][0]
               for k in shown}
     panels = []

@@ -21,9 +21,7 @@ from rethink_bnn.files import (  # noqa: F401  (read_csv & co: imported from her
     write_csv_atomically,
     write_json_atomically,
 )
-from rethink_bnn.run_layout import (  # noqa: F401  (imported from here too)
-    EXPORT_FOLDER,
-    FIGURES_FOLDER,
+from rethink_bnn.run_layout import (
     FILES,
     FOLDERS,
     LOCK,
@@ -31,8 +29,6 @@ from rethink_bnn.run_layout import (  # noqa: F401  (imported from here too)
     RUN_ENTRIES,
     RUN_FILES_INSIDE,
     RunPaths,
-    enclosing_run,
-    in_tool_folder,
     is_run_entry,
     written_inside,
 )

@@ -14,6 +14,7 @@ from tests.helpers import (
     BINARY_CLASSES,
     assert_all_binary,
     bop_adam,
+    is_rate,
     dense_bnn,
     over_binary_optimizers,
     toy_data,
@@ -125,21 +126,16 @@ _RATE = {"zero": (0.0, ValueError), "above-1": (1.5, ValueError), "negative": (-
 _THRESHOLD = {"negative": (-1e-8, ValueError), "nan": (float("nan"), ValueError),
               "inf": (float("inf"), ValueError), "-inf": (-float("inf"), ValueError),
               "str": ("fast", TypeError), "callable": (lambda step: 0.1, TypeError)}
-def _is_rate(cls, name):
-    """Whether `cls` declares `name` a rate (in (0, 1]), else a non-negative float."""
-    return next(h for h in cls.HYPERPARAMETERS if h.name == name).kind == "rate"
-
-
 BAD_HYPERPARAMETERS = [
     pytest.param(cls, name, value, error, id=f"{key}-{name}-{bad}")
     for key, cls in BINARY_CLASSES.items() for name in cls.hyperparameter_names
-    for bad, (value, error) in (_RATE if _is_rate(cls, name) else _THRESHOLD).items()]
+    for bad, (value, error) in (_RATE if is_rate(cls, name) else _THRESHOLD).items()]
 
 
 @pytest.mark.parametrize("cls, name, value, error", BAD_HYPERPARAMETERS)
 def test_bad_hyperparameters_raise_a_clear_error(cls, name, value, error):
     finite = not isinstance(value, float) or value == value and abs(value) != float("inf")
-    message = {ValueError: (r"must be a finite float >= 0" if not _is_rate(cls, name)
+    message = {ValueError: (r"must be a finite float >= 0" if not is_rate(cls, name)
                             else r"must be in \(0, 1\]" if finite
                             else r"must be finite and in \(0, 1\]"),
                TypeError: "must be a float or a"}[error]

@@ -21,6 +21,7 @@ from tests.helpers import (
     binary_adam,
     binary_kernels,
     dense_bnn,
+    is_rate,
     lead,
     over_binary_classes,
     state_values,
@@ -37,9 +38,7 @@ BAD_THRESHOLD = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "negative": -1e
 
 def _bad_values(optimizer, which):
     """The bad values of hyperparameter `which` by its declared kind."""
-    cls = BINARY_OPTIMIZERS[optimizer].cls
-    rate = next(h for h in cls.HYPERPARAMETERS if h.name == which).kind == "rate"
-    return BAD_RATE if rate else BAD_THRESHOLD
+    return BAD_RATE if is_rate(BINARY_OPTIMIZERS[optimizer].cls, which) else BAD_THRESHOLD
 
 
 def _cases(optimizer):
@@ -265,7 +264,8 @@ def test_an_overflowing_schedule_is_caught(optimizer):
     # 0.5 * 1e30 ** step: above 1 from step 1, +inf in float32 from step 2.
     variables = [_binary((8, 6), 0)]
     # Bop's γ, the lead one (Keras' learning rate); the others' last rate (σ, CEMA's γ)
-    rates = [h.name for h in BINARY_OPTIMIZERS[optimizer].cls.HYPERPARAMETERS if h.kind == "rate"]
+    cls = BINARY_OPTIMIZERS[optimizer].cls
+    rates = [name for name in cls.hyperparameter_names if is_rate(cls, name)]
     name = rates[0] if optimizer == "bop" else rates[-1]
     opt = _make(optimizer, **{name: schedules.ExponentialDecay(0.5, 1, 1e30)})
     step = _stepper(opt, variables, "tf.function")
