@@ -57,7 +57,7 @@ EXPERIMENTS = [
 ]
 setup(
     name="rethink_bnn",
-    version="0.2.0",
+    version="0.3.0",
     description="Train binarized neural networks with Bop (Helwegen et al., NeurIPS 2019)",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

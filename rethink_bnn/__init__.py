@@ -1,45 +1,29 @@
 """rethink_bnn: train binarized neural networks with Bop (Helwegen et al., NeurIPS 2019).
 
-Importing this package selects Keras 2 (tf-keras) for TensorFlow, which Larq needs:
-import it before TensorFlow, or set TF_USE_LEGACY_KERAS=1 yourself.
+Two front ends to the same optimizers:
+
+- the tf-keras library, built on Larq: `rethink_bnn.Bop`, `rethink_bnn.optimizers`,
+  the callbacks, models, datasets and tasks. Importing this package makes `tf.keras`
+  resolve to Keras 2 (tf-keras), which Larq needs: import it before TensorFlow, or set
+  TF_USE_LEGACY_KERAS=1 yourself.
+- `rethink_bnn.keras3`: Bop, Bop2ndOrder and CEMA for Keras 3 on any backend (JAX,
+  TensorFlow, PyTorch), which loads neither TensorFlow nor Larq.
+
+This top level imports neither: the tf-keras names load on first use, and as soon as
+tf-keras is imported our objects are registered with it (`rethink_bnn.tf_keras_api`).
 """
 
-from rethink_bnn._keras2 import ensure_keras2
+import importlib
+import sys
 
-ensure_keras2()
+from rethink_bnn._keras2 import register_when_loaded, select_keras2, tensorflow_uses_keras2
 
-# Larq registers its layers and quantizers with Keras on import: a saved rethink_bnn
-# model then loads after `import rethink_bnn` alone.
-import larq  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
+__version__ = "0.3.0"
 
-from rethink_bnn import callbacks, initializers, optimizers  # noqa: E402
-from rethink_bnn.callbacks import BatchMetricLogger, FlipLogger, SkippedStepLogger  # noqa: E402
-from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable  # noqa: E402
+select_keras2()
 
-__version__ = "0.2.0"
-
-
-def _register_plain_names():
-    """Also register our objects under their plain names, as Larq registers its own.
-
-    The h5 and SavedModel formats look custom objects up by class name alone (e.g.
-    `BinaryHeNormal`), the `.keras` format by registered name (`rethink_bnn>...`).
-    """
-    custom_objects = tf.keras.utils.get_custom_objects()
-    for obj in (
-        initializers.SignOf,
-        initializers.BinaryHeNormal,
-        initializers.BinaryGlorotUniform,
-        initializers.Scaled,
-        is_binary_variable,
-    ):
-        custom_objects[obj.__name__] = obj
-
-
-_register_plain_names()
-
-__all__ = [
+# The tf-keras front end's names, loaded on first use (rethink_bnn.tf_keras_api).
+_TF_KERAS_NAMES = (
     "BatchMetricLogger",
     "Bop",
     "CaseOptimizer",
@@ -49,4 +33,38 @@ __all__ = [
     "initializers",
     "is_binary_variable",
     "optimizers",
-]
+)
+__all__ = list(_TF_KERAS_NAMES)
+
+
+def __getattr__(name):
+    if name in _TF_KERAS_NAMES:
+        return getattr(importlib.import_module("rethink_bnn.tf_keras_api"), name)
+    raise AttributeError(f"module 'rethink_bnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_TF_KERAS_NAMES))
+
+
+def _is_tf_keras_module(name):
+    """Our modules but the Keras 3 front end and the plain-Python ones."""
+    return name.startswith("rethink_bnn.") and name not in _PLAIN and not name.startswith(
+        "rethink_bnn.keras3")
+
+
+_PLAIN = ("rethink_bnn._keras2", "rethink_bnn.declarations")
+
+
+def _register():
+    if "rethink_bnn.keras3" in sys.modules:
+        return  # a Keras 3 process: Keras itself may import TensorFlow (its saving does)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and not tensorflow_uses_keras2(tf):
+        return  # a TensorFlow wired to Keras 3: the tf-keras front end is not in use
+    importlib.import_module("rethink_bnn.tf_keras_api")
+
+
+# Once tf-keras is loaded, everything of ours a saved model may name is registered with
+# it, whichever way it got loaded; never by the Keras 3 front end alone.
+register_when_loaded(_register, ("tensorflow", "tf_keras", "larq"), _is_tf_keras_module)

@@ -9,6 +9,10 @@ to run on Keras 3 with an error that says how to fix it.
 """
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import inspect
 import logging
 import os
 import sys
@@ -24,25 +28,102 @@ _FIX = (
 CLI_MODULES = ("rethink_bnn.train", "rethink_bnn.plot", "rethink_bnn.export")
 
 
-def ensure_keras2():
-    """Select Keras 2 for TensorFlow, or raise ImportError if it is too late to."""
-    tf_module = sys.modules.get("tensorflow")
-    if tf_module is None:
+def select_keras2():
+    """Make `tf.keras` Keras 2 for a TensorFlow imported from now on (the environment
+    variable only: nothing is imported, so `rethink_bnn.keras3` stays free of
+    TensorFlow). A TensorFlow imported already is left as it is: `ensure_keras2`, run
+    by the tf-keras front end, refuses it if it wired Keras 3."""
+    global _selected
+    if "tensorflow" not in sys.modules:
+        _selected = _selected or "TF_USE_LEGACY_KERAS" not in os.environ
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         if started_as_cli() and "--debug" not in sys.argv:
             _import_tensorflow_quietly()
-    elif not _uses_keras2(tf_module):
+
+
+_selected = False  # whether select_keras2 set the variable (rather than the user)
+
+
+def unselect_keras2():
+    """Undo `select_keras2` where it set the variable and TensorFlow is not imported
+    yet: the Keras 3 front end leaves `tf.keras` to Keras 3, as TensorFlow picks it."""
+    global _selected
+    if _selected and "tensorflow" not in sys.modules:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        _selected = False
+
+
+def ensure_keras2():
+    """Select Keras 2 for TensorFlow, or raise ImportError if it is too late to."""
+    select_keras2()
+    tf_module = sys.modules.get("tensorflow")
+    if tf_module is not None and not tensorflow_uses_keras2(tf_module):
         raise ImportError(
             "rethink_bnn needs Keras 2 (tf-keras), but TensorFlow was already imported "
-            f"with Keras 3: {_FIX}."
+            f"with Keras 3: {_FIX}. (rethink_bnn.keras3 is the front end for Keras 3.)"
         )
-    try:
-        import tf_keras  # noqa: F401
-    except ImportError as error:
+    if importlib.util.find_spec("tf_keras") is None:
         raise ImportError(
             "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow), of "
             f"TensorFlow's minor version: `pip install \"tf-keras~={_tensorflow_minor()}.0\"`."
-        ) from error
+        )
+
+
+def register_when_loaded(register, triggers, front_end):
+    """Call `register()` once, as soon as it is safe, after TensorFlow, tf-keras or Larq
+    (`triggers`: top-level names) or one of our tf-keras modules (`front_end`: a
+    predicate of a module name) has been imported, by whomever; now if one is loaded.
+
+    Safe means that no module of those families (nor of rethink_bnn) is half imported:
+    `import tensorflow` imports tf-keras from TensorFlow's own __init__, and
+    `import rethink_bnn.optimizers` imports TensorFlow from ours, where registering
+    would import a half-defined module. So each import of theirs (the module's own
+    loader, whose exec_module gains the check) tries again when it completes, and the
+    outermost completes in a safe place."""
+    hook = _RegisterWhenLoaded(register, triggers, front_end)
+    if any(name.partition(".")[0] in triggers for name in sys.modules):
+        hook.try_now()
+    if not hook.done:
+        sys.meta_path.insert(0, hook)
+
+
+class _RegisterWhenLoaded(importlib.abc.MetaPathFinder):
+    def __init__(self, register, triggers, front_end):
+        self.register, self.triggers, self.front_end = register, triggers, front_end
+        self.done = False
+
+    def _family(self, name):
+        return name.partition(".")[0] in self.triggers or name.startswith("rethink_bnn.")
+
+    def _watched(self, name):
+        return name in self.triggers or self.front_end(name)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if self.done or not self._watched(fullname):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            self.try_now()
+
+        spec.loader.exec_module = exec_then_register  # this module's loader only
+        return spec
+
+    def try_now(self):
+        frame = inspect.currentframe()
+        while frame is not None:  # a module's top level runs: it is being imported
+            if frame.f_code.co_name == "<module>" and self._family(
+                    frame.f_globals.get("__name__", "")):
+                return
+            frame = frame.f_back
+        self.done = True
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.register()
 
 
 def _tensorflow_minor():
@@ -54,10 +135,11 @@ def _tensorflow_minor():
         return "2.21"
 
 
-def _uses_keras2(tf_module):
-    from rethink_bnn.tf_internals import tensorflow_uses_keras2  # TensorFlow is loaded
-
-    return tensorflow_uses_keras2(tf_module)
+def tensorflow_uses_keras2(tf_module):
+    """Whether an imported TensorFlow wired `tf.keras` to tf-keras (it reads
+    TF_USE_LEGACY_KERAS once, at its import). TensorFlow's private flag: here, not in
+    tf_internals, which is a tf-keras module (tests/test_tf_internals.py checks it)."""
+    return bool(getattr(tf_module, "_tf_uses_legacy_keras", False))
 
 
 def started_as_cli():

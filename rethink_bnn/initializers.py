@@ -1,6 +1,10 @@
 """Initializers for binary kernels: ±1 from the sign of a real-valued initializer."""
 
-import tensorflow as tf
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2()
+
+import tensorflow as tf  # noqa: E402
 
 __all__ = ["BinaryGlorotUniform", "BinaryHeNormal", "Scaled", "SignOf"]
 
@@ -89,3 +93,15 @@ class Scaled(tf.keras.initializers.Initializer):
     @classmethod
     def from_config(cls, config):
         return cls(tf.keras.initializers.deserialize(config["initializer"]), config["factor"])
+
+
+def _register_plain_names(*objects):
+    """Also register objects under their plain names, as Larq registers its own: the h5
+    and SavedModel formats look custom objects up by class name alone (e.g.
+    `BinaryHeNormal`), the `.keras` format by registered name (`rethink_bnn>...`)."""
+    custom_objects = tf.keras.utils.get_custom_objects()
+    for obj in objects:
+        custom_objects[obj.__name__] = obj
+
+
+_register_plain_names(SignOf, BinaryHeNormal, BinaryGlorotUniform, Scaled)

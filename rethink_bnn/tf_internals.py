@@ -19,7 +19,12 @@ Public API is used wherever one exists (`Optimizer.iterations`, `tf.train.Checkp
 
 import tempfile
 
-import tensorflow as tf
+from rethink_bnn._keras2 import ensure_keras2
+
+# Every tf-keras module of ours imports this one: none runs on a TensorFlow wired to Keras 3.
+ensure_keras2()
+
+import tensorflow as tf  # noqa: E402
 
 CHECKED_ON = "TensorFlow 2.19.1/tf-keras 2.19.0 and TensorFlow 2.21.0/tf-keras 2.21.0"
 
@@ -164,14 +169,6 @@ def wrap_train_step(model, after):
     object.__setattr__(model, "train_step", train_step)
 
 
-# --- Keras 2 selection ------------------------------------------------------------------------
-
-def tensorflow_uses_keras2(tf_module):
-    """Whether an imported TensorFlow wired `tf.keras` to tf-keras (it reads
-    TF_USE_LEGACY_KERAS once, at its import)."""
-    return bool(getattr(tf_module, "_tf_uses_legacy_keras", False))
-
-
 def missing():
     """The private names above that the installed TensorFlow/tf-keras lack: [] when all
     are there. Made on fresh objects of the kinds we use them on."""
@@ -208,3 +205,4 @@ def _coalesced_children_name_changed(optimizer, variable):
     with tempfile.TemporaryDirectory() as folder:
         tf.train.Checkpoint(optimizer=optimizer, v=variable).save(f"{folder}/ckpt")
     return "_coalesced_children" not in vars(optimizer)
+

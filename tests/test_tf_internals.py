@@ -12,7 +12,8 @@ import tf_keras
 from rethink_bnn import tf_internals
 
 PACKAGE = Path(__file__).parents[1] / "rethink_bnn"
-ADAPTERS = {"tf_internals.py", "zookeeper_internals.py"}
+# _keras2.py reads TensorFlow's Keras 2 flag before any tf-keras module may be imported.
+ADAPTERS = {"tf_internals.py", "zookeeper_internals.py", "_keras2.py"}
 # Written anywhere else, each of these is a private name of TensorFlow, tf-keras or zookeeper.
 PRIVATE = re.compile(
     r"tensorflow\.python|tf\.__internal__|keras\.src|zookeeper\.core|tf_keras\.src"

@@ -38,12 +38,14 @@ from rethink_bnn.optimizers.hyperparameters import (
     Schedule,
     as_stored,
     build_hyperparameter,
+    check_value,
     current_value,
     declare,
     deserialize_hyperparameter,
     scalar_value,
     serialize_hyperparameter,
 )
+from rethink_bnn.optimizers.hyperparameters import valid as hyperparameter_valid
 from rethink_bnn.optimizers.finite import step_counter
 from rethink_bnn.optimizers.flips import check_binary, state_dtype
 from rethink_bnn.optimizers.serialization import (
@@ -114,7 +116,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         """`value` unchanged if valid for this optimizer's hyperparameter `name` (a float
         in its declared range, or a schedule); ValueError naming the optimizer for a
         name it does not declare."""
-        return cls._declaration(name).check(value)
+        return check_value(cls._declaration(name), value)
 
     @classmethod
     def _declaration(cls, name):
@@ -322,7 +324,8 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
                 current_value(getattr(self, f"_{other}"), self.iterations)), owner, other)
             if other in self._current:
                 self._current[other].assign(values[other])
-        valid = tf.reduce_all(tf.stack([self._declared[n].valid(v) for n, v in values.items()]))
+        valid = tf.reduce_all(tf.stack([hyperparameter_valid(self._declared[n], v)
+                                       for n, v in values.items()]))
         return values, valid
 
     def apply_in_cross_replica(self, distribution, grads_and_vars):

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.optimizers.hyperparameters import non_negative, rate
+from rethink_bnn.declarations import BOP
 from rethink_bnn.optimizers.binary import BinaryOptimizer, hyperparameter_property
 from rethink_bnn.optimizers.flips import NARROW, count_flips
 
@@ -115,14 +115,7 @@ class Bop(BinaryOptimizer):
         https://arxiv.org/abs/1906.02107
     """
 
-    HYPERPARAMETERS = (
-        rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop's paper uses 1e-4 to 1e-2)", default=1e-4, neutral=0.0, symbol="γ"),
-        non_negative("threshold", "the paper uses 1e-8 to 1e-5; 0 flips on any "
-                                  "consistent gradient", default=1e-8, neutral=np.inf,
-                     symbol="τ"),
-    )
-    STATE = ("m",)
+    HYPERPARAMETERS, STATE = BOP.hyperparameters, BOP.state  # shared with keras3.Bop
 
     def __init__(self, threshold=1e-8, gamma=1e-4, name="Bop", **kwargs):
         super().__init__(threshold=threshold, gamma=gamma, name=name, **kwargs)

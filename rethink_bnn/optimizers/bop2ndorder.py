@@ -1,15 +1,12 @@
 """Bop2ndOrder: Bop with a second moving average, of the squared gradient (Suarez-Ramirez et al.)."""
 
-import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.optimizers.hyperparameters import non_negative, option, rate
+from rethink_bnn.declarations import BOP2NDORDER as RULE, BOP2NDORDER_EPSILON as EPSILON
 from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.flips import flip_where
 
 __all__ = ["Bop2ndOrder", "bop2ndorder_update"]
-
-EPSILON = 1e-10  # the authors' constant in the denominator
 
 
 def bop2ndorder_update(weight, m, v, gradient, gamma, sigma, threshold, unbiased=False):
@@ -77,20 +74,8 @@ class Bop2ndOrder(BinaryOptimizer):
         https://arxiv.org/abs/2104.05124
     """
 
-    HYPERPARAMETERS = (
-        rate("gamma", "it is the adaptivity rate of the moving average of the gradient "
-                      "(Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-6, neutral=0.0,
-             symbol="γ"),
-        non_negative("threshold", "it is the flip threshold on m / sqrt(v), a "
-                                  "signal-to-noise ratio; 0 flips on any consistent gradient",
-                     default=1e-6, neutral=np.inf, symbol="τ"),
-        rate("sigma", "it is the adaptivity rate of the moving average of the squared "
-                      "gradient (Bop2ndOrder's paper uses 1e-7 to 1e-2)", default=1e-2,
-             neutral=0.0, symbol="σ"),
-    )
-    STATE = ("m", "v")
-    OPTIONS = {"unbiased": option(False, "the unbiased form: m/γ and v/σ (this step's) "
-                                         "before comparing")}
+    # shared with keras3.Bop2ndOrder
+    HYPERPARAMETERS, STATE, OPTIONS = RULE.hyperparameters, RULE.state, RULE.options
 
     def __init__(self, threshold=1e-6, gamma=1e-6, sigma=1e-2, unbiased=False,
                  name="Bop2ndOrder", **kwargs):

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from rethink_bnn.optimizers.hyperparameters import rate
+from rethink_bnn.declarations import CEMA as RULE
 from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.flips import flip_where
 
@@ -65,13 +65,7 @@ class CEMA(BinaryOptimizer):
         training binary networks", ICLR 2023. https://arxiv.org/abs/2303.02452
     """
 
-    HYPERPARAMETERS = (
-        rate("alpha", "it is the rate of CEMA's inertia (its paper uses 1e-5 to 1e-2)",
-             default=1e-3, neutral=0.0, symbol="α"),
-        rate("gamma", "it is the adaptivity rate of CEMA's moving average of the gradient",
-             default=1e-1, neutral=0.0, symbol="γ"),
-    )
-    STATE = ("a", "i")
+    HYPERPARAMETERS, STATE = RULE.hyperparameters, RULE.state  # shared with keras3.CEMA
 
     def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
         super().__init__(gamma=gamma, alpha=alpha, name=name, **kwargs)

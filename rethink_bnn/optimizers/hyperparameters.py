@@ -1,10 +1,21 @@
 """Hyperparameters that are a float or a schedule of the step: build, validate, save."""
 
-import math
 import numbers
 
 import numpy as np
 import tensorflow as tf
+
+# The declarations themselves are plain Python, shared with the Keras 3 optimizers.
+from rethink_bnn.declarations import (  # noqa: F401  (the names optimizers declare with)
+    Hyperparameter,
+    Option,
+    declare,
+    declared,
+    non_negative,
+    option,
+    rate,
+    symbol,
+)
 
 Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
@@ -54,141 +65,30 @@ def scalar_value(value, owner, name):
     return value
 
 
-# TensorFlow flushes float32 subnormals to zero on CPU, so a smaller rate is 0 at run time.
-_SMALLEST_RATE = float(np.finfo(np.float32).tiny)
-
-
-class Hyperparameter:
-    """One hyperparameter an optimizer declares: its name, its valid range (a `RATE` in
-    (0, 1], or `NON_NEGATIVE`: a finite float >= 0), what it is (for the messages), its
-    default and its neutral value: the value for which the optimizer's rule changes no
-    state and flips nothing (a step with an invalid hyperparameter gets every neutral
-    value). The range rule is written once, here, for every optimizer that declares one."""
-
-    RATE, NON_NEGATIVE = "rate", "non-negative"
-
-    def __init__(self, name, kind, about, default=None, neutral=None, symbol=None):
-        if kind not in (self.RATE, self.NON_NEGATIVE):
-            raise ValueError(f"a hyperparameter's kind is {self.RATE!r} or "
-                             f"{self.NON_NEGATIVE!r}, got {kind!r}.")
-        if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_")):
-            raise ValueError(f"a hyperparameter's name is a Python identifier without a "
-                             f"leading underscore, got {name!r}.")
-        self.name, self.kind, self.about = name, kind, about
-        self.symbol = symbol or name  # for figures and help: γ for gamma
-        self.neutral = float(neutral if neutral is not None else
-                             (0.0 if kind == self.RATE else math.inf))
-        self.default = None if default is None else float(self.check(default))
-
-    def __repr__(self):
-        return f"Hyperparameter({self.name!r}, {self.kind!r})"
-
-    @property
-    def valid_range(self):
-        """The range in words, for the run-time messages."""
-        return "in (0, 1]" if self.kind == self.RATE else "a finite float >= 0"
-
-    def problem(self, number):
-        """'' if the float `number` is valid, else why not, in words."""
-        if self.kind == self.RATE:
-            if not math.isfinite(number):
-                return f"must be finite and in (0, 1], got {number!r}"
-            if not _SMALLEST_RATE <= number <= 1.0:
-                return (f"must be in (0, 1] (and not below float32's smallest normal, "
-                        f"1.2e-38), got {number!r}")
-            return ""
-        if not (math.isfinite(number) and number >= 0.0):
-            return f"must be a finite float >= 0, got {number!r}"
-        return ""
-
-    def check(self, value):
-        """`value` unchanged if it is a schedule or a valid float, else ValueError (out of
-        range) or TypeError (not a number)."""
-        if isinstance(value, Schedule):
-            return value
-        problem = self.problem(_as_float(value, self.name))
-        if problem:
-            raise ValueError(f"{self.name} {problem}: {self.about}.")
+def check_value(hyperparameter, value):
+    """`value` unchanged if it is a schedule or a valid float for `hyperparameter` (a
+    declaration), else ValueError (out of range) or TypeError (not a number)."""
+    if isinstance(value, Schedule):
         return value
-
-    def valid(self, value):
-        """Scalar bool tensor: whether `value` passes `check`: two scalar comparisons
-        (each False for NaN) that run in tf.function, XLA and any replica. (A subnormal
-        rate compares as 0, flushed to zero as in the update itself.)"""
-        value = tf.convert_to_tensor(value)
-        if self.kind == self.RATE:
-            return tf.logical_and(value > 0, value <= 1)
-        return tf.logical_and(value >= 0, value < np.inf)
+    hyperparameter.checked(_as_float(value, hyperparameter.name))
+    return value
 
 
-def rate(name, about, default=None, neutral=0.0, symbol=None):
-    """A hyperparameter valid in (0, 1], e.g. an adaptivity rate; neutral: 0 (an average
-    with rate 0 does not move)."""
-    return Hyperparameter(name, Hyperparameter.RATE, about, default, neutral, symbol)
-
-
-def non_negative(name, about, default=None, neutral=math.inf, symbol=None):
-    """A hyperparameter valid as a finite float >= 0, e.g. a threshold; neutral: ∞ (no
-    average reaches an infinite threshold)."""
-    return Hyperparameter(name, Hyperparameter.NON_NEGATIVE, about, default, neutral, symbol)
-
-
-class Option:
-    """An argument of an optimizer that is not a hyperparameter (a bool, a flag of the
-    rule): its default and what it does."""
-
-    def __init__(self, default, about):
-        self.default, self.about = default, about
-
-    def __repr__(self):
-        return f"option({self.default!r}, {self.about!r})"
-
-
-def option(default, about):
-    """An optimizer's option, for `OPTIONS = {"name": option(default, about)}`."""
-    return Option(default, about)
-
-
-def symbol(name):
-    """The symbol of hyperparameter `name` as declared (γ for gamma), else `name`."""
-    return _DECLARED[name].symbol if name in _DECLARED else name
-
-
-# Every hyperparameter some optimizer declared (`declare`), by name: what the functions
-# below that take a bare name check against. A name no optimizer declares is an error.
-_DECLARED = {}
-
-
-def declare(owner, hyperparameters):
-    """Record `owner`'s (an optimizer class's name) hyperparameters; two optimizers may
-    share a name only with the same range. Returns them as a tuple."""
-    hyperparameters = tuple(hyperparameters)
-    for h in hyperparameters:
-        if not isinstance(h, Hyperparameter):
-            raise TypeError(f"{owner} declares {h!r}: declare hyperparameters with "
-                            "rethink_bnn.optimizers.hyperparameters.rate(...) or "
-                            "non_negative(...).")
-        known = _DECLARED.setdefault(h.name, h)
-        if known.kind != h.kind:
-            raise TypeError(f"{owner} declares {h.name} as {h.kind}, but it is declared "
-                            f"{known.kind} already: give it another name.")
-    return hyperparameters
-
-
-def declared(name):
-    """The declaration of hyperparameter `name`; ValueError for a name that no binary
-    optimizer declares."""
-    if not isinstance(name, str) or name not in _DECLARED:
-        raise ValueError(f"unknown hyperparameter {name!r}: the binary optimizers declare "
-                         f"{', '.join(sorted(_DECLARED))}.")
-    return _DECLARED[name]
+def valid(hyperparameter, value):
+    """Scalar bool tensor: whether `value` passes `check_value`: two scalar comparisons
+    (each False for NaN) that run in tf.function, XLA and any replica. (A subnormal
+    rate compares as 0, flushed to zero as in the update itself.)"""
+    value = tf.convert_to_tensor(value)
+    if hyperparameter.kind == Hyperparameter.RATE:
+        return tf.logical_and(value > 0, value <= 1)
+    return tf.logical_and(value >= 0, value < np.inf)
 
 
 def check(name, value):
     """`value` unchanged if it is valid for the declared hyperparameter `name` (a rate
     such as γ, σ or α: a float in (0, 1]; τ: a finite float >= 0; either may be a
     schedule); ValueError for an invalid value or an unknown name."""
-    return declared(name).check(value)
+    return check_value(declared(name), value)
 
 
 def check_gamma(value):
@@ -203,7 +103,7 @@ def check_threshold(value):
 
 def valid_value(name, value):
     """Scalar bool tensor: whether `value` passes `check(name, ...)`."""
-    return declared(name).valid(value)
+    return valid(declared(name), value)
 
 
 def valid_at_run_time(gamma, threshold):

@@ -15,3 +15,7 @@ def is_binary_variable(variable):
     mark their Bop kernels this way.
     """
     return getattr(variable, "precision", None) == 1
+
+
+# The h5 and SavedModel formats look it up by its plain name.
+tf.keras.utils.get_custom_objects()[is_binary_variable.__name__] = is_binary_variable

@@ -1,0 +1,41 @@
+"""rethink_bnn for Keras 3, on any backend (JAX, TensorFlow, PyTorch).
+
+Bop, Bop2ndOrder and CEMA as `keras.optimizers.Optimizer`s written in `keras.ops`,
+built from the same declarations as the tf-keras optimizers (`rethink_bnn.declarations`)
+and giving the same averages and flips; `BinaryOptimizerMap` to route binary kernels to
+them in a `keras.optimizers.MultiOptimizer`; binary layers `QuantDense` and
+`QuantConv2D` with Larq's argument names; `FlipLogger`. Importing it loads Keras 3 and
+its backend only: neither TensorFlow (unless it is the backend) nor Larq.
+
+    import keras
+    from rethink_bnn import keras3 as rk
+
+    model = keras.Sequential([
+        keras.Input((64,)),
+        rk.QuantDense(64, input_quantizer=None), keras.layers.BatchNormalization(),
+        rk.QuantDense(10, input_quantizer="ste_sign"), keras.layers.BatchNormalization(),
+        keras.layers.Activation("softmax")])
+    model.compile(optimizer=keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
+        rk.Bop(threshold=1e-6, gamma=1e-3), keras.optimizers.Adam(1e-2))),
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=5, callbacks=[rk.FlipLogger()])
+"""
+
+from rethink_bnn._keras2 import unselect_keras2
+
+unselect_keras2()  # before Keras 3 imports its backend: TensorFlow's tf.keras is Keras 3 here
+
+from rethink_bnn.keras3 import initializers, quantizers  # noqa: E402
+from rethink_bnn.keras3.binary import BinaryOptimizer  # noqa: E402
+from rethink_bnn.keras3.bop import Bop, bop_rule  # noqa: E402
+from rethink_bnn.keras3.bop2ndorder import Bop2ndOrder, bop2ndorder_rule  # noqa: E402
+from rethink_bnn.keras3.callbacks import FlipLogger, binary_optimizers  # noqa: E402
+from rethink_bnn.keras3.cema import CEMA, cema_rule  # noqa: E402
+from rethink_bnn.keras3.layers import QuantConv2D, QuantDense  # noqa: E402
+from rethink_bnn.keras3.quantizers import is_binary_variable, mark_binary, ste_sign  # noqa: E402
+from rethink_bnn.keras3.routing import BinaryOptimizerMap  # noqa: E402
+
+__all__ = ["BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder", "CEMA",
+           "FlipLogger", "QuantConv2D", "QuantDense", "binary_optimizers", "bop2ndorder_rule",
+           "bop_rule", "cema_rule", "initializers", "is_binary_variable", "mark_binary",
+           "quantizers", "ste_sign"]

@@ -1,0 +1,269 @@
+"""The base of the Keras 3 binary optimizers: what Bop and its successors share.
+
+A subclass names its declaration (`RULE`, a `rethink_bnn.declarations.Rule`, the one
+the tf-keras optimizer of the same name is built from) and writes its rule as a pure
+function of tensors, `rule(weight, gradient, state, hyperparameters)`, returning the
+new state (a tuple, in the order of `RULE.state`) and a bool tensor: which weights flip.
+Written in `keras.ops`, it runs on every backend; the base applies it with
+`Optimizer.assign`, so that JAX's stateless training step works as TensorFlow's does.
+
+From this base it gets what the tf-keras `BinaryOptimizer` gives: each declared
+hyperparameter as a keyword argument (a float in its range or a Keras 3
+`LearningRateSchedule`), the first one as Keras' learning rate; the ±1 check of every
+variable it is built on; the state in float32 for float16 and bfloat16 weights; one
+flip counter per variable (`flip_counts`); a step whose hyperparameters are invalid
+(NaN, out of range: from a schedule, a callback) changes nothing and is counted in
+`invalid_hyperparameter_steps`; and `get_config`/`from_config` for `.keras` saving.
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from rethink_bnn.declarations import Rule
+
+__all__ = ["BinaryOptimizer", "flip_counter_dtype"]
+
+Schedule = keras.optimizers.schedules.LearningRateSchedule
+_REFUSED = ("weight_decay", "use_ema")
+_DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum",
+                        "ema_overwrite_frequency", "learning_rate")
+_NARROW = ("float16", "bfloat16")
+
+
+def flip_counter_dtype():
+    """int64 where the backend has it; int32 on JAX without x64 (`FlipLogger` takes the
+    difference of two readings modulo 2**32, exact for up to 2**31 - 1 flips per
+    epoch and variable)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "int32"
+    return "int64"
+
+
+def _as_float(value, name):
+    if isinstance(value, Schedule):
+        return value
+    if callable(value):
+        raise TypeError(f"{name} must be a float or a keras.optimizers.schedules."
+                        f"LearningRateSchedule, got the callable {value!r}: write it as a "
+                        "LearningRateSchedule of the step.")
+    if not isinstance(value, (bool, str, numbers.Real)):  # a numpy or backend scalar
+        array = np.asarray(ops.convert_to_numpy(value))
+        if array.shape == () and array.dtype.kind in "fiu":
+            return float(array)
+    return value
+
+
+class BinaryOptimizer(keras.optimizers.Optimizer):
+    """Base class of the Keras 3 optimizers that flip ±1 weights (see the module)."""
+
+    RULE = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.RULE, Rule):
+            raise TypeError(f"{cls.__name__} must set RULE to a rethink_bnn.declarations.Rule.")
+        cls.hyperparameter_names = tuple(h.name for h in cls.RULE.hyperparameters)
+        cls._declared = {h.name: h for h in cls.RULE.hyperparameters}
+        cls.__doc__ = (cls.__doc__ or "") + (
+            "\n\nArgs (declared in rethink_bnn.declarations, shared with the tf-keras "
+            f"{cls.RULE.name}):\n{cls.RULE.describe_arguments()}\n    name: the optimizer's "
+            "name.\n    **kwargs: Keras' clipnorm, clipvalue, global_clipnorm, "
+            "loss_scale_factor, gradient_accumulation_steps.\n\n"
+            f"Reference:\n    {cls.RULE.reference}\n")
+
+    @classmethod
+    def check_hyperparameter(cls, name, value):
+        """`value` as stored (a float or a schedule) if valid for hyperparameter
+        `name`; ValueError or TypeError otherwise."""
+        if name not in cls._declared:
+            raise ValueError(f"{cls.__name__} has no hyperparameter {name!r}: it has "
+                             f"{', '.join(cls.hyperparameter_names)}.")
+        value = _as_float(value, name)
+        return value if isinstance(value, Schedule) else cls._declared[name].checked(value)
+
+    def __init__(self, name=None, **kwargs):
+        cls, rule = type(self), self.RULE
+        for refused in _REFUSED:
+            if kwargs.pop(refused, None):
+                raise ValueError(f"{cls.__name__} does not support {refused}: it would move "
+                                 "binary weights off ±1. Leave it unset.")
+        for key in _DROPPED_FROM_CONFIG[2:]:
+            kwargs.pop(key, None)  # written by Keras' own get_config
+        values = {h.name: self.check_hyperparameter(h.name, kwargs.pop(h.name, h.default))
+                  for h in rule.hyperparameters}
+        options = {n: kwargs.pop(n, o.default) for n, o in rule.options.items()}
+        lead, *others = self.hyperparameter_names
+        super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
+        for option_name, value in options.items():
+            setattr(self, option_name, type(rule.options[option_name].default)(value))
+        # The others: a float becomes a variable when built (saved with the state).
+        self._values = {n: values[n] for n in others}
+
+    @property
+    def learning_rate(self):
+        """The first hyperparameter (Bop's γ) at this step."""
+        return super().learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        value = self.check_hyperparameter(self.hyperparameter_names[0], value)
+        super(BinaryOptimizer, BinaryOptimizer).learning_rate.fset(self, value)
+
+    def hyperparameter(self, name):
+        """Hyperparameter `name` at this step: the learning rate, a schedule at the
+        optimizer's step, or the variable (the float before the optimizer is built)."""
+        if name not in self._declared:
+            raise ValueError(f"{type(self).__name__} has no hyperparameter {name!r}: it "
+                             f"has {', '.join(self.hyperparameter_names)}.")
+        if name == self.hyperparameter_names[0]:
+            return self.learning_rate
+        value = self._values[name]
+        return value(self.iterations) if isinstance(value, Schedule) else value
+
+    def set_hyperparameter(self, name, value):
+        """Set a hyperparameter created as a float to another float (checked)."""
+        if name == self.hyperparameter_names[0]:
+            self.learning_rate = value
+            return
+        current = self._values[name]
+        if isinstance(current, Schedule) or isinstance(value, Schedule):
+            raise TypeError(f"{type(self).__name__}'s {name} can be set only when it was "
+                            "created as a float and is set to a float.")
+        value = self.check_hyperparameter(name, value)
+        if isinstance(current, keras.Variable):
+            current.assign(value)
+        else:
+            self._values[name] = value
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        for variable in var_list:
+            values = ops.convert_to_numpy(variable)
+            if not np.all(np.abs(values) == 1):
+                raise ValueError(
+                    f"{type(self).__name__} got variable `{variable.path}` whose values are "
+                    "not all ±1: give binary kernels a binary initializer (the default of "
+                    "rethink_bnn.keras3's layers, or rethink_bnn.keras3.initializers."
+                    "SignOf(...)) or route this variable to another optimizer.")
+        for name, value in list(self._values.items()):
+            if not isinstance(value, Schedule):
+                self._values[name] = self.add_variable(
+                    (), initializer=keras.initializers.Constant(value), name=name)
+        self._state = [[self.add_variable(v.shape, dtype=self.state_dtype(v),
+                                          name=f"{slot}_{v.path.replace('/', '_')}")
+                        for slot in self.RULE.state] for v in var_list]
+        counter = flip_counter_dtype()
+        self._flips = [self.add_variable((), dtype=counter, name=f"flips_{v.path.replace('/', '_')}")
+                       for v in var_list]
+        self._invalid_steps = self.add_variable((), dtype=counter,
+                                                name="invalid_hyperparameter_steps")
+        self._binary_variables = _Untracked(var_list)  # the model's: not our state
+
+    @staticmethod
+    def state_dtype(variable):
+        """The weight's dtype, but float32 for float16 and bfloat16 weights (neither
+        holds these rules' small averages)."""
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        return "float32" if dtype in _NARROW else dtype
+
+    @property
+    def binary_variables(self):
+        """The variables trained here, in the order of `flip_counts` (empty until built)."""
+        return list(getattr(self, "_binary_variables", _Untracked()).variables)
+
+    @property
+    def flip_counts(self):
+        """One integer variable per binary variable: its flips since creation."""
+        return list(getattr(self, "_flips", []))
+
+    @property
+    def invalid_hyperparameter_steps(self):
+        """Integer variable: steps in which a hyperparameter was invalid (None until built)."""
+        return getattr(self, "_invalid_steps", None)
+
+    def state(self, variable):
+        """{slot name: variable} of `variable`'s state, in the order of `RULE.state`."""
+        return dict(zip(self.RULE.state, self._state[self._get_variable_index(variable)]))
+
+    def rule(self, weight, gradient, state, hyperparameters):
+        """The rule (a subclass defines it): (new state tuple, bool flip tensor)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no rule.")
+
+    def _step_values(self, learning_rate, dtype):
+        """Each hyperparameter at this step, in `dtype`, and whether all are valid."""
+        lead, *others = self.hyperparameter_names
+        values = {lead: ops.cast(learning_rate, dtype)}
+        for name in others:
+            value = self._values[name]
+            values[name] = ops.cast(value(self.iterations) if isinstance(value, Schedule)
+                                    else value, dtype)
+        checks = []
+        for name, value in values.items():
+            if self._declared[name].kind == "rate":
+                checks.append(ops.logical_and(value > 0, value <= 1))
+            else:
+                checks.append(ops.logical_and(value >= 0, value < math.inf))
+        valid = ops.all(ops.stack(checks))
+        neutral = {n: ops.cast(self._declared[n].neutral, dtype) for n in values}
+        return {n: ops.where(valid, v, neutral[n]) for n, v in values.items()}, valid
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        slots = self._state[index]
+        dtype = slots[0].dtype
+        values, valid = self._step_values(learning_rate, dtype)
+        weight = ops.cast(variable, dtype)
+        new_state, flip = self.rule(weight, ops.cast(gradient, dtype),
+                                    dict(zip(self.RULE.state, slots)), values)
+        for slot, value in zip(slots, new_state):
+            self.assign(slot, value)
+        self.assign(variable, ops.cast(ops.where(flip, -weight, weight), variable.dtype))
+        counter = self._flips[index]
+        self.assign_add(counter, ops.sum(ops.cast(flip, counter.dtype)))
+        if index == 0:  # once per step
+            self.assign_add(self._invalid_steps,
+                            ops.cast(ops.logical_not(valid), self._invalid_steps.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        lead = config.get("learning_rate")
+        for key in _DROPPED_FROM_CONFIG:
+            config.pop(key, None)
+        config[self.hyperparameter_names[0]] = _shortest(lead)
+        for name, value in self._values.items():
+            config[name] = (keras.optimizers.schedules.serialize(value)
+                            if isinstance(value, Schedule) else
+                            _shortest(float(ops.convert_to_numpy(value))))
+        config.update({option: getattr(self, option) for option in self.RULE.options})
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for name in cls.hyperparameter_names:
+            if isinstance(config.get(name), dict):
+                config[name] = keras.optimizers.schedules.deserialize(
+                    config[name], custom_objects=custom_objects)
+        return cls(**config)
+
+
+class _Untracked:
+    """Variables held without Keras tracking them as the optimizer's own."""
+
+    def __init__(self, variables=()):
+        self.variables = tuple(variables)
+
+
+def _shortest(value):
+    """A float32 hyperparameter as its shortest round-tripping float (1e-08, not
+    9.99999993e-09); a serialized schedule as it is."""
+    return float(str(np.float32(value))) if isinstance(value, float) else value

@@ -1,0 +1,83 @@
+"""FlipLogger for Keras 3 (any backend)."""
+
+import math
+
+import keras
+import numpy as np
+
+from rethink_bnn.keras3.binary import BinaryOptimizer
+
+__all__ = ["FlipLogger", "binary_optimizers"]
+
+
+def binary_optimizers(optimizer):
+    """The binary optimizers inside `optimizer` (itself, a MultiOptimizer's, a
+    LossScaleOptimizer's inner one), in order."""
+    if isinstance(optimizer, BinaryOptimizer):
+        return [optimizer]
+    found = []
+    for inner in getattr(optimizer, "optimizers", None) or [
+            getattr(optimizer, "inner_optimizer", None)]:
+        if inner is not None and inner is not optimizer:
+            found += binary_optimizers(inner)
+    return found
+
+
+class FlipLogger(keras.callbacks.Callback):
+    """Adds how many binary weights flipped in the epoch to the epoch's logs, for
+    History, CSVLogger and `keras.callbacks.TensorBoard` to see (put it before them in
+    the callback list):
+
+    - `flips`, `flip_ratio` (flips / binary weights) and `pi` = ln(flip_ratio + 1e-9),
+      over the epoch, for all binary weights;
+    - with `per_layer`, the same per layer as `flips/<layer>`, `flip_ratio/<layer>`,
+      `pi/<layer>` (the layer: the variable's path without its last part).
+
+    It reads the binary optimizers' flip counters (one per variable, updated inside the
+    training step) at each epoch's start and end: nothing per step.
+    """
+
+    def __init__(self, per_layer=True):
+        super().__init__()
+        self.per_layer = per_layer
+
+    def _counts(self):
+        """{layer: (cumulative flips, weights)} over every binary optimizer."""
+        counts = {}
+        for optimizer in binary_optimizers(self.model.optimizer):
+            for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts):
+                layer = variable.path.rpartition("/")[0] or variable.path
+                flips, size = counts.get(layer, (0, 0))
+                value = int(np.asarray(keras.ops.convert_to_numpy(counter)))
+                wrap = 2**32 if keras.backend.standardize_dtype(counter.dtype) == "int32" else 0
+                counts[layer] = (flips + (value % wrap if wrap else value), size + int(np.prod(variable.shape)))
+        return counts
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._before = self._counts()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        after = self._counts()
+        if not after:
+            raise ValueError("FlipLogger found no rethink_bnn.keras3 binary optimizer in "
+                             f"the model's optimizer ({type(self.model.optimizer).__name__}): "
+                             "compile with e.g. MultiOptimizer(BinaryOptimizerMap(Bop(), "
+                             "Adam())).")
+        per_layer = {}
+        for layer, (flips, size) in after.items():
+            start = getattr(self, "_before", {}).get(layer, (0, size))[0]
+            per_layer[layer] = ((flips - start) % 2**32 if flips < start else flips - start,
+                                size)
+        total = (sum(f for f, _ in per_layer.values()), sum(s for _, s in per_layer.values()))
+        logs.update(_values("", *total))
+        if self.per_layer:
+            for layer, (flips, size) in per_layer.items():
+                logs.update(_values(f"/{layer}", flips, size))
+
+
+def _values(suffix, flips, size):
+    ratio = flips / size if size else 0.0
+    return {f"flips{suffix}": float(flips), f"flip_ratio{suffix}": ratio,
+            f"pi{suffix}": math.log(ratio + 1e-9)}
