@@ -69,11 +69,16 @@ setup(
         # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
         # setuptools, wheel: tests/test_packaging.py builds the wheel offline, without
         # build isolation (a Python 3.12 venv comes without setuptools); pytest-xdist: the
-        # suite runs on every core (setup.cfg)
+        # suite runs on every core (setup.cfg); keras, jax: rethink_bnn.keras3 on JAX (the
+        # last jax for numpy < 2, which larq needs, is 0.7.1)
         "test": [
             "pytest>=8", "pytest-xdist>=3.5", "dill", "nbclient", "nbformat", "ipykernel",
-            "setuptools", "wheel",
+            "setuptools", "wheel", "keras>=3.15", "jax>=0.5",
         ],
+        # rethink_bnn.keras3 (MultiOptimizer is new in Keras 3.15), on JAX or PyTorch
+        "keras3": ["keras>=3.15"],
+        "jax": ["keras>=3.15", "jax>=0.5"],
+        "torch": ["keras>=3.15", "torch>=2.5"],
         "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )

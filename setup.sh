@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./setup.sh       .venv: the pinned stack (requirements.lock) and rethink_bnn with its
-#                  experiments extra (TensorFlow 2.19).
+#                  experiments extra (TensorFlow 2.19), and PyTorch's CPU build for the
+#                  Keras 3 front end's tests on that backend.
 # ./setup.sh core  .venv-core: the library alone beside the newest TensorFlow we test
 #                  (requirements-core.lock, TensorFlow 2.21), installed as a user would:
 #                  the environment first, then rethink_bnn, which must change none of it.
@@ -22,7 +23,7 @@ pip_install() { "$1/bin/python" -m pip install --quiet --disable-pip-version-che
 case "${1:-}" in
   "")
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    pip_install .venv -c requirements.lock -e ".[experiments,test]"
+    pip_install .venv -c requirements.lock -e ".[experiments,test,torch]"
     ;;
   core)
     [ -x .venv-core/bin/python ] || "$PYTHON" -m venv .venv-core

@@ -6,7 +6,7 @@ Two front ends to the same optimizers:
   the callbacks, models, datasets and tasks. Importing this package makes `tf.keras`
   resolve to Keras 2 (tf-keras), which Larq needs: import it before TensorFlow, or set
   TF_USE_LEGACY_KERAS=1 yourself.
-- `rethink_bnn.keras3`: Bop, Bop2ndOrder and CEMA for Keras 3 on any backend (JAX,
+- `rethink_bnn.keras3`: Bop and its successors for Keras 3 on any backend (JAX,
   TensorFlow, PyTorch), which loads neither TensorFlow nor Larq.
 
 This top level imports neither: the tf-keras names load on first use, and as soon as

@@ -1,7 +1,8 @@
 """The package's shape, as ARCHITECTURE.md promises it: no import cycle between modules
-(function-level imports included), no function over 60 lines or module over 400, and a
-binary optimizer other than Bop (the default and the paper's) named in at most three
-modules: its own, the package export and the experiments that use it."""
+(function-level imports included), no function over 60 lines or module over 400; a
+binary optimizer other than Bop (the default and the paper's) named only in its own
+modules (tf-keras, its declaration, Keras 3), the exports and one experiment module; and
+a Keras 3 front end that imports nothing of TensorFlow's, Larq's or the tf-keras one's."""
 
 import ast
 import re
@@ -82,7 +83,9 @@ def test_no_function_over_60_lines_and_no_module_over_400():
     assert not long_functions and not long_modules
 
 
-def test_a_binary_optimizer_is_named_in_its_module_the_export_and_its_experiments_only():
+def test_a_binary_optimizer_is_named_in_its_modules_the_exports_and_its_experiments_only():
+    """Its tf-keras module and, where it has one, its declaration (shared with the Keras 3
+    front end) and its Keras 3 module; the two packages that export it; its experiments."""
     from rethink_bnn.optimizers import Bop, BinaryOptimizer, __all__ as exported
     import rethink_bnn.optimizers as optimizers
 
@@ -93,6 +96,29 @@ def test_a_binary_optimizer_is_named_in_its_module_the_export_and_its_experiment
     for cls in classes:
         named = sorted(m for m, p in MODULES.items()
                        if re.search(rf"\b{cls.__name__}\b", p.read_text()))
-        elsewhere = [m for m in named if m not in (cls.__module__, "rethink_bnn.optimizers")]
-        assert len(named) <= 3 and all(m.startswith("rethink_bnn.experiments.")
-                                       for m in elsewhere), (cls.__name__, named)
+        own = {cls.__module__, "rethink_bnn.optimizers", "rethink_bnn.declarations",
+               "rethink_bnn.keras3", cls.__module__.replace(".optimizers.", ".keras3.")}
+        elsewhere = [m for m in named if m not in own]
+        assert all(m.startswith("rethink_bnn.experiments.") for m in elsewhere) and len(
+            elsewhere) <= 1, (cls.__name__, named)
+
+
+KERAS3_MAY_IMPORT = {"rethink_bnn", "rethink_bnn._keras2", "rethink_bnn.declarations"}
+
+
+def test_the_keras3_front_end_imports_no_tensorflow_larq_or_tf_keras_module():
+    """At module level none of tensorflow, tf_keras, larq (a function may import the
+    TensorFlow backend it runs on); anywhere, of ours only the plain-Python modules."""
+    front_end = [m for m in MODULES if m.startswith("rethink_bnn.keras3")]
+    assert "rethink_bnn.keras3.bop" in front_end
+    for module in front_end + ["rethink_bnn.declarations", "rethink_bnn._keras2",
+                               "rethink_bnn"]:
+        ours = {m for m in _imports(module, TREES[module])
+                if not m.startswith("rethink_bnn.keras3")}
+        assert ours <= KERAS3_MAY_IMPORT, (module, ours - KERAS3_MAY_IMPORT)
+        top = [a.name for node in TREES[module].body if isinstance(node, ast.Import)
+               for a in node.names]
+        top += [node.module for node in TREES[module].body
+                if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [n for n in top if n.partition(".")[0] in ("tensorflow", "tf_keras", "larq")
+                    ], module

@@ -21,9 +21,16 @@ its backend only: neither TensorFlow (unless it is the backend) nor Larq.
     model.fit(x, y, epochs=5, callbacks=[rk.FlipLogger()])
 """
 
+import importlib.metadata
+
 from rethink_bnn._keras2 import unselect_keras2
 
 unselect_keras2()  # before Keras 3 imports its backend: TensorFlow's tf.keras is Keras 3 here
+
+_KERAS = importlib.metadata.version("keras")
+if tuple(int(p) for p in _KERAS.split(".")[:2]) < (3, 15):  # MultiOptimizer, OptimizerMap
+    raise ImportError(f"rethink_bnn.keras3 needs Keras >= 3.15, found keras {_KERAS}: "
+                      "`pip install \"keras>=3.15\"` (or `pip install \"rethink_bnn[keras3]\"`).")
 
 from rethink_bnn.keras3 import initializers, quantizers  # noqa: E402
 from rethink_bnn.keras3.binary import BinaryOptimizer  # noqa: E402

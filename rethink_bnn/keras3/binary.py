@@ -147,7 +147,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
             return
         super().build(var_list)
         for variable in var_list:
-            values = ops.convert_to_numpy(variable)
+            values = _current_values(variable)
             if not np.all(np.abs(values) == 1):
                 raise ValueError(
                     f"{type(self).__name__} got variable `{variable.path}` whose values are "
@@ -254,6 +254,17 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                 config[name] = keras.optimizers.schedules.deserialize(
                     config[name], custom_objects=custom_objects)
         return cls(**config)
+
+
+def _current_values(variable):
+    """A variable's values as numpy, also while TensorFlow traces the first step (Keras
+    may build the optimizer there): read outside the graph."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # the backend: loaded already
+
+        with tf.init_scope():
+            return np.asarray(variable.numpy())
+    return np.asarray(ops.convert_to_numpy(variable))
 
 
 class _Untracked:

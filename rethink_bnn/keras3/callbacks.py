@@ -31,7 +31,7 @@ class FlipLogger(keras.callbacks.Callback):
     - `flips`, `flip_ratio` (flips / binary weights) and `pi` = ln(flip_ratio + 1e-9),
       over the epoch, for all binary weights;
     - with `per_layer`, the same per layer as `flips/<layer>`, `flip_ratio/<layer>`,
-      `pi/<layer>` (the layer: the variable's path without its last part).
+      `pi/<layer>` (by layer name).
 
     It reads the binary optimizers' flip counters (one per variable, updated inside the
     training step) at each epoch's start and end: nothing per step.
@@ -43,10 +43,10 @@ class FlipLogger(keras.callbacks.Callback):
 
     def _counts(self):
         """{layer: (cumulative flips, weights)} over every binary optimizer."""
-        counts = {}
+        counts, layers = {}, _layer_names(self.model)
         for optimizer in binary_optimizers(self.model.optimizer):
             for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts):
-                layer = variable.path.rpartition("/")[0] or variable.path
+                layer = layers.get(id(variable), variable.path)
                 flips, size = counts.get(layer, (0, 0))
                 value = int(np.asarray(keras.ops.convert_to_numpy(counter)))
                 wrap = 2**32 if keras.backend.standardize_dtype(counter.dtype) == "int32" else 0
@@ -75,6 +75,16 @@ class FlipLogger(keras.callbacks.Callback):
         if self.per_layer:
             for layer, (flips, size) in per_layer.items():
                 logs.update(_values(f"/{layer}", flips, size))
+
+
+def _layer_names(model):
+    """{id(variable): name of the innermost layer that holds it}, through nested models
+    (names, unlike variable paths, are the same in a model loaded from `.keras`)."""
+    names = {}
+    for layer in getattr(model, "layers", []):
+        names.update({id(v): layer.name for v in layer.weights})
+        names.update(_layer_names(layer))
+    return names
 
 
 def _values(suffix, flips, size):

@@ -1,0 +1,163 @@
+"""The Keras 3 front end's arguments, checks, saving and layers (Keras 3 on TensorFlow,
+in this process)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import rethink_bnn as rb
+from rethink_bnn import keras3 as rk
+
+OPTIMIZERS = [rk.Bop, rk.Bop2ndOrder, rk.CEMA]
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_the_declarations_are_the_tf_keras_optimizers_own(cls):
+    tf_keras_cls = getattr(rb.optimizers, cls.__name__)
+    assert cls.RULE.hyperparameters == tf_keras_cls.HYPERPARAMETERS
+    assert cls.RULE.state == tf_keras_cls.STATE
+    optimizer = cls()
+    for h in cls.RULE.hyperparameters:  # the same defaults, the first as the learning rate
+        assert float(keras.ops.convert_to_numpy(optimizer.hyperparameter(h.name))) == \
+            pytest.approx(h.default, rel=1e-6)
+    assert f"{cls.RULE.hyperparameters[0].name} (" in cls.__doc__  # documented from them
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(gamma=2.0), ValueError, r"^gamma must be in \(0, 1\]"),
+    (dict(gamma=float("nan")), ValueError, r"^gamma must be finite"),
+    (dict(threshold=-1.0), ValueError, r"^threshold must be a finite float >= 0"),
+    (dict(threshold="small"), TypeError, r"^threshold must be a float or a schedule"),
+    (dict(gamma=lambda: 0.1), TypeError, r"got the callable"),
+    (dict(weight_decay=1e-4), ValueError, r"would move binary weights off ±1"),
+    (dict(use_ema=True), ValueError, r"would move binary weights off ±1"),
+])
+def test_bad_arguments_are_refused_with_what_is_wrong(arguments, error, message):
+    with pytest.raises(error, match=message):
+        rk.Bop(**arguments)
+
+
+def test_setting_the_learning_rate_is_checked():
+    optimizer = rk.Bop()
+    optimizer.learning_rate = 0.5
+    assert float(optimizer.learning_rate) == 0.5
+    with pytest.raises(ValueError, match=r"gamma must be in \(0, 1\]"):
+        optimizer.learning_rate = 1.5
+    with pytest.raises(ValueError, match="threshold must be"):
+        optimizer.set_hyperparameter("threshold", -2.0)
+
+
+def test_a_variable_not_plus_minus_one_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"variable `real/kernel` whose values are not all ±1"):
+        with keras.name_scope("real"):
+            rk.Bop().build([keras.Variable(np.full((2, 2), 0.5, "float32"), name="kernel")])
+
+
+class _Nan(keras.optimizers.schedules.LearningRateSchedule):
+    def __call__(self, step):
+        return keras.ops.cast(float("nan"), "float32")
+
+    def get_config(self):
+        return {}
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_a_step_with_an_invalid_scheduled_hyperparameter_changes_nothing(cls):
+    lead = cls.RULE.hyperparameters[0].name
+    optimizer = cls(**{lead: _Nan()})
+    weights = np.where(np.arange(6) % 2, 1.0, -1.0).astype("float32")
+    variable = keras.Variable(weights)
+    optimizer.apply([keras.ops.convert_to_tensor(-100 * weights)], [variable])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), weights)
+    for slot in optimizer.state(variable).values():
+        assert not np.any(keras.ops.convert_to_numpy(slot))
+    assert int(optimizer.invalid_hyperparameter_steps) == 1
+    assert int(optimizer.flip_counts[0]) == 0
+
+
+@pytest.mark.parametrize("optimizer", [
+    rk.Bop(threshold=keras.optimizers.schedules.ExponentialDecay(1e-6, 10, 0.5),
+           gamma=keras.optimizers.schedules.PolynomialDecay(1e-3, 100, 1e-5)),
+    rk.Bop2ndOrder(threshold=1e-5, gamma=1e-5, sigma=1e-3, unbiased=True),
+    rk.CEMA(gamma=0.2, alpha=keras.optimizers.schedules.CosineDecay(1e-2, 50)),
+], ids=["Bop", "Bop2ndOrder", "CEMA"])
+def test_the_config_round_trips_floats_schedules_and_options(optimizer):
+    config = keras.optimizers.serialize(optimizer)
+    assert config["registered_name"] == f"rethink_bnn.keras3>{type(optimizer).__name__}"
+    again = keras.optimizers.deserialize(config)
+    assert type(again) is type(optimizer)
+    assert again.get_config() == optimizer.get_config()
+    assert not {"learning_rate", "weight_decay", "use_ema"} & set(optimizer.get_config())
+
+
+def test_ste_sign_is_plus_minus_one_forward_and_larq_straight_through_backward():
+    x = tf.constant([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = rk.ste_sign(x)
+    np.testing.assert_array_equal(y.numpy(), [-1, -1, -1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 1, 1, 1, 1, 1, 0])
+
+
+@pytest.mark.parametrize("kernel_quantizer, binary", [("binary", True), ("ste_sign", False),
+                                                      (None, False)])
+def test_quant_layers_mark_only_binary_kernels_and_round_trip(kernel_quantizer, binary):
+    for layer, shape in [(rk.QuantDense(3, kernel_quantizer=kernel_quantizer), (2, 5)),
+                         (rk.QuantConv2D(4, 3, padding="same", input_quantizer="ste_sign",
+                                         kernel_quantizer=kernel_quantizer), (2, 6, 6, 3))]:
+        outputs = layer(np.random.default_rng(0).normal(size=shape).astype("float32"))
+        assert tuple(outputs.shape) == layer.compute_output_shape(shape)
+        assert rk.is_binary_variable(layer.kernel) is binary
+        values = keras.ops.convert_to_numpy(layer.kernel)
+        assert bool(np.all(np.abs(values) == 1)) is (kernel_quantizer == "binary")
+        again = type(layer).from_config(layer.get_config())
+        assert again.get_config() == layer.get_config()
+
+
+def test_quant_conv2d_computes_the_convolution_of_the_signs():
+    layer = rk.QuantConv2D(2, 3, input_quantizer="ste_sign", use_bias=False)
+    x = np.random.default_rng(1).normal(size=(1, 5, 5, 2)).astype("float32")
+    outputs = keras.ops.convert_to_numpy(layer(x))
+    signs = np.where(x >= 0, 1.0, -1.0)
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    expected = np.einsum("hwc,hwcf->f", signs[0, 1:4, 2:5], kernel)
+    np.testing.assert_allclose(outputs[0, 1, 2], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(input_quantizer="sign"), "input_quantizer must be one of"),
+    (dict(kernel_quantizer="ste_tern"), "kernel_quantizer must be 'binary', 'ste_sign' or None"),
+])
+def test_unknown_quantizers_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        rk.QuantDense(2, **arguments)
+
+
+def test_the_map_routes_marked_variables_to_the_binary_optimizer():
+    bop, adam = rk.Bop(), keras.optimizers.Adam()
+    routing = rk.BinaryOptimizerMap(bop, adam)
+    layer = rk.QuantDense(2)
+    layer.build((None, 3))
+    assert routing(layer.kernel) is bop and routing(layer.bias) is adam
+    multi = keras.optimizers.MultiOptimizer(routing)
+    assert multi.optimizers == [bop, adam]
+    with pytest.raises(TypeError, match="binary_optimizer must be a Keras 3 optimizer"):
+        rk.BinaryOptimizerMap(rb.optimizers.Bop(), adam)
+
+
+def test_flip_logger_says_when_the_model_has_no_binary_optimizer():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="FlipLogger found no rethink_bnn.keras3 binary"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0, callbacks=[rk.FlipLogger()])
+
+
+def test_flip_ratio_and_pi_of_an_epoch_without_flips():
+    logs = {}
+    from rethink_bnn.keras3.callbacks import _values
+
+    logs.update(_values("", 0, 10))
+    assert logs == {"flips": 0.0, "flip_ratio": 0.0, "pi": math.log(1e-9)}
