@@ -13,14 +13,14 @@ os.environ["KERAS_BACKEND"] = "tensorflow"  # this process's Keras 3, before it 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_under(backend, *arguments, timeout=300):
+def run_under(backend, *arguments, timeout=300, cwd=REPO):
     """`python *arguments` from the repository under KERAS_BACKEND=backend; the
     completed process (its return code checked by the caller)."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     environment.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                        PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
     return subprocess.run([sys.executable, *map(str, arguments)], capture_output=True,
-                          text=True, env=environment, cwd=REPO, timeout=timeout)
+                          text=True, env=environment, cwd=cwd, timeout=timeout)
 
 
 def backends(*names):

@@ -69,3 +69,13 @@ def test_neither_larq_nor_tf_keras_is_loaded_nor_tensorflow_but_as_the_backend(s
         for moment in ("loaded_after_import", "loaded_at_end"):
             assert report[moment] == expected, (step, moment)
     assert reports["train"]["loaded_after_training"] == expected
+
+
+def test_the_readmes_jax_example_runs_as_written(tmp_path):
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Keras 3: JAX, PyTorch, TensorFlow\n"):]
+    example = section[section.index("```python\n") + 10:section.index("```\n\n")]
+    result = run_under("jax", "-c", example, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.split("test accuracy")[1]) > 0.6  # chance: 0.1
+    assert (tmp_path / "digits.keras").is_file()
