@@ -62,7 +62,10 @@ def _register():
     tf = sys.modules.get("tensorflow")
     if tf is not None and not tensorflow_uses_keras2(tf):
         return  # a TensorFlow wired to Keras 3: the tf-keras front end is not in use
-    importlib.import_module("rethink_bnn.tf_keras_api")
+    try:
+        importlib.import_module("rethink_bnn.tf_keras_api")
+    except ImportError:
+        return  # not installed beside it (tf-keras, Larq): the front end says so when used
 
 
 # Once tf-keras is loaded, everything of ours a saved model may name is registered with
