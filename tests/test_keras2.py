@@ -42,7 +42,7 @@ REGISTERED = ("import sys, tensorflow as tf\n"
 
 @pytest.mark.parametrize("first", ["import rethink_bnn", "import rethink_bnn.optimizers",
                                    "import rethink_bnn.initializers",
-                                   "import rethink_bnn, larq", "import rethink_bnn.train"])
+                                   "import rethink_bnn, larq", "import rethink_bnn.models"])
 def test_everything_a_saved_model_names_is_registered_however_tf_keras_got_loaded(first):
     """h5 and SavedModel look objects up by name: the top level registers ours (and
     Larq's) as soon as tf-keras is loaded, whoever loads it."""

@@ -10,6 +10,12 @@
 - `None`: a real-valued kernel.
 
 `input_quantizer` is None or `"ste_sign"` (Larq's straight-through sign).
+
+Why our own: the maintained Keras 3 quantization library, qkeras-v3 (1.2.1), requires
+TensorFlow and tensorflow-model-optimization, sets KERAS_BACKEND=tensorflow when
+imported, and installs top-level packages named `docs`, `examples`, `experimental` and
+`tests`; and its binary kernels are latent (quantized in the forward pass), where Bop
+needs a kernel that holds ±1 itself. These two layers are what Bop needs.
 """
 
 import keras
