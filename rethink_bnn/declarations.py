@@ -74,8 +74,9 @@ class Hyperparameter:
 
     def describe(self):
         """One line for an optimizer's documentation: symbol, range, default, meaning."""
+        default = "required" if self.default is None else f"default {self.default:g}"
         return (f"{self.name} ({self.symbol}): a float {self.valid_range} or a schedule of "
-                f"the step, default {self.default:g}; {self.about}.")
+                f"the step, {default}; {self.about}.")
 
 
 def rate(name, about, default=None, neutral=0.0, symbol=None):

@@ -27,8 +27,11 @@ from rethink_bnn._keras2 import unselect_keras2
 
 unselect_keras2()  # before Keras 3 imports its backend: TensorFlow's tf.keras is Keras 3 here
 
-_KERAS = importlib.metadata.version("keras")
-if tuple(int(p) for p in _KERAS.split(".")[:2]) < (3, 15):  # MultiOptimizer, OptimizerMap
+try:
+    _KERAS = importlib.metadata.version("keras")
+except importlib.metadata.PackageNotFoundError:
+    _KERAS = "(none)"
+if not _KERAS[0].isdigit() or tuple(int(p) for p in _KERAS.split(".")[:2]) < (3, 15):
     raise ImportError(f"rethink_bnn.keras3 needs Keras >= 3.15, found keras {_KERAS}: "
                       "`pip install \"keras>=3.15\"` (or `pip install \"rethink_bnn[keras3]\"`).")
 

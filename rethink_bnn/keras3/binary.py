@@ -94,8 +94,12 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
             if kwargs.pop(refused, None):
                 raise ValueError(f"{cls.__name__} does not support {refused}: it would move "
                                  "binary weights off ±1. Leave it unset.")
-        for key in _DROPPED_FROM_CONFIG[2:]:
-            kwargs.pop(key, None)  # written by Keras' own get_config
+        if "learning_rate" in kwargs:
+            raise TypeError(f"{cls.__name__}'s learning rate is its "
+                            f"{self.RULE.hyperparameters[0].name}: pass "
+                            f"{self.RULE.hyperparameters[0].name}=, not learning_rate=.")
+        for key in ("ema_momentum", "ema_overwrite_frequency"):  # only with use_ema
+            kwargs.pop(key, None)
         values = {h.name: self.check_hyperparameter(h.name, kwargs.pop(h.name, h.default))
                   for h in rule.hyperparameters}
         options = {n: kwargs.pop(n, o.default) for n, o in rule.options.items()}

@@ -4,7 +4,8 @@ fresh process per step, under the KERAS_BACKEND it is started with:
 
     python tests/keras3/scenario.py train FOLDER    # train, save, continue one epoch
     python tests/keras3/scenario.py reload FOLDER   # load (import rethink_bnn.keras3
-                                                    # alone), continue one epoch
+                                                    # alone), continue one epoch; then
+                                                    # two more, logged to TensorBoard
 
 Each writes FOLDER/<step>.json (what the tests check) and FOLDER/<step>.npz (weights and
 optimizer state after the extra epoch).
@@ -125,6 +126,11 @@ def reload(folder):
     report["continued"] = continue_one_epoch(model, x, y, rk)
     report["loaded_at_end"] = loaded()
     np.savez(f"{folder}/reload.npz", **state(model))
+    # Last (Keras' TensorBoard callback imports TensorFlow to write): the flip logs,
+    # written by keras.callbacks.TensorBoard after FlipLogger.
+    history = model.fit(x, y, batch_size=100, epochs=2, shuffle=False, verbose=0,
+                        callbacks=[rk.FlipLogger(), keras.callbacks.TensorBoard(f"{folder}/tb")])
+    report["tensorboard_flips"] = history.history["flips"]
     return report
 
 

@@ -1,7 +1,6 @@
 """The Keras 3 front end's arguments, checks, saving and layers (Keras 3 on TensorFlow,
 in this process)."""
 
-import json
 import math
 
 import keras
@@ -11,7 +10,6 @@ import tensorflow as tf
 
 import rethink_bnn as rb
 from rethink_bnn import keras3 as rk
-from tests.keras3.conftest import backends, run_under
 
 OPTIMIZERS = [rk.Bop, rk.Bop2ndOrder, rk.CEMA]
 
@@ -36,6 +34,7 @@ def test_the_declarations_are_the_tf_keras_optimizers_own(cls):
     (dict(gamma=lambda: 0.1), TypeError, r"got the callable"),
     (dict(weight_decay=1e-4), ValueError, r"would move binary weights off ±1"),
     (dict(use_ema=True), ValueError, r"would move binary weights off ±1"),
+    (dict(learning_rate=0.1), TypeError, r"Bop's learning rate is its gamma: pass gamma="),
 ])
 def test_bad_arguments_are_refused_with_what_is_wrong(arguments, error, message):
     with pytest.raises(error, match=message):
@@ -164,30 +163,3 @@ def test_flip_ratio_and_pi_of_an_epoch_without_flips():
     logs.update(_values("", 0, 10))
     assert logs == {"flips": 0.0, "flip_ratio": 0.0, "pi": math.log(1e-9)}
 
-
-TENSORBOARD = """
-import json, sys
-import keras, numpy as np
-from rethink_bnn import keras3 as rk
-
-model = keras.Sequential([keras.Input((4,)), rk.QuantDense(3, use_bias=False)])
-model.compile(optimizer=rk.Bop(threshold=0.0, gamma=0.5), loss="mse")
-x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
-history = model.fit(x, -np.sign(x[:, :3]) * 10, epochs=2, batch_size=8, verbose=0,
-                    callbacks=[rk.FlipLogger(), keras.callbacks.TensorBoard(sys.argv[1])])
-print(json.dumps(history.history["flips"]))
-"""
-
-
-@pytest.mark.parametrize("backend", ["tensorflow", *backends("jax", "torch")])
-def test_keras_tensorboard_writes_the_flip_logs_put_after_flip_logger(tmp_path, backend):
-    from rethink_bnn.events import read_scalars
-
-    result = run_under(backend, "-c", TENSORBOARD, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    flips = json.loads(result.stdout.strip().splitlines()[-1])
-    assert flips[0] > 0
-    written = read_scalars(tmp_path / "train", ["epoch_flips", "epoch_flips/quant_dense"])
-    for tag, (steps, values) in written.items():
-        assert list(steps) == [0, 1], tag
-        np.testing.assert_array_equal(values, flips)

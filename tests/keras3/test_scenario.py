@@ -71,6 +71,20 @@ def test_neither_larq_nor_tf_keras_is_loaded_nor_tensorflow_but_as_the_backend(s
     assert reports["train"]["loaded_after_training"] == expected
 
 
+def test_keras_tensorboard_writes_the_flip_logs_when_put_after_flip_logger(scenario):
+    from rethink_bnn.events import read_scalars
+
+    _, folder, reports = scenario
+    flips = reports["reload"]["tensorboard_flips"]
+    assert len(flips) == 2 and flips[0] > 0
+    written = read_scalars(folder / "tb" / "train",
+                           ["epoch_flips", "epoch_flips/quant_dense", "epoch_pi"])
+    np.testing.assert_array_equal(written["epoch_flips"][1], flips)
+    assert list(written["epoch_flips"][0]) == [0, 1]
+    assert np.all(written["epoch_flips/quant_dense"][1] <= flips)
+    assert len(written["epoch_pi"][1]) == 2
+
+
 def test_the_readmes_jax_example_runs_as_written(tmp_path):
     text = (REPO / "README.md").read_text()
     section = text[text.index("\n## Keras 3: JAX, PyTorch, TensorFlow\n"):]
