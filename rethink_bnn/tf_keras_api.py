@@ -12,19 +12,11 @@ ensure_keras2()
 
 # Larq registers its layers and quantizers with Keras on import.
 import larq  # noqa: E402,F401
+from rethink_bnn import _TF_KERAS_NAMES  # noqa: E402
 from rethink_bnn import callbacks, initializers, optimizers, step_record  # noqa: E402,F401
 from rethink_bnn.callbacks import BatchMetricLogger, FlipLogger, SkippedStepLogger  # noqa: E402
 from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable  # noqa: E402
 
-__all__ = [
-    "BatchMetricLogger",
-    "Bop",
-    "CaseOptimizer",
-    "FlipLogger",
-    "SkippedStepLogger",
-    "callbacks",
-    "initializers",
-    "is_binary_variable",
-    "optimizers",
-]
+# The names `rethink_bnn` lends from here, declared there (it must not import us).
+__all__ = list(_TF_KERAS_NAMES)
 

@@ -166,7 +166,8 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                                           name=f"{slot}_{v.path.replace('/', '_')}")
                         for slot in self.RULE.state] for v in var_list]
         counter = flip_counter_dtype()
-        self._flips = [self.add_variable((), dtype=counter, name=f"flips_{v.path.replace('/', '_')}")
+        self._flips = [self.add_variable((), dtype=counter,
+                                         name=f"flips_{v.path.replace('/', '_')}")
                        for v in var_list]
         self._invalid_steps = self.add_variable((), dtype=counter,
                                                 name="invalid_hyperparameter_steps")

@@ -34,42 +34,44 @@ class FlipLogger(keras.callbacks.Callback):
       `pi/<layer>` (by layer name).
 
     It reads the binary optimizers' flip counters (one per variable, updated inside the
-    training step) at each epoch's start and end: nothing per step.
+    training step) at each epoch's start and end: nothing per step. (On JAX without x64
+    they are int32: an epoch's count is exact up to 2**31 - 1 flips per variable.)
     """
 
     def __init__(self, per_layer=True):
         super().__init__()
         self.per_layer = per_layer
 
-    def _counts(self):
-        """{layer: (cumulative flips, weights)} over every binary optimizer."""
-        counts, layers = {}, _layer_names(self.model)
-        for optimizer in binary_optimizers(self.model.optimizer):
-            for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts):
-                layer = layers.get(id(variable), variable.path)
-                flips, size = counts.get(layer, (0, 0))
-                value = int(np.asarray(keras.ops.convert_to_numpy(counter)))
-                wrap = 2**32 if keras.backend.standardize_dtype(counter.dtype) == "int32" else 0
-                counts[layer] = (flips + (value % wrap if wrap else value), size + int(np.prod(variable.shape)))
-        return counts
+    def _readings(self):
+        """[(layer, cumulative flips, weights, counter bits)], one per flip counter."""
+        layers = _layer_names(self.model)
+        return [(layers.get(id(variable), variable.path),
+                 int(np.asarray(keras.ops.convert_to_numpy(counter))),
+                 int(np.prod(variable.shape)),
+                 32 if keras.backend.standardize_dtype(counter.dtype) == "int32" else 64)
+                for optimizer in binary_optimizers(self.model.optimizer)
+                for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts)]
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._before = self._counts()
+        self._before = self._readings()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        after = self._counts()
+        after = self._readings()
         if not after:
             raise ValueError("FlipLogger found no rethink_bnn.keras3 binary optimizer in "
                              f"the model's optimizer ({type(self.model.optimizer).__name__}): "
                              "compile with e.g. MultiOptimizer(BinaryOptimizerMap(Bop(), "
                              "Adam())).")
+        before = getattr(self, "_before", None)
+        if before is None or len(before) != len(after):  # built during this epoch
+            before = [(layer, 0, size, bits) for layer, _, size, bits in after]
         per_layer = {}
-        for layer, (flips, size) in after.items():
-            start = getattr(self, "_before", {}).get(layer, (0, size))[0]
-            per_layer[layer] = ((flips - start) % 2**32 if flips < start else flips - start,
-                                size)
+        for (layer, now, size, bits), (_, then, _, _) in zip(after, before):
+            flips, weights = per_layer.get(layer, (0, 0))
+            # a counter of 32 bits wraps around: its difference is exact modulo 2**32
+            per_layer[layer] = (flips + (now - then) % 2**bits, weights + size)
         total = (sum(f for f, _ in per_layer.values()), sum(s for _, s in per_layer.values()))
         logs.update(_values("", *total))
         if self.per_layer:

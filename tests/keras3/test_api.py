@@ -163,3 +163,15 @@ def test_flip_ratio_and_pi_of_an_epoch_without_flips():
     logs.update(_values("", 0, 10))
     assert logs == {"flips": 0.0, "flip_ratio": 0.0, "pi": math.log(1e-9)}
 
+
+
+def test_an_int32_flip_counter_that_wraps_around_still_gives_the_epochs_flips(monkeypatch):
+    """On JAX without x64 the counters are int32: past 2**31 - 1 they wrap around."""
+    logger = rk.FlipLogger()
+    logger._before = [("a", 2**31 - 4, 100, 32), ("a", 7, 50, 32), ("b", 3, 10, 64)]
+    monkeypatch.setattr(logger, "_readings", lambda: [
+        ("a", -(2**31) + 6, 100, 32), ("a", 9, 50, 32), ("b", 5, 10, 64)])
+    logs = {}
+    logger.on_epoch_end(0, logs)
+    assert logs["flips/a"] == 10 + 2 and logs["flips/b"] == 2 and logs["flips"] == 14
+    assert logs["flip_ratio/a"] == 12 / 150
