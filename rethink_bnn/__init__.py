@@ -57,8 +57,6 @@ _PLAIN = ("rethink_bnn._keras2", "rethink_bnn.declarations")
 
 
 def _register():
-    if "rethink_bnn.keras3" in sys.modules:
-        return  # a Keras 3 process: Keras itself may import TensorFlow (its saving does)
     tf = sys.modules.get("tensorflow")
     if tf is not None and not tensorflow_uses_keras2(tf):
         return  # a TensorFlow wired to Keras 3: the tf-keras front end is not in use
@@ -69,5 +67,5 @@ def _register():
 
 
 # Once tf-keras is loaded, everything of ours a saved model may name is registered with
-# it, whichever way it got loaded; never by the Keras 3 front end alone.
+# it, whichever way it got loaded (not while Keras 3 imports TensorFlow as its backend).
 register_when_loaded(_register, ("tensorflow", "tf_keras", "larq"), _is_tf_keras_module)

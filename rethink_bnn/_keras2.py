@@ -10,7 +10,6 @@ to run on Keras 3 with an error that says how to fix it.
 
 import contextlib
 import importlib.abc
-import importlib.machinery
 import importlib.util
 import inspect
 import logging
@@ -33,24 +32,37 @@ def select_keras2():
     variable only: nothing is imported, so `rethink_bnn.keras3` stays free of
     TensorFlow). A TensorFlow imported already is left as it is: `ensure_keras2`, run
     by the tf-keras front end, refuses it if it wired Keras 3."""
-    global _selected
+    global _selected, _unselected
     if "tensorflow" not in sys.modules:
         _selected = _selected or "TF_USE_LEGACY_KERAS" not in os.environ
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        _unselected = False
         if started_as_cli() and "--debug" not in sys.argv:
             _import_tensorflow_quietly()
 
 
 _selected = False  # whether select_keras2 set the variable (rather than the user)
+_unselected = False  # whether rethink_bnn.keras3 removed it again
+
+
+def keras2_refusal():
+    """Why the tf-keras front end cannot run on the TensorFlow imported, and the fix."""
+    if _unselected:
+        return ("rethink_bnn's tf-keras front end needs Keras 2 (tf-keras), but TensorFlow "
+                "was imported with Keras 3 after rethink_bnn.keras3 (which leaves tf.keras "
+                "to Keras 3): use the two front ends in separate processes, or set the "
+                "environment variable TF_USE_LEGACY_KERAS=1 before Python starts.")
+    return ("rethink_bnn needs Keras 2 (tf-keras), but TensorFlow was already imported "
+            f"with Keras 3: {_FIX}. (rethink_bnn.keras3 is the front end for Keras 3.)")
 
 
 def unselect_keras2():
     """Undo `select_keras2` where it set the variable and TensorFlow is not imported
     yet: the Keras 3 front end leaves `tf.keras` to Keras 3, as TensorFlow picks it."""
-    global _selected
+    global _selected, _unselected
     if _selected and "tensorflow" not in sys.modules:
         os.environ.pop("TF_USE_LEGACY_KERAS", None)
-        _selected = False
+        _selected, _unselected = False, True
 
 
 def ensure_keras2():
@@ -58,10 +70,7 @@ def ensure_keras2():
     select_keras2()
     tf_module = sys.modules.get("tensorflow")
     if tf_module is not None and not tensorflow_uses_keras2(tf_module):
-        raise ImportError(
-            "rethink_bnn needs Keras 2 (tf-keras), but TensorFlow was already imported "
-            f"with Keras 3: {_FIX}. (rethink_bnn.keras3 is the front end for Keras 3.)"
-        )
+        raise ImportError(keras2_refusal())
     if importlib.util.find_spec("tf_keras") is None:
         raise ImportError(
             "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow), of "
@@ -71,59 +80,82 @@ def ensure_keras2():
 
 def register_when_loaded(register, triggers, front_end):
     """Call `register()` once, as soon as it is safe, after TensorFlow, tf-keras or Larq
-    (`triggers`: top-level names) or one of our tf-keras modules (`front_end`: a
-    predicate of a module name) has been imported, by whomever; now if one is loaded.
+    (`triggers`: top-level names) has been imported, by whomever; now if one is loaded.
+    And refuse, with `ensure_keras2`'s message, an import of Larq by one of our modules
+    (`front_end`: a predicate of a module name) on a TensorFlow wired to Keras 3.
 
-    Safe means that no module of those families (nor of rethink_bnn) is half imported:
-    `import tensorflow` imports tf-keras from TensorFlow's own __init__, and
-    `import rethink_bnn.optimizers` imports TensorFlow from ours, where registering
-    would import a half-defined module. So each import of theirs (the module's own
-    loader, whose exec_module gains the check) tries again when it completes, and the
-    outermost completes in a safe place."""
-    hook = _RegisterWhenLoaded(register, triggers, front_end)
+    Safe means that no module of those families, of Keras or of ours is half imported:
+    `import tensorflow` imports tf-keras from TensorFlow's own __init__, `import keras`
+    imports TensorFlow (its backend) from Keras', and `import rethink_bnn.optimizers`
+    imports TensorFlow from ours, where registering would import a half-defined module.
+    So each import of a trigger or of our modules (the module's own loader, whose
+    exec_module gains the check) tries again when it completes, and the outermost
+    completes in a safe place. The search for the module is left to the finders after
+    this one, so that theirs (a blocker, an editable install) still decide."""
+    hook = _FrontEndHook(register, triggers, front_end)
+    sys.meta_path.insert(0, hook)
     if any(name.partition(".")[0] in triggers for name in sys.modules):
+        hook.pending = True
         hook.try_now()
-    if not hook.done:
-        sys.meta_path.insert(0, hook)
 
 
-class _RegisterWhenLoaded(importlib.abc.MetaPathFinder):
+class _FrontEndHook(importlib.abc.MetaPathFinder):
     def __init__(self, register, triggers, front_end):
         self.register, self.triggers, self.front_end = register, triggers, front_end
-        self.done = False
+        self.done = self.pending = False
 
-    def _family(self, name):
-        return name.partition(".")[0] in self.triggers or name.startswith("rethink_bnn.")
-
-    def _watched(self, name):
-        return name in self.triggers or self.front_end(name)
+    def _half_imported(self, name):
+        top = name.partition(".")[0]
+        return top in self.triggers or top == "keras" or name.startswith("rethink_bnn.")
 
     def find_spec(self, fullname, path=None, target=None):
-        if self.done or not self._watched(fullname):
+        if fullname == "larq" and _importing(lambda name: name.startswith("rethink_bnn.")):
+            tf_module = sys.modules.get("tensorflow")
+            if tf_module is not None and not tensorflow_uses_keras2(tf_module):
+                raise ImportError(keras2_refusal())
+        if self.done or not (fullname in self.triggers or self.front_end(fullname)):
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        exec_module = spec.loader.exec_module
+        spec = self._find_after_me(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
+            return spec  # a class as loader (builtins, frozen) is shared: left alone
+        exec_module = loader.exec_module
 
         def exec_then_register(module):
             exec_module(module)
+            self.pending = self.pending or fullname in self.triggers
             self.try_now()
 
-        spec.loader.exec_module = exec_then_register  # this module's loader only
+        loader.exec_module = exec_then_register  # this module's loader only
         return spec
 
+    def _find_after_me(self, fullname, path, target):
+        finders = sys.meta_path
+        if self in finders:
+            finders = finders[finders.index(self) + 1:]
+        for finder in finders:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                return spec
+        return None
+
     def try_now(self):
-        frame = inspect.currentframe()
-        while frame is not None:  # a module's top level runs: it is being imported
-            if frame.f_code.co_name == "<module>" and self._family(
-                    frame.f_globals.get("__name__", "")):
-                return
-            frame = frame.f_back
+        if self.done or not self.pending or _importing(self._half_imported):
+            return
         self.done = True
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
         self.register()
+
+
+def _importing(family):
+    """Whether the top level of a module whose name `family` accepts is running, i.e.
+    whether such a module is being imported."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and family(frame.f_globals.get("__name__", "")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _tensorflow_minor():

@@ -10,8 +10,9 @@ Python: importing this module loads neither TensorFlow nor Keras.
 import math
 import numbers
 
-__all__ = ["BOP", "BOP2NDORDER", "CEMA", "Hyperparameter", "Option", "Rule", "declare",
-           "declared", "non_negative", "option", "rate", "symbol"]
+__all__ = ["BOP", "BOP2NDORDER", "CEMA", "Hyperparameter", "Option", "Rule",
+           "checked_option", "declare", "declared", "non_negative", "option", "rate",
+           "symbol"]
 
 # float32's smallest normal: TensorFlow flushes float32 subnormals to zero on CPU, so a
 # smaller rate is 0 at run time.
@@ -107,6 +108,17 @@ def option(default, about):
     return Option(default, about)
 
 
+def checked_option(owner, name, declared_option, value):
+    """`value` as the option's type (that of its default): a bool option takes True or
+    False only (bool("no") would be True), another a value its type converts."""
+    default = declared_option.default
+    if isinstance(default, bool):
+        if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's
+            raise TypeError(f"{owner}'s {name} is True or False, got {value!r}.")
+        return bool(value)
+    return type(default)(value) if default is not None else value
+
+
 # Every hyperparameter some optimizer declared (`declare`), by name: what the functions
 # that take a bare name check against. A name no optimizer declares is an error.
 _DECLARED = {}
@@ -119,8 +131,7 @@ def declare(owner, hyperparameters):
     for h in hyperparameters:
         if not isinstance(h, Hyperparameter):
             raise TypeError(f"{owner} declares {h!r}: declare hyperparameters with "
-                            "rethink_bnn.optimizers.hyperparameters.rate(...) or "
-                            "non_negative(...).")
+                            "rethink_bnn.declarations.rate(...) or non_negative(...).")
         known = _DECLARED.setdefault(h.name, h)
         if known.kind != h.kind:
             raise TypeError(f"{owner} declares {h.name} as {h.kind}, but it is declared "

@@ -24,7 +24,7 @@ REFUSALS = """
 import tensorflow
 import rethink_bnn  # the top level alone is fine: the Keras 3 front end runs beside it
 for use in ("rethink_bnn.Bop", "import rethink_bnn.optimizers",
-            "import rethink_bnn.initializers"):
+            "import rethink_bnn.initializers", "import rethink_bnn.models"):
     try:
         exec(use)
     except ImportError as error:
@@ -39,7 +39,7 @@ def test_tensorflow_imported_with_keras_3_is_an_error_that_says_what_to_do():
     result = _python(REFUSALS)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4  # models imports Larq first: refused there
     for line in lines:
         assert line.startswith("rethink_bnn needs Keras 2") and "TF_USE_LEGACY_KERAS=1" in line
 
@@ -65,3 +65,35 @@ def test_tensorflow_imported_with_the_variable_set_is_fine():
     result = _python("import tensorflow\nimport rethink_bnn; print('ok')", TF_USE_LEGACY_KERAS="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+LOADED = "import sys; print([m for m in ('tensorflow', 'tf_keras', 'larq') if m in sys.modules])"
+
+
+@pytest.mark.parametrize("code, loaded", [
+    # a module of ours that needs no TensorFlow loads none
+    ("import rethink_bnn.files", "[]"),
+    # Keras 3 importing TensorFlow as its backend: no tf-keras front end registered
+    ("import rethink_bnn.declarations, keras", "['tensorflow', 'tf_keras']"),
+])
+def test_registration_loads_nothing_that_is_not_asked_for(code, loaded):
+    result = _python(f"{code}\n{LOADED}", KERAS_BACKEND="tensorflow")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == loaded
+
+
+def test_an_import_blocker_before_us_still_decides():
+    result = _python(
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'larq':\n"
+        "            raise ModuleNotFoundError('blocked', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import rethink_bnn  # puts its own finder in front of the blocker\n"
+        "try:\n"
+        "    import larq\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "blocked"

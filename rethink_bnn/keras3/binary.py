@@ -13,7 +13,9 @@ hyperparameter as a keyword argument (a float in its range or a Keras 3
 variable it is built on; the state in float32 for float16 and bfloat16 weights; one
 flip counter per variable (`flip_counts`); a step whose hyperparameters are invalid
 (NaN, out of range: from a schedule, a callback) changes nothing and is counted in
-`invalid_hyperparameter_steps`; and `get_config`/`from_config` for `.keras` saving.
+`invalid_hyperparameter_steps`; a variable whose gradient holds a NaN or an Inf is
+left as it is that step (counted in `non_finite_gradient_updates`: the averages would
+keep the NaN for good); and `get_config`/`from_config` for `.keras` saving.
 """
 
 import math
@@ -23,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from rethink_bnn.declarations import Rule
+from rethink_bnn.declarations import Rule, checked_option
 
 __all__ = ["BinaryOptimizer", "flip_counter_dtype"]
 
@@ -75,7 +77,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
             "\n\nArgs (declared in rethink_bnn.declarations, shared with the tf-keras "
             f"{cls.RULE.name}):\n{cls.RULE.describe_arguments()}\n    name: the optimizer's "
             "name.\n    **kwargs: Keras' clipnorm, clipvalue, global_clipnorm, "
-            "loss_scale_factor, gradient_accumulation_steps.\n\n"
+            "gradient_accumulation_steps.\n\n"
             f"Reference:\n    {cls.RULE.reference}\n")
 
     @classmethod
@@ -106,7 +108,8 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         lead, *others = self.hyperparameter_names
         super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
         for option_name, value in options.items():
-            setattr(self, option_name, type(rule.options[option_name].default)(value))
+            setattr(self, option_name, checked_option(cls.__name__, option_name,
+                                                      rule.options[option_name], value))
         # The others: a float becomes a variable when built (saved with the state).
         self._values = {n: values[n] for n in others}
 
@@ -133,6 +136,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     def set_hyperparameter(self, name, value):
         """Set a hyperparameter created as a float to another float (checked)."""
+        self.hyperparameter(name)  # ValueError for a name it does not have
         if name == self.hyperparameter_names[0]:
             self.learning_rate = value
             return
@@ -171,6 +175,8 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                        for v in var_list]
         self._invalid_steps = self.add_variable((), dtype=counter,
                                                 name="invalid_hyperparameter_steps")
+        self._non_finite = self.add_variable((), dtype=counter,
+                                             name="non_finite_gradient_updates")
         self._binary_variables = _Untracked(var_list)  # the model's: not our state
 
     @staticmethod
@@ -189,6 +195,12 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def flip_counts(self):
         """One integer variable per binary variable: its flips since creation."""
         return list(getattr(self, "_flips", []))
+
+    @property
+    def non_finite_gradient_updates(self):
+        """Integer variable: updates of a variable skipped because its gradient held a
+        NaN or an Inf (None until built)."""
+        return getattr(self, "_non_finite", None)
 
     @property
     def invalid_hyperparameter_steps(self):
@@ -227,16 +239,28 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         dtype = slots[0].dtype
         values, valid = self._step_values(learning_rate, dtype)
         weight = ops.cast(variable, dtype)
-        new_state, flip = self.rule(weight, ops.cast(gradient, dtype),
-                                    dict(zip(self.RULE.state, slots)), values)
+        gradient = ops.cast(gradient, dtype)
+        # A NaN or Inf would stay in the averages for good: such a gradient updates
+        # nothing (a zero gradient with the neutral values changes no state, flips none).
+        finite = ops.all(ops.isfinite(gradient))
+        gradient = ops.where(finite, gradient, ops.zeros_like(gradient))
+        values = {n: ops.where(finite, v, ops.cast(self._declared[n].neutral, dtype))
+                  for n, v in values.items()}
+        new_state, flip = self.rule(weight, gradient, dict(zip(self.RULE.state, slots)), values)
         for slot, value in zip(slots, new_state):
             self.assign(slot, value)
         self.assign(variable, ops.cast(ops.where(flip, -weight, weight), variable.dtype))
         counter = self._flips[index]
         self.assign_add(counter, ops.sum(ops.cast(flip, counter.dtype)))
-        if index == 0:  # once per step
+        self.assign_add(self._non_finite, ops.cast(ops.logical_not(finite), counter.dtype))
+        if not self._step_counted:  # the first variable updated in this step
+            self._step_counted = True
             self.assign_add(self._invalid_steps,
                             ops.cast(ops.logical_not(valid), self._invalid_steps.dtype))
+
+    def apply(self, grads, trainable_variables=None):
+        self._step_counted = False  # a step's invalid hyperparameters count once
+        return super().apply(grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()

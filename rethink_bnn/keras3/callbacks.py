@@ -31,7 +31,7 @@ class FlipLogger(keras.callbacks.Callback):
     - `flips`, `flip_ratio` (flips / binary weights) and `pi` = ln(flip_ratio + 1e-9),
       over the epoch, for all binary weights;
     - with `per_layer`, the same per layer as `flips/<layer>`, `flip_ratio/<layer>`,
-      `pi/<layer>` (by layer name).
+      `pi/<layer>` (by layer name; in a nested model `<model>/<layer>`).
 
     It reads the binary optimizers' flip counters (one per variable, updated inside the
     training step) at each epoch's start and end: nothing per step. (On JAX without x64
@@ -60,10 +60,15 @@ class FlipLogger(keras.callbacks.Callback):
             return
         after = self._readings()
         if not after:
-            raise ValueError("FlipLogger found no rethink_bnn.keras3 binary optimizer in "
-                             f"the model's optimizer ({type(self.model.optimizer).__name__}): "
-                             "compile with e.g. MultiOptimizer(BinaryOptimizerMap(Bop(), "
-                             "Adam())).")
+            found = binary_optimizers(self.model.optimizer)
+            raise ValueError(
+                f"FlipLogger: {found[0].name} trains no variable: mark the binary kernels "
+                "(rethink_bnn.keras3 layers with kernel_quantizer='binary', or "
+                "mark_binary(variable)) so that the optimizer map routes them to it."
+                if found else
+                "FlipLogger found no rethink_bnn.keras3 binary optimizer in the model's "
+                f"optimizer ({type(self.model.optimizer).__name__}): compile with e.g. "
+                "MultiOptimizer(BinaryOptimizerMap(Bop(), Adam())).")
         before = getattr(self, "_before", None)
         if before is None or len(before) != len(after):  # built during this epoch
             before = [(layer, 0, size, bits) for layer, _, size, bits in after]
@@ -79,13 +84,14 @@ class FlipLogger(keras.callbacks.Callback):
                 logs.update(_values(f"/{layer}", flips, size))
 
 
-def _layer_names(model):
-    """{id(variable): name of the innermost layer that holds it}, through nested models
-    (names, unlike variable paths, are the same in a model loaded from `.keras`)."""
+def _layer_names(model, prefix=""):
+    """{id(variable): name of the innermost layer that holds it}, prefixed by the names
+    of the nested models it is in (`encoder/dense`); names, unlike variable paths, are
+    the same in a model loaded from `.keras`."""
     names = {}
     for layer in getattr(model, "layers", []):
-        names.update({id(v): layer.name for v in layer.weights})
-        names.update(_layer_names(layer))
+        names.update({id(v): f"{prefix}{layer.name}" for v in layer.weights})
+        names.update(_layer_names(layer, f"{prefix}{layer.name}/"))
     return names
 
 

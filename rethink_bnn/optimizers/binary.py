@@ -33,6 +33,7 @@ Skipping a step with non-finite gradients is not here: wrap the optimizer in
 import tensorflow as tf
 
 from rethink_bnn import tf_internals
+from rethink_bnn.declarations import checked_option
 from rethink_bnn.optimizers.hyperparameters import (
     Option,
     Schedule,
@@ -150,8 +151,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         options = {n: kwargs.pop(n, o.default) for n, o in cls.OPTIONS.items()}
         super().__init__(name=name or cls.__name__, weight_decay=None, **kwargs)
         for name, value in options.items():
-            default = cls.OPTIONS[name].default
-            setattr(self, name, type(default)(value) if default is not None else value)
+            setattr(self, name, checked_option(cls.__name__, name, cls.OPTIONS[name], value))
         lead, *others = self.hyperparameter_names
         check = self.check_hyperparameter
         tf_internals.set_learning_rate(self, as_stored(check(lead, values[lead])))

@@ -175,3 +175,63 @@ def test_an_int32_flip_counter_that_wraps_around_still_gives_the_epochs_flips(mo
     logger.on_epoch_end(0, logs)
     assert logs["flips/a"] == 10 + 2 and logs["flips/b"] == 2 and logs["flips"] == 14
     assert logs["flip_ratio/a"] == 12 / 150
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS)
+def test_a_non_finite_gradient_leaves_its_variable_and_state_as_they_are(cls):
+    optimizer = cls()
+    weights = np.where(np.arange(6) % 2, 1.0, -1.0).astype("float32")
+    a, b = keras.Variable(weights), keras.Variable(-weights)
+    optimizer.build([a, b])
+    bad = -1e3 * weights
+    bad[2] = np.nan
+    optimizer.apply([keras.ops.convert_to_tensor(bad), keras.ops.convert_to_tensor(1e3 * weights)],
+                    [a, b])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), weights)
+    for slot in optimizer.state(a).values():
+        assert not np.any(keras.ops.convert_to_numpy(slot))
+    assert all(np.any(keras.ops.convert_to_numpy(s)) for s in optimizer.state(b).values())
+    assert int(optimizer.non_finite_gradient_updates) == 1
+
+
+def test_a_step_is_counted_once_whichever_variables_it_updates():
+    optimizer = rk.Bop(gamma=_Nan())
+    a, b = (keras.Variable(np.ones(3, "float32")) for _ in range(2))
+    optimizer.build([a, b])
+    optimizer.apply([keras.ops.ones(3)], [b])  # not the first variable built on
+    optimizer.apply([keras.ops.ones(3), keras.ops.ones(3)], [a, b])
+    assert int(optimizer.invalid_hyperparameter_steps) == 2
+
+
+@pytest.mark.parametrize("front_end", [rk, rb.optimizers], ids=["keras3", "tf_keras"])
+def test_a_bool_option_takes_true_or_false_only(front_end):
+    assert front_end.Bop2ndOrder(unbiased=np.bool_(True)).unbiased is True
+    with pytest.raises(TypeError, match="Bop2ndOrder's unbiased is True or False, got 'no'"):
+        front_end.Bop2ndOrder(unbiased="no")
+
+
+def test_an_unknown_hyperparameter_is_named():
+    with pytest.raises(ValueError, match="Bop has no hyperparameter 'sigma': it has gamma, "
+                                         "threshold"):
+        rk.Bop().set_hyperparameter("sigma", 0.1)
+
+
+def test_flip_logger_says_when_nothing_is_routed_to_the_binary_optimizer():
+    model = keras.Sequential([keras.Input((3,)), rk.QuantDense(2, kernel_quantizer="ste_sign")])
+    model.compile(optimizer=keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
+        rk.Bop(), keras.optimizers.Adam())), loss="mse")
+    with pytest.raises(ValueError, match="Bop trains no variable: mark the binary kernels"):
+        model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, callbacks=[rk.FlipLogger()])
+
+
+def test_flip_logger_names_layers_of_nested_models_by_their_model():
+    """Two layers named `qd`, each in its own nested model: two keys, not one."""
+    model = keras.Sequential([keras.Input((4,)), *(keras.Sequential(
+        [keras.Input((4,)), rk.QuantDense(4, use_bias=False, name="qd")], name=n)
+        for n in ("first", "second"))])
+    model.compile(optimizer=rk.Bop(threshold=0.0, gamma=0.5), loss="mse")
+    history = model.fit(np.ones((8, 4)), -np.ones((8, 4)), verbose=0,
+                        callbacks=[rk.FlipLogger()])
+    assert {"flips/first/qd", "flips/second/qd"} <= set(history.history)
+    assert history.history["flips"] == [history.history["flips/first/qd"][0]
+                                        + history.history["flips/second/qd"][0]]
