@@ -81,14 +81,20 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
             f"Reference:\n    {cls.RULE.reference}\n")
 
     @classmethod
-    def check_hyperparameter(cls, name, value):
-        """`value` as stored (a float or a schedule) if valid for hyperparameter
-        `name`; ValueError or TypeError otherwise."""
+    def declaration(cls, name):
+        """The declaration of hyperparameter `name`; ValueError naming the ones it has."""
         if name not in cls._declared:
             raise ValueError(f"{cls.__name__} has no hyperparameter {name!r}: it has "
                              f"{', '.join(cls.hyperparameter_names)}.")
+        return cls._declared[name]
+
+    @classmethod
+    def check_hyperparameter(cls, name, value):
+        """`value` as stored (a float or a schedule) if valid for hyperparameter
+        `name`; ValueError or TypeError otherwise."""
+        declaration = cls.declaration(name)
         value = _as_float(value, name)
-        return value if isinstance(value, Schedule) else cls._declared[name].checked(value)
+        return value if isinstance(value, Schedule) else declaration.checked(value)
 
     def __init__(self, name=None, **kwargs):
         cls, rule = type(self), self.RULE
@@ -126,9 +132,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def hyperparameter(self, name):
         """Hyperparameter `name` at this step: the learning rate, a schedule at the
         optimizer's step, or the variable (the float before the optimizer is built)."""
-        if name not in self._declared:
-            raise ValueError(f"{type(self).__name__} has no hyperparameter {name!r}: it "
-                             f"has {', '.join(self.hyperparameter_names)}.")
+        self.declaration(name)
         if name == self.hyperparameter_names[0]:
             return self.learning_rate
         value = self._values[name]
@@ -136,7 +140,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     def set_hyperparameter(self, name, value):
         """Set a hyperparameter created as a float to another float (checked)."""
-        self.hyperparameter(name)  # ValueError for a name it does not have
+        self.declaration(name)
         if name == self.hyperparameter_names[0]:
             self.learning_rate = value
             return
