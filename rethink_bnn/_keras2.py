@@ -109,7 +109,7 @@ class _FrontEndHook(importlib.abc.MetaPathFinder):
         return top in self.triggers or top == "keras" or name.startswith("rethink_bnn.")
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname == "larq" and _importing(lambda name: name.startswith("rethink_bnn.")):
+        if fullname == "larq" and _importing(self.front_end):
             tf_module = sys.modules.get("tensorflow")
             if tf_module is not None and not tensorflow_uses_keras2(tf_module):
                 raise ImportError(keras2_refusal())
