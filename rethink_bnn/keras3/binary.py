@@ -16,6 +16,10 @@ flip counter per variable (`flip_counts`); a step whose hyperparameters are inva
 `invalid_hyperparameter_steps`; a variable whose gradient holds a NaN or an Inf is
 left as it is that step (counted in `non_finite_gradient_updates`: the averages would
 keep the NaN for good); and `get_config`/`from_config` for `.keras` saving.
+
+It finds a variable's state with Keras' `Optimizer._get_variable_index`, as Keras' own
+optimizers do: `update_step` gets each backend's own form of the variable (TensorFlow:
+the tf.Variable inside), which only Keras' key maps back.
 """
 
 import math
