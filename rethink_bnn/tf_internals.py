@@ -61,8 +61,15 @@ def var_key(optimizer, variable):
 
 def set_learning_rate(optimizer, value):
     """Store the lead rate as Keras' optimizers do in their `__init__` (a float becomes
-    a variable, a schedule stays one): `learning_rate` and `lr` then read it."""
-    optimizer._learning_rate = _attribute(optimizer, "_build_learning_rate")(value)
+    a variable, a schedule stays one): `learning_rate` and `lr` then read it. The
+    variable is float32 whatever floatx is (Keras makes it in floatx)."""
+    build = _attribute(optimizer, "_build_learning_rate")
+    floatx = tf.keras.backend.floatx()
+    tf.keras.backend.set_floatx("float32")
+    try:
+        optimizer._learning_rate = build(value)
+    finally:
+        tf.keras.backend.set_floatx(floatx)
 
 
 def learning_rate_as_stored(optimizer):

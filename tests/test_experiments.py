@@ -283,12 +283,12 @@ def test_a_sweep_never_writes_into_a_folder_holding_a_users_files(user_file, tmp
 
 def test_a_sweeps_own_folder_is_its_to_rewrite(sweep_run, tmp_path):
     """An earlier sweep's folder (its summary, points and run folders) passes the check."""
-    from rethink_bnn.experiments.sec5_1_sweep import _check_sweep_folder
+    from rethink_bnn.experiments.sweep_processes import check_sweep_folder
 
-    _check_sweep_folder(str(sweep_run))
-    _check_sweep_folder(str(tmp_path / "new"))
+    check_sweep_folder(str(sweep_run))
+    check_sweep_folder(str(tmp_path / "new"))
     (tmp_path / "empty").mkdir()
-    _check_sweep_folder(str(tmp_path / "empty"))
+    check_sweep_folder(str(tmp_path / "empty"))
 
 
 def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(tmp_path, capfd):
@@ -307,3 +307,91 @@ def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(t
     assert (folder / "batch_size=32" / "summary.json").is_file()  # the other point ran
     assert not (folder / "batch_size=100000").exists() or not any(
         (folder / "batch_size=100000").iterdir())
+
+
+def test_every_point_has_its_own_exact_label():
+    """`:g` showed 1234567 and 1234568 as 1.23457e+06: one folder for two points."""
+    assert _sweep(["point=Demo", "vary=seed=1234567,1234568"]).labels() == [
+        "seed=1234567", "seed=1234568"]
+    assert _sweep(["point=Demo", f"vary={G}=0.1,0.1000001,1e-06"]).labels() == [
+        "gamma=0.1", "gamma=0.1000001", "gamma=1e-06"]
+    assert _sweep(["point=Demo", "vary=binary_optimizer.threshold=0,1234567.5"]
+                  ).labels() == ["tau=0", "tau=1234567.5"]
+
+
+def test_a_sweep_refuses_a_point_out_of_range_before_any_point_trains(tmp_path, capsys):
+    from rethink_bnn.train import main
+
+    folder = tmp_path / "sweep"
+    assert main(["bop_sweep", "point=Demo", "point.binary_optimizer=Bop2ndOrder",
+                 f"vary={S}=1e-2,0", f"run_dir={folder}", "point.epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sweep point sigma=0: ") and "sigma" in err[30:]
+    assert err.count("\n") == 1 and not folder.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_sweep_stops_its_running_point_which_resumes(tmp_path):
+    """A preemptible VM's SIGTERM reaches the sweep alone: the point it runs stops with
+    it (its lock released), and the same command resumes the point."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "rethink_bnn.train", "bop_sweep", "point=Demo",
+            f"run_dir={folder}", "vary=seed=1", "point.epochs=500", "point.dataset.train_limit=64"]
+    sweep = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    point_log = folder / "seed=1" / "log.csv"
+    deadline = time.monotonic() + 120
+    while not point_log.exists() and time.monotonic() < deadline:  # an epoch is done
+        time.sleep(0.2)
+    children = [int(p) for p in open(f"/proc/{sweep.pid}/task/{sweep.pid}/children").read().split()]
+    assert children and point_log.exists()
+    sweep.send_signal(signal.SIGTERM)
+    _, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 143, err[-2000:]
+    assert "interrupted" in err
+    for pid in children:  # every point stopped with the sweep
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_point_process_dies_with_a_sweep_that_is_killed(tmp_path):
+    """SIGKILL cannot be passed on: the parent-death signal stops the point instead."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "from rethink_bnn.experiments.sweep_processes import _die_with_parent\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " preexec_fn=_die_with_parent())\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(300)\n")])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # reaped by init once it exits; until then it may linger as a zombie
+        if open(f"/proc/{child}/stat").read().split(")")[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the point outlived the sweep")

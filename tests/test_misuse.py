@@ -112,11 +112,11 @@ class _VectorSchedule(tf.keras.optimizers.schedules.LearningRateSchedule):
 def test_a_schedule_that_returns_a_vector_is_named(make):
     model = dense_bnn()
     kernels = binary_kernels(model)
-    for name in make.cls.hyperparameter_names:
-        optimizer = make(**{name: _VectorSchedule(make.defaults[name])})
+    for name in make.cls.hyperparameter_names:  # refused where it enters, before a step
         with pytest.raises(ValueError, match=rf"^{make.cls.__name__}'s {name} schedule "
                                              r"returned a tensor of shape \[1\]: a schedule "
                                              "must return a scalar") as raised:
+            optimizer = make(**{name: _VectorSchedule(make.defaults[name])})
             optimizer.apply_gradients([(tf.ones_like(k), k) for k in kernels])
         _one_line(raised)
     assert all(np.array_equal(np.abs(k.numpy()), np.ones(k.shape)) for k in kernels)

@@ -13,14 +13,14 @@ from rethink_bnn import tf_internals
 
 PACKAGE = Path(__file__).parents[1] / "rethink_bnn"
 # _keras2.py reads TensorFlow's Keras 2 flag before any tf-keras module may be imported.
-ADAPTERS = {"tf_internals.py", "zookeeper_internals.py", "_keras2.py"}
+ADAPTERS = {"tf_internals.py", "zookeeper_internals.py", "_keras2.py", "keras_internals.py"}
 # Written anywhere else, each of these is a private name of TensorFlow, tf-keras or zookeeper.
 PRIVATE = re.compile(
     r"tensorflow\.python|tf\.__internal__|keras\.src|zookeeper\.core|tf_keras\.src"
     r"|\._(var_key|variables|iterations|distributed_apply_gradients_fn|no_dependency"
     r"|track_trackable|distribution_strategy|mesh|shared_name|unique_id|deferred_dependencies"
     r"|coalesced_children|steps_per_execution|build_learning_rate|learning_rate"
-    r"|tf_uses_legacy_keras)\b"
+    r"|tf_uses_legacy_keras|get_variable_index)\b"
     r"|[\"'](_var_key|_variables|_iterations|_no_dependency|_deferred_dependencies|_mesh"
     r"|_coalesced_children|_distribution_strategy|_steps_per_execution|_unique_id"
     r"|_tf_uses_legacy_keras)[\"']"

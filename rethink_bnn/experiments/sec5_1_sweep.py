@@ -5,11 +5,10 @@ or any hyperparameters of any task varied one at a time (`vary`)."""
 import copy
 import json
 import os
-import subprocess
 import sys
 import typing
 
-from zookeeper import ComponentField, Field
+from zookeeper import ComponentField, Field, configure
 
 from rethink_bnn.zookeeper_internals import (
     base_getattr,
@@ -17,6 +16,7 @@ from rethink_bnn.zookeeper_internals import (
     is_component_instance,
 )
 from rethink_bnn.experiments.registry import OnCifar10, experiment, has_binary_optimizer
+from rethink_bnn.experiments.sweep_processes import check_sweep_folder, raise_for, run_all
 from rethink_bnn.files import write_text_atomically
 from rethink_bnn.optimizers import Bop
 from rethink_bnn.training.run_folder import RunFolder, write_json_atomically
@@ -131,8 +131,19 @@ def _with_value(config, key, value):
 
 
 def _shown(value):
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else str(value)
+    """A value as a folder name shows it, exactly: an integer in full (1234567, not
+    1.23457e+06), a float in its short form where that reads back the same (1e-06, 0),
+    else in full (1234567.0), so that two values never share a label."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def _label(values, with_learning_rate):
+    """A point's folder name: its {key: value} as key=value_..."""
+    return "_".join(f"{_short(k)}={_shown(v)}" for k, v in values.items()
+                    if k != "learning_rate" or with_learning_rate)
 
 
 def sweep_points(centre, axes):
@@ -192,6 +203,31 @@ class BopSweep:
                 f"vary='{sorted(numbers)[0]}=V1,V2' (its number fields: "
                 f"{', '.join(sorted(numbers))}).")
         self.axes()
+        self.check_points()
+
+    def labels(self):
+        """The folder name of each point, in order."""
+        return [_label(values, bool(self.vary)) for values in self.points()]
+
+    def check_points(self):
+        """Every point configured and validated as its own process will be, so that a
+        value out of range is refused before any point trains; ConfigError naming the
+        point."""
+        labels = self.labels()
+        for label in labels:
+            if labels.count(label) > 1:
+                raise ConfigError(f"vary: two points would share the folder {label}: give "
+                                  "each value once.")
+        base = fields_of(self.point)
+        for values, label in zip(self.points(), labels):
+            config = self.point_config(base, values, os.path.join(self.run_dir, label))
+            point = type(self.point)()
+            try:
+                configure(point, _flat(config, self.point))
+                point.validate()
+            except (ConfigError, ValueError, TypeError) as error:
+                why = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+                raise ConfigError(f"sweep point {label}: {why}") from error
 
     def axes(self):
         """`vary` parsed, each value of an integer field an int; ConfigError for a key
@@ -218,13 +254,11 @@ class BopSweep:
 
     def run(self):
         self.validate()
-        _check_sweep_folder(self.run_dir)
+        check_sweep_folder(self.run_dir)
         name = convert_to_snake_case(type(self.point).__name__)
         base = {"task": name, **fields_of(self.point)}
         commands, points = [], self.points()
-        for values in points:
-            label = "_".join(f"{_short(k)}={_shown(v)}" for k, v in values.items()
-                             if k != "learning_rate" or self.vary)
+        for values, label in zip(points, self.labels()):
             run_dir = os.path.join(self.run_dir, label)
             # the point's whole configuration goes to the process as a file
             config = os.path.join(self.run_dir, "points", f"{label}.json")
@@ -233,7 +267,7 @@ class BopSweep:
                                                      indent=2) + "\n")
             commands.append((run_dir, [sys.executable, "-m", "rethink_bnn.train",
                                        "--config", config]))
-        failed = _run_all(commands, self.processes)
+        failed = run_all(commands, self.processes)
         results = []
         for run_dir, _ in commands:
             folder = RunFolder(run_dir)
@@ -242,14 +276,12 @@ class BopSweep:
         write_json_atomically(os.path.join(self.run_dir, "sweep.json"), {
             "grid": None if self.vary else self.grid, "vary": self.axes() or None,
             "point": name, "points": results})
-        for values, result in zip(points, results):
+        for label, result in zip(self.labels(), results):
             accuracy = result.get("test_accuracy")
-            described = " ".join(f"{_short(k)}={_shown(v)}" for k, v in values.items()
-                                 if k != "learning_rate" or self.vary)
-            print(f"{described}: test accuracy "
+            print(f"{label}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")
         if failed:
-            _raise_for(failed, len(commands))
+            raise_for(failed, len(commands))
 
     @staticmethod
     def point_config(base, values, run_dir):
@@ -261,88 +293,20 @@ class BopSweep:
         return config
 
 
-def _check_sweep_folder(run_dir):
-    """A sweep writes `sweep.json`, `points/*.json` and a run folder per point into
-    `run_dir`: refuse (ConfigError, nothing written) a folder that holds anything else,
-    or files of those names that no sweep wrote, so that no user's file is replaced."""
-    from rethink_bnn.run_layout import MARKER
+def _flat(config, point):
+    """A point's nested configuration as zookeeper's flat {"key.sub": value}, each nested
+    component as the class `point` holds there (the same: the config is point's)."""
+    flat = {}
 
-    def refuse(entry, why):
-        raise ConfigError(f"run_dir {run_dir} is no sweep's folder: {entry} {why}; choose "
-                          "another run_dir (an empty or new folder, or an earlier sweep's).")
+    def walk(node, component, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                inner = base_getattr(component, key)
+                flat[prefix + key] = type(inner)()
+                walk({k: v for k, v in value.items() if k != "class"}, inner,
+                     f"{prefix}{key}.")
+            else:
+                flat[prefix + key] = tuple(value) if isinstance(value, list) else value
 
-    if not os.path.isdir(run_dir):
-        if os.path.exists(run_dir):
-            refuse(run_dir, "is a file")
-        return
-    for entry in sorted(os.listdir(run_dir)):
-        path = os.path.join(run_dir, entry)
-        if entry == "sweep.json" or entry.startswith(".sweep.json."):  # an atomic write's
-            try:
-                with open(path) as f:
-                    ours = {"point", "points"} <= set(json.load(f))
-            except (OSError, ValueError, TypeError):
-                ours = False
-            if not ours and entry == "sweep.json":
-                refuse(path, "is not a sweep's summary")
-        elif entry == "points" and os.path.isdir(path):
-            for name in sorted(os.listdir(path)):
-                if name.startswith(".") and name.endswith(".json.tmp"):
-                    continue  # a write cut short
-                if not name.endswith(".json"):
-                    refuse(os.path.join(path, name), "is not a sweep point's configuration")
-                if not _is_point_config(os.path.join(path, name)):
-                    refuse(os.path.join(path, name), "is not a sweep point's configuration")
-        elif not (os.path.isdir(path) and (os.path.isfile(os.path.join(path, MARKER))
-                                           or not os.listdir(path))):
-            refuse(path, "was not written by a sweep")
-
-
-def _is_point_config(path):
-    """Whether `path` holds what `run` writes for a point: a task's configuration with its
-    run folder (the point's process checks it whole when it reads it)."""
-    try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and isinstance(config.get("task"), str) and "run_dir" in config
-
-
-def _run_all(commands, processes):
-    """Run the commands, `processes` at a time, each on its own GPU when GPUs exist."""
-    gpus = [g for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g]
-    if not gpus and processes > 1:
-        gpus = [str(i) for i in range(processes)]
-    failed, running = [], []
-    for index, (run_dir, command) in enumerate(commands):
-        env = dict(os.environ)
-        if processes > 1:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        print(f"[{index + 1}/{len(commands)}] {run_dir}", flush=True)
-        running.append((run_dir, subprocess.Popen(command, env=env)))
-        if len(running) >= processes:
-            run_dir, process = running.pop(0)
-            if process.wait():
-                failed.append((run_dir, process.returncode))
-    for run_dir, process in running:
-        if process.wait():
-            failed.append((run_dir, process.returncode))
-    return failed
-
-
-def _raise_for(failed, total):
-    """One line for the points that failed ([(run folder, exit status)]): ConfigError when
-    each refused its configuration (exit 2: the same for all, or the varied value), else
-    RunFailed; each point's own message is above it."""
-    from rethink_bnn.cli import RunFailed
-
-    names = ", ".join(os.path.basename(run_dir) for run_dir, _ in failed[:3])
-    names += ", ..." if len(failed) > 3 else ""
-    if all(status == 2 for _, status in failed):
-        raise ConfigError(f"{len(failed)} of {total} sweep points refused their configuration "
-                          f"({names}; each said why above): fix the point.KEY or vary value "
-                          "it names and rerun the same command.")
-    raise RunFailed(f"{len(failed)} of {total} sweep points failed ({names}; each said why "
-                    "above): rerun the same command to resume them (finished points are "
-                    "reported, not run again).")
+    walk(config, point, "")
+    return flat

@@ -17,11 +17,11 @@ flip counter per variable (`flip_counts`); a step whose hyperparameters are inva
 left as it is that step (counted in `non_finite_gradient_updates`: the averages would
 keep the NaN for good); and `get_config`/`from_config` for `.keras` saving.
 
-It finds a variable's state with Keras' `Optimizer._get_variable_index`, as Keras' own
-optimizers do: `update_step` gets each backend's own form of the variable (TensorFlow:
-the tf.Variable inside), which only Keras' key maps back.
+It finds a variable's state and its schedules' step with two private names of Keras'
+optimizers, both in `keras_internals.py`.
 """
 
+import contextlib
 import math
 import numbers
 
@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from rethink_bnn.declarations import Rule, checked_option
+from rethink_bnn.keras3.keras_internals import call_count, variable_index
 
 __all__ = ["BinaryOptimizer", "flip_counter_dtype"]
 
@@ -50,6 +51,39 @@ def flip_counter_dtype():
         if not jax.config.jax_enable_x64:
             return "int32"
     return "int64"
+
+
+@contextlib.contextmanager
+def _float32():
+    """floatx float32 for what runs inside: Keras makes the learning-rate variable and
+    its own schedules compute in floatx, and a float16 floatx would read τ = 1e-8 as 0
+    (the hyperparameters and every comparison of a rule are float32 or wider)."""
+    previous = keras.config.floatx()
+    if previous == "float32":
+        yield
+        return
+    keras.config.set_floatx("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def _scalar(value, owner, name):
+    """A schedule's value at a step as a tensor, if it is a number of shape (); else a
+    one-line error naming the optimizer, the hyperparameter and what came back."""
+    if value is None or isinstance(value, (str, bool)):
+        raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
+                        "return a scalar float.")
+    value = ops.convert_to_tensor(value)
+    if tuple(value.shape) != ():
+        raise ValueError(f"{owner}'s {name} schedule returned a tensor of shape "
+                         f"{list(value.shape)}: a schedule must return a scalar "
+                         "(ops.reshape(value, ()) or value[0]).")
+    if keras.backend.standardize_dtype(value.dtype) == "bool":
+        raise TypeError(f"{owner}'s {name} schedule returned a bool tensor: a schedule "
+                        "must return a scalar float.")
+    return value
 
 
 def _as_float(value, name):
@@ -116,7 +150,12 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                   for h in rule.hyperparameters}
         options = {n: kwargs.pop(n, o.default) for n, o in rule.options.items()}
         lead, *others = self.hyperparameter_names
-        super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
+        for hyperparameter, value in values.items():  # a schedule's kind of value, now
+            if isinstance(value, Schedule):
+                with _float32():
+                    _scalar(value(0), cls.__name__, hyperparameter)
+        with _float32():  # Keras makes the learning-rate variable in floatx
+            super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
         for option_name, value in options.items():
             setattr(self, option_name, checked_option(cls.__name__, option_name,
                                                       rule.options[option_name], value))
@@ -135,12 +174,23 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     def hyperparameter(self, name):
         """Hyperparameter `name` at this step: the learning rate, a schedule at the
-        optimizer's step, or the variable (the float before the optimizer is built)."""
+        optimizer's step, or the variable (the float before the optimizer is built).
+
+        Every schedule runs on the clock Keras evaluates the learning rate on: the
+        optimizer's calls (`apply`), which under `gradient_accumulation_steps` are
+        more than its updates (`iterations`). One clock, so that the values an update
+        uses are those of one step."""
         self.declaration(name)
-        if name == self.hyperparameter_names[0]:
-            return self.learning_rate
-        value = self._values[name]
-        return value(self.iterations) if isinstance(value, Schedule) else value
+        with _float32():
+            if name == self.hyperparameter_names[0]:
+                return self.learning_rate
+            value = self._values[name]
+            return (_scalar(value(self._schedule_step), type(self).__name__, name)
+                    if isinstance(value, Schedule) else value)
+
+    @property
+    def _schedule_step(self):
+        return call_count(self)  # what Keras calls its learning-rate schedule with
 
     def set_hyperparameter(self, name, value):
         """Set a hyperparameter created as a float to another float (checked)."""
@@ -161,8 +211,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def build(self, var_list):
         if self.built:
             return
-        super().build(var_list)
-        for variable in var_list:
+        for variable in var_list:  # first: a refused build leaves it unbuilt
             values = _current_values(variable)
             if not np.all(np.abs(values) == 1):
                 raise ValueError(
@@ -170,10 +219,12 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                     "not all ±1: give binary kernels a binary initializer (the default of "
                     "rethink_bnn.keras3's layers, or rethink_bnn.keras3.initializers."
                     "SignOf(...)) or route this variable to another optimizer.")
+        super().build(var_list)
         for name, value in list(self._values.items()):
-            if not isinstance(value, Schedule):
+            if not isinstance(value, Schedule):  # float32 whatever floatx is
                 self._values[name] = self.add_variable(
-                    (), initializer=keras.initializers.Constant(value), name=name)
+                    (), initializer=keras.initializers.Constant(value), dtype="float32",
+                    name=name)
         self._state = [[self.add_variable(v.shape, dtype=self.state_dtype(v),
                                           name=f"{slot}_{v.path.replace('/', '_')}")
                         for slot in self.RULE.state] for v in var_list]
@@ -181,8 +232,10 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         self._flips = [self.add_variable((), dtype=counter,
                                          name=f"flips_{v.path.replace('/', '_')}")
                        for v in var_list]
+        # Counted where Keras counts its steps, so every replica's copy agrees.
         self._invalid_steps = self.add_variable((), dtype=counter,
-                                                name="invalid_hyperparameter_steps")
+                                                name="invalid_hyperparameter_steps",
+                                                aggregation="only_first_replica")
         self._non_finite = self.add_variable((), dtype=counter,
                                              name="non_finite_gradient_updates")
         self._binary_variables = _Untracked(var_list)  # the model's: not our state
@@ -217,20 +270,23 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     def state(self, variable):
         """{slot name: variable} of `variable`'s state, in the order of `RULE.state`."""
-        return dict(zip(self.RULE.state, self._state[self._get_variable_index(variable)]))
+        return dict(zip(self.RULE.state, self._state[variable_index(self, variable)]))
 
     def rule(self, weight, gradient, state, hyperparameters):
         """The rule (a subclass defines it): (new state tuple, bool flip tensor)."""
         raise NotImplementedError(f"{type(self).__name__} defines no rule.")
 
     def _step_values(self, learning_rate, dtype):
-        """Each hyperparameter at this step, in `dtype`, and whether all are valid."""
+        """Each hyperparameter at this step, in `dtype` (the state's: float32 or wider),
+        and whether all are valid."""
         lead, *others = self.hyperparameter_names
-        values = {lead: ops.cast(learning_rate, dtype)}
+        owner = type(self).__name__
+        values = {lead: ops.cast(_scalar(learning_rate, owner, lead), dtype)}
         for name in others:
             value = self._values[name]
-            values[name] = ops.cast(value(self.iterations) if isinstance(value, Schedule)
-                                    else value, dtype)
+            if isinstance(value, Schedule):
+                value = _scalar(value(self._schedule_step), owner, name)
+            values[name] = ops.cast(value, dtype)
         checks = []
         for name, value in values.items():
             if self._declared[name].kind == "rate":
@@ -242,7 +298,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         return {n: ops.where(valid, v, neutral[n]) for n, v in values.items()}, valid
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         slots = self._state[index]
         dtype = slots[0].dtype
         values, valid = self._step_values(learning_rate, dtype)
@@ -261,14 +317,22 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         counter = self._flips[index]
         self.assign_add(counter, ops.sum(ops.cast(flip, counter.dtype)))
         self.assign_add(self._non_finite, ops.cast(ops.logical_not(finite), counter.dtype))
-        if not self._step_counted:  # the first variable updated in this step
-            self._step_counted = True
-            self.assign_add(self._invalid_steps,
-                            ops.cast(ops.logical_not(valid), self._invalid_steps.dtype))
 
     def apply(self, grads, trainable_variables=None):
-        self._step_counted = False  # a step's invalid hyperparameters count once
-        return super().apply(grads, trainable_variables)
+        if len(grads) == 0:
+            return super().apply(grads, trainable_variables)
+        with _float32():  # Keras' schedules of the learning rate compute in floatx
+            # Before Keras advances its counter: this update's clock and values.
+            _, valid = self._step_values(self.learning_rate, "float32")
+            updates = ops.cast(ops.logical_not(valid), "int32")
+            if self.gradient_accumulation_steps:  # a call that only accumulates
+                updates = updates * ops.cast(
+                    (call_count(self) + 1) % self.gradient_accumulation_steps == 0, "int32")
+            result = super().apply(grads, trainable_variables)
+        # Once per step, where Keras counts its steps (in replica context, like
+        # `iterations`): no Python flag, so every replica counts the same.
+        self._invalid_steps.assign_add(ops.cast(updates, self._invalid_steps.dtype))
+        return result
 
     def get_config(self):
         config = super().get_config()

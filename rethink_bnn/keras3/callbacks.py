@@ -52,6 +52,22 @@ class FlipLogger(keras.callbacks.Callback):
                 for optimizer in binary_optimizers(self.model.optimizer)
                 for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts)]
 
+    def on_train_begin(self, logs=None):
+        # Say at once, not after an epoch, that nothing goes to the binary optimizer:
+        # JAX and PyTorch build it before training, TensorFlow in the first step.
+        self._routing_checked = False
+        self._check_routing()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._routing_checked:
+            self._check_routing()
+
+    def _check_routing(self):
+        if getattr(self.model.optimizer, "built", False):
+            self._routing_checked = True
+            if not self._readings():
+                self._nothing_routed()
+
     def on_epoch_begin(self, epoch, logs=None):
         self._before = self._readings()
 
@@ -60,15 +76,7 @@ class FlipLogger(keras.callbacks.Callback):
             return
         after = self._readings()
         if not after:
-            found = binary_optimizers(self.model.optimizer)
-            raise ValueError(
-                f"FlipLogger: {found[0].name} trains no variable: mark the binary kernels "
-                "(rethink_bnn.keras3 layers with kernel_quantizer='binary', or "
-                "mark_binary(variable)) so that the optimizer map routes them to it."
-                if found else
-                "FlipLogger found no rethink_bnn.keras3 binary optimizer in the model's "
-                f"optimizer ({type(self.model.optimizer).__name__}): compile with e.g. "
-                "MultiOptimizer(BinaryOptimizerMap(Bop(), Adam())).")
+            self._nothing_routed()
         before = getattr(self, "_before", None)
         if before is None or len(before) != len(after):  # built during this epoch
             before = [(layer, 0, size, bits) for layer, _, size, bits in after]
@@ -82,6 +90,17 @@ class FlipLogger(keras.callbacks.Callback):
         if self.per_layer:
             for layer, (flips, size) in per_layer.items():
                 logs.update(_values(f"/{layer}", flips, size))
+
+    def _nothing_routed(self):
+        found = binary_optimizers(self.model.optimizer)
+        raise ValueError(
+            f"FlipLogger: {found[0].name} trains no variable: mark the binary kernels "
+            "(rethink_bnn.keras3 layers with kernel_quantizer='binary', or "
+            "mark_binary(variable)) so that the optimizer map routes them to it."
+            if found else
+            "FlipLogger found no rethink_bnn.keras3 binary optimizer in the model's "
+            f"optimizer ({type(self.model.optimizer).__name__}): compile with e.g. "
+            "MultiOptimizer(BinaryOptimizerMap(Bop(), Adam())).")
 
 
 def _layer_names(model, prefix=""):

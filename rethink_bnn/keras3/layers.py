@@ -36,108 +36,89 @@ def _quantizer(value, what):
     return _QUANTIZERS[value]
 
 
-class _Quant(keras.layers.Layer):
-    """What QuantDense and QuantConv2D share: the quantizers and the kernel's marking."""
+def _positive_int(value, what):
+    """Keras' own check takes True for 1 and lets a float through in Conv2D."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}.")
+    return value
 
-    def __init__(self, input_quantizer=None, kernel_quantizer="binary",
-                 kernel_initializer=None, use_bias=True, bias_initializer="zeros",
-                 activation=None, **kwargs):
-        super().__init__(**kwargs)
+
+class _Quantized:
+    """What QuantDense and QuantConv2D add to Keras' Dense and Conv2D (whose arguments
+    and checks they keep): the quantizers and the kernel's marking."""
+
+    def _quantizers(self, input_quantizer, kernel_quantizer, kwargs):
         _quantizer(input_quantizer, "input_quantizer")
         if kernel_quantizer not in _KERNELS:
             raise ValueError(f"kernel_quantizer must be 'binary', 'ste_sign' or None, got "
                              f"{kernel_quantizer!r}.")
-        self.input_quantizer, self.kernel_quantizer = input_quantizer, kernel_quantizer
-        if kernel_initializer is None:  # Larq's default, or ±1 for a binary kernel
-            kernel_initializer = (BinaryGlorotUniform() if kernel_quantizer == "binary"
-                                  else "glorot_uniform")
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.use_bias, self.activation = use_bias, keras.activations.get(activation)
+        if kernel_quantizer == "binary" and kwargs.get("lora_rank"):
+            raise ValueError("lora_rank would add a real-valued term to a binary kernel: "
+                             "leave it unset, or use kernel_quantizer=None.")
+        if kwargs.get("kernel_initializer") is None:  # Larq's default, or ±1 for binary
+            kwargs["kernel_initializer"] = (BinaryGlorotUniform() if kernel_quantizer ==
+                                            "binary" else "glorot_uniform")
+        return kwargs
 
-    def _add_kernel(self, shape, bias_size):
-        self.kernel = self.add_weight(shape=shape, initializer=self.kernel_initializer,
-                                      name="kernel")
+    def _mark(self):
         if self.kernel_quantizer == "binary":
             mark_binary(self.kernel)
-        self.bias = (self.add_weight(shape=(bias_size,), initializer=self.bias_initializer,
-                                     name="bias") if self.use_bias else None)
 
-    def _quantized(self, inputs):
+    def _quantized(self, inputs, kernel):
         quantize = _QUANTIZERS[self.input_quantizer]
-        kernel = ste_sign(self.kernel) if self.kernel_quantizer == "ste_sign" else self.kernel
+        kernel = ste_sign(kernel) if self.kernel_quantizer == "ste_sign" else kernel
         return (quantize(inputs) if quantize else inputs), ops.cast(kernel, self.compute_dtype)
 
-    def _finish(self, outputs):
+    def _quantizer_config(self):
+        return {"input_quantizer": self.input_quantizer,
+                "kernel_quantizer": self.kernel_quantizer}
+
+
+@keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
+class QuantDense(_Quantized, keras.layers.Dense):
+    """`keras.layers.Dense` with quantized inputs and a binary kernel (see the module):
+    Dense's arguments and checks, plus `input_quantizer` and `kernel_quantizer`."""
+
+    def __init__(self, units, input_quantizer=None, kernel_quantizer="binary", **kwargs):
+        kwargs = self._quantizers(input_quantizer, kernel_quantizer, kwargs)
+        super().__init__(_positive_int(units, "units"), **kwargs)
+        self.input_quantizer, self.kernel_quantizer = input_quantizer, kernel_quantizer
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._mark()
+
+    def call(self, inputs, training=None):
+        inputs, kernel = self._quantized(inputs, self.kernel)
+        outputs = ops.matmul(inputs, kernel)
         if self.bias is not None:
             outputs = ops.add(outputs, ops.cast(self.bias, self.compute_dtype))
         return self.activation(outputs) if self.activation is not None else outputs
 
     def get_config(self):
-        return {**super().get_config(), "input_quantizer": self.input_quantizer,
-                "kernel_quantizer": self.kernel_quantizer,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "use_bias": self.use_bias,
-                "activation": keras.activations.serialize(self.activation)}
+        return {**super().get_config(), **self._quantizer_config()}
 
 
 @keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
-class QuantDense(_Quant):
-    """A dense layer with quantized inputs and a binary kernel (see the module)."""
+class QuantConv2D(_Quantized, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with quantized inputs and a binary kernel (see the module):
+    Conv2D's arguments and checks, plus `input_quantizer` and `kernel_quantizer`. Zero
+    padding of ±1 inputs (`padding="same"`) adds zeros, as in Larq with its default
+    `pad_values=0`."""
 
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = int(units)
-
-    def build(self, input_shape):
-        self._add_kernel((input_shape[-1], self.units), self.units)
-
-    def call(self, inputs):
-        inputs, kernel = self._quantized(inputs)
-        return self._finish(ops.matmul(inputs, kernel))
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
-@keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
-class QuantConv2D(_Quant):
-    """A 2-D convolution (channels last) with quantized inputs and a binary kernel (see
-    the module). Zero padding of ±1 inputs (`padding="same"`) adds zeros, as in Larq
-    with its default `pad_values=0`."""
-
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size)
-        self.strides, self.dilation_rate = _pair(strides), _pair(dilation_rate)
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}.")
-        self.padding = padding
+    def __init__(self, filters, kernel_size, input_quantizer=None,
+                 kernel_quantizer="binary", **kwargs):
+        kwargs = self._quantizers(input_quantizer, kernel_quantizer, kwargs)
+        super().__init__(_positive_int(filters, "filters"), kernel_size, **kwargs)
+        self.input_quantizer, self.kernel_quantizer = input_quantizer, kernel_quantizer
 
     def build(self, input_shape):
-        self._add_kernel((*self.kernel_size, input_shape[-1], self.filters), self.filters)
+        super().build(input_shape)
+        self._mark()
 
-    def call(self, inputs):
-        inputs, kernel = self._quantized(inputs)
-        return self._finish(ops.conv(inputs, kernel, strides=self.strides,
-                                     padding=self.padding, dilation_rate=self.dilation_rate))
-
-    def compute_output_shape(self, input_shape):
-        return keras.layers.Conv2D(self.filters, self.kernel_size, self.strides,
-                                   self.padding, dilation_rate=self.dilation_rate
-                                   ).compute_output_shape(input_shape)
+    def convolution_op(self, inputs, kernel):
+        inputs, kernel = self._quantized(inputs, kernel)
+        return super().convolution_op(inputs, kernel)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "dilation_rate": self.dilation_rate}
-
-
-def _pair(value):
-    return (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
+        return {**super().get_config(), **self._quantizer_config()}

@@ -3,7 +3,8 @@ rest to another (the Keras 3 counterpart of the tf-keras `CaseOptimizer`)."""
 
 import keras
 
-from rethink_bnn.keras3.quantizers import is_binary_variable
+from rethink_bnn.keras3.binary import BinaryOptimizer
+from rethink_bnn.keras3.quantizers import is_binary_variable, mark_binary
 
 __all__ = ["BinaryOptimizerMap"]
 
@@ -11,8 +12,9 @@ __all__ = ["BinaryOptimizerMap"]
 @keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
 class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
     """An `OptimizerMap` that sends every variable `is_binary_variable` accepts to
-    `binary_optimizer` and every other one to `default_optimizer` (or to the optimizer
-    of a matching `optimizer_map` pattern, as in `OptimizerMap`).
+    `binary_optimizer` (a `rethink_bnn.keras3` binary optimizer) and every other one to
+    `default_optimizer` (or to the optimizer of a matching `optimizer_map` pattern, as
+    in `OptimizerMap`).
 
     Example:
         ```python
@@ -20,30 +22,60 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
             BinaryOptimizerMap(Bop(threshold=1e-8, gamma=1e-4), keras.optimizers.Adam(1e-2)))
         ```
 
-    Saved with the model (`.keras`): both optimizers and their state come back.
+    Saved with the model (`.keras`): both optimizers and their state come back, and so
+    does the routing: the map records the variables it sent to the binary optimizer
+    (`binary_variables`, their paths and shapes), so that a kernel marked by hand with
+    `mark_binary` (which `.keras` does not keep: the layers of `rethink_bnn.keras3` mark
+    their own) is found, marked and routed again after loading. A map saved before it
+    routed anything records nothing: mark such kernels again after loading.
     (A plain function `lambda v: bop if is_binary_variable(v) else adam` routes the
-    same, but cannot be saved.)
+    same, but cannot be saved.) One MultiOptimizer per model: Keras builds it on one
+    model's variables.
+
+    Args:
+        binary_optimizer: a `rethink_bnn.keras3.BinaryOptimizer` (Bop, ...).
+        default_optimizer, optimizer_map: as in `keras.optimizers.OptimizerMap`.
+        binary_variables: [(path, shape)] of variables to send to the binary optimizer
+            (and mark) besides the marked ones; a path matches a variable whose path
+            ends with it, or the end of which it is (a reloaded model's paths lose
+            their outer model's name), with the same shape.
     """
 
-    def __init__(self, binary_optimizer, default_optimizer, optimizer_map=None):
-        if not isinstance(binary_optimizer, keras.optimizers.Optimizer):
-            raise TypeError("binary_optimizer must be a Keras 3 optimizer (e.g. "
-                            f"rethink_bnn.keras3.Bop()), got {binary_optimizer!r}.")
+    def __init__(self, binary_optimizer, default_optimizer, optimizer_map=None,
+                 binary_variables=None):
+        if not isinstance(binary_optimizer, BinaryOptimizer):
+            raise TypeError("binary_optimizer must be a rethink_bnn.keras3 binary optimizer "
+                            f"(e.g. rethink_bnn.keras3.Bop()), got {binary_optimizer!r}: "
+                            "any other would train ±1 kernels off ±1.")
         super().__init__(default_optimizer, optimizer_map)
         self.binary_optimizer = binary_optimizer
+        self._saved = [(str(path), tuple(int(n) for n in shape))
+                       for path, shape in (binary_variables or ())]
+        self._routed = {}
+
+    @property
+    def binary_variables(self):
+        """[(path, shape)] of the variables routed to the binary optimizer so far (what
+        a saved map records), or, before any, those it was created with."""
+        return sorted(self._routed.items()) if self._routed else list(self._saved)
 
     def values(self):
         """The optimizers, the binary one first (MultiOptimizer collects them here)."""
         return [self.binary_optimizer, *super().values()]
 
     def __call__(self, variable):
-        if is_binary_variable(variable):
+        if is_binary_variable(variable) or any(
+                _same_variable(path, shape, variable) for path, shape in self._saved):
+            mark_binary(variable)
+            self._routed[variable.path] = tuple(variable.shape)
             return self.binary_optimizer
         return super().__call__(variable)
 
     def get_config(self):
         return {**super().get_config(), "binary_optimizer":
-                keras.saving.serialize_keras_object(self.binary_optimizer)}
+                keras.saving.serialize_keras_object(self.binary_optimizer),
+                "binary_variables": [[path, list(shape)]
+                                     for path, shape in self.binary_variables]}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -52,4 +84,14 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
                                                          custom_objects=custom_objects)
 
         return cls(load("binary_optimizer"), load("default_optimizer"),
-                   load("optimizer_map") or None)
+                   load("optimizer_map") or None, config.get("binary_variables"))
+
+
+def _same_variable(path, shape, variable):
+    """Whether the recorded `path` and `shape` name `variable`: the same shape, and one
+    path the other's end, in whole components of at least a layer and a name."""
+    if tuple(variable.shape) != shape:
+        return False
+    ours, theirs = path.split("/"), variable.path.split("/")
+    n = min(len(ours), len(theirs))
+    return n >= 2 and ours[-n:] == theirs[-n:]

@@ -116,8 +116,11 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     def check_hyperparameter(cls, name, value):
         """`value` unchanged if valid for this optimizer's hyperparameter `name` (a float
         in its declared range, or a schedule); ValueError naming the optimizer for a
-        name it does not declare."""
-        return check_value(cls._declaration(name), value)
+        name it does not declare. A schedule's kind of value is checked at step 0."""
+        value = check_value(cls._declaration(name), value)
+        if isinstance(value, Schedule):
+            scalar_value(value(0), cls.__name__, name)
+        return value
 
     @classmethod
     def _declaration(cls, name):
@@ -132,17 +135,14 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         `clipvalue`, `global_clipnorm`, `jit_compile`."""
         cls = type(self)
         if "skip_non_finite" in kwargs:  # Bop's argument before SkipNonFinite
-            raise TypeError(
-                f"{cls.__name__} does not take skip_non_finite: wrap the optimizer "
-                "that applies the gradients in rethink_bnn.optimizers.SkipNonFinite(...) "
-                "instead."
-            )
+            raise TypeError(f"{cls.__name__} does not take skip_non_finite: wrap the optimizer "
+                            "that applies the gradients in rethink_bnn.optimizers."
+                            "SkipNonFinite(...) instead.")
         for refused in _REFUSED:
             if kwargs.get(refused):
-                raise ValueError(
-                    f"{cls.__name__} does not support {refused}="
-                    f"{kwargs[refused]!r}: it would move binary weights off ±1. Leave it unset."
-                )
+                raise ValueError(f"{cls.__name__} does not support {refused}="
+                                 f"{kwargs[refused]!r}: it would move binary weights off "
+                                 "±1. Leave it unset.")
             kwargs.pop(refused, None)
         values = {h.name: kwargs.pop(h.name, h.default) for h in cls.HYPERPARAMETERS}
         missing = [n for n, v in values.items() if v is None]
@@ -318,10 +318,10 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         lead, *others = self.hyperparameter_names
         owner = type(self).__name__
         # Keras computed the lead
-        values = {lead: scalar_value(tf.convert_to_tensor(self.learning_rate), owner, lead)}
+        values = {lead: scalar_value(self.learning_rate, owner, lead)}
         for other in others:
-            values[other] = scalar_value(tf.convert_to_tensor(
-                current_value(getattr(self, f"_{other}"), self.iterations)), owner, other)
+            values[other] = scalar_value(
+                current_value(getattr(self, f"_{other}"), self.iterations), owner, other)
             if other in self._current:
                 self._current[other].assign(values[other])
         valid = tf.reduce_all(tf.stack([hyperparameter_valid(self._declared[n], v)

@@ -56,12 +56,20 @@ def as_stored(value):
 
 
 def scalar_value(value, owner, name):
-    """`value` (a hyperparameter at this step, a tensor) if it is a scalar, else a
-    ValueError: a schedule that returns a vector would otherwise fail deep in the step."""
+    """`value` (a hyperparameter at this step) as a tensor if it is a scalar number, else
+    a one-line error naming the optimizer, the hyperparameter and what came back: a
+    schedule that returns a vector or None would otherwise fail deep in the step."""
+    if value is None or isinstance(value, (str, bool)):
+        raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
+                        "return a scalar float.")
+    value = tf.convert_to_tensor(value)
     if value.shape.rank is not None and value.shape.rank != 0:
         raise ValueError(f"{owner}'s {name} schedule returned a tensor of shape "
                          f"{value.shape.as_list()}: a schedule must return a scalar "
                          "(tf.reshape(value, []) or value[0]).")
+    if not (value.dtype.is_floating or value.dtype.is_integer):
+        raise TypeError(f"{owner}'s {name} schedule returned a {value.dtype.name} tensor: "
+                        "a schedule must return a scalar float.")
     return value
 
 
@@ -127,13 +135,12 @@ def describe_invalid(**values):
 
 
 def build_hyperparameter(value, name):
-    """A schedule stays a schedule; a float becomes a non-trainable variable."""
+    """A schedule stays a schedule; a float becomes a non-trainable float32 variable,
+    whatever floatx is: float16 would hold τ = 1e-8 as 0."""
     if isinstance(value, Schedule):
         return value
     with tf.init_scope():
-        return tf.Variable(
-            float(value), name=name, dtype=tf.keras.backend.floatx(), trainable=False
-        )
+        return tf.Variable(float(value), name=name, dtype=tf.float32, trainable=False)
 
 
 def current_value(hyperparameter, step):

@@ -82,3 +82,55 @@ def test_bop_keeps_its_messages():
         rb.Bop(threshold=-1.0)
     with pytest.raises(ValueError, match=r"gamma must be finite and in \(0, 1\]"):
         rb.Bop(gamma=math.inf)
+
+
+@pytest.fixture
+def floatx_float16():
+    import tensorflow as tf
+
+    tf.keras.backend.set_floatx("float16")
+    yield
+    tf.keras.backend.set_floatx("float32")
+
+
+@pytest.mark.parametrize("cls", BINARY_CLASSES.values(), ids=BINARY_CLASSES)
+def test_a_float16_floatx_keeps_every_hyperparameter_float32(cls, floatx_float16):
+    import tensorflow as tf
+
+    optimizer = cls()
+    for name in cls.hyperparameter_names:
+        value = tf.convert_to_tensor(optimizer.hyperparameter(name))
+        assert value.dtype == tf.float32, name
+        declared = next(h for h in cls.HYPERPARAMETERS if h.name == name)
+        assert value.numpy() == np.float32(declared.default), name
+
+
+def test_bop_under_a_float16_floatx_reads_its_threshold_as_given(floatx_float16):
+    """m = γ g = 6e-9 < τ = 1e-8: nothing flips (float16 held τ as 0: everything flipped)."""
+    import tensorflow as tf
+
+    optimizer = rb.Bop(threshold=1e-8, gamma=1e-4)
+    variable = tf.Variable(np.ones(4, "float16"))
+    optimizer.apply_gradients([(tf.fill((4,), tf.constant(6e-5, tf.float16)), variable)])
+    np.testing.assert_array_equal(variable.numpy(), np.ones(4))
+
+
+@pytest.mark.parametrize("cls", BINARY_CLASSES.values(), ids=BINARY_CLASSES)
+@pytest.mark.parametrize("value, error, message", [
+    ("vector", ValueError, r"schedule returned a tensor of shape \[2\]"),
+    (None, TypeError, "schedule returned None: a schedule must return a scalar float"),
+    ("0.1", TypeError, "schedule returned '0.1'"),
+])
+def test_a_schedule_that_returns_no_scalar_is_refused_when_given(cls, value, error, message):
+    import tensorflow as tf
+
+    class Returns(tf.keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return tf.ones(2) if value == "vector" else value
+
+        def get_config(self):
+            return {}
+
+    for name in cls.hyperparameter_names:
+        with pytest.raises(error, match=f"^{cls.__name__}'s {name} {message}"):
+            cls(**{name: Returns()})
