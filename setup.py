@@ -26,24 +26,36 @@ def _packages():
     return packages
 
 
-# The library (`pip install rethink_bnn`): ranges over the versions CI tests, so that it
-# installs beside a current TensorFlow without changing it. tensorflow and tf-keras must
-# share their minor version; TensorFlow >= 2.20 no longer brings tensorboard, which
-# FlipLogger writes with. Tested: TensorFlow 2.19.1 (requirements.lock) and 2.21.0.
+# `pip install rethink_bnn`: the framework-free part (rethink_bnn.declarations, the bundled
+# digits of every example) and nothing of any framework: each user names theirs with an
+# extra below, and no extra changes another framework's numpy. numpy 2 is fine here.
+BASE = [
+    "numpy>=1.26",
+    "scikit-learn>=1.3",  # rethink_bnn.data.digits_arrays, the README's examples: offline
+]
+# The tf-keras/Larq front end (`pip install "rethink_bnn[tf]"`): ranges over the versions
+# CI tests, so that it installs beside a current TensorFlow without changing it.
+# tensorflow and tf-keras must share their minor version; TensorFlow >= 2.20 no longer
+# brings tensorboard, which FlipLogger writes with. Tested: TensorFlow 2.19.1
+# (requirements.lock) and 2.21.0 (requirements-core.lock), Python 3.10 to 3.12.
 CORE = [
     "tensorflow>=2.19,<2.22",
     "tf-keras>=2.19,<2.22",
     "tensorboard>=2.19",
     "larq>=0.14,<0.15",
     "numpy>=1.26,<2",  # as larq allows
-    "scikit-learn>=1.3",  # rethink_bnn.data.digits_arrays: real data offline
 ]
-# The paper's experiments (`pip install "rethink_bnn[experiments]"`): the zookeeper
-# tasks, tfds data, larq-zoo networks, plots and the LCE export. zookeeper and larq-zoo
-# pin tensorflow-datasets < 4.9 and protobuf < 3.21, which no TensorFlow after 2.19 sits
-# beside. requirements.lock pins everything else to the versions CI tests:
-# `pip install -c requirements.lock -e ".[experiments,test]"`.
+# The Keras 3 front end (`rethink_bnn.keras3`; MultiOptimizer is new in Keras 3.15), with
+# the backend the user names: no TensorFlow, tf-keras or Larq, numpy 2. Tested:
+# requirements-keras3.lock (jax 0.10.2, torch 2.13.0 CPU build, numpy 2.4).
+KERAS3 = ["keras>=3.15"]
+# The paper's experiments (`pip install "rethink_bnn[experiments]"`): the tf-keras front
+# end (CORE) and the zookeeper tasks, tfds data, larq-zoo networks, plots and the LCE
+# export. zookeeper and larq-zoo pin tensorflow-datasets < 4.9 and protobuf < 3.21, which
+# no TensorFlow after 2.19 sits beside. requirements.lock pins everything else to the
+# versions CI tests: `pip install -c requirements.lock -e ".[experiments,test]"`.
 EXPERIMENTS = [
+    *CORE,
     "tensorflow>=2.19,<2.20",
     "tf-keras>=2.19,<2.20",
     "larq==0.14.0",
@@ -62,8 +74,18 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=_packages(),
-    python_requires=">=3.10,<3.13",
-    install_requires=CORE,
+    # The tf-keras front end (the `tf` and `experiments` extras): Python 3.10 to 3.12, as
+    # larq's numpy < 2 and TensorFlow 2.19 allow; the Keras 3 front end: 3.10 to 3.13.
+    python_requires=">=3.10",
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+    install_requires=BASE,
     extras_require={
         "experiments": EXPERIMENTS,
         # dill: tensorflow_datasets.testing; nbclient, nbformat, ipykernel: the notebooks;
@@ -75,10 +97,13 @@ setup(
             "pytest>=8", "pytest-xdist>=3.5", "dill", "nbclient", "nbformat", "ipykernel",
             "setuptools", "wheel", "keras>=3.15", "jax>=0.5",
         ],
-        # rethink_bnn.keras3 (MultiOptimizer is new in Keras 3.15), on JAX or PyTorch
-        "keras3": ["keras>=3.15"],
-        "jax": ["keras>=3.15", "jax>=0.5"],
-        "torch": ["keras>=3.15", "torch>=2.5"],
-        "gpu": ["tensorflow[and-cuda]>=2.19,<2.20"],
+        # the Keras 3 front end's tests alone (./setup.sh keras3: no TensorFlow)
+        "test-keras3": ["pytest>=8", "pytest-xdist>=3.5"],
+        "tf": CORE,
+        "keras3": KERAS3,
+        "jax": [*KERAS3, "jax>=0.5"],
+        "torch": [*KERAS3, "torch>=2.5"],
+        # the tf-keras front end on a GPU: TensorFlow 2.19 with its CUDA libraries
+        "gpu": [*CORE, "tensorflow[and-cuda]>=2.19,<2.20"],
     },
 )

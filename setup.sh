@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # ./setup.sh       .venv: the pinned stack (requirements.lock) and rethink_bnn with its
-#                  experiments extra (TensorFlow 2.19), and PyTorch's CPU build for the
-#                  Keras 3 front end's tests on that backend.
-# ./setup.sh core  .venv-core: the library alone beside the newest TensorFlow we test
-#                  (requirements-core.lock, TensorFlow 2.21), installed as a user would:
-#                  the environment first, then rethink_bnn, which must change none of it.
+#                  experiments extra (TensorFlow 2.19), and PyTorch's CPU build (named
+#                  explicitly: torch==2.13.0 alone resolves to the CUDA build, several GB)
+#                  for the Keras 3 front end's tests on that backend.
+# ./setup.sh core  .venv-core: the tf-keras front end alone beside the newest TensorFlow we
+#                  test (requirements-core.lock, TensorFlow 2.21), installed as a user
+#                  would: the environment first, then rethink_bnn[tf], which must change
+#                  none of it.
+# ./setup.sh keras3  .venv-keras3: the Keras 3 front end today (requirements-keras3.lock:
+#                  jax 0.10.2, PyTorch 2.13.0's CPU build, numpy 2, no TensorFlow), then
+#                  rethink_bnn[jax,torch], which must change none of it.
 # Idempotent: a second run only checks that everything is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,26 +25,37 @@ if [ "$version" != "3.11" ]; then
 fi
 pip_install() { "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"; }
 
+# The environment of lock file $1 in venv $2, then rethink_bnn with extras $3 as a user
+# installs it (no constraints: pip may change what it likes), and a failure if it did.
+install_beside() {
+  local lock=$1 venv=$2 package=$3
+  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+  pip_install "$venv" -r "$lock"
+  "$venv/bin/python" -m pip freeze --exclude-editable > "$venv/before.txt"
+  pip_install "$venv" -e "$package"
+  "$venv/bin/python" -m pip freeze --exclude-editable > "$venv/after.txt"
+  if ! diff -u "$venv/before.txt" "$venv/after.txt" >&2; then
+    echo "setup.sh: pip install -e \"$package\" changed the environment above (-: before," \
+         "+: after); rethink_bnn's requirements must accept $lock." >&2
+    exit 1
+  fi
+}
+
 case "${1:-}" in
   "")
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    pip_install .venv -c requirements.lock -e ".[experiments,test,torch]"
+    pip_install .venv -c requirements.lock -e ".[experiments,test,torch]" "torch==2.13.0+cpu"
     ;;
   core)
-    [ -x .venv-core/bin/python ] || "$PYTHON" -m venv .venv-core
-    pip_install .venv-core -r requirements-core.lock
-    .venv-core/bin/python -m pip freeze --exclude-editable > .venv-core/before.txt
-    pip_install .venv-core -e ".[test]"  # no constraints: pip may change what it likes
-    .venv-core/bin/python -m pip freeze --exclude-editable > .venv-core/after.txt
-    if ! diff -u .venv-core/before.txt .venv-core/after.txt >&2; then
-      echo "setup.sh: installing rethink_bnn changed the environment above (-: before," \
-           "+: after); the library's requirements must accept requirements-core.lock." >&2
-      exit 1
-    fi
+    install_beside requirements-core.lock .venv-core ".[tf,test]"
+    ;;
+  keras3)
+    install_beside requirements-keras3.lock .venv-keras3 ".[jax,torch,test-keras3]"
     ;;
   *)
-    echo "setup.sh: unknown argument '$1': run ./setup.sh (the experiments) or" \
-         "./setup.sh core (the library alone)" >&2
+    echo "setup.sh: unknown argument '$1': run ./setup.sh (the experiments)," \
+         "./setup.sh core (the tf-keras front end alone) or ./setup.sh keras3 (the Keras 3" \
+         "front end alone)" >&2
     exit 2
     ;;
 esac

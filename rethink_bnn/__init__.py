@@ -2,10 +2,10 @@
 
 Two front ends to the same optimizers:
 
-- the tf-keras library, built on Larq: `rethink_bnn.Bop`, `rethink_bnn.optimizers`,
-  the callbacks, models, datasets and tasks. Importing this package makes `tf.keras`
-  resolve to Keras 2 (tf-keras), which Larq needs: import it before TensorFlow, or set
-  TF_USE_LEGACY_KERAS=1 yourself.
+- the tf-keras library, built on Larq (`pip install "rethink_bnn[tf]"`):
+  `rethink_bnn.Bop`, `rethink_bnn.optimizers`, the callbacks, models, datasets and
+  tasks. Importing this package makes `tf.keras` resolve to Keras 2 (tf-keras), which
+  Larq needs: import it before TensorFlow, or set TF_USE_LEGACY_KERAS=1 yourself.
 - `rethink_bnn.keras3`: Bop and its successors for Keras 3 on any backend (JAX,
   TensorFlow, PyTorch), which loads neither TensorFlow nor Larq.
 
@@ -16,7 +16,8 @@ tf-keras is imported our objects are registered with it (`rethink_bnn.tf_keras_a
 import importlib
 import sys
 
-from rethink_bnn._keras2 import register_when_loaded, select_keras2, tensorflow_uses_keras2
+from rethink_bnn._keras2 import (register_when_loaded, select_keras2, tensorflow_uses_keras2,
+                                 tf_keras_refusal)
 
 __version__ = "0.3.0"
 
@@ -39,6 +40,9 @@ __all__ = list(_TF_KERAS_NAMES)
 
 def __getattr__(name):
     if name in _TF_KERAS_NAMES:
+        refusal = tf_keras_refusal(f"rethink_bnn.{name}")  # without the `tf` extra
+        if refusal:
+            raise ImportError(refusal)
         return getattr(importlib.import_module("rethink_bnn.tf_keras_api"), name)
     raise AttributeError(f"module 'rethink_bnn' has no attribute {name!r}")
 

@@ -25,6 +25,29 @@ _FIX = (
 )
 # The command lines of this package: started as `python -m rethink_bnn.<name>`.
 CLI_MODULES = ("rethink_bnn.train", "rethink_bnn.plot", "rethink_bnn.export")
+# What the tf-keras front end imports beyond `pip install rethink_bnn`: its `tf` extra.
+TF_KERAS_MODULES = ("tensorflow", "tf_keras", "larq")
+
+
+def tf_keras_refusal(name=None):
+    """The one line an ImportError says when the tf-keras front end (`name`, one of its
+    names or modules) is used without its extra installed; None when it is installed."""
+    missing = [module for module in TF_KERAS_MODULES if not _installed(module)]
+    if not missing:
+        return None
+    subject = f"{name} is the tf-keras front end" if name else "rethink_bnn's tf-keras front end"
+    install = 'pip install "rethink_bnn[tf]"'
+    if missing == ["tf_keras"]:  # beside a TensorFlow: tf-keras of its minor version
+        install += f' "tf-keras~={_tensorflow_minor()}.0"'
+    return (f"{subject} ({', '.join(missing)} not installed): {install} "
+            "(or use rethink_bnn.keras3)")
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # an import blocker refusing it; a half-made module
+        return False
 
 
 def select_keras2():
@@ -37,8 +60,9 @@ def select_keras2():
         _selected = _selected or "TF_USE_LEGACY_KERAS" not in os.environ
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         _unselected = False
-        if started_as_cli() and "--debug" not in sys.argv:
-            _import_tensorflow_quietly()
+        if (started_as_cli() and "--debug" not in sys.argv
+                and importlib.util.find_spec("tensorflow") is not None):
+            _import_tensorflow_quietly()  # (without it, the CLI names the extra it needs)
 
 
 _selected = False  # whether select_keras2 set the variable (rather than the user)
@@ -71,11 +95,9 @@ def ensure_keras2():
     tf_module = sys.modules.get("tensorflow")
     if tf_module is not None and not tensorflow_uses_keras2(tf_module):
         raise ImportError(keras2_refusal())
-    if importlib.util.find_spec("tf_keras") is None:
-        raise ImportError(
-            "rethink_bnn needs the tf-keras package (Keras 2 for TensorFlow), of "
-            f"TensorFlow's minor version: `pip install \"tf-keras~={_tensorflow_minor()}.0\"`."
-        )
+    refusal = tf_keras_refusal()
+    if refusal:
+        raise ImportError(refusal)
 
 
 def register_when_loaded(register, triggers, front_end):
@@ -122,12 +144,27 @@ class _FrontEndHook(importlib.abc.MetaPathFinder):
         exec_module = loader.exec_module
 
         def exec_then_register(module):
-            exec_module(module)
+            try:
+                exec_module(module)
+            except ModuleNotFoundError as error:
+                refusal = self._refusal(fullname, error)
+                if refusal is None:
+                    raise
+                raise ImportError(refusal) from None
             self.pending = self.pending or fullname in self.triggers
             self.try_now()
 
         loader.exec_module = exec_then_register  # this module's loader only
         return spec
+
+    def _refusal(self, fullname, error):
+        """One line naming the `tf` extra for a module of our tf-keras front end that
+        failed to import for lack of TensorFlow, tf-keras or Larq (said once, by the
+        outermost of ours being imported: the module the user asked for)."""
+        if (fullname in self.triggers or (error.name or "").partition(".")[0]
+                not in TF_KERAS_MODULES or _importing(self.front_end)):
+            return None
+        return tf_keras_refusal(fullname)
 
     def _find_after_me(self, fullname, path, target):
         finders = sys.meta_path

@@ -113,7 +113,9 @@ def checked_option(owner, name, declared_option, value):
     False only (bool("no") would be True), another a value its type converts."""
     default = declared_option.default
     if isinstance(default, bool):
-        if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's
+        numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in (
+            "bool_", "bool")  # numpy 1 and numpy 2 name it differently
+        if not isinstance(value, bool) and not numpy_bool:
             raise TypeError(f"{owner}'s {name} is True or False, got {value!r}.")
         return bool(value)
     return type(default)(value) if default is not None else value

@@ -1,5 +1,7 @@
 """Test set-up: Keras 2, two logical CPU devices (for MirroredStrategy), quiet logs; small
-real run folders of every kind the figures read, made once per session when asked for."""
+real run folders of every kind the figures read, made once per session when asked for.
+Without TensorFlow (./setup.sh keras3: the Keras 3 front end on JAX or PyTorch), only
+the Keras 3 front end's tests run, and none of this TensorFlow set-up."""
 
 import functools
 import importlib.util
@@ -11,11 +13,22 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One thread per op (two for independent ops, which two logical devices' collectives
+# need at once): the workers already fill the cores, and idle pool threads that spin
+# cost CPU time. The tests' processes inherit it.
+for _variable, _threads in (("TF_NUM_INTRAOP_THREADS", "1"), ("TF_NUM_INTEROP_THREADS", "2"),
+                            ("OMP_NUM_THREADS", "1"),  # PyTorch, OpenBLAS
+                            ("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                          "intra_op_parallelism_threads=1")):  # JAX
+    os.environ.setdefault(_variable, _threads)
+TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 
 def pytest_configure(config):
     # xdist's controller only hands out tests: TensorFlow is for the processes running them.
     if config.getoption("numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    if not TENSORFLOW:
         return
     import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
     import tensorflow as tf
@@ -36,6 +49,13 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
+    if not TENSORFLOW:  # Keras 3 alone (tests/keras3 run on its backend)
+        import keras
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        yield
+        return
     import tensorflow as tf
 
     tf.keras.backend.clear_session()
@@ -167,7 +187,16 @@ def _marked_for_experiments(path):
     return bool(re.search(r"^pytestmark = pytest\.mark\.experiments\b", path.read_text(), re.M))
 
 
+KERAS3_TESTS = Path(__file__).parent / "keras3"
+
+
 def pytest_ignore_collect(collection_path, config):
+    # Without TensorFlow only the Keras 3 front end's tests are collected (the others
+    # import TensorFlow at their top).
+    if (not TENSORFLOW and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_")
+            and KERAS3_TESTS not in collection_path.parents):
+        return True
     # A module of experiment tests imports zookeeper or tfds at its top: not collected.
     if (not experiments_installed() and collection_path.suffix == ".py"
             and collection_path.name.startswith("test_")):
@@ -176,13 +205,32 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_report_header(config):
+    if not TENSORFLOW:
+        return ("TensorFlow not installed: running the Keras 3 front end's tests only "
+                "(tests/keras3), those comparing with the tf-keras front end skipped")
     if not experiments_installed():
         return ("experiments extra not installed: running the library's tests only "
                 "(those not marked `experiments`)")
     return None
 
 
+# The inner loop (`pytest -m "not slow"`) leaves out what trains for seconds or starts
+# processes: every test of these modules (nearly all of each trains or starts processes,
+# or shares a module fixture that does), every reader of the session's run folders, and
+# each test marked `@pytest.mark.slow` elsewhere.
+SLOW_MODULES = tuple(f"tests/{m}.py" for m in (
+    "keras3/test_scenario", "optimizers/test_successors", "plot/test_figures",
+    "plot/test_notebooks", "test_experiments_extra", "test_export", "test_imagenet",
+    "test_keras2", "test_readme", "test_saving", "test_step_record", "test_successor_tasks",
+    "test_theory", "training/test_crash_safety", "training/test_distribution",
+    "training/test_mixed_precision", "training/test_streams"))
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (item.nodeid.startswith(SLOW_MODULES)
+                or SHARED_RUNS.intersection(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)
     if not experiments_installed():
         deselected = [i for i in items if i.get_closest_marker("experiments")]
         if deselected:
@@ -197,8 +245,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    # xdist's own loadgroup reads groups from node ids, which pytest 9.2 no longer lets a
-    # plugin change; the workers' units are a function of the node id instead.
+    # Not xdist's public `--dist loadgroup` with `xdist_group` marks: it puts a test's
+    # group into its node id (`...::test@group`), which pytest 9.2 no longer lets a plugin
+    # change; tried with pytest 9.2.0 and pytest-xdist 3.8.0, two tests of one group ran
+    # on two workers. Nor `--dist loadscope`/`loadfile`: the run readers span modules.
+    # So the scheduler's unit of a test is `worker_unit(nodeid)`, through the one method
+    # LoadScopeScheduling has for it.
     from xdist.scheduler import LoadScopeScheduling
 
     class ByUnit(LoadScopeScheduling):
@@ -209,6 +261,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_xdist_auto_num_workers(config):
-    # One worker more than cores: tests that wait on processes of their own (kills, two
-    # workers, locks) leave a core idle. Measured on 2 cores: 3 workers beat 2 and 4.
-    return min(len(os.sched_getaffinity(0)) + 1, 8)
+    # One worker per core. Measured on 2 cores, the whole suite in one run each: 3 workers
+    # 771 CPU-seconds in 392 s, 2 workers 716 in 386 s (a third worker's waits on its
+    # processes no longer pay for its share of the cores once each op runs on one thread).
+    return min(len(os.sched_getaffinity(0)), 8)

@@ -57,6 +57,7 @@ def _step_scalars(folder, tag):
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_step_and_epoch_flips_match_the_weights(make, tmp_path):
     truth = _TrueFlips()
     csv_path = tmp_path / "log.csv"
@@ -87,6 +88,7 @@ def test_step_and_epoch_flips_match_the_weights(make, tmp_path):
     assert "pi/binary_1" in rows[0]
 
 
+@pytest.mark.slow
 def test_update_freq_logs_the_mean_per_step_over_the_window(tmp_path):
     truth = _TrueFlips()
     _fit([rb.FlipLogger(str(tmp_path), update_freq=4, per_layer=False), truth], epochs=2)
@@ -100,6 +102,7 @@ def test_update_freq_logs_the_mean_per_step_over_the_window(tmp_path):
     assert "batch_flips/binary_1" not in events.Tags()["tensors"]  # per_layer=False
 
 
+@pytest.mark.slow
 def test_a_second_fit_counts_only_its_own_flips():
     model, _ = _fit([rb.FlipLogger()], epochs=1)
     truth = _TrueFlips()
@@ -107,6 +110,7 @@ def test_a_second_fit_counts_only_its_own_flips():
     assert history.history["flips"] == [sum(sum(f.values()) for f in truth.per_step)]
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars(tmp_path):
     _, history = _fit([rb.FlipLogger(log_dir=str(tmp_path), update_freq=1)], epochs=2)
     events = EventAccumulator(str(tmp_path / "flips"), size_guidance={"tensors": 0})
@@ -163,6 +167,7 @@ def _scalars(folder, tag):
 
 
 @pytest.mark.parametrize("update_freq", [1, 3])
+@pytest.mark.slow
 def test_batch_metrics_are_each_window_of_batches_own_mean(tmp_path, update_freq):
     # 150 examples at batch 32: four batches of 32 and one of 22 per epoch, two epochs;
     # windows of 3 steps end at steps 3, 6, 9, the second across the epoch boundary.
@@ -203,6 +208,7 @@ class _NoMetrics(tf.keras.Model):
         return []
 
 
+@pytest.mark.slow
 def test_batch_metrics_need_a_loss_or_metric():
     model = _NoMetrics()
     model.compile(bop_adam(), loss=LOSS)
@@ -211,6 +217,7 @@ def test_batch_metrics_need_a_loss_or_metric():
                   callbacks=[rb.BatchMetricLogger(None)])
 
 
+@pytest.mark.slow
 def test_batch_metrics_over_two_replicas_are_the_global_batchs(tmp_path):
     """Under MirroredStrategy the metrics' sums are per replica; the logger reads them
     summed, so each step's values are those of one device at the same global batch

@@ -21,6 +21,7 @@ def run_task(name, **config):
 
 @pytest.mark.parametrize("name", ["cifar10_bop", "cifar10_bop_study", "cifar10_latent_adam",
                                   "mnist_bop", "mnist_latent_adam"])
+@pytest.mark.slow
 def test_tasks_on_mock_data_run_a_few_steps(name, tmp_path):
     with tfds.testing.mock_data(num_examples=8):
         summary = run_task(name, epochs=1, batch_size=4, run_dir=str(tmp_path / name),
@@ -53,6 +54,7 @@ def test_fashion_mnist_tasks_on_a_slice(name, tmp_path):
     assert summary["test_examples"] == 10000 and 0.0 < summary["test_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_demo_learns_digits_well_above_chance(tmp_path):
     summary = run_task("demo", run_dir=str(tmp_path))
     assert summary["test_accuracy"] > 0.8  # chance: 0.1
@@ -81,6 +83,7 @@ def test_sweep_runs_every_grid_point_into_its_own_folder(sweep_run):
     assert folders == sorted(f"gamma={g:g}_tau={t:g}" for g, t, _ in GRIDS["authors"])
 
 
+@pytest.mark.slow
 def test_training_stops_after_the_given_number_of_epochs_without_flips(tmp_path):
     # τ = 1e9: no average ever reaches it, so no weight flips.
     summary = run_task("demo", **{"binary_optimizer.threshold": 1e9}, stop_after_flipless_epochs=2, epochs=10,
@@ -89,6 +92,7 @@ def test_training_stops_after_the_given_number_of_epochs_without_flips(tmp_path)
     assert summary["flips_last_epoch"] == 0
 
 
+@pytest.mark.slow
 def test_summary_counts_every_flip_of_the_run(tmp_path):
     summary = run_task("demo", epochs=3, run_dir=str(tmp_path), **{"dataset.train_limit": 64})
     rows = (tmp_path / "log.csv").read_text().splitlines()
@@ -170,6 +174,7 @@ S, G = "binary_optimizer.sigma", "binary_optimizer.gamma"
 ROUND_SIGMA = f"vary={S}=1e-3,1e-2;{G}=1e-3,1e-2"
 
 
+@pytest.mark.slow
 def test_every_documented_sweep_line_is_accepted():
     lines = _documented_sweep_lines()
     # the README's own: a Bop2ndOrder point, varying σ and γ
@@ -291,6 +296,7 @@ def test_a_sweeps_own_folder_is_its_to_rewrite(sweep_run, tmp_path):
     check_sweep_folder(str(tmp_path / "empty"))
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(tmp_path, capfd):
     from rethink_bnn.train import main
 
@@ -359,6 +365,7 @@ def test_sigterm_to_a_sweep_stops_its_running_point_which_resumes(tmp_path):
             os.kill(pid, 0)
 
 
+@pytest.mark.slow
 def test_a_point_process_dies_with_a_sweep_that_is_killed(tmp_path):
     """SIGKILL cannot be passed on: the parent-death signal stops the point instead."""
     import os

@@ -97,3 +97,37 @@ def test_an_import_blocker_before_us_still_decides():
         "    print(error)\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "blocked"
+
+
+# Without the `tf` extra: TensorFlow, tf-keras and Larq hidden, as an environment with
+# JAX or PyTorch alone has them (./setup.sh keras3 runs the Keras 3 front end there).
+WITHOUT_TF_EXTRA = """
+import importlib.abc, sys
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "tf_keras", "larq"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Hide())
+import rethink_bnn, rethink_bnn.declarations, rethink_bnn.files  # need none of them
+for use in ("rethink_bnn.Bop", "from rethink_bnn import callbacks",
+            "import rethink_bnn.optimizers", "import rethink_bnn.models"):
+    try:
+        exec(use)
+    except ImportError as error:
+        print(str(error))
+    else:
+        print("no error")
+"""
+
+
+def test_without_the_tf_extra_a_tf_keras_name_names_the_extra_in_one_line():
+    result = _python(WITHOUT_TF_EXTRA)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(" is ")[0] for line in lines] == [
+        "rethink_bnn.Bop", "rethink_bnn.callbacks", "rethink_bnn.optimizers",
+        "rethink_bnn.models"]
+    for line in lines:
+        assert line.endswith(' is the tf-keras front end (tensorflow, tf_keras, larq not '
+                             'installed): pip install "rethink_bnn[tf]" (or use '
+                             'rethink_bnn.keras3)'), line

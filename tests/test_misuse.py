@@ -160,6 +160,7 @@ def test_per_step_logging_in_a_custom_loop_is_an_error(callback, tmp_path):
     _one_line(raised)
 
 
+@pytest.mark.slow
 def test_epoch_flips_work_in_a_custom_loop():
     optimizer = _custom_loop(rb.callbacks.FlipLogger(update_freq="epoch"))
     assert int(optimizer.iterations.numpy()) == 3
@@ -168,6 +169,7 @@ def test_epoch_flips_work_in_a_custom_loop():
 # --- gradients that are None or sparse -------------------------------------------------
 
 @pytest.mark.parametrize("wrap", [lambda o: o, SkipNonFinite], ids=["case", "skip"])
+@pytest.mark.slow
 def test_a_sub_optimizer_without_gradients_leaves_the_rest_trained(wrap):
     """Only the head on the loss's path: Keras' error (every variable's value printed)
     came from Bop; under SkipNonFinite the CaseOptimizer was built on the head alone, so

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extr
 
 ROOT = Path(__file__).parents[1]
 # Build outputs and local state at the top of a checkout, which a fresh clone lacks.
-LOCAL_STATE = {".git", ".venv", ".venv-core", "build", "dist", "runs", ".pytest_cache"}
+LOCAL_STATE = {".git", ".venv", ".venv-core", ".venv-keras3", "build", "dist", "runs", ".pytest_cache"}
 
 
 def _copy_checkout(destination):
@@ -100,6 +100,7 @@ def _run_outside_the_sources(tmp_path, python, *arguments):
     )
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_module_of_the_source_tree(wheel):
     sources = {path.relative_to(ROOT).as_posix() for path in (ROOT / "rethink_bnn").rglob("*.py")}
     packaged = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
@@ -109,6 +110,41 @@ def test_the_wheel_holds_every_module_of_the_source_tree(wheel):
     )
 
 
+def _requirements(wheel, extra):
+    """The wheel's requirements with `extra` (\"\": the plain install), by name."""
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(name).decode().splitlines()
+    requirements = [Requirement(line.partition(": ")[2]) for line in lines
+                    if line.startswith("Requires-Dist: ")]
+    chosen = {}
+    for r in requirements:
+        if r.marker is None or r.marker.evaluate({"extra": extra}):
+            chosen.setdefault(r.name.lower(), []).append(r)
+    return chosen
+
+
+TF_STACK = {"tensorflow", "tf-keras", "larq", "tensorboard"}
+
+
+@pytest.mark.parametrize("extra", ["", "keras3", "jax", "torch", "test-keras3"])
+def test_the_plain_install_and_the_keras3_extras_bring_no_tensorflow_nor_numpy_below_2(
+        wheel, extra):
+    chosen = _requirements(wheel, extra)
+    assert not TF_STACK & set(chosen), sorted(TF_STACK & set(chosen))
+    assert all(r.specifier.contains("2.4.6") for r in chosen["numpy"]), chosen["numpy"]
+
+
+@pytest.mark.parametrize("extra", ["tf", "experiments", "gpu"])
+def test_the_tf_keras_extras_bring_its_stack_with_larqs_numpy(wheel, extra):
+    chosen = _requirements(wheel, extra)
+    assert TF_STACK <= set(chosen)
+    assert not all(r.specifier.contains("2.0.0") for r in chosen["numpy"])  # larq's < 2
+
+
+@pytest.mark.slow
 def test_the_package_comes_from_the_fresh_environment_not_the_repository(fresh, tmp_path):
     python, purelib = fresh
     # find_spec resolves `import rethink_bnn` on the same sys.path as the CLIs below,
@@ -130,6 +166,7 @@ def test_the_package_comes_from_the_fresh_environment_not_the_repository(fresh, 
     ("rethink_bnn.train", ["usage: python -m rethink_bnn.train TASK", "cifar10_bop", "demo"]),
     ("rethink_bnn.plot", ["usage: python -m rethink_bnn.plot", "sweep", "arbitrary_lr"]),
 ])
+@pytest.mark.slow
 def test_the_installed_clis_run_from_any_folder(fresh, tmp_path, cli, expected):
     python, _ = fresh
     result = _run_outside_the_sources(tmp_path, python, "-m", cli, "--help")
@@ -139,6 +176,7 @@ def test_the_installed_clis_run_from_any_folder(fresh, tmp_path, cli, expected):
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_a_folder_of_modules_without_init_stops_the_build(tmp_path):
     checkout = _copy_checkout(tmp_path / "checkout")
     (checkout / "rethink_bnn" / "training" / "__init__.py").unlink()

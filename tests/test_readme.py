@@ -29,8 +29,11 @@ def test_the_usage_example_runs_as_written(tmp_path):
 def test_the_development_sections_commands_name_files_that_exist_and_ci_runs_the_quick_starts():
     text = (ROOT / "README.md").read_text()
     section = text[text.index("\n## Development\n"):text.index("\n## Layout\n")]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    paths = re.findall(r"\btests/\S+\.py\b", block)
-    assert paths and all((ROOT / p).is_file() for p in paths), paths
+    commands = "".join(re.findall(r"```bash\n(.*?)```", section, re.S))
+    paths = re.findall(r"\btests/[\w/]+(?:\.py)?", commands)
+    assert paths and all((ROOT / p).exists() for p in paths), paths
+    markers = re.findall(r'-m "not (\w+)"', commands)  # the inner loop's, declared
+    declared = (ROOT / "setup.cfg").read_text()
+    assert markers and all(re.search(rf"^\s+{m}:", declared, re.M) for m in markers)
     quick_start = re.search(r"\./setup\.sh && (\.venv/bin/python -m pytest[^#\n]*?)\s*#", text)
     assert quick_start.group(1) in (ROOT / ".ci" / "run").read_text()

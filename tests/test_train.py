@@ -230,6 +230,7 @@ def test_missing_dataset_exits_2_and_leaves_no_run_folder(tmp_path, capsys):
         main(argv + ["--debug"])
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_overwritten_by_another_config(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(DEMO + [f"run_dir={run_dir}"]) == 0

@@ -19,6 +19,7 @@ def ste_sign(x, clip_value=1.0):
     Written without a custom gradient, so it differentiates on every backend: the
     forward value is sign(x) + mask * (x - x) = sign(x) exactly, and the derivative is
     the mask."""
+    x = ops.convert_to_tensor(x)  # a Keras Variable: jax 0.10's ones_like takes no Variable
     mask = ops.stop_gradient(ops.cast(ops.abs(x) <= clip_value, x.dtype))
     return ops.stop_gradient(sign(x)) + mask * (x - ops.stop_gradient(x))
 

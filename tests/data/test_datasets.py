@@ -89,6 +89,7 @@ def test_digits_are_real_and_split_deterministically():
     assert a.train()[1] + a.validation()[1] + len(y_test) == 1797
 
 
+@pytest.mark.slow
 def test_train_and_test_limits_keep_the_first_examples_of_their_split():
     whole, limited = _configured(Digits), _configured(Digits, train_limit=50, test_limit=7)
     for split, n in (("train", 50), ("test", 7)):

@@ -13,6 +13,7 @@ optimizer state after the extra epoch).
 
 import contextlib
 import importlib.abc
+import importlib.util
 import json
 import sys
 
@@ -126,6 +127,9 @@ def reload(folder):
     report["continued"] = continue_one_epoch(model, x, y, rk)
     report["loaded_at_end"] = loaded()
     np.savez(f"{folder}/reload.npz", **state(model))
+    if importlib.util.find_spec("tensorflow") is None:
+        report["tensorboard_flips"] = None  # Keras' TensorBoard callback needs TensorFlow
+        return report
     # Last (Keras' TensorBoard callback imports TensorFlow to write): the flip logs,
     # written by keras.callbacks.TensorBoard after FlipLogger.
     history = model.fit(x, y, batch_size=100, epochs=2, shuffle=False, verbose=0,

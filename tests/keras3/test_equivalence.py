@@ -4,11 +4,16 @@ flips and averages within float32 rounding."""
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import rethink_bnn as rb
-from tests.keras3.conftest import REPO, backends, run_under
-from tests.keras3.equivalence import CASES, problem, trajectory
+from tests.keras3.conftest import (REPO, backends, needs_tensorflow_backend, require_tf_keras,
+                                   run_under)
+
+require_tf_keras()  # the reference: the tf-keras optimizers
+
+import tensorflow as tf  # noqa: E402
+
+import rethink_bnn as rb  # noqa: E402
+from tests.keras3.equivalence import CASES, problem, trajectory  # noqa: E402
 
 WEIGHTS, GRADIENTS = problem()
 
@@ -44,7 +49,9 @@ def elsewhere(request, tmp_path_factory):
                        if key.startswith(f"{case}/")} for case in CASES}
 
 
+@needs_tensorflow_backend
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_bit_for_bit_with_the_tf_keras_optimizer_on_tensorflow(expected, case):
     import keras
 
@@ -57,6 +64,7 @@ def test_bit_for_bit_with_the_tf_keras_optimizer_on_tensorflow(expected, case):
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_same_flips_and_averages_within_float32_rounding_on_jax_and_torch(expected, elsewhere,
                                                                           case):
     got = elsewhere[case]

@@ -120,6 +120,7 @@ def _marked_dense_model():
     return model
 
 
+@pytest.mark.slow
 def test_a_kernel_marked_by_hand_is_routed_to_the_binary_optimizer_after_a_keras_reload(
         tmp_path):
     rng = np.random.default_rng(0)
@@ -150,6 +151,7 @@ def test_a_map_routes_the_variables_it_was_saved_with_by_the_end_of_their_path()
     assert routing(other) is adam
 
 
+@pytest.mark.slow
 def test_flip_logger_says_nothing_is_routed_after_the_first_batch():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer=keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
@@ -164,6 +166,7 @@ def test_flip_logger_says_nothing_is_routed_after_the_first_batch():
 
 
 @needs_tensorflow_backend
+@pytest.mark.slow
 def test_under_mirrored_strategy_every_replica_counts_the_invalid_steps():
     import tensorflow as tf
 

@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from tests.keras3.conftest import REPO, backends, run_under
+from tests.keras3.conftest import REPO, TENSORFLOW, backends, run_under
 
 SCENARIO = REPO / "tests" / "keras3" / "scenario.py"
 
 
-@pytest.fixture(scope="module", params=backends("jax", "torch") + ["tensorflow"])
+@pytest.fixture(scope="module", params=backends("jax", "torch", "tensorflow"))
 def scenario(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"keras3_{request.param}")
     for step in ("train", "reload"):
@@ -71,6 +71,8 @@ def test_neither_larq_nor_tf_keras_is_loaded_nor_tensorflow_but_as_the_backend(s
     assert reports["train"]["loaded_after_training"] == expected
 
 
+@pytest.mark.skipif(not TENSORFLOW, reason="keras.callbacks.TensorBoard writes with "
+                                          "TensorFlow, not installed here")
 def test_keras_tensorboard_writes_the_flip_logs_when_put_after_flip_logger(scenario):
     from rethink_bnn.events import read_scalars
 

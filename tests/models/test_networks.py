@@ -11,6 +11,7 @@ def _binary_weights(model):
     return sum(v.shape.num_elements() for v in model.trainable_variables if rb.is_binary_variable(v))
 
 
+@pytest.mark.slow
 def test_binarynet_has_the_papers_10352000_binary_weights():
     model = models.binarynet(weight_kind="bop")
     assert _binary_weights(model) == 10_352_000
@@ -21,6 +22,7 @@ def test_binarynet_has_the_papers_10352000_binary_weights():
     assert all(model.get_layer(f"conv_{i}").input_quantizer is not None for i in range(2, 7))
 
 
+@pytest.mark.slow
 def test_latent_binarynet_has_clipped_sign_kernels():
     model = models.binarynet(weight_kind="latent")
     kernels = [v for v in model.trainable_variables if "kernel" in v.name]
@@ -34,6 +36,7 @@ def test_latent_binarynet_has_clipped_sign_kernels():
 
 @pytest.mark.parametrize("build", [models.mnist_net, models.binary_mlp])
 @pytest.mark.parametrize("weight_kind", ["bop", "latent"])
+@pytest.mark.slow
 def test_small_networks_run_forward_and_backward(build, weight_kind):
     shape = (28, 28, 1) if build is models.mnist_net else (8, 8, 1)
     model = build(input_shape=shape, weight_kind=weight_kind, seed=1)
@@ -66,6 +69,7 @@ def test_weights_is_not_an_argument_of_our_networks(build):
 
 
 @pytest.mark.parametrize("seed", [None, 3])
+@pytest.mark.slow
 def test_layers_of_equal_shape_get_different_kernels(seed):
     model = models.binary_mlp(units=(32, 32, 32), seed=seed)
     second, third = model.get_layer("dense_2").kernel, model.get_layer("dense_3").kernel
@@ -91,6 +95,7 @@ def test_the_mnist_net_is_built_as_the_reports_code_builds_it():
 
 
 @pytest.mark.experiments
+@pytest.mark.slow
 def test_larq_zoo_and_scipy_stats_load_only_when_first_used():
     # Every process of ours pays for what the tasks import: larq-zoo (Keras 3's
     # applications, 2.4 s) only for the ImageNet networks, scipy.stats only for the ANOVA.

@@ -175,6 +175,7 @@ def test_float_slots_of_the_weights_shape_and_nothing_else(make):
     ],
     ids=["constant", "exponential-gamma", "linear-gamma"],
 )
+@pytest.mark.slow
 def test_matches_larq_bop_bit_for_bit_for_150_steps(rng, gamma, threshold):
     init = np.where(rng.normal(size=(40, 30)) >= 0, 1.0, -1.0).astype(np.float32)
     ours_w, larq_w = tf.Variable(init), tf.Variable(init)
@@ -269,6 +270,7 @@ def _run(init, grads, mode, make):
 
 @pytest.mark.parametrize("mode", ["tf.function", "xla"])
 @over_binary_optimizers
+@pytest.mark.slow
 def test_compiled_steps_match_eager(rng, make, mode):
     init = np.where(rng.normal(size=(64, 32)) >= 0, 1.0, -1.0).astype(np.float32)
     grads = _grads(rng, init.shape, 30)
@@ -416,6 +418,7 @@ def test_a_zero_gradient_flips_nothing_whatever_the_dtype(dtype):
 @pytest.mark.parametrize("mode", ["tf.function", "xla"])
 @pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: d.name)
 @over_binary_optimizers
+@pytest.mark.slow
 def test_low_precision_weights_compiled_match_eager(make, dtype, mode):
     gradients = _as_stored(dtype, _gradient_series("normal"))
     compiled = _low_precision_run(dtype, gradients, make, mode)
@@ -441,6 +444,7 @@ def test_the_state_is_float32_or_wider(make, dtype, slot):
 
 
 @over_binary_optimizers
+@pytest.mark.slow
 def test_a_float16_model_trains_in_fit(make):
     # Plain Dense layers with binary kernels: Larq's quantizers compute in float32.
     layer = dict(use_bias=False, dtype="float16",
@@ -490,6 +494,7 @@ def _saved(model, path):
             if not key.startswith("_CHECKPOINTABLE")}, path
 
 
+@pytest.mark.slow
 def test_a_resumed_run_saves_the_keys_of_an_uninterrupted_one(tmp_path):
     # The resumed model restores before its optimizer is built, as a resumed run does;
     # Keras' cached checkpoint children then put the flip counter under another key.

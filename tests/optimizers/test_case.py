@@ -50,6 +50,7 @@ def _assert_same_state(a, b):
 # --- routing ---------------------------------------------------------------------
 
 @over_binary_classes
+@pytest.mark.slow
 def test_binary_kernels_go_to_the_binary_optimizer_and_the_rest_to_adam(make):
     model = _compiled(make)
     x, y = toy_data()
@@ -80,6 +81,7 @@ def test_learning_rate_is_the_default_optimizers(make):
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_custom_training_loop_in_tf_function(make):
     model = dense_bnn()
     opt = binary_adam(make)
@@ -101,6 +103,7 @@ def test_custom_training_loop_in_tf_function(make):
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_model_fit_with_jit_compile(make):
     model = dense_bnn()
     model.compile(binary_adam(make), loss=LOSS, jit_compile=True)
@@ -286,6 +289,7 @@ def _checkpoint(model, path):
 
 
 @over_binary_optimizers
+@pytest.mark.slow
 def test_checkpoint_restore_then_continue_equals_an_uninterrupted_run(make, tmp_path):
     """Exact resume: 2 epochs, a checkpoint, a restore into fresh objects before the
     optimizer is built (as a resumed run restores), 2 more epochs: bit for bit the
@@ -329,6 +333,7 @@ def test_checkpoint_restore_then_continue_equals_an_uninterrupted_run(make, tmp_
         np.testing.assert_array_equal(resumed_saved[key], value, err_msg=key)
 
 
+@pytest.mark.slow
 def test_model_save_and_load_keep_the_optimizer_state(tmp_path):
     # (For every binary optimizer and format, in a fresh process: tests/test_saving.py.)
     x, y = toy_data()
@@ -377,6 +382,7 @@ def _fit_under(strategy, x, y, make):
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_mirrored_strategy_keeps_replicas_identical_and_matches_one_device(make):
     """After every step each replica holds the same kernels and state, and weights flip.
     Bop's run also matches one device's, flip for flip (the others' updates run in the

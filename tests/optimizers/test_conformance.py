@@ -45,6 +45,7 @@ def _train(optimizer, epochs=2):
     return model
 
 
+@pytest.mark.slow
 def test_declarations_and_a_rule_are_a_whole_optimizer():
     ours = _train(SameAsBop(threshold=1e-5, gamma=0.05))
     bop = _train(rb.Bop(threshold=1e-5, gamma=0.05))
@@ -62,6 +63,7 @@ def test_declarations_and_a_rule_are_a_whole_optimizer():
     assert SameAsBop.neutral_hyperparameters() == {"gamma": 0.0, "threshold": np.inf}
 
 
+@pytest.mark.slow
 def test_an_invalid_step_gets_the_declared_neutral_values():
     model = _train(SameAsBop(threshold=1e-5, gamma=0.05), epochs=1)
     optimizer = model.optimizer.optimizers[0]

@@ -65,6 +65,7 @@ SKIPPED_STEP_CASES = [
 @pytest.mark.parametrize("optimizer, bad, compiled", [
     pytest.param(*case, id=f"{case[0]}-{'tf.function' if case[2] else 'eager'}-{case[1]}")
     for case in SKIPPED_STEP_CASES])
+@pytest.mark.slow
 def test_a_non_finite_step_is_skipped_as_if_it_never_happened(optimizer, bad, compiled):
     make = BINARY_OPTIMIZERS[optimizer]
     shapes = [(6, 5), (5, 3)]
@@ -113,6 +114,7 @@ def test_without_the_check_the_state_is_poisoned_for_good(make):
 
 @pytest.mark.parametrize("optimizer, bad", [
     ("bop", "nan"), ("bop", "inf"), ("bop2", "inf"), ("bop2-unbiased", "nan"), ("cema", "inf")])
+@pytest.mark.slow
 def test_case_optimizer_skips_the_whole_step_for_every_sub_optimizer(optimizer, bad):
     make = BINARY_OPTIMIZERS[optimizer]
     x, y = toy_data(n=32)
@@ -224,6 +226,7 @@ def _fit_with_bad_batches(strategy, x, y, bad_rows, value, make):
     # above run it for each)
     ("cema", 1, "inf"),
 ])
+@pytest.mark.slow
 def test_fit_skips_bad_steps_logs_them_and_goes_on(optimizer, replicas, bad):
     x, y = toy_data(n=256)
     # Not collective all-reduce: TensorFlow cannot run a second collective model in a
@@ -254,6 +257,7 @@ def test_fit_skips_bad_steps_logs_them_and_goes_on(optimizer, replicas, bad):
 
 
 @over_binary_optimizers
+@pytest.mark.slow
 def test_the_logger_counts_the_skips_of_a_model_built_by_its_first_step(make):
     # The wrapper makes its counters on the first step, after the logger found them.
     x, y = toy_data(n=64)

@@ -191,6 +191,7 @@ def test_the_setters_take_a_valid_scalar_tensor_and_refuse_other_shapes(optimize
 # --- the ways around the setters, in every mode -------------------------------------------
 
 @pytest.mark.parametrize("optimizer, which, name, value, mode", other_cases(MODES + ["xla-update"]))
+@pytest.mark.slow
 def test_set_value_on_the_variable_changes_nothing_and_is_counted(optimizer, which, name,
                                                                    value, mode):
     variables = [_binary((8, 6), 0), _binary((6, 3), 1)]
@@ -218,6 +219,7 @@ def test_set_value_on_the_variable_changes_nothing_and_is_counted(optimizer, whi
 
 
 @pytest.mark.parametrize("optimizer, which, name, value, mode", other_cases(MODES))
+@pytest.mark.slow
 def test_a_schedule_that_turns_invalid_for_one_step_skips_that_step(optimizer, which, name,
                                                                     value, mode):
     variables = [_binary((8, 6), 0)]
@@ -260,6 +262,7 @@ def test_a_lead_schedule_that_decays_to_zero_ends_in_counted_steps_that_change_n
 
 
 @pytest.mark.parametrize("optimizer", BINARY_OPTIMIZERS)
+@pytest.mark.slow
 def test_an_overflowing_schedule_is_caught(optimizer):
     # 0.5 * 1e30 ** step: above 1 from step 1, +inf in float32 from step 2.
     variables = [_binary((8, 6), 0)]
@@ -362,6 +365,7 @@ class SetForOneEpoch(tf.keras.callbacks.Callback):
          "gamma-inf-xla", "threshold-nan-xla",
          "bop2-unbiased-sigma-nan-two-replicas", "cema-alpha-above-1-xla"],
 )
+@pytest.mark.slow
 def test_fit_with_case_optimizer_keeps_kernels_binary_counts_and_logs(
     optimizer, which, value, replicas, jit_compile, caplog
 ):
@@ -409,6 +413,7 @@ def _all_binary_model():
 @pytest.mark.parametrize("optimizer, bad", [
     ("bop", np.nan), ("bop", 2.0), ("bop", -1.0), ("bop2-unbiased", np.nan), ("cema", 2.0)],
     ids=["nan", "above-1", "negative", "bop2-unbiased-nan", "cema-above-1"])
+@pytest.mark.slow
 def test_learning_rate_scheduler_on_a_binary_optimizer_alone(optimizer, bad, caplog):
     """The scheduler sets the lead hyperparameter: Bop's and Bop2ndOrder's γ, CEMA's α."""
     x, y = toy_data(n=128)
@@ -429,6 +434,7 @@ def test_learning_rate_scheduler_on_a_binary_optimizer_alone(optimizer, bad, cap
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_the_logger_reports_zero_quietly(make, caplog):
     x, y = toy_data(n=64)
     model = dense_bnn()
@@ -441,6 +447,7 @@ def test_the_logger_reports_zero_quietly(make, caplog):
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_the_logger_works_with_a_binary_optimizer_without_the_gradient_check(make):
     x, y = toy_data(n=64)
     model = _all_binary_model()
@@ -451,6 +458,7 @@ def test_the_logger_works_with_a_binary_optimizer_without_the_gradient_check(mak
 
 
 @over_binary_classes
+@pytest.mark.slow
 def test_the_logger_works_with_a_model_built_by_its_first_step(make):
     x, y = toy_data(n=64)
     binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), use_bias=False,

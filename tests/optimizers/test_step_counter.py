@@ -72,6 +72,7 @@ def test_skipped_steps_count_both_wrappers_skips_once_each():
     assert [int(o.iterations) for o in case.optimizers] == [6, 6]
 
 
+@pytest.mark.slow
 def test_adam_after_skipped_steps_matches_adam_that_counted_them():
     """Adam's bias correction reads the one step count: its moments and weights after
     'g o g' equal those of an Adam that applied the first step, had its counter
@@ -92,6 +93,7 @@ def test_adam_after_skipped_steps_matches_adam_that_counted_them():
 
 
 @pytest.mark.parametrize("mode", ["eager", "tf.function"])
+@pytest.mark.slow
 def test_gamma_and_threshold_are_reported_for_the_same_step(mode):
     model = dense_bnn()
     case = _case()
@@ -110,6 +112,7 @@ def test_gamma_and_threshold_are_reported_for_the_same_step(mode):
 
 
 @pytest.mark.experiments  # the training loop's callbacks
+@pytest.mark.slow
 def test_the_epoch_log_holds_the_hyperparameters_of_the_epochs_last_step():
     from rethink_bnn.training.loop_callbacks import HyperparameterLogger
 

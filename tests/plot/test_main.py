@@ -11,6 +11,7 @@ from tests.plot.images import assert_real_png, assert_real_svg
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
 
 
+@pytest.mark.slow
 def test_the_default_output_is_the_run_folders_figures_folder(training_run, capsys):
     assert main(["training", str(training_run)]) == 0
     path = training_run / "figures" / "training.png"
@@ -29,6 +30,7 @@ def test_approximation_prints_and_writes_the_table_next_to_the_figure(
     assert_real_svg(out)
 
 
+@pytest.mark.slow
 def test_sweep_takes_sigma(sweep_run, tmp_path):
     assert main(["sweep", str(sweep_run), "--sigma", "0", "-o", str(tmp_path / "s.png")]) == 0
     assert_real_png(tmp_path / "s.png")
@@ -137,6 +139,7 @@ def test_a_damaged_run_folder_is_one_line_exit_2_and_nothing_written(
     assert _snapshot(damaged) == before and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_is_one_line(training_run, tmp_path, capsys):
     assert main(["training", str(training_run), "-o", "/proc/x.png"]) == 2
     err = capsys.readouterr().err
@@ -150,6 +153,7 @@ def _one_line(capsys, *expected):
         assert text in err, err
 
 
+@pytest.mark.slow
 def test_an_existing_file_outside_a_runs_figures_is_refused_unless_force(training_run,
                                                                         tmp_path, capsys):
     (tmp_path / "mine.png").write_bytes(b"mine")

@@ -78,6 +78,7 @@ def test_a_schedules_values_are_checked_against_the_hyperparameters_range():
     ok.validate()
 
 
+@pytest.mark.slow
 def test_demo_trains_with_cema_and_records_it(tmp_path):
     from tests.test_experiments import run_task
 

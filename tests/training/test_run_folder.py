@@ -150,6 +150,7 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path):
                                                     "best_weights.h5.bak", "checkpoints.old"))
 
 
+@pytest.mark.slow
 def test_an_unmarked_copy_of_a_run_is_refused_in_one_line_and_left_as_it_is(
         finished_run, tmp_path, capsys):
     run_dir = _copy(finished_run, tmp_path, finished=False)
@@ -260,6 +261,7 @@ def test_a_damaged_run_folder_gives_one_line_exit_2_and_changes_nothing(
 
 @pytest.mark.parametrize("case", ["truncated config.json", "garbage config.json",
                                   "config.json a list"])
+@pytest.mark.slow
 def test_overwrite_replaces_a_run_whose_config_is_damaged(case, finished_run, tmp_path):
     run_dir = _copy(finished_run, tmp_path)
     (run_dir / "my_notes.txt").write_text("keep me\n")
@@ -345,6 +347,7 @@ FALLBACKS = {  # damage, the checkpoint resumed from, what the Resuming line say
 
 
 @pytest.mark.parametrize("case", FALLBACKS)
+@pytest.mark.slow
 def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(case, finished_run,
                                                                   tmp_path, capsys):
     damage, resumed, note = FALLBACKS[case]
@@ -368,6 +371,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(case, finished
     assert "holds a finished run of this configuration" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_run_without_its_checkpoints_says_it_starts_again(finished_run, tmp_path, capsys):
     """What the error for unreadable checkpoints suggests: move them aside."""
     run_dir = _copy(finished_run, tmp_path, finished=False)
@@ -379,6 +383,7 @@ def test_a_run_without_its_checkpoints_says_it_starts_again(finished_run, tmp_pa
     assert [row["epoch"] for row in read_csv(run_dir / "log.csv")] == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_model_gives_one_line(finished_run, tmp_path, capsys):
     run_dir = _copy(finished_run, tmp_path, finished=False)
     for path in (run_dir / "checkpoints").glob("ckpt-3.*"):
@@ -400,6 +405,7 @@ BEST_WEIGHTS = {
 
 
 @pytest.mark.parametrize("case", BEST_WEIGHTS)
+@pytest.mark.slow
 def test_a_run_whose_best_weights_are_lost_still_finishes(case, finished_run, tmp_path,
                                                           capsys):
     run_dir = _copy(finished_run, tmp_path, finished=False)
@@ -550,6 +556,7 @@ def _interrupt(process, sig, code, run_dir, epochs_done):
     return out
 
 
+@pytest.mark.slow
 def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path):
     """Real processes: the first holds the folder (stopped in epoch 2), a second start
     is refused in one line without writing anything; Ctrl-C stops the first with one
@@ -590,6 +597,7 @@ HOLD = ("import fcntl, json, os, sys, time; f = open(sys.argv[1], 'a+'); "
 CLUSTER = {"worker": ["localhost:1", "localhost:2"]}
 
 
+@pytest.mark.slow
 def test_a_folder_locked_by_another_process_is_refused_until_it_dies(tmp_path):
     folder = RunFolder(tmp_path / "run")
     folder.claim(CONFIG)

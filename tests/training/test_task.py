@@ -46,6 +46,7 @@ def test_the_global_batch_must_split_evenly_over_the_replicas(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_every_logged_value_under_its_own_column(tmp_path):
     """A log written by a version that logged other values (here: without `step`) is
     widened, not shifted; logging frequencies may change on resume."""
@@ -68,6 +69,7 @@ def test_a_resumed_run_keeps_every_logged_value_under_its_own_column(tmp_path):
     assert all(0 <= float(row["accuracy"]) <= 1 for row in rows)
 
 
+@pytest.mark.slow
 def test_a_resume_whose_log_lost_rows_says_so(tmp_path, capsys):
     """A log emptied by hand cannot be rebuilt from checkpoints: the resume warns."""
     _demo(tmp_path, epochs=2, **{"dataset.train_limit": 64}).run()
