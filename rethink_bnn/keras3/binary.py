@@ -75,13 +75,18 @@ def _scalar(value, owner, name):
     if value is None or isinstance(value, (str, bool)):
         raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
                         "return a scalar float.")
-    value = ops.convert_to_tensor(value)
+    try:
+        value = ops.convert_to_tensor(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
+                        "return a scalar float.") from error
     if tuple(value.shape) != ():
         raise ValueError(f"{owner}'s {name} schedule returned a tensor of shape "
                          f"{list(value.shape)}: a schedule must return a scalar "
                          "(ops.reshape(value, ()) or value[0]).")
-    if keras.backend.standardize_dtype(value.dtype) == "bool":
-        raise TypeError(f"{owner}'s {name} schedule returned a bool tensor: a schedule "
+    dtype = keras.backend.standardize_dtype(value.dtype)
+    if not (dtype.startswith(("float", "bfloat", "int", "uint"))):
+        raise TypeError(f"{owner}'s {name} schedule returned a {dtype} tensor: a schedule "
                         "must return a scalar float.")
     return value
 

@@ -59,7 +59,7 @@ class FlipLogger(keras.callbacks.Callback):
         self._check_routing()
 
     def on_train_batch_end(self, batch, logs=None):
-        if not self._routing_checked:
+        if not getattr(self, "_routing_checked", False):
             self._check_routing()
 
     def _check_routing(self):

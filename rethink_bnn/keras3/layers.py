@@ -18,7 +18,10 @@ imported, and installs top-level packages named `docs`, `examples`, `experimenta
 needs a kernel that holds ±1 itself. These two layers are what Bop needs.
 """
 
+import numbers
+
 import keras
+import numpy as np
 from keras import ops
 
 from rethink_bnn.keras3.initializers import BinaryGlorotUniform
@@ -37,10 +40,12 @@ def _quantizer(value, what):
 
 
 def _positive_int(value, what):
-    """Keras' own check takes True for 1 and lets a float through in Conv2D."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """`value` as an int (numpy's too); Keras' own check takes True for 1 and lets a
+    float through in Conv2D."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value!r}.")
-    return value
+    return int(value)
 
 
 class _Quantized:
@@ -55,10 +60,19 @@ class _Quantized:
         if kernel_quantizer == "binary" and kwargs.get("lora_rank"):
             raise ValueError("lora_rank would add a real-valued term to a binary kernel: "
                              "leave it unset, or use kernel_quantizer=None.")
+        if kernel_quantizer == "binary" and kwargs.get("kernel_constraint") is not None:
+            raise ValueError("kernel_constraint would move a binary kernel off ±1: leave it "
+                             "unset, or use kernel_quantizer=None.")
         if kwargs.get("kernel_initializer") is None:  # Larq's default, or ±1 for binary
             kwargs["kernel_initializer"] = (BinaryGlorotUniform() if kernel_quantizer ==
                                             "binary" else "glorot_uniform")
         return kwargs
+
+    def enable_lora(self, *args, **kwargs):
+        if self.kernel_quantizer == "binary":
+            raise ValueError("enable_lora would add a real-valued term to a binary kernel: "
+                             "use kernel_quantizer=None for a LoRA layer.")
+        return super().enable_lora(*args, **kwargs)
 
     def _mark(self):
         if self.kernel_quantizer == "binary":

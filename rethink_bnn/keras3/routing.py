@@ -2,8 +2,9 @@
 rest to another (the Keras 3 counterpart of the tf-keras `CaseOptimizer`)."""
 
 import keras
+import numpy as np
 
-from rethink_bnn.keras3.binary import BinaryOptimizer
+from rethink_bnn.keras3.binary import BinaryOptimizer, _current_values
 from rethink_bnn.keras3.quantizers import is_binary_variable, mark_binary
 
 __all__ = ["BinaryOptimizerMap"]
@@ -27,7 +28,8 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
     (`binary_variables`, their paths and shapes), so that a kernel marked by hand with
     `mark_binary` (which `.keras` does not keep: the layers of `rethink_bnn.keras3` mark
     their own) is found, marked and routed again after loading. A map saved before it
-    routed anything records nothing: mark such kernels again after loading.
+    routed anything records nothing: after loading, mark such kernels and compile again
+    with a new MultiOptimizer (the loaded one has routed them already).
     (A plain function `lambda v: bop if is_binary_variable(v) else adam` routes the
     same, but cannot be saved.) One MultiOptimizer per model: Keras builds it on one
     model's variables.
@@ -47,10 +49,12 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
             raise TypeError("binary_optimizer must be a rethink_bnn.keras3 binary optimizer "
                             f"(e.g. rethink_bnn.keras3.Bop()), got {binary_optimizer!r}: "
                             "any other would train ±1 kernels off ±1.")
+        if isinstance(default_optimizer, BinaryOptimizer):
+            raise TypeError("default_optimizer must train real-valued variables (e.g. "
+                            f"keras.optimizers.Adam()), got the binary {default_optimizer!r}.")
         super().__init__(default_optimizer, optimizer_map)
         self.binary_optimizer = binary_optimizer
-        self._saved = [(str(path), tuple(int(n) for n in shape))
-                       for path, shape in (binary_variables or ())]
+        self._saved = _checked_records(binary_variables)
         self._routed = {}
 
     @property
@@ -64,12 +68,18 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
         return [self.binary_optimizer, *super().values()]
 
     def __call__(self, variable):
-        if is_binary_variable(variable) or any(
-                _same_variable(path, shape, variable) for path, shape in self._saved):
+        if is_binary_variable(variable) or self._recorded(variable):
             mark_binary(variable)
             self._routed[variable.path] = tuple(variable.shape)
             return self.binary_optimizer
         return super().__call__(variable)
+
+    def _recorded(self, variable):
+        """Whether a record names `variable`; only a ±1 variable is taken, so that a
+        real-valued one whose path ends alike (two sub-models' layers of one name,
+        whose outer names a reloaded model drops) is never sent to the binary one."""
+        return any(_same_variable(path, shape, variable) for path, shape in self._saved) \
+            and bool(np.all(np.abs(_current_values(variable)) == 1))
 
     def get_config(self):
         return {**super().get_config(), "binary_optimizer":
@@ -85,6 +95,24 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
 
         return cls(load("binary_optimizer"), load("default_optimizer"),
                    load("optimizer_map") or None, config.get("binary_variables"))
+
+
+def _checked_records(records):
+    """`binary_variables` as [(path, shape tuple)], or one TypeError saying its form."""
+    checked = []
+    for record in records or ():
+        try:
+            path, shape = record
+            shape = tuple(shape)
+        except (TypeError, ValueError):
+            path, shape = None, ()
+        if not isinstance(path, str) or not all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
+                for n in shape):
+            raise TypeError("binary_variables must be a list of (path, shape) pairs, e.g. "
+                            f"[('dense/kernel', (64, 10))], got the entry {record!r}.")
+        checked.append((path, tuple(int(n) for n in shape)))
+    return checked
 
 
 def _same_variable(path, shape, variable):

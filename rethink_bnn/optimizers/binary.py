@@ -230,8 +230,8 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         latest = tf.maximum(self.iterations - 1, 0)
         with tf.init_scope():
             self._current = tf_internals.untracked(self, {
-                name: tf.Variable(getattr(self, f"_{name}")(latest), trainable=False,
-                                  name=f"current_{name}")
+                name: tf.Variable(scalar_value(getattr(self, f"_{name}")(latest), type(
+                    self).__name__, name), trainable=False, name=f"current_{name}")
                 for name in self.hyperparameter_names[1:]
                 if isinstance(getattr(self, f"_{name}"), Schedule)})
         # Not a checkpoint dependency: the model owns these variables.

@@ -70,7 +70,7 @@ def scalar_value(value, owner, name):
     if not (value.dtype.is_floating or value.dtype.is_integer):
         raise TypeError(f"{owner}'s {name} schedule returned a {value.dtype.name} tensor: "
                         "a schedule must return a scalar float.")
-    return value
+    return tf.cast(value, tf.float32) if value.dtype.is_integer else value
 
 
 def check_value(hyperparameter, value):

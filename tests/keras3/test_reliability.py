@@ -182,3 +182,45 @@ def test_under_mirrored_strategy_every_replica_counts_the_invalid_steps():
     counter = model.optimizer.invalid_hyperparameter_steps
     copies = [int(v) for v in strategy.experimental_local_results(counter.value)]
     assert copies == [2, 2]
+
+
+def test_a_record_never_sends_a_real_valued_kernel_of_the_same_path_end_to_bop():
+    """Two sub-models' layers named `d`: a reloaded model's paths are both `d/kernel`."""
+    bop, adam = rk.Bop(), keras.optimizers.Adam()
+    routing = rk.BinaryOptimizerMap(bop, adam, binary_variables=[("a/d/kernel", (3, 2))])
+    with keras.name_scope("d"):
+        binary = keras.Variable(np.ones((3, 2), "float32"), name="kernel")
+        real = keras.Variable(np.full((3, 2), 0.5, "float32"), name="kernel")
+    assert routing(binary) is bop and routing(real) is adam
+    assert not rk.is_binary_variable(real)
+
+
+@pytest.mark.parametrize("records", ["dense/kernel", [("dense/kernel", 3)],
+                                     [(None, (8, 4))], [("d/kernel", (2.7, 3))]])
+def test_bad_binary_variables_are_one_type_error_saying_their_form(records):
+    with pytest.raises(TypeError, match="binary_variables must be a list of .path, shape. "
+                                        "pairs"):
+        rk.BinaryOptimizerMap(rk.Bop(), keras.optimizers.Adam(), binary_variables=records)
+
+
+def test_a_binary_default_optimizer_is_refused():
+    with pytest.raises(TypeError, match="default_optimizer must train real-valued"):
+        rk.BinaryOptimizerMap(rk.Bop(), rk.Bop())
+
+
+@pytest.mark.parametrize("layer", [lambda **k: rk.QuantDense(4, **k),
+                                   lambda **k: rk.QuantConv2D(4, 3, **k)])
+def test_nothing_may_move_a_binary_kernel_off_plus_minus_one(layer):
+    with pytest.raises(ValueError, match="kernel_constraint would move a binary kernel"):
+        layer(kernel_constraint="non_neg")
+    built = layer()
+    built.build((None, 8, 8, 3) if isinstance(built, rk.QuantConv2D) else (None, 8))
+    with pytest.raises(ValueError, match="enable_lora would add a real-valued term"):
+        built.enable_lora(2)
+    assert rk.QuantDense(np.int64(4)).units == 4  # a numpy int is an int
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, 1j])
+def test_a_schedule_that_returns_no_real_number_is_refused(value):
+    with pytest.raises(TypeError, match="^Bop's threshold schedule returned "):
+        rk.Bop(threshold=_Returns(value))

@@ -134,3 +134,20 @@ def test_a_schedule_that_returns_no_scalar_is_refused_when_given(cls, value, err
     for name in cls.hyperparameter_names:
         with pytest.raises(error, match=f"^{cls.__name__}'s {name} {message}"):
             cls(**{name: Returns()})
+
+
+def test_a_schedule_that_returns_an_int_is_a_float32_value():
+    import tensorflow as tf
+
+    class One(tf.keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 1
+
+        def get_config(self):
+            return {}
+
+    optimizer = rb.Bop(threshold=One(), gamma=1e-4)
+    variable = tf.Variable(np.ones(4, "float32"))
+    optimizer.apply_gradients([(tf.fill((4,), 1.0), variable)])
+    np.testing.assert_array_equal(variable.numpy(), np.ones(4))  # m = 1e-4 < τ = 1
+    assert int(optimizer.invalid_hyperparameter_steps) == 0
