@@ -4,8 +4,19 @@ error with its traceback instead."""
 
 import argparse
 import sys
+import threading
 
-__all__ = ["OneLineParser", "RunFailed", "UsageError", "one_line", "refuse"]
+__all__ = ["OneLineParser", "RunFailed", "TERMINATION", "Terminated", "UsageError",
+           "one_line", "refuse"]
+
+# Set by train's SIGTERM handler. The handler raises Terminated where the signal lands,
+# which may be inside a `__del__` (TensorFlow's garbage collection), where Python prints
+# and drops it: the training loop checks this at every batch, so the run stops anyway.
+TERMINATION = threading.Event()
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the run stops the same way."""
 
 
 class UsageError(ValueError):

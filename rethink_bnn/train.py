@@ -33,7 +33,7 @@ from rethink_bnn.zookeeper_internals import (
     convert_to_snake_case,
     parse_value_from_string,
 )
-from rethink_bnn.cli import RunFailed, UsageError, one_line, refuse
+from rethink_bnn.cli import TERMINATION, RunFailed, Terminated, UsageError, one_line, refuse
 from rethink_bnn.configs import (
     StoredConfigError,
     UnknownComponent,
@@ -58,11 +58,8 @@ _KEY_FORM = ("a key is a field's name or component.field (letters, digits and _)
              "epochs=3 or dataset.train_limit=64")
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that the run stops the same way."""
-
-
 def _raise_terminated(signum, frame):
+    TERMINATION.set()  # in case the exception lands where Python drops it
     raise Terminated()
 
 
@@ -305,6 +302,7 @@ def main(argv=None):
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     run_dir = None
+    TERMINATION.clear()
     # SIGTERM (a scheduler, `kill`) stops a run as Ctrl-C does; only the main thread may.
     previous = (signal.signal(signal.SIGTERM, _raise_terminated)
                 if threading.current_thread() is threading.main_thread()

@@ -306,3 +306,27 @@ def test_a_string_field_keeps_inf_as_its_text():
 
     task = configured(Demo, parse_pairs(["run_dir=inf"], "demo"))
     assert task.run_dir == "inf" and isinstance(task.run_dir, str)
+
+
+@pytest.mark.slow
+def test_a_sigterm_whose_exception_python_dropped_still_stops_the_run(tmp_path, capsys):
+    """The handler's exception can land in a `__del__`, where Python prints and drops it:
+    the flag it sets stops the run at the next batch, resumable (exit 143)."""
+    from rethink_bnn.cli import TERMINATION
+    from rethink_bnn.training.console import StopWhenTerminated
+
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    batches = []
+    TERMINATION.set()  # as after a dropped Terminated
+    try:
+        with pytest.raises(BaseException) as stopped:
+            model.fit(tf.ones((8, 2)), tf.ones((8, 1)), batch_size=2, verbose=0,
+                      callbacks=[StopWhenTerminated(), tf.keras.callbacks.LambdaCallback(
+                          on_train_batch_end=lambda batch, logs: batches.append(batch))])
+    finally:
+        TERMINATION.clear()
+    assert type(stopped.value).__name__ == "Terminated" and batches == []
+    run_dir = tmp_path / "run"
+    TERMINATION.set()  # main starts afresh: an earlier run's flag is not this one's
+    assert main(DEMO + [f"run_dir={run_dir}"]) == 0

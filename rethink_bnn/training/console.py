@@ -12,7 +12,9 @@ import time
 
 import tensorflow as tf
 
-__all__ = ["Console", "console_verbosity"]
+from rethink_bnn.cli import TERMINATION, Terminated
+
+__all__ = ["Console", "StopWhenTerminated", "console_verbosity"]
 
 # (key in the epoch logs, label, format): what the epoch line shows, when present.
 EPOCH_LINE = (
@@ -36,6 +38,21 @@ def console_verbosity(verbose):
     if verbose is None:
         return 1 if sys.stdout.isatty() else 2
     return verbose
+
+
+class StopWhenTerminated(tf.keras.callbacks.Callback):
+    """Raises `cli.Terminated` at the first batch or epoch end after a SIGTERM whose
+    exception Python dropped (raised inside a `__del__`): the run stops, resumable."""
+
+    def __init__(self):
+        super().__init__()
+        self._supports_tf_logs = True  # reads no logs: no per-step sync
+
+    def on_train_batch_end(self, batch, logs=None):
+        if TERMINATION.is_set():
+            raise Terminated()
+
+    on_epoch_end = on_test_batch_end = on_train_batch_end
 
 
 class Console(tf.keras.callbacks.Callback):

@@ -40,7 +40,7 @@ from rethink_bnn.training.checks import (  # noqa: F401  (ConfigError & co: impo
     require,
 )
 from rethink_bnn.training.distribution import is_chief, select_strategy
-from rethink_bnn.training.console import Console, console_verbosity
+from rethink_bnn.training.console import Console, StopWhenTerminated, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
     EpochCheckpoint,
@@ -306,6 +306,7 @@ class TrainingTask:
         if session.validation:
             callbacks.append(session.best)
         return callbacks + [
+            StopWhenTerminated(),
             Console(console_verbosity(self.verbose)),
             EpochLog(folder.csv_log),
             EpochTensorBoard(str(folder.tensorboard), write_graph=False, profile_batch=0),
