@@ -48,6 +48,7 @@ def test_sec_5_2_defaults_follow_the_paper():
 
 @needs_fashion
 @pytest.mark.parametrize("name", ["fashion_mnist_bop", "fashion_mnist_latent_adam"])
+@pytest.mark.slow
 def test_fashion_mnist_tasks_on_a_slice(name, tmp_path):
     summary = run_task(name, epochs=1, run_dir=str(tmp_path),
                        **{"dataset.train_limit": 500})
@@ -101,6 +102,7 @@ def test_summary_counts_every_flip_of_the_run(tmp_path):
 
 
 @needs_fashion
+@pytest.mark.slow
 def test_fashion_mnist_bop_reaches_the_accuracy_we_measured(tmp_path):
     """One epoch on all 54,000 training images: measured 0.7940 test accuracy on the
     2-core CI machine (TF 2.19.1) with the report's code's MNIST net (0.7642 with the

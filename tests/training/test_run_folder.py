@@ -248,6 +248,7 @@ DAMAGES = {  # damage(run folder), whether the run had finished, what the error 
 
 
 @pytest.mark.parametrize("case", DAMAGES)
+@pytest.mark.slow
 def test_a_damaged_run_folder_gives_one_line_exit_2_and_changes_nothing(
         case, finished_run, tmp_path, capsys):
     damage, finished, message = DAMAGES[case]
