@@ -295,7 +295,8 @@ class BopSweep:
 
 def _flat(config, point):
     """A point's nested configuration as zookeeper's flat {"key.sub": value}, each nested
-    component as the class `point` holds there (the same: the config is point's)."""
+    component as a new instance of the class `point` holds there (the config is made
+    from `point`'s fields, so the classes are the same)."""
     flat = {}
 
     def walk(node, component, prefix):
