@@ -20,11 +20,11 @@ def test_importing_first_gives_keras_2():
     assert result.stdout.strip().startswith("tf_keras")
 
 
-REFUSALS = """
-import tensorflow
-import rethink_bnn  # the top level alone is fine: the Keras 3 front end runs beside it
-for use in ("rethink_bnn.Bop", "import rethink_bnn.optimizers",
-            "import rethink_bnn.initializers", "import rethink_bnn.models"):
+def _each_use(prelude, *uses):
+    """A script: `prelude`, then each use of the tf-keras front end in turn, printing
+    the last line of its ImportError (or "no error")."""
+    return prelude + f"""
+for use in {uses!r}:
     try:
         exec(use)
     except ImportError as error:
@@ -32,6 +32,13 @@ for use in ("rethink_bnn.Bop", "import rethink_bnn.optimizers",
     else:
         print("no error")
 """
+
+
+REFUSALS = _each_use(
+    "import tensorflow\n"
+    "import rethink_bnn  # the top level alone is fine: the Keras 3 front end runs beside it\n",
+    "rethink_bnn.Bop", "import rethink_bnn.optimizers", "import rethink_bnn.initializers",
+    "import rethink_bnn.models")
 
 
 def test_tensorflow_imported_with_keras_3_is_an_error_that_says_what_to_do():
@@ -101,7 +108,7 @@ def test_an_import_blocker_before_us_still_decides():
 
 # Without the `tf` extra: TensorFlow, tf-keras and Larq hidden, as an environment with
 # JAX or PyTorch alone has them (./setup.sh keras3 runs the Keras 3 front end there).
-WITHOUT_TF_EXTRA = """
+WITHOUT_TF_EXTRA = _each_use("""
 import importlib.abc, sys
 class Hide(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -109,15 +116,8 @@ class Hide(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Hide())
 import rethink_bnn, rethink_bnn.declarations, rethink_bnn.files  # need none of them
-for use in ("rethink_bnn.Bop", "from rethink_bnn import callbacks",
-            "import rethink_bnn.optimizers", "import rethink_bnn.models"):
-    try:
-        exec(use)
-    except ImportError as error:
-        print(str(error))
-    else:
-        print("no error")
-"""
+""", "rethink_bnn.Bop", "from rethink_bnn import callbacks", "import rethink_bnn.optimizers",
+    "import rethink_bnn.models")
 
 
 def test_without_the_tf_extra_a_tf_keras_name_names_the_extra_in_one_line():

@@ -213,13 +213,14 @@ class BopSweep:
         """Every point configured and validated as its own process will be, so that a
         value out of range is refused before any point trains; ConfigError naming the
         point."""
-        labels = self.labels()
+        points = self.points()
+        labels = [_label(values, bool(self.vary)) for values in points]
         for label in labels:
             if labels.count(label) > 1:
                 raise ConfigError(f"vary: two points would share the folder {label}: give "
                                   "each value once.")
         base = fields_of(self.point)
-        for values, label in zip(self.points(), labels):
+        for values, label in zip(points, labels):
             config = self.point_config(base, values, os.path.join(self.run_dir, label))
             point = type(self.point)()
             try:
@@ -257,8 +258,8 @@ class BopSweep:
         check_sweep_folder(self.run_dir)
         name = convert_to_snake_case(type(self.point).__name__)
         base = {"task": name, **fields_of(self.point)}
-        commands, points = [], self.points()
-        for values, label in zip(points, self.labels()):
+        commands, labels = [], self.labels()
+        for values, label in zip(self.points(), labels):
             run_dir = os.path.join(self.run_dir, label)
             # the point's whole configuration goes to the process as a file
             config = os.path.join(self.run_dir, "points", f"{label}.json")
@@ -276,7 +277,7 @@ class BopSweep:
         write_json_atomically(os.path.join(self.run_dir, "sweep.json"), {
             "grid": None if self.vary else self.grid, "vary": self.axes() or None,
             "point": name, "points": results})
-        for label, result in zip(self.labels(), results):
+        for label, result in zip(labels, results):
             accuracy = result.get("test_accuracy")
             print(f"{label}: test accuracy "
                   f"{'unfinished' if accuracy is None else f'{accuracy:.4f}'}")

@@ -155,11 +155,10 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                   for h in rule.hyperparameters}
         options = {n: kwargs.pop(n, o.default) for n, o in rule.options.items()}
         lead, *others = self.hyperparameter_names
-        for hyperparameter, value in values.items():  # a schedule's kind of value, now
-            if isinstance(value, Schedule):
-                with _float32():
+        with _float32():  # Keras' schedules and its learning-rate variable use floatx
+            for hyperparameter, value in values.items():  # a schedule's kind of value, now
+                if isinstance(value, Schedule):
                     _scalar(value(0), cls.__name__, hyperparameter)
-        with _float32():  # Keras makes the learning-rate variable in floatx
             super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
         for option_name, value in options.items():
             setattr(self, option_name, checked_option(cls.__name__, option_name,
