@@ -46,7 +46,7 @@ def _choices():
                 if isinstance(obj, type) and issubclass(obj, base) and not name.startswith("_")
                 and hasattr(obj, "__component_fields__")}
 
-    from zookeeper.tf import Dataset, Preprocessing
+    from rethink_bnn.data.bases import Dataset, Preprocessing
 
     return {"dataset": of(data, Dataset), "preprocessing": of(data, Preprocessing),
             "model": {n: c for n, c in vars(models).items() if isinstance(c, type)

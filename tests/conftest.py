@@ -119,12 +119,12 @@ def approximation_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def arbitrary_lr_run(tmp_path_factory):
-    """arbitrary_lr (exact form) on Fashion-MNIST: 2 epochs of 50 steps, every step's
+    """arbitrary_lr (exact form) on Fashion-MNIST: 2 epochs of 20 steps, every step's
     weights of configurations 1, 2 and 3 compared (tests/test_theory.py), each epoch's
-    test accuracy on 1000 test images."""
+    test accuracy on 500 test images."""
     return _on_fashion_mnist(tmp_path_factory, "arbitrary_lr", epochs=2, batch_size=10,
                              compare_every_step=True,
-                             **{"dataset.train_limit": 500, "dataset.test_limit": 1000})
+                             **{"dataset.train_limit": 200, "dataset.test_limit": 500})
 
 
 class _Runs:

@@ -5,7 +5,8 @@ from typing import Tuple
 
 import tensorflow as tf
 from zookeeper import Field, component
-from zookeeper.tf import Preprocessing
+
+from rethink_bnn.data.bases import Preprocessing
 
 __all__ = ["Cifar10Augmentation", "ImageNetPreprocessing", "ScaleToUnitRange",
            "scale_to_unit_range"]

@@ -5,9 +5,9 @@ from typing import Tuple, Union
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field, PartialComponent
-from zookeeper.tf import Dataset, Preprocessing
 
 from rethink_bnn.data import Digits, FashionMnist, ScaleToUnitRange
+from rethink_bnn.data.bases import Dataset, Preprocessing
 from rethink_bnn.experiments.registry import OnMnist, experiment
 from rethink_bnn.models import BinaryMLP
 from rethink_bnn.optimizers import Bop

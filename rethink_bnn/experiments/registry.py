@@ -9,8 +9,8 @@ from typing import Tuple
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field, task
-from zookeeper.tf import Dataset, Preprocessing
 
+from rethink_bnn.data.bases import Dataset, Preprocessing
 from rethink_bnn.zookeeper_internals import convert_to_snake_case
 from rethink_bnn.data import (
     Cifar10,

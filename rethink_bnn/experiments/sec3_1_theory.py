@@ -10,8 +10,8 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 from zookeeper import ComponentField, Field
-from zookeeper.tf import Dataset, Preprocessing
 
+from rethink_bnn.data.bases import Dataset, Preprocessing
 from rethink_bnn.zookeeper_internals import base_getattr, convert_to_snake_case
 from rethink_bnn.data import Mnist, ScaleToUnitRange, evaluation_stream, training_stream
 from rethink_bnn.experiments.registry import experiment

@@ -5,9 +5,9 @@ binary-optimizer task with its `binary_optimizer` component and schedules."""
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field, PartialComponent
-from zookeeper.tf import Dataset
 
 from rethink_bnn.data import FashionMnist
+from rethink_bnn.data.bases import Dataset
 from rethink_bnn.experiments.registry import OnCifar10, OnImageNet, OnMnist, experiment
 from rethink_bnn.models import BiRealNet, XnorNet
 from rethink_bnn.optimizers import CEMA, Bop2ndOrder

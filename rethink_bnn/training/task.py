@@ -16,8 +16,8 @@ from typing import Optional, Tuple, Union
 
 import tensorflow as tf
 from zookeeper import ComponentField, Field
-from zookeeper.tf import Dataset, Preprocessing
 
+from rethink_bnn.data.bases import Dataset, Preprocessing
 from rethink_bnn.zookeeper_internals import (
     base_getattr,
     convert_to_snake_case,

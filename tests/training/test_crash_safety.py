@@ -1,5 +1,6 @@
-"""Killed runs resume from their last complete epoch and end as uninterrupted ones; two
-runs with `deterministic=True` are bit-identical. Real processes, real SIGKILL."""
+"""Killed runs resume from their last complete epoch and end as uninterrupted ones, bit
+for bit: with `deterministic=True`, a run made of five processes (four SIGKILLed, each
+resumed by the next) is the run of one. Real processes, real SIGKILL."""
 
 import json
 import os
@@ -35,9 +36,9 @@ def _train(run_dir):
                           env=ENV, check=True, capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+@pytest.fixture
+def uninterrupted(tmp_path):
+    run_dir = tmp_path / "uninterrupted"
     _train(run_dir)
     return run_dir
 
@@ -131,18 +132,9 @@ def test_a_run_killed_at_any_moment_resumes_and_ends_as_an_uninterrupted_one(
     _assert_same_h5(run_dir / "best_weights.h5", uninterrupted / "best_weights.h5")
     assert not list(run_dir.glob("best_weights.epoch-*"))
     assert not list(checkpoints.glob("*_temp"))  # the cut-short save's leftovers: removed
+    assert "flips/" in (run_dir / "log.csv").read_text().splitlines()[0]  # per layer too
     summary = _summary(run_dir)
     assert summary["epochs_run"] == 8 and summary["epochs_this_session"] == 8 - completed_before
     for key in ("test_accuracy", "best_epoch", "flips_total", "skipped_steps"):
         assert summary[key] == _summary(uninterrupted)[key], key
-
-
-def test_two_deterministic_runs_give_identical_flips_and_weights(uninterrupted, tmp_path):
-    again = tmp_path / "again"
-    _train(again)
-    assert _final_state(again) == _final_state(uninterrupted)
-    log = (again / "log.csv").read_text()
-    assert log == (uninterrupted / "log.csv").read_text()  # flips per epoch and per layer
-    assert "flips/" in log.splitlines()[0]
-    _assert_same_h5(again / "best_weights.h5", uninterrupted / "best_weights.h5")
-    assert _summary(again)["flips_total"] == _summary(uninterrupted)["flips_total"] > 0
+    assert summary["flips_total"] > 0

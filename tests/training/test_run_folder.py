@@ -530,11 +530,19 @@ def test_another_thread_of_this_process_is_refused_while_the_claiming_one_lives(
     folder.release()
 
 
+def _ctrl_c_as_in_a_terminal():
+    # A child inherits an ignored SIGINT, and Python then leaves it ignored: a test
+    # worker may have it ignored (a C library of an earlier test set SIG_IGN), a
+    # terminal never.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(run_dir, marker, point="step", n=3):
     return subprocess.Popen(
         [sys.executable, INTERRUPT, str(marker), point, str(n), *DEMO, "verbose=0",
          "flip_log_freq=1", f"run_dir={run_dir}"],
-        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal)
 
 
 def _wait_for(marker, process):
@@ -549,7 +557,12 @@ def _wait_for(marker, process):
 def _interrupt(process, sig, code, run_dir, epochs_done):
     """Send `sig`; the process must end with `code` and our one line; its stdout."""
     process.send_signal(sig)
-    out, err = process.communicate(timeout=60)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # no process left behind, asleep at its stopping point
+        pytest.fail(f"{signal.Signals(sig).name} did not stop the run: "
+                    f"{process.communicate()[1][-3000:]}")
     assert process.returncode == code, err[-3000:]
     assert _our_lines(err) == [f"interrupted: {run_dir} can be resumed with the same command."]
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
