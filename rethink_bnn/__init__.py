@@ -54,10 +54,10 @@ def __dir__():
 def _is_tf_keras_module(name):
     """Our modules but the Keras 3 front end and the plain-Python ones."""
     return name.startswith("rethink_bnn.") and name not in _PLAIN and not name.startswith(
-        "rethink_bnn.keras3")
+        ("rethink_bnn.keras3", "rethink_bnn.core"))
 
 
-_PLAIN = ("rethink_bnn._keras2", "rethink_bnn.declarations")
+_PLAIN = ("rethink_bnn._keras2", "rethink_bnn.declarations", "rethink_bnn.core")
 
 
 def _register():

@@ -9,8 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from rethink_bnn import tf_internals
+from rethink_bnn.core.declarations import describe_invalid
+from rethink_bnn.core.rules import PI_EPSILON
 from rethink_bnn.optimizers.walk import binary_optimizers, skipping_wrappers
-from rethink_bnn.optimizers.hyperparameters import describe_invalid
 from rethink_bnn.step_record import StepRecorder
 from rethink_bnn.step_scalars import StepScalars as _StepScalars
 from rethink_bnn.step_scalars import read_now as _read_now  # (a test counts the reads)
@@ -19,8 +20,6 @@ __all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
 
 _log = logging.getLogger("rethink_bnn")
 
-# π_t = ln(flips_t / n + 1e-9): the paper's flip metric (sec 5.1, report eq. 5).
-PI_EPSILON = 1e-9
 
 
 class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
@@ -325,7 +324,8 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
             named = len(self._bops) > 1
             values = "; ".join(
                 (f"{bop.name}: " if named else "")
-                + (describe_invalid(**bop.last_invalid_hyperparameters) or "valid now")
+                + (describe_invalid(bop.HYPERPARAMETERS, bop.last_invalid_hyperparameters)
+                   or "valid now")
                 for bop, n in zip(self._bops, invalid) if n
             )
             _log.warning("epoch %d: %d training step(s) left the binary weights and Bop's "

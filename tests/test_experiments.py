@@ -211,7 +211,7 @@ def test_a_later_optimizer_is_a_component_and_a_sweep_point_with_no_edit(monkeyp
 
     from rethink_bnn.experiments import Demo
     from rethink_bnn.optimizers import Bop
-    from rethink_bnn.optimizers.hyperparameters import rate
+    from rethink_bnn.declarations import rate
     from rethink_bnn.training.optimizer_components import component_for
 
     class Later(Bop):

@@ -96,14 +96,32 @@ def test_a_binary_optimizer_is_named_in_its_modules_the_exports_and_its_experime
     for cls in classes:
         named = sorted(m for m, p in MODULES.items()
                        if re.search(rf"\b{cls.__name__}\b", p.read_text()))
-        own = {cls.__module__, "rethink_bnn.optimizers", "rethink_bnn.declarations",
+        own = {cls.__module__, "rethink_bnn.optimizers", "rethink_bnn.core.rules",
+               "rethink_bnn.declarations",
                "rethink_bnn.keras3", cls.__module__.replace(".optimizers.", ".keras3.")}
         elsewhere = [m for m in named if m not in own]
         assert all(m.startswith("rethink_bnn.experiments.") for m in elsewhere) and len(
             elsewhere) <= 1, (cls.__name__, named)
 
 
-KERAS3_MAY_IMPORT = {"rethink_bnn", "rethink_bnn._keras2", "rethink_bnn.declarations"}
+KERAS3_MAY_IMPORT = {"rethink_bnn", "rethink_bnn._keras2", "rethink_bnn.core",
+                     "rethink_bnn.core.declarations", "rethink_bnn.core.rules"}
+
+
+def test_the_core_imports_the_standard_library_and_itself_only():
+    """The plain core (declarations, rules) is what both front ends share: no TensorFlow,
+    Keras, numpy or front-end module, at module level or in a function."""
+    import sys
+
+    core = [m for m in MODULES if m.startswith("rethink_bnn.core")]
+    assert {"rethink_bnn.core.declarations", "rethink_bnn.core.rules"} <= set(core)
+    for module in core:
+        assert {m for m in _imports(module, TREES[module])} <= set(core), module
+        names = {a.name.partition(".")[0] for node in ast.walk(TREES[module])
+                 if isinstance(node, ast.Import) for a in node.names}
+        names |= {node.module.partition(".")[0] for node in ast.walk(TREES[module])
+                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert names - {"rethink_bnn"} <= set(sys.stdlib_module_names), (module, names)
 
 
 def test_the_keras3_front_end_imports_no_tensorflow_larq_or_tf_keras_module():

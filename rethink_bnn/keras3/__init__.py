@@ -1,7 +1,7 @@
 """rethink_bnn for Keras 3, on any backend (JAX, TensorFlow, PyTorch).
 
 Bop, Bop2ndOrder and CEMA as `keras.optimizers.Optimizer`s written in `keras.ops`,
-built from the same declarations as the tf-keras optimizers (`rethink_bnn.declarations`)
+built from the same rules as the tf-keras optimizers (`rethink_bnn.core.rules`)
 and giving the same averages and flips; `BinaryOptimizerMap` to route binary kernels to
 them in a `keras.optimizers.MultiOptimizer`; binary layers `QuantDense` and
 `QuantConv2D` with Larq's argument names; `FlipLogger`. Importing it loads Keras 3 and

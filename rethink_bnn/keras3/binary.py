@@ -1,10 +1,9 @@
 """The base of the Keras 3 binary optimizers: what Bop and its successors share.
 
-A subclass names its declaration (`RULE`, a `rethink_bnn.declarations.Rule`, the one
-the tf-keras optimizer of the same name is built from) and writes its rule as a pure
-function of tensors, `rule(weight, gradient, state, hyperparameters)`, returning the
-new state (a tuple, in the order of `RULE.state`) and a bool tensor: which weights flip.
-Written in `keras.ops`, it runs on every backend; the base applies it with
+A subclass names its `RULE` (a `rethink_bnn.core.declarations.Rule`, the one the
+tf-keras optimizer of the same name is built from), whose update, a pure function of
+tensors (`rethink_bnn.core.rules`), returns the new state and a bool tensor: which
+weights flip. Run in `keras.ops`, it runs on every backend; the base applies it with
 `Optimizer.assign`, so that JAX's stateless training step works as TensorFlow's does.
 
 From this base it gets what the tf-keras `BinaryOptimizer` gives: each declared
@@ -22,14 +21,13 @@ optimizers, both in `keras_internals.py`.
 """
 
 import contextlib
-import math
 import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
-from rethink_bnn.declarations import Rule, checked_option
+from rethink_bnn.core.declarations import Rule, checked_option, valid_at_run_time
 from rethink_bnn.keras3.keras_internals import call_count, variable_index
 
 __all__ = ["BinaryOptimizer", "flip_counter_dtype"]
@@ -276,10 +274,6 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         """{slot name: variable} of `variable`'s state, in the order of `RULE.state`."""
         return dict(zip(self.RULE.state, self._state[variable_index(self, variable)]))
 
-    def rule(self, weight, gradient, state, hyperparameters):
-        """The rule (a subclass defines it): (new state tuple, bool flip tensor)."""
-        raise NotImplementedError(f"{type(self).__name__} defines no rule.")
-
     def _step_values(self, learning_rate, dtype):
         """Each hyperparameter at this step, in `dtype` (the state's: float32 or wider),
         and whether all are valid."""
@@ -291,13 +285,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
             if isinstance(value, Schedule):
                 value = _scalar(value(self._schedule_step), owner, name)
             values[name] = ops.cast(value, dtype)
-        checks = []
-        for name, value in values.items():
-            if self._declared[name].kind == "rate":
-                checks.append(ops.logical_and(value > 0, value <= 1))
-            else:
-                checks.append(ops.logical_and(value >= 0, value < math.inf))
-        valid = ops.all(ops.stack(checks))
+        valid = valid_at_run_time(ops, self.RULE.hyperparameters, values)
         neutral = {n: ops.cast(self._declared[n].neutral, dtype) for n in values}
         return {n: ops.where(valid, v, neutral[n]) for n, v in values.items()}, valid
 
@@ -314,9 +302,11 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         gradient = ops.where(finite, gradient, ops.zeros_like(gradient))
         values = {n: ops.where(finite, v, ops.cast(self._declared[n].neutral, dtype))
                   for n, v in values.items()}
-        new_state, flip = self.rule(weight, gradient, dict(zip(self.RULE.state, slots)), values)
-        for slot, value in zip(slots, new_state):
-            self.assign(slot, value)
+        new_state, flip = self.RULE.update(
+            ops, weight, gradient, dict(zip(self.RULE.state, slots)), values,
+            **{option: getattr(self, option) for option in self.RULE.options})
+        for name, slot in zip(self.RULE.state, slots):
+            self.assign(slot, new_state[name])
         self.assign(variable, ops.cast(ops.where(flip, -weight, weight), variable.dtype))
         counter = self._flips[index]
         self.assign_add(counter, ops.sum(ops.cast(flip, counter.dtype)))

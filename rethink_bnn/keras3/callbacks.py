@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from rethink_bnn.core.rules import PI_EPSILON
 from rethink_bnn.keras3.binary import BinaryOptimizer
 
 __all__ = ["FlipLogger", "binary_optimizers"]
@@ -117,4 +118,4 @@ def _layer_names(model, prefix=""):
 def _values(suffix, flips, size):
     ratio = flips / size if size else 0.0
     return {f"flips{suffix}": float(flips), f"flip_ratio{suffix}": ratio,
-            f"pi{suffix}": math.log(ratio + 1e-9)}
+            f"pi{suffix}": math.log(ratio + PI_EPSILON)}

@@ -1,17 +1,12 @@
 """The base of the latent-weight-free optimizers: what Bop and its successors share.
 
-A subclass declares, and writes nothing else but its rule:
-
-- `HYPERPARAMETERS`: each with its valid range, default and neutral value
-  (`hyperparameters.rate(...)`, `non_negative(...)`); the first plays Keras' learning
-  rate's part. Each becomes a keyword argument, a property and a config entry.
-- `STATE`: the names of its slots, one float per weight each (`("m",)` for Bop).
-- `OPTIONS`: other arguments, {name: `hyperparameters.option(default, about)`}
-  (e.g. a choice between two forms of the rule).
-- `update(weight, gradient, state, hyperparameters)`: the rule, in place, returning how
-  many weights it flipped; `state` is {slot name: variable} of this weight and
-  `hyperparameters` {name: scalar tensor in the state's dtype} of this step. It reads
-  nothing else of the optimizer but its options.
+A subclass sets `RULE`, a `rethink_bnn.core.declarations.Rule` (Bop's and its
+successors' are in `rethink_bnn.core.rules`, shared with the Keras 3 front end): its
+`HYPERPARAMETERS` (range, default, neutral value; the first plays Keras' learning
+rate's part; each becomes a keyword argument, a property and a config entry), `STATE`
+(slot names, one float per weight each), `OPTIONS`, and the update, which `update`
+applies in place (`flips.apply_rule`). A subclass may instead declare the three and
+write `update(weight, gradient, state, hyperparameters)` itself.
 
 From this base it gets:
 
@@ -33,22 +28,19 @@ Skipping a step with non-finite gradients is not here: wrap the optimizer in
 import tensorflow as tf
 
 from rethink_bnn import tf_internals
-from rethink_bnn.declarations import checked_option
+from rethink_bnn.core.declarations import Option, checked_option, declare, valid_at_run_time
 from rethink_bnn.optimizers.hyperparameters import (
-    Option,
     Schedule,
     as_stored,
     build_hyperparameter,
     check_value,
     current_value,
-    declare,
     deserialize_hyperparameter,
     scalar_value,
     serialize_hyperparameter,
 )
-from rethink_bnn.optimizers.hyperparameters import valid as hyperparameter_valid
 from rethink_bnn.optimizers.finite import step_counter
-from rethink_bnn.optimizers.flips import check_binary, state_dtype
+from rethink_bnn.optimizers.flips import TF_OPS, apply_rule, check_binary, state_dtype
 from rethink_bnn.optimizers.serialization import (
     SAVED_STEP,
     remember_saved_step,
@@ -79,6 +71,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     or a schedule, and each slot `s` as the list `self._s`, one per variable.
     """
 
+    RULE = None  # a `Rule`: its declarations and update (or declare and write them here)
     HYPERPARAMETERS = ()
     STATE = ()
     OPTIONS = {}
@@ -86,6 +79,9 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if vars(cls).get("RULE") is not None and "HYPERPARAMETERS" not in vars(cls):
+            cls.HYPERPARAMETERS, cls.STATE, cls.OPTIONS = (
+                cls.RULE.hyperparameters, cls.RULE.state, cls.RULE.options)
         if "HYPERPARAMETERS" in vars(cls):
             cls.HYPERPARAMETERS = declare(cls.__name__, cls.HYPERPARAMETERS)
             cls.hyperparameter_names = tuple(h.name for h in cls.HYPERPARAMETERS)
@@ -94,8 +90,8 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         for name, value in cls.OPTIONS.items():
             if not isinstance(value, Option):
                 raise TypeError(f"{cls.__name__} declares the option {name!r} as {value!r}: "
-                                "declare it with rethink_bnn.optimizers.hyperparameters."
-                                "option(default, about).")
+                                "declare it with rethink_bnn.declarations.option(default, "
+                                "about).")
         declared = [("state slot", s) for s in cls.STATE] + [
             ("option", o) for o in cls.OPTIONS] + [("hyperparameter", h.name)
                                                    for h in cls.HYPERPARAMETERS]
@@ -304,8 +300,11 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     def update(self, weight, gradient, state, hyperparameters):
         """The rule: update `weight` (±1) and its `state` in place from `gradient`, with
         this step's `hyperparameters`; return the number of weights flipped (int64
-        scalar tensor). A subclass defines it."""
-        raise NotImplementedError(f"{type(self).__name__} defines no update rule.")
+        scalar tensor). `RULE`'s update, unless a subclass writes its own."""
+        if self.RULE is None or self.RULE.update is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no update rule.")
+        return apply_rule(self.RULE.update, weight, gradient, state, hyperparameters,
+                          {option: getattr(self, option) for option in self.OPTIONS})
 
     @classmethod
     def neutral_hyperparameters(cls):
@@ -324,9 +323,7 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
                 current_value(getattr(self, f"_{other}"), self.iterations), owner, other)
             if other in self._current:
                 self._current[other].assign(values[other])
-        valid = tf.reduce_all(tf.stack([hyperparameter_valid(self._declared[n], v)
-                                       for n, v in values.items()]))
-        return values, valid
+        return values, valid_at_run_time(TF_OPS, self.HYPERPARAMETERS, values)
 
     def apply_in_cross_replica(self, distribution, grads_and_vars):
         """Keras' loop over the variables (no EMA here), with the hyperparameters read

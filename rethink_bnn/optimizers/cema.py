@@ -2,33 +2,23 @@
 
 import tensorflow as tf
 
-from rethink_bnn.declarations import CEMA as RULE
+from rethink_bnn.core import rules
 from rethink_bnn.optimizers.binary import BinaryOptimizer
-from rethink_bnn.optimizers.flips import flip_where
+from rethink_bnn.optimizers.flips import apply_rule
 
 __all__ = ["CEMA", "cema_update"]
 
 
 def cema_update(weight, a, i, gradient, gamma, alpha):
-    r"""Apply one CEMA step in place to a ±1 `weight`, its filtered gradient `a` and its
-    inertia `i`:
-
-        a_t = (1 − γ) a_{t-1} + γ g_t
-        i_t = (1 − α) i_{t-1} + α a_t
-        flip w  when  i_t · w > 0
-
-    computed as written, in `a`'s dtype (float32 for float16 and bfloat16 weights).
-    α = 0 changes nothing and flips nothing (what an invalid step gets).
+    r"""Apply one CEMA step (`rethink_bnn.core.rules.cema`) in place to a ±1 `weight`,
+    its filtered gradient `a` and its inertia `i`, with scalars γ and α (α = 0 changes
+    nothing and flips nothing). Runs in `a`'s dtype or float32, whichever is wider.
 
     Returns:
         The number of weights flipped (int64 scalar tensor).
     """
-    gradient = tf.cast(gradient, a.dtype)
-    a.assign((1 - gamma) * a + gamma * gradient)
-    i.assign((1 - alpha) * i + alpha * a)
-    w = tf.cast(tf.convert_to_tensor(weight), a.dtype)
-    flip = tf.logical_and(i * w > 0, alpha > 0)
-    return flip_where(weight, flip, a.dtype)
+    return apply_rule(rules.cema, weight, gradient, {"a": a, "i": i},
+                      {"gamma": gamma, "alpha": alpha})
 
 
 @tf.keras.saving.register_keras_serializable(package="rethink_bnn")
@@ -65,11 +55,7 @@ class CEMA(BinaryOptimizer):
         training binary networks", ICLR 2023. https://arxiv.org/abs/2303.02452
     """
 
-    HYPERPARAMETERS, STATE = RULE.hyperparameters, RULE.state  # shared with keras3.CEMA
+    RULE = rules.CEMA  # shared with keras3.CEMA
 
     def __init__(self, gamma=1e-1, alpha=1e-3, name="CEMA", **kwargs):
         super().__init__(gamma=gamma, alpha=alpha, name=name, **kwargs)
-
-    def update(self, weight, gradient, state, hyperparameters):
-        """`cema_update` with this step's γ and α (α = 0: nothing flips)."""
-        return cema_update(weight, state["a"], state["i"], gradient, **hyperparameters)

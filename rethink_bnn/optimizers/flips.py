@@ -1,9 +1,21 @@
-"""What the binary optimizers' rules do to ±1 weights: flip them and count the flips, and
-the dtype their state is kept in."""
+"""How the tf-keras front end runs a rule of `rethink_bnn.core.rules`: the TensorFlow ops
+it computes with (`TF_OPS`), the dtype its state is kept in, and the step applied in
+place, flips counted (`apply_rule`)."""
+
+import types
 
 import tensorflow as tf
 
-__all__ = ["NARROW", "check_binary", "count_flips", "flip_where", "state_dtype"]
+__all__ = ["NARROW", "TF_OPS", "apply_rule", "check_binary", "count_flips", "state_dtype"]
+
+# The rules' `ops`: the TensorFlow ops of `keras.ops`' names that they use.
+TF_OPS = types.SimpleNamespace(
+    add=tf.add, subtract=tf.subtract, multiply=tf.multiply, divide=tf.math.truediv,
+    square=tf.math.square, sqrt=tf.math.sqrt, maximum=tf.maximum, where=tf.where,
+    ones_like=tf.ones_like, cast=tf.cast, greater=tf.greater, greater_equal=tf.greater_equal,
+    less=tf.less, less_equal=tf.less_equal, logical_and=tf.logical_and, all=tf.reduce_all,
+    stack=tf.stack,
+)
 
 # Float widths too narrow for the optimizers' state (see `state_dtype`).
 NARROW = (tf.float16, tf.bfloat16)
@@ -28,13 +40,25 @@ def count_flips(factor):
     return tf.reduce_sum(tf.cast(factor < 0, tf.int64))
 
 
-def flip_where(weight, flip, dtype):
-    """Negate `weight` (±1) where the bool tensor `flip` holds, in place; returns the
-    number flipped. `dtype` is the width the caller computed `flip` in."""
+def apply_rule(rule, weight, gradient, state, hyperparameters, options=None):
+    """One step of `rule` (a `Rule`'s update) in place: `weight` (a ±1 variable) and its
+    `state` ({slot: variable}) from `gradient`, with this step's `hyperparameters`
+    ({name: scalar}) and `options`. Computes in the state's dtype or float32, whichever
+    is wider (a float16 state would round τ = 1e-8 to 0); returns the number of weights
+    flipped (int64 scalar tensor)."""
+    dtype = next(iter(state.values())).dtype
+    dtype = tf.float32 if dtype in NARROW else dtype
+    w = tf.cast(tf.convert_to_tensor(weight), dtype)  # a variable of its own dtype: no op
+    new, flip = rule(TF_OPS, w, tf.cast(gradient, dtype),
+                     {name: tf.cast(tf.convert_to_tensor(v), dtype) for name, v in state.items()},
+                     {name: tf.cast(v, dtype) for name, v in hyperparameters.items()},
+                     **(options or {}))
+    # ±1 per weight: one multiply flips, and the count is a float sum (see count_flips)
     factor = tf.where(flip, tf.constant(-1, dtype), tf.constant(1, dtype))
     flips = count_flips(factor)
-    w = tf.cast(tf.convert_to_tensor(weight), dtype)
-    with tf.control_dependencies([flips]):
+    with tf.control_dependencies([flips]):  # then the assigns may reuse the buffers
+        for name, value in new.items():
+            state[name].assign(tf.cast(value, state[name].dtype))
         weight.assign(tf.cast(w * factor, weight.dtype))
     return flips
 

@@ -5,17 +5,6 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-# The declarations themselves are plain Python, shared with the Keras 3 optimizers.
-from rethink_bnn.declarations import (  # noqa: F401  (the names optimizers declare with)
-    Hyperparameter,
-    Option,
-    declare,
-    declared,
-    non_negative,
-    option,
-    rate,
-    symbol,
-)
 
 Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
@@ -70,7 +59,9 @@ def scalar_value(value, owner, name):
     if not (value.dtype.is_floating or value.dtype.is_integer):
         raise TypeError(f"{owner}'s {name} schedule returned a {value.dtype.name} tensor: "
                         "a schedule must return a scalar float.")
-    return tf.cast(value, tf.float32) if value.dtype.is_integer else value
+    # float32 at least: the range check compares with float32's smallest normal
+    return tf.cast(value, tf.float32) if value.dtype.is_integer or value.dtype.size < 4 \
+        else value
 
 
 def check_value(hyperparameter, value):
@@ -80,58 +71,6 @@ def check_value(hyperparameter, value):
         return value
     hyperparameter.checked(_as_float(value, hyperparameter.name))
     return value
-
-
-def valid(hyperparameter, value):
-    """Scalar bool tensor: whether `value` passes `check_value`: two scalar comparisons
-    (each False for NaN) that run in tf.function, XLA and any replica. (A subnormal
-    rate compares as 0, flushed to zero as in the update itself.)"""
-    value = tf.convert_to_tensor(value)
-    if hyperparameter.kind == Hyperparameter.RATE:
-        return tf.logical_and(value > 0, value <= 1)
-    return tf.logical_and(value >= 0, value < np.inf)
-
-
-def check(name, value):
-    """`value` unchanged if it is valid for the declared hyperparameter `name` (a rate
-    such as γ, σ or α: a float in (0, 1]; τ: a finite float >= 0; either may be a
-    schedule); ValueError for an invalid value or an unknown name."""
-    return check_value(declared(name), value)
-
-
-def check_gamma(value):
-    """γ must be a float in (0, 1] or a schedule; returns it unchanged."""
-    return check("gamma", value)
-
-
-def check_threshold(value):
-    """τ must be a finite float >= 0 or a schedule; returns it unchanged."""
-    return check("threshold", value)
-
-
-def valid_value(name, value):
-    """Scalar bool tensor: whether `value` passes `check(name, ...)`."""
-    return valid(declared(name), value)
-
-
-def valid_at_run_time(gamma, threshold):
-    """Scalar bool tensor: whether γ and τ pass `check_gamma` and `check_threshold`.
-
-    The setters check floats, but `tf.keras.backend.set_value`, callbacks and schedules
-    reach the values without them; so the binary optimizers check every step.
-    """
-    return tf.logical_and(valid_value("gamma", gamma), valid_value("threshold", threshold))
-
-
-def describe_invalid(**values):
-    """'gamma = nan (must be in (0, 1])', and the same for each other hyperparameter
-    (floats, by name) that fails `check`; '' if all are valid."""
-    problems = []
-    for name, value in values.items():
-        h = declared(name)
-        if h.problem(float(value)):
-            problems.append(f"{name} = {value:g} (must be {h.valid_range})")
-    return ", ".join(problems)
 
 
 def build_hyperparameter(value, name):

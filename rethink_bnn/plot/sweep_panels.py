@@ -4,13 +4,21 @@ whichever optimizer it is."""
 
 from collections import Counter
 
-from rethink_bnn.optimizers.hyperparameters import symbol
+from rethink_bnn.core.rules import RULES
 
 __all__ = ["label", "numbers", "sweep_panels"]
 
 OPTIMIZER = "binary_optimizer."
 # Shown in every title when all points have them: the paper's two.
 ALWAYS = (OPTIMIZER + "gamma", OPTIMIZER + "threshold")
+# Bop's and its successors' hyperparameters by their symbols (γ, τ, σ, α): one symbol
+# per name in all of them.
+_SYMBOLS = {h.name: h.symbol for rule in RULES for h in rule.hyperparameters}
+
+
+def symbol(name):
+    """The declared symbol of a hyperparameter (γ for gamma), else its name."""
+    return _SYMBOLS.get(name, name)
 
 
 def numbers(config, prefix=""):

@@ -529,3 +529,34 @@ def test_bop_update_compares_in_float32_even_with_a_narrow_average(dtype):
     flips = bop_update(w, m, g, tf.constant(1.0, dtype), tf.constant(0.0, dtype))
     assert w.dtype == dtype and int(flips) == 2
     np.testing.assert_array_equal(w.numpy().astype(np.float32), [1, -1, -1, 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_in_place_update_gives_the_shared_rules_bits(rng, dtype):
+    """`bop_update` (in place, for speed) against `rethink_bnn.core.rules.bop` applied
+    functionally: the same averages, flips and counts for 60 steps of random gradients
+    and on the boundaries (w m == τ, τ = 0 with m = 0, subnormal and huge values)."""
+    from rethink_bnn.core import rules
+    from rethink_bnn.optimizers.flips import apply_rule
+
+    n = 64
+    start = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+    fast_w, rule_w = tf.Variable(start), tf.Variable(start)
+    fast_m, rule_m = tf.Variable(np.zeros(n, dtype)), tf.Variable(np.zeros(n, dtype))
+    boundary = np.array([0.25, -0.25, 0.0, 1e-42, -1e-42, 3e38, -3e38, 1e-8], dtype)
+    total = 0
+    for step in range(60):
+        gradient = rng.normal(scale=10.0 ** -rng.integers(1, 9), size=n).astype(dtype)
+        if step % 10 == 0:  # m = γ g with γ = 1: w m lands exactly on τ, 0, ...
+            gradient[:len(boundary)] = boundary * start[:len(boundary)]
+        gamma = dtype(1.0 if step % 10 == 0 else rng.uniform(1e-4, 0.5))
+        threshold = dtype([0.0, 0.25, 1e-8, 1e-6][step % 4])
+        fast = bop_update(fast_w, fast_m, tf.constant(gradient), tf.constant(gamma),
+                          tf.constant(threshold))
+        ruled = apply_rule(rules.bop, rule_w, tf.constant(gradient), {"m": rule_m},
+                           {"gamma": tf.constant(gamma), "threshold": tf.constant(threshold)})
+        assert int(fast) == int(ruled), step
+        np.testing.assert_array_equal(fast_m.numpy(), rule_m.numpy())
+        np.testing.assert_array_equal(fast_w.numpy(), rule_w.numpy())
+        start, total = fast_w.numpy(), total + int(fast)
+    assert 0 < total < 60 * n

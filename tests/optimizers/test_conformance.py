@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import rethink_bnn as rb
 from rethink_bnn.optimizers import BinaryOptimizer, bop_update
-from rethink_bnn.optimizers import hyperparameters as hp
+from rethink_bnn import declarations as hp
 from tests.helpers import BINARY_OPTIMIZERS, dense_bnn, toy_data
 
 

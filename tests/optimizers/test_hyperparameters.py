@@ -6,31 +6,17 @@ import numpy as np
 import pytest
 
 import rethink_bnn as rb
-from rethink_bnn.optimizers import hyperparameters as hp
+from rethink_bnn.declarations import BOP2NDORDER, CEMA, describe_invalid, non_negative, rate
 from rethink_bnn.optimizers.binary import BinaryOptimizer
 from tests.helpers import BINARY_CLASSES
 
 
-@pytest.mark.parametrize("value", [-1.0, 0.5, 0.0, math.inf])
-@pytest.mark.parametrize("call", [hp.check, hp.valid_value])
-def test_an_unknown_name_is_a_value_error_whatever_the_value(call, value):
-    with pytest.raises(ValueError, match=r"unknown hyperparameter 'beta': .*gamma"):
-        call("beta", value)
-
-
-@pytest.mark.parametrize("name", [None, 3, "", "Gamma"])
-def test_a_name_that_is_no_declared_string_is_a_value_error(name):
-    with pytest.raises(ValueError, match="unknown hyperparameter"):
-        hp.check(name, 0.5)
-    with pytest.raises(ValueError, match="unknown hyperparameter"):
-        hp.describe_invalid(**{str(name): 0.5})
-
-
-@pytest.mark.parametrize("name", ["gamma", "sigma", "alpha"])
+@pytest.mark.parametrize("rule", [BOP2NDORDER, CEMA], ids=["sigma", "alpha"])
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
-def test_a_non_finite_rate_is_said_to_be_not_finite(name, value):
-    with pytest.raises(ValueError, match=rf"^{name} must be finite and in \(0, 1\], got"):
-        hp.check(name, value)
+def test_a_non_finite_rate_is_said_to_be_not_finite(rule, value):
+    rate = rule.hyperparameters[-1] if rule is BOP2NDORDER else rule.hyperparameters[0]
+    with pytest.raises(ValueError, match=rf"^{rate.name} must be finite and in \(0, 1\], got"):
+        rate.checked(value)
 
 
 @pytest.mark.parametrize("cls", list(BINARY_CLASSES.values()), ids=list(BINARY_CLASSES))
@@ -54,22 +40,29 @@ def test_each_optimizer_checks_only_its_own_hyperparameters(cls):
 
 def test_a_new_optimizer_brings_its_hyperparameter_and_its_range():
     class Bop3(BinaryOptimizer):
-        HYPERPARAMETERS = (hp.rate("gamma", "the rate"),
-                           hp.non_negative("kappa_for_test", "a test's threshold"))
+        HYPERPARAMETERS = (rate("gamma", "the rate", default=0.1),
+                           non_negative("kappa_for_test", "a test's threshold", default=1.0))
 
     assert Bop3.hyperparameter_names == ("gamma", "kappa_for_test")
-    assert hp.check("kappa_for_test", 2.0) == 2.0
+    assert Bop3.check_hyperparameter("kappa_for_test", 2.0) == 2.0
     with pytest.raises(ValueError, match="kappa_for_test must be a finite float >= 0"):
-        hp.check("kappa_for_test", -1.0)
-    assert not bool(hp.valid_value("kappa_for_test", np.float32(-1)))
-    assert hp.describe_invalid(kappa_for_test=-1.0) == (
+        Bop3.check_hyperparameter("kappa_for_test", -1.0)
+    assert describe_invalid(Bop3.HYPERPARAMETERS, {"gamma": 0.5, "kappa_for_test": -1.0}) == (
         "kappa_for_test = -1 (must be a finite float >= 0)")
 
 
-def test_one_name_cannot_have_two_ranges():
-    with pytest.raises(TypeError, match="gamma as non-negative, but it is declared rate"):
-        class Clash(BinaryOptimizer):  # noqa: F841
-            HYPERPARAMETERS = (hp.non_negative("gamma", "a threshold"),)
+def test_each_optimizer_owns_its_names_and_their_ranges():
+    """CEMA's α is a rate; another optimizer may declare an α of another range."""
+    class Damped(BinaryOptimizer):
+        HYPERPARAMETERS = (rate("gamma", "the rate", default=0.1),
+                           non_negative("alpha", "a damping", default=3.0))
+
+    assert Damped.check_hyperparameter("alpha", 3.0) == 3.0
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\]"):
+        rb.optimizers.CEMA.check_hyperparameter("alpha", 3.0)
+    with pytest.raises(TypeError, match="declares a hyperparameter twice"):
+        class Twice(BinaryOptimizer):  # noqa: F841
+            HYPERPARAMETERS = (rate("gamma", "a"), rate("gamma", "b"))
     with pytest.raises(TypeError, match="declare hyperparameters with"):
         class Loose(BinaryOptimizer):  # noqa: F841
             HYPERPARAMETERS = ("gamma",)

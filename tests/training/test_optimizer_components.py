@@ -128,7 +128,7 @@ def test_naming_the_tasks_own_optimizer_keeps_its_settings():
 
 
 def test_a_hyperparameter_without_a_default_must_be_given():
-    from rethink_bnn.optimizers.hyperparameters import rate
+    from rethink_bnn.declarations import rate
 
     class NoDefaultRho(Bop):
         HYPERPARAMETERS = (*Bop.HYPERPARAMETERS, rate("rho", "a rate without a default"))
