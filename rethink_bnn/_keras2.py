@@ -57,8 +57,9 @@ def select_keras2():
     by the tf-keras front end, refuses it if it wired Keras 3."""
     global _selected, _unselected
     if "tensorflow" not in sys.modules:
-        _selected = _selected or "TF_USE_LEGACY_KERAS" not in os.environ
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        if _selected or "TF_USE_LEGACY_KERAS" not in os.environ:  # never the user's value
+            os.environ["TF_USE_LEGACY_KERAS"] = "1"
+            _selected = True
         _unselected = False
         if (started_as_cli() and "--debug" not in sys.argv
                 and importlib.util.find_spec("tensorflow") is not None):
@@ -69,8 +70,23 @@ _selected = False  # whether select_keras2 set the variable (rather than the use
 _unselected = False  # whether rethink_bnn.keras3 removed it again
 
 
+def user_chose_keras3():
+    """The value of TF_USE_LEGACY_KERAS if the user set it to one that selects Keras 3
+    (TensorFlow reads "1", "true" and "True" as Keras 2), else None."""
+    value = os.environ.get("TF_USE_LEGACY_KERAS")
+    return None if _selected or value is None or value in _KERAS2_VALUES else value
+
+
+_KERAS2_VALUES = ("1", "true", "True")
+
+
 def keras2_refusal():
     """Why the tf-keras front end cannot run on the TensorFlow imported, and the fix."""
+    chosen = user_chose_keras3()
+    if chosen is not None:
+        return (f"rethink_bnn's tf-keras front end needs Keras 2 (tf-keras), but "
+                f"TF_USE_LEGACY_KERAS={chosen} selects Keras 3: unset it or set it to 1 "
+                "before Python starts, or use rethink_bnn.keras3, the front end for Keras 3.")
     if _unselected:
         return ("rethink_bnn's tf-keras front end needs Keras 2 (tf-keras), but TensorFlow "
                 "was imported with Keras 3 after rethink_bnn.keras3 (which leaves tf.keras "
@@ -87,13 +103,19 @@ def unselect_keras2():
     if _selected and "tensorflow" not in sys.modules:
         os.environ.pop("TF_USE_LEGACY_KERAS", None)
         _selected, _unselected = False, True
+    tf_module = sys.modules.get("tensorflow")
+    if _unselected or (tf_module is not None and not tensorflow_uses_keras2(tf_module)):
+        # Nor does the registration hook stay: it serves the tf-keras front end only
+        # (whose modules still register their own classes if imported after this).
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _FrontEndHook)]
 
 
 def ensure_keras2():
     """Select Keras 2 for TensorFlow, or raise ImportError if it is too late to."""
     select_keras2()
     tf_module = sys.modules.get("tensorflow")
-    if tf_module is not None and not tensorflow_uses_keras2(tf_module):
+    if (tf_module is not None and not tensorflow_uses_keras2(tf_module)) or (
+            tf_module is None and user_chose_keras3() is not None):
         raise ImportError(keras2_refusal())
     refusal = tf_keras_refusal()
     if refusal:

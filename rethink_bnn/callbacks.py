@@ -100,7 +100,7 @@ class FlipLogger(_ReadsRecordedSteps):
         self.read_every = _checked_read_every(read_every)
         self._writer = None
         # Batch logs may stay tensors for us: we add plain floats.
-        self._supports_tf_logs = True
+        tf_internals.reads_tensor_logs(self)
 
     def on_train_begin(self, logs=None):
         # Build the optimizer now (fit would on its first step, on the same variables)
@@ -207,7 +207,7 @@ class BatchMetricLogger(_ReadsRecordedSteps):
         self.read_every = _checked_read_every(read_every)
         self._writer = None
         # We never read the logs: Keras need not turn them into numbers for us.
-        self._supports_tf_logs = True
+        tf_internals.reads_tensor_logs(self)
 
     def on_train_begin(self, logs=None):
         self._step = int(self.model.optimizer.iterations.numpy())

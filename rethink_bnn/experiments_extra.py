@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import sys
 
-from rethink_bnn._keras2 import started_as_cli
+from rethink_bnn._keras2 import keras2_refusal, started_as_cli, user_chose_keras3
 
 # A module of each distribution the extra brings that the library does not.
 MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine", "scipy",
@@ -24,11 +24,14 @@ def require_experiments(command):
     """Stop `command` in one line (exit 2 as a CLI, ImportError when imported) unless
     the experiments extra is installed."""
     missing = missing_modules()
-    if not missing:
+    if missing:
+        message = (f"{command} needs the experiments extra ({', '.join(missing)} not "
+                   "installed): pip install \"rethink_bnn[experiments]\" (it brings the "
+                   "tested stack, TensorFlow 2.19).")
+    elif user_chose_keras3() is not None:  # the tasks run on the tf-keras front end
+        message = f"{command}: {keras2_refusal()}"
+    else:
         return
-    message = (f"{command} needs the experiments extra ({', '.join(missing)} not installed): "
-               "pip install \"rethink_bnn[experiments]\" (it brings the tested stack, "
-               "TensorFlow 2.19).")
     if started_as_cli():
         from rethink_bnn.cli import refuse
 

@@ -14,7 +14,8 @@ Public API is used wherever one exists (`Optimizer.iterations`, `tf.train.Checkp
   - the one per-step hook of Keras' optimizer (`_distributed_apply_gradients_fn`);
   - `tf.__internal__`'s merge-call and cond helpers, used as Keras' own wrappers use them;
   - a model's steps per execution and the instance's `train_step` (the step recorder
-    wraps it: Keras calls `self.train_step` from its train function).
+    wraps it: Keras calls `self.train_step` from its train function);
+  - a callback's `_supports_tf_logs` flag (`reads_tensor_logs`).
 """
 
 import tempfile
@@ -176,6 +177,12 @@ def wrap_train_step(model, after):
     object.__setattr__(model, "train_step", train_step)
 
 
+def reads_tensor_logs(callback):
+    """Tell `fit` that `callback` takes its logs as tensors (or reads none), so that it
+    does not copy them to the host at every batch for it (tf-keras' private flag)."""
+    callback._supports_tf_logs = True
+
+
 def missing():
     """The private names above that the installed TensorFlow/tf-keras lack: [] when all
     are there. Made on fresh objects of the kinds we use them on."""
@@ -194,6 +201,7 @@ def missing():
         (optimizer, "_distributed_apply_gradients_fn"),
         (variable, "_shared_name"), (variable, "_unique_id"),
         (model, "_steps_per_execution"), (model, "train_step"),
+        (tf_keras.callbacks.Callback(), "_supports_tf_logs"),
         (tf, "_tf_uses_legacy_keras"),
         (_internal.tracking, "DelegatingTrackableMixin"),
         (_internal.distribute.interim, "maybe_merge_call"),

@@ -6,7 +6,8 @@ tasks also need how it names a task (`convert_to_snake_case`: the command line's
 names are zookeeper's own), reads a field without resolving it (`base_getattr`), tells a
 component instance from a class, type-checks a value and parses a `key=value` value as
 its CLI does; `component_without_fields` makes a component that has no fields without
-zookeeper's warning about it. `tests/test_zookeeper_internals.py` checks each on the
+zookeeper's warning about it; `configured_values` gives the values a component instance
+was configured with, which zookeeper passes down to its children. `tests/test_zookeeper_internals.py` checks each on the
 installed version.
 """
 
@@ -56,4 +57,18 @@ def component_without_fields(cls):
         utils.warn = original
 
 
-__all__ = [name for names in NAMES.values() for name in names] + ["component_without_fields"]
+def configured_values(instance):
+    """The dict of the values component `instance` was configured with (by name), which
+    zookeeper reads when it passes a parent's field down: setting an entry before the
+    component's own configuration is read makes it the configured value."""
+    try:
+        return instance.__component_configured_field_values__
+    except AttributeError:
+        raise ZookeeperInternalsChanged(
+            "rethink_bnn/zookeeper_internals.py: a component instance has no "
+            f"__component_configured_field_values__ in this zookeeper (checked on "
+            f"{CHECKED_ON}): pip install \"zookeeper==1.4.0\".") from None
+
+
+__all__ = [name for names in NAMES.values() for name in names] + [
+    "component_without_fields", "configured_values"]

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,25 @@ def test_without_the_tf_extra_a_tf_keras_name_names_the_extra_in_one_line():
         assert line.endswith(' is the tf-keras front end (tensorflow, tf_keras, larq not '
                              'installed): pip install "rethink_bnn[tf]" (or use '
                              'rethink_bnn.keras3)'), line
+
+
+def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_to_do(
+        tmp_path):
+    """TF_USE_LEGACY_KERAS=0 chooses Keras 3: `import rethink_bnn` keeps it (the Keras 3
+    front end works), and the tf-keras front end says in one line what to do."""
+    script = _each_use("import os, rethink_bnn\nprint(os.environ['TF_USE_LEGACY_KERAS'])\n",
+                       "rethink_bnn.Bop", "import rethink_bnn.optimizers",
+                       "from rethink_bnn import keras3")
+    result = _python(script, TF_USE_LEGACY_KERAS="0")
+    assert result.returncode == 0, result.stderr
+    variable, *refusals, keras3 = result.stdout.strip().splitlines()
+    assert variable == "0" and keras3 == "no error" and len(refusals) == 2
+    for line in refusals:
+        assert "but TF_USE_LEGACY_KERAS=0 selects Keras 3: unset it or set it to 1" in line
+    cli = subprocess.run([sys.executable, "-m", "rethink_bnn.train", "demo", "run_dir=run"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "TF_USE_LEGACY_KERAS": "0",
+                              "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr[-2000:]
+    assert "TF_USE_LEGACY_KERAS=0 selects Keras 3" in cli.stderr
+    assert not list(tmp_path.iterdir())  # nothing written

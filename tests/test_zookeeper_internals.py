@@ -27,3 +27,27 @@ def test_a_name_that_is_gone_is_an_import_error_naming_the_module(monkeypatch):
                                           r"zookeeper\.core\.utils\.type_check is gone in "
                                           r"zookeeper 1\.4\.0 \(checked on zookeeper 1\.4\.0\)"):
         importlib.import_module("rethink_bnn.zookeeper_internals")
+
+
+def test_configured_values_are_what_zookeeper_passes_down():
+    """A value set in a child's configured values before zookeeper reads its fields is
+    that child's value (sec 3.1's tasks pass their validation fraction down so)."""
+    from zookeeper import ComponentField, Field, component, configure
+
+    from rethink_bnn.zookeeper_internals import base_getattr, configured_values
+
+    @component
+    class Child:
+        fraction: float = Field(0.1)
+
+    @component
+    class Parent:
+        child: Child = ComponentField(Child)
+
+        def __post_configure__(self):
+            configured_values(base_getattr(self, "child")).setdefault("fraction", 0.5)
+
+    parent, given = Parent(), Parent()
+    configure(parent, {})
+    configure(given, {"child.fraction": 0.25})
+    assert (parent.child.fraction, given.child.fraction) == (0.5, 0.25)

@@ -12,7 +12,8 @@ import tensorflow as tf
 from zookeeper import ComponentField, Field
 
 from rethink_bnn.data.bases import Dataset, Preprocessing
-from rethink_bnn.zookeeper_internals import base_getattr, convert_to_snake_case
+from rethink_bnn.zookeeper_internals import (base_getattr, configured_values,
+                                             convert_to_snake_case)
 from rethink_bnn.data import Mnist, ScaleToUnitRange, evaluation_stream, training_stream
 from rethink_bnn.experiments.registry import experiment
 from rethink_bnn.models import mnist_net
@@ -69,8 +70,7 @@ class _TheoryTask:
         # (dataset=FashionMnist included), unless dataset.validation_fraction is given:
         # zookeeper passes a parent's value down only when it was configured.
         dataset = base_getattr(self, "dataset")
-        configured = dataset.__component_configured_field_values__
-        configured.setdefault("validation_fraction", self.validation_fraction)
+        configured_values(dataset).setdefault("validation_fraction", self.validation_fraction)
 
     def validate(self):
         """Check every field before anything loads or is written."""

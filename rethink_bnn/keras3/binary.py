@@ -163,6 +163,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                                                       rule.options[option_name], value))
         # The others: a float becomes a variable when built (saved with the state).
         self._values = {n: values[n] for n in others}
+        self._lead_schedule = values[lead] if isinstance(values[lead], Schedule) else None
 
     @property
     def learning_rate(self):
@@ -173,22 +174,26 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def learning_rate(self, value):
         value = self.check_hyperparameter(self.hyperparameter_names[0], value)
         super(BinaryOptimizer, BinaryOptimizer).learning_rate.fset(self, value)
+        self._lead_schedule = value if isinstance(value, Schedule) else None
 
     def hyperparameter(self, name):
-        """Hyperparameter `name` at this step: the learning rate, a schedule at the
-        optimizer's step, or the variable (the float before the optimizer is built).
+        """The value of hyperparameter `name` that the latest step used (step 0's before
+        any), as in the tf-keras front end: a float (its variable once built), or a
+        schedule at the latest step. (Keras' `learning_rate` of a schedule is the next
+        step's.)
 
         Every schedule runs on the clock Keras evaluates the learning rate on: the
         optimizer's calls (`apply`), which under `gradient_accumulation_steps` are
         more than its updates (`iterations`). One clock, so that the values an update
         uses are those of one step."""
         self.declaration(name)
+        lead = name == self.hyperparameter_names[0]
+        value = self._lead_schedule if lead else self._values[name]
         with _float32():
-            if name == self.hyperparameter_names[0]:
-                return self.learning_rate
-            value = self._values[name]
-            return (_scalar(value(self._schedule_step), type(self).__name__, name)
-                    if isinstance(value, Schedule) else value)
+            if isinstance(value, Schedule):
+                latest = ops.maximum(ops.subtract(self._schedule_step, 1), 0)
+                return _scalar(value(latest), type(self).__name__, name)
+            return self.learning_rate if lead else value
 
     @property
     def _schedule_step(self):

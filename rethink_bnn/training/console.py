@@ -12,6 +12,7 @@ import time
 
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
 from rethink_bnn.cli import TERMINATION, Terminated
 
 __all__ = ["Console", "StopWhenTerminated", "console_verbosity"]
@@ -46,7 +47,7 @@ class StopWhenTerminated(tf.keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self._supports_tf_logs = True  # reads no logs: no per-step sync
+        tf_internals.reads_tensor_logs(self)  # reads no logs: no per-step sync
 
     def on_train_batch_end(self, batch, logs=None):
         if TERMINATION.is_set():
@@ -68,7 +69,7 @@ class Console(tf.keras.callbacks.Callback):
         self.verbose = verbose
         self._bar = None
         # Batch logs stay tensors unless the progress bar reads them: no per-step sync.
-        self._supports_tf_logs = True
+        tf_internals.reads_tensor_logs(self)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.time()

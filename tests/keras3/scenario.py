@@ -89,7 +89,9 @@ def train(folder):
 
     from rethink_bnn import keras3 as rk
 
-    report = {"backend": keras.backend.backend(), "loaded_after_import": loaded()}
+    report = {"backend": keras.backend.backend(), "loaded_after_import": loaded(),
+              "import_hooks": [type(f).__name__ for f in sys.meta_path
+                               if type(f).__module__.startswith("rethink_bnn")]}
     x, y, x_test, y_test = data()
     model = network(keras, rk)
     model.compile(optimizer=keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
@@ -118,7 +120,9 @@ def reload(folder):
 
     from rethink_bnn import keras3 as rk
 
-    report = {"backend": keras.backend.backend(), "loaded_after_import": loaded()}
+    report = {"backend": keras.backend.backend(), "loaded_after_import": loaded(),
+              "import_hooks": [type(f).__name__ for f in sys.meta_path
+                               if type(f).__module__.startswith("rethink_bnn")]}
     x, y, _, _ = data()
     with without_tensorflow():
         model = keras.models.load_model(f"{folder}/model.keras")

@@ -74,3 +74,32 @@ def test_same_flips_and_averages_within_float32_rounding_on_jax_and_torch(expect
     for slot in set(got) - {"flips", "weights"}:
         np.testing.assert_allclose(got[slot], expected[case][slot], rtol=1e-6, atol=1e-7,
                                    err_msg=slot)
+
+
+@needs_tensorflow_backend
+@pytest.mark.parametrize("case", ["Bop2ndOrder", "CEMA"])
+def test_hyperparameter_means_the_latest_steps_value_in_both(case):
+    """`hyperparameter(name)` of a schedule: the value the latest step used (step 0's
+    before any), in both front ends."""
+    import keras
+
+    from rethink_bnn import keras3
+
+    name, _ = CASES[case]
+    names = getattr(rb.optimizers, name).hyperparameter_names
+    values = ([0.5, 0.25, 0.125, 0.0625] if n != "threshold" else [0.0, 1.0, 2.0, 3.0]
+              for n in names)
+    boundaries, values = [0, 1, 2], dict(zip(names, values))
+    ours = getattr(rb.optimizers, name)(**{n: tf.keras.optimizers.schedules.
+                                            PiecewiseConstantDecay(boundaries, v)
+                                            for n, v in values.items()})
+    theirs = getattr(keras3, name)(**{n: keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, v) for n, v in values.items()})
+    variable, variable3 = tf.Variable(WEIGHTS), keras.Variable(WEIGHTS)
+    for step in range(4):
+        for n in names:
+            a = float(ours.hyperparameter(n))
+            b = float(keras.ops.convert_to_numpy(theirs.hyperparameter(n)))
+            assert a == b == values[n][max(step - 1, 0)], (step, n)
+        ours.apply_gradients([(tf.constant(GRADIENTS[step]), variable)])
+        theirs.apply([keras.ops.convert_to_tensor(GRADIENTS[step])], [variable3])

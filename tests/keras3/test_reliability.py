@@ -44,10 +44,11 @@ def test_every_hyperparameter_runs_on_one_clock_under_gradient_accumulation(cls)
     names = cls.hyperparameter_names
     optimizer = cls(gradient_accumulation_steps=2, **{name: steps for name in names})
     variable = keras.Variable(np.ones(4, "float32"))
-    for _ in range(3):  # Keras evaluates the learning rate at call 3: 0.01
+    for _ in range(3):  # the third call (call 2) used 0.1; Keras' learning rate is call 3's
         optimizer.apply([keras.ops.full((4,), 1e-3)], [variable])
     values = {name: float(numpy(optimizer.hyperparameter(name))) for name in names}
-    assert values == {name: pytest.approx(0.01) for name in names}
+    assert values == {name: pytest.approx(0.1) for name in names}
+    assert float(numpy(optimizer.learning_rate)) == pytest.approx(0.01)
 
 
 class _Returns(keras.optimizers.schedules.LearningRateSchedule):

@@ -69,6 +69,8 @@ def test_neither_larq_nor_tf_keras_is_loaded_nor_tensorflow_but_as_the_backend(s
         for moment in ("loaded_after_import", "loaded_at_end"):
             assert report[moment] == expected, (step, moment)
     assert reports["train"]["loaded_after_training"] == expected
+    # nothing of ours stays in the import system either (it serves the tf-keras front end)
+    assert reports["train"]["import_hooks"] == reports["reload"]["import_hooks"] == []
 
 
 @pytest.mark.skipif(not TENSORFLOW, reason="keras.callbacks.TensorBoard writes with "
