@@ -4,8 +4,8 @@ TensorFlow's start-up chatter off our command lines.
 Larq is written for Keras 2. TensorFlow >= 2.16 picks Keras 3 unless the environment
 variable `TF_USE_LEGACY_KERAS` is set *when TensorFlow is first imported*: it reads the
 variable once and wires `tensorflow.keras` accordingly, so setting it afterwards is not
-enough. We therefore set it when TensorFlow is not yet imported, and otherwise refuse
-to run on Keras 3 with an error that says how to fix it.
+enough. We therefore set it when TensorFlow is not yet imported and the user has not
+set it, and otherwise refuse to run on Keras 3 with an error that says how to fix it.
 """
 
 import contextlib
@@ -104,7 +104,8 @@ def unselect_keras2():
         os.environ.pop("TF_USE_LEGACY_KERAS", None)
         _selected, _unselected = False, True
     tf_module = sys.modules.get("tensorflow")
-    if _unselected or (tf_module is not None and not tensorflow_uses_keras2(tf_module)):
+    if _unselected or user_chose_keras3() is not None or (
+            tf_module is not None and not tensorflow_uses_keras2(tf_module)):
         # Nor does the registration hook stay: it serves the tf-keras front end only
         # (whose modules still register their own classes if imported after this).
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _FrontEndHook)]

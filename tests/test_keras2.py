@@ -154,3 +154,7 @@ def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_t
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr[-2000:]
     assert "TF_USE_LEGACY_KERAS=0 selects Keras 3" in cli.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+    hooks = _python("import sys, rethink_bnn.keras3\nprint([type(f).__name__ for f in "
+                    "sys.meta_path if type(f).__module__.startswith('rethink_bnn')])",
+                    TF_USE_LEGACY_KERAS="0", KERAS_BACKEND="jax")
+    assert hooks.stdout.strip() == "[]", hooks.stderr[-2000:]  # the Keras 3 path: none

@@ -110,12 +110,16 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not isinstance(cls.RULE, Rule):
-            raise TypeError(f"{cls.__name__} must set RULE to a rethink_bnn.declarations.Rule.")
+        if not isinstance(cls.RULE, Rule) or not callable(cls.RULE.update):
+            raise TypeError(f"{cls.__name__} must set RULE to a rethink_bnn.declarations.Rule "
+                            "with its update= (see rethink_bnn.core.rules).")
+        if "rule" in vars(cls):  # the extension point before the rules were shared
+            raise TypeError(f"{cls.__name__} defines rule(): write the rule as its Rule's "
+                            "update= function (rethink_bnn.core.rules) instead.")
         cls.hyperparameter_names = tuple(h.name for h in cls.RULE.hyperparameters)
         cls._declared = {h.name: h for h in cls.RULE.hyperparameters}
         cls.__doc__ = (cls.__doc__ or "") + (
-            "\n\nArgs (declared in rethink_bnn.declarations, shared with the tf-keras "
+            "\n\nArgs (declared in rethink_bnn.core.rules, shared with the tf-keras "
             f"{cls.RULE.name}):\n{cls.RULE.describe_arguments()}\n    name: the optimizer's "
             "name.\n    **kwargs: Keras' clipnorm, clipvalue, global_clipnorm, "
             "gradient_accumulation_steps.\n\n"
@@ -179,8 +183,9 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def hyperparameter(self, name):
         """The value of hyperparameter `name` that the latest step used (step 0's before
         any), as in the tf-keras front end: a float (its variable once built), or a
-        schedule at the latest step. (Keras' `learning_rate` of a schedule is the next
-        step's.)
+        schedule at the latest call of `apply` (under `gradient_accumulation_steps`, a
+        call may have only accumulated). Keras' `learning_rate` of a schedule is the
+        next call's.
 
         Every schedule runs on the clock Keras evaluates the learning rate on: the
         optimizer's calls (`apply`), which under `gradient_accumulation_steps` are

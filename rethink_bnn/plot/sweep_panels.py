@@ -2,6 +2,7 @@
 the sweep figure names them: a binary optimizer's by their declared symbols (γ, τ, ...),
 whichever optimizer it is."""
 
+import sys
 from collections import Counter
 
 from rethink_bnn.core.rules import RULES
@@ -11,14 +12,25 @@ __all__ = ["label", "numbers", "sweep_panels"]
 OPTIMIZER = "binary_optimizer."
 # Shown in every title when all points have them: the paper's two.
 ALWAYS = (OPTIMIZER + "gamma", OPTIMIZER + "threshold")
-# Bop's and its successors' hyperparameters by their symbols (γ, τ, σ, α): one symbol
-# per name in all of them.
-_SYMBOLS = {h.name: h.symbol for rule in RULES for h in rule.hyperparameters}
 
 
 def symbol(name):
-    """The declared symbol of a hyperparameter (γ for gamma), else its name."""
-    return _SYMBOLS.get(name, name)
+    """The declared symbol of a hyperparameter (γ for gamma), else its name: Bop's and
+    its successors' (one symbol per name in all of them), or a binary optimizer class's
+    of the tf-keras front end that is defined (a user's, which the sweep trained)."""
+    for rule in RULES:
+        for h in rule.hyperparameters:
+            if h.name == name:
+                return h.symbol
+    binary = sys.modules.get("rethink_bnn.optimizers.binary")
+    classes = list(binary.BinaryOptimizer.__subclasses__()) if binary else []
+    while classes:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        for h in cls.HYPERPARAMETERS:
+            if h.name == name:
+                return h.symbol
+    return name
 
 
 def numbers(config, prefix=""):

@@ -98,7 +98,7 @@ FIELD_HELP = {
     "test_fraction": "the fraction of the digits kept for testing",
     "Digits.seed": "seed of the one-time shuffle that splits the digits",
     # preprocessing
-    "decoders": "tensorflow-datasets decoders of the features (None: decoded images)",
+    "decoders": "unused; kept so that the config.json of earlier runs stays the same",
     "padding": "zero padding before the random crop (training only)",
     "central_fraction": "the central part of the image kept for evaluation",
     # networks

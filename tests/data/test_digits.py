@@ -20,10 +20,15 @@ def test_the_file_read_directly_holds_load_digits_images_and_labels():
 
 
 def test_without_the_file_load_digits_is_used(monkeypatch):
-    real = importlib.util.find_spec
+    import sklearn.datasets
+
+    real, calls = importlib.util.find_spec, []
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "sklearn" else real(name, *a))
+    monkeypatch.setattr(sklearn.datasets, "load_digits",
+                        lambda: calls.append(1) or load_digits())
     _assert_load_digits(*digits._digits())
+    assert calls == [1]
 
 
 def test_the_split_is_a_function_of_the_seed():

@@ -255,3 +255,16 @@ def test_every_private_name_of_keras_we_use_exists_in_the_installed_keras():
         f"rethink_bnn/keras3/keras_internals.py relies on names that Keras "
         f"{keras.__version__} no longer has: {keras_internals.missing()} (checked on "
         f"{keras_internals.CHECKED_ON}); adapt that module, and only it.")
+
+
+def test_a_class_whose_rule_cannot_run_is_refused_where_it_is_written():
+    from rethink_bnn.core.declarations import Rule
+
+    with pytest.raises(TypeError, match="defines rule\\(\\): write the rule as its Rule's update="):
+        class OldStyle(rk.Bop):  # noqa: F841
+            def rule(self, weight, gradient, state, hyperparameters):
+                return state, weight > 2
+
+    with pytest.raises(TypeError, match="must set RULE to a .*Rule with its update="):
+        class NoUpdate(rk.BinaryOptimizer):  # noqa: F841
+            RULE = Rule("NoUpdate", rk.Bop.RULE.hyperparameters, state=("m",))

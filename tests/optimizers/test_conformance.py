@@ -113,3 +113,21 @@ def test_slots_of_variables_with_one_name_get_distinct_names():
     optimizer.build([first, second])
     names = [v.name for v in optimizer.variables]
     assert len(names) == len(set(names)), names
+
+
+def test_a_bop_subclass_with_its_own_rule_runs_that_rule():
+    """Bop's in-place update serves Bop's rule only: a subclass that names another
+    (here: Bop, then m = 0 where the weight flipped) gets it applied by the base."""
+    from rethink_bnn.core import rules
+
+    def bop_reset(ops, weight, gradient, state, hyperparameters):
+        new, flip = rules.bop(ops, weight, gradient, state, hyperparameters)
+        return {"m": ops.where(flip, ops.multiply(new["m"], 0.0), new["m"])}, flip
+
+    class BopReset(rb.optimizers.Bop):
+        RULE = hp.Rule("BopReset", rules.BOP.hyperparameters, state=("m",), update=bop_reset)
+
+    optimizer, w = BopReset(threshold=0.5, gamma=1.0), tf.Variable([1.0, 1.0, -1.0])
+    optimizer.apply_gradients([(tf.constant([2.0, 0.1, 2.0]), w)])
+    np.testing.assert_array_equal(w.numpy(), [-1.0, 1.0, -1.0])
+    np.testing.assert_array_equal(optimizer.averages[0].numpy(), np.float32([0.0, 0.1, 2.0]))
