@@ -7,11 +7,11 @@ weights), times one `apply_gradients` of our Bop and of `larq.optimizers.Bop` (l
 API), both inside `tf.function`, alternating the two so that drift hits both alike,
 and reports the median of each and their ratio (target: ours / Larq's <= 1.0); ours also
 without the non-finite gradient check (Bop not wrapped in SkipNonFinite), to show what
-the check costs; ours as it was before its rule moved to `rethink_bnn.core.rules` (one
-in-place kernel for the average, a sign trick for the flip: `_BopBefore`), so that the
-shared rule is measured against it in the same run; and Bop's successors Bop2ndOrder
-(biased and unbiased) and CEMA on the same weights. Also reports each optimizer's state in bytes per binary weight (Bop's
-target: 4).
+the check costs; ours as it was in 0.3 (`_BopBefore`: one in-place kernel for the
+average, a sign trick for the flip), so that a change to Bop's update is measured
+against it in the same run; and Bop's successors Bop2ndOrder (biased and unbiased) and
+CEMA on the same weights. Also reports each optimizer's state in bytes per binary
+weight (Bop's target: 4).
 """
 
 import argparse
@@ -33,7 +33,7 @@ BINARYNET_KERNELS = [
 
 
 class _BopBefore(rb.optimizers.Bop):
-    """Bop with the tf-keras update it had before its rule was shared with Keras 3."""
+    """Bop with the tf-keras update of 0.3, written out."""
 
     def update(self, weight, gradient, state, hyperparameters):
         m, gamma = state["m"], hyperparameters["gamma"]

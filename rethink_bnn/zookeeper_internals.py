@@ -7,8 +7,8 @@ names are zookeeper's own), reads a field without resolving it (`base_getattr`),
 component instance from a class, type-checks a value and parses a `key=value` value as
 its CLI does; `component_without_fields` makes a component that has no fields without
 zookeeper's warning about it; `configured_values` gives the values a component instance
-was configured with, which zookeeper passes down to its children. `tests/test_zookeeper_internals.py` checks each on the
-installed version.
+was configured with, which zookeeper passes down to its children.
+`tests/test_zookeeper_internals.py` checks each on the installed version.
 """
 
 CHECKED_ON = "zookeeper 1.4.0"
