@@ -134,8 +134,7 @@ def test_without_the_tf_extra_a_tf_keras_name_names_the_extra_in_one_line():
                              'rethink_bnn.keras3)'), line
 
 
-def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_to_do(
-        tmp_path):
+def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_to_do():
     """TF_USE_LEGACY_KERAS=0 chooses Keras 3: `import rethink_bnn` keeps it (the Keras 3
     front end works), and the tf-keras front end says in one line what to do."""
     script = _each_use("import os, rethink_bnn\nprint(os.environ['TF_USE_LEGACY_KERAS'])\n",
@@ -147,6 +146,14 @@ def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_t
     assert variable == "0" and keras3 == "no error" and len(refusals) == 2
     for line in refusals:
         assert "but TF_USE_LEGACY_KERAS=0 selects Keras 3: unset it or set it to 1" in line
+    hooks = _python("import sys, rethink_bnn.keras3\nprint([type(f).__name__ for f in "
+                    "sys.meta_path if type(f).__module__.startswith('rethink_bnn')])",
+                    TF_USE_LEGACY_KERAS="0", KERAS_BACKEND="jax")
+    assert hooks.stdout.strip() == "[]", hooks.stderr[-2000:]  # the Keras 3 path: none
+
+
+@pytest.mark.experiments  # the command lines need the extra before anything else
+def test_a_command_line_under_a_variable_that_chose_keras_3_says_what_to_do(tmp_path):
     cli = subprocess.run([sys.executable, "-m", "rethink_bnn.train", "demo", "run_dir=run"],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
                          env={**os.environ, "TF_USE_LEGACY_KERAS": "0",
@@ -154,7 +161,3 @@ def test_a_variable_the_user_set_is_left_as_it_is_and_a_tf_keras_use_says_what_t
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1, cli.stderr[-2000:]
     assert "TF_USE_LEGACY_KERAS=0 selects Keras 3" in cli.stderr
     assert not list(tmp_path.iterdir())  # nothing written
-    hooks = _python("import sys, rethink_bnn.keras3\nprint([type(f).__name__ for f in "
-                    "sys.meta_path if type(f).__module__.startswith('rethink_bnn')])",
-                    TF_USE_LEGACY_KERAS="0", KERAS_BACKEND="jax")
-    assert hooks.stdout.strip() == "[]", hooks.stderr[-2000:]  # the Keras 3 path: none
