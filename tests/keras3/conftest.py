@@ -37,12 +37,12 @@ def require_tf_keras():
         pytest.skip(_NO_TF_KERAS, allow_module_level=True)
 
 
-def run_under(backend, *arguments, timeout=300, cwd=REPO):
-    """`python *arguments` from the repository under KERAS_BACKEND=backend; the
-    completed process (its return code checked by the caller)."""
+def run_under(backend, *arguments, timeout=300, cwd=REPO, **env):
+    """`python *arguments` from the repository under KERAS_BACKEND=backend (and `env`);
+    the completed process (its return code checked by the caller)."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     environment.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-                       PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+                       PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", **env)
     return subprocess.run([sys.executable, *map(str, arguments)], capture_output=True,
                           text=True, env=environment, cwd=cwd, timeout=timeout)
 

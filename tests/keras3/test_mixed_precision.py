@@ -19,6 +19,7 @@ def policy(request):
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"], indirect=True)
+@pytest.mark.slow
 def test_fit_keeps_kernels_plus_minus_one_and_state_float32(policy):
     (x, y), _ = digits_arrays()
     x = x.reshape(len(x), -1).astype("float32") / 255.0
