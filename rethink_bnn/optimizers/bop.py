@@ -16,7 +16,7 @@ def bop_update(weight, m, gradient, gamma, threshold):
 
     The rule's arithmetic, bit for bit (for finite gradients; tests/optimizers/
     test_bop.py compares the two), done in place: the rule applied by
-    `flips.apply_rule` took 1.22 × as long on BinaryNet's weights (benchmarks.md). The
+    `flips.apply_rule` takes 1.2 × as long on BinaryNet's weights (bench/bop_update.py). The
     average is one gradient-descent step on (m - g)² / 2 with rate γ, `m - γ (m - g)`,
     which TensorFlow applies in place in one pass: Larq's arithmetic too, so both give
     identical averages. The flip is a factor, -1 to flip and +1 to keep, from float ops that run
