@@ -10,11 +10,15 @@ From this base it gets what the tf-keras `BinaryOptimizer` gives: each declared
 hyperparameter as a keyword argument (a float in its range or a Keras 3
 `LearningRateSchedule`), the first one as Keras' learning rate; the ±1 check of every
 variable it is built on; the state in float32 for float16 and bfloat16 weights; one
-flip counter per variable (`flip_counts`); a step whose hyperparameters are invalid
-(NaN, out of range: from a schedule, a callback) changes nothing and is counted in
-`invalid_hyperparameter_steps`; a variable whose gradient holds a NaN or an Inf is
-left as it is that step (counted in `non_finite_gradient_updates`: the averages would
-keep the NaN for good); and `get_config`/`from_config` for `.keras` saving.
+integer vector of flip counts (`flip_counts`, entry i for `binary_variables[i]`); a
+step whose hyperparameters are invalid (NaN, out of range: from a schedule, a
+callback) changes nothing and is counted in `invalid_hyperparameter_steps`; and
+`get_config`/`from_config` for `.keras` saving.
+
+Skipping a step with non-finite gradients is not here: a NaN or an Inf would stay in
+the averages for good, so wrap the optimizer in `SkipNonFinite`
+(`rethink_bnn.keras3.finite`), which skips the whole step, as the tf-keras front end's
+wrapper of that name does.
 
 It finds a variable's state and its schedules' step with two private names of Keras'
 optimizers, both in `keras_internals.py`.
@@ -241,15 +245,13 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                                           name=f"{slot}_{v.path.replace('/', '_')}")
                         for slot in self.RULE.state] for v in var_list]
         counter = flip_counter_dtype()
-        self._flips = [self.add_variable((), dtype=counter,
-                                         name=f"flips_{v.path.replace('/', '_')}")
-                       for v in var_list]
+        # Updated with the state, per variable (each replica's copy alike): aggregation
+        # "none", as the state's.
+        self._flips = self.add_variable((len(var_list),), dtype=counter, name="flip_counts")
         # Counted where Keras counts its steps, so every replica's copy agrees.
         self._invalid_steps = self.add_variable((), dtype=counter,
                                                 name="invalid_hyperparameter_steps",
                                                 aggregation="only_first_replica")
-        self._non_finite = self.add_variable((), dtype=counter,
-                                             name="non_finite_gradient_updates")
         self._binary_variables = _Untracked(var_list)  # the model's: not our state
 
     @staticmethod
@@ -266,14 +268,9 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
 
     @property
     def flip_counts(self):
-        """One integer variable per binary variable: its flips since creation."""
-        return list(getattr(self, "_flips", []))
-
-    @property
-    def non_finite_gradient_updates(self):
-        """Integer variable: updates of a variable skipped because its gradient held a
-        NaN or an Inf (None until built)."""
-        return getattr(self, "_non_finite", None)
+        """Integer vector variable: entry i, the flips of `binary_variables[i]` since
+        creation (int64, or int32 on JAX without x64; None until built)."""
+        return getattr(self, "_flips", None)
 
     @property
     def invalid_hyperparameter_steps(self):
@@ -306,21 +303,17 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         values, valid = self._step_values(learning_rate, dtype)
         weight = ops.cast(variable, dtype)
         gradient = ops.cast(gradient, dtype)
-        # A NaN or Inf would stay in the averages for good: such a gradient updates
-        # nothing (a zero gradient with the neutral values changes no state, flips none).
-        finite = ops.all(ops.isfinite(gradient))
-        gradient = ops.where(finite, gradient, ops.zeros_like(gradient))
-        values = {n: ops.where(finite, v, ops.cast(self._declared[n].neutral, dtype))
-                  for n, v in values.items()}
         new_state, flip = self.RULE.update(
             ops, weight, gradient, dict(zip(self.RULE.state, slots)), values,
             **{option: getattr(self, option) for option in self.RULE.options})
         for name, slot in zip(self.RULE.state, slots):
             self.assign(slot, new_state[name])
         self.assign(variable, ops.cast(ops.where(flip, -weight, weight), variable.dtype))
-        counter = self._flips[index]
-        self.assign_add(counter, ops.sum(ops.cast(flip, counter.dtype)))
-        self.assign_add(self._non_finite, ops.cast(ops.logical_not(finite), counter.dtype))
+        counts = self._flips
+        entry = np.zeros(counts.shape, counts.dtype)  # this variable's entry: a constant
+        entry[index] = 1
+        self.assign_add(counts, ops.convert_to_tensor(entry) * ops.sum(
+            ops.cast(flip, counts.dtype)))
 
     def apply(self, grads, trainable_variables=None):
         if len(grads) == 0:

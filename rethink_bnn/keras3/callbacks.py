@@ -12,8 +12,8 @@ __all__ = ["FlipLogger", "binary_optimizers"]
 
 
 def binary_optimizers(optimizer):
-    """The binary optimizers inside `optimizer` (itself, a MultiOptimizer's, a
-    LossScaleOptimizer's inner one), in order."""
+    """The binary optimizers inside `optimizer` (itself, a MultiOptimizer's, the inner
+    one of a LossScaleOptimizer or a SkipNonFinite), in order."""
     if isinstance(optimizer, BinaryOptimizer):
         return [optimizer]
     found = []
@@ -34,9 +34,10 @@ class FlipLogger(keras.callbacks.Callback):
     - with `per_layer`, the same per layer as `flips/<layer>`, `flip_ratio/<layer>`,
       `pi/<layer>` (by layer name; in a nested model `<model>/<layer>`).
 
-    It reads the binary optimizers' flip counters (one per variable, updated inside the
-    training step) at each epoch's start and end: nothing per step. (On JAX without x64
-    they are int32: an epoch's count is exact up to 2**31 - 1 flips per variable.)
+    It reads the binary optimizers' flip counts (one vector per optimizer, an entry per
+    variable, updated inside the training step) at each epoch's start and end: nothing
+    per step. (On JAX without x64 they are int32: an epoch's count is exact up to
+    2**31 - 1 flips per variable.)
     """
 
     def __init__(self, per_layer=True):
@@ -44,14 +45,19 @@ class FlipLogger(keras.callbacks.Callback):
         self.per_layer = per_layer
 
     def _readings(self):
-        """[(layer, cumulative flips, weights, counter bits)], one per flip counter."""
+        """[(layer, cumulative flips, weights, counter bits)], one per binary variable."""
         layers = _layer_names(self.model)
-        return [(layers.get(id(variable), variable.path),
-                 int(np.asarray(keras.ops.convert_to_numpy(counter))),
-                 int(np.prod(variable.shape)),
-                 32 if keras.backend.standardize_dtype(counter.dtype) == "int32" else 64)
-                for optimizer in binary_optimizers(self.model.optimizer)
-                for variable, counter in zip(optimizer.binary_variables, optimizer.flip_counts)]
+        readings = []
+        for optimizer in binary_optimizers(self.model.optimizer):
+            counts = optimizer.flip_counts  # one vector per optimizer: one read
+            if counts is None:  # not built yet
+                continue
+            bits = 32 if keras.backend.standardize_dtype(counts.dtype) == "int32" else 64
+            readings += [(layers.get(id(variable), variable.path), int(count),
+                          int(np.prod(variable.shape)), bits)
+                         for variable, count in zip(optimizer.binary_variables, np.asarray(
+                             keras.ops.convert_to_numpy(counts)))]
+        return readings
 
     def on_train_begin(self, logs=None):
         # Say at once, not after an epoch, that nothing goes to the binary optimizer:

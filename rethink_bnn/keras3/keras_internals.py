@@ -1,8 +1,11 @@
 """The private names of Keras 3 that the Keras 3 front end uses, in one place (as
 `tf_internals.py` holds tf-keras's): each is read here and nowhere else, and
-`tests/keras3/test_keras_internals.py` checks that the installed Keras still has them."""
+`tests/keras3/test_api.py` checks that the installed Keras still has them. One is
+TensorFlow's (on its backend only), which Keras' own LossScaleOptimizer uses too:
+whether a `tf.distribute` strategy updates through a merge call, for `SkipNonFinite`."""
 
-__all__ = ["CHECKED_ON", "NAMES", "call_count", "missing", "variable_index"]
+__all__ = ["CHECKED_ON", "NAMES", "call_count", "missing", "strategy_needs_merge_call",
+           "variable_index"]
 
 # (class, attribute) of every private name below, for `missing()`.
 NAMES = (("keras.optimizers.Optimizer", "_iterations"),
@@ -24,10 +27,27 @@ def variable_index(optimizer, variable):
     return optimizer._get_variable_index(variable)
 
 
+def strategy_needs_merge_call():
+    """Whether the current `tf.distribute` strategy updates variables through a
+    `merge_call` (a MirroredStrategy on CPUs does), which TensorFlow forbids inside a
+    `tf.cond` in a replica context: a condition around an update is then taken in the
+    cross-replica context, as Keras' LossScaleOptimizer does. (TensorFlow backend only.)"""
+    import tensorflow as tf  # the backend: loaded already
+
+    return not tf.__internal__.distribute.strategy_supports_no_merge_call()
+
+
 def missing():
-    """The names above that the installed Keras no longer has (checked on an SGD)."""
+    """The names above that the installed Keras (checked on an SGD) and, on the
+    TensorFlow backend, TensorFlow no longer have."""
     import keras
 
     probe = keras.optimizers.SGD()
-    return [f"keras.optimizers.Optimizer.{name}" for _, name in NAMES
+    gone = [f"keras.optimizers.Optimizer.{name}" for _, name in NAMES
             if not hasattr(probe, name)]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not hasattr(tf.__internal__.distribute, "strategy_supports_no_merge_call"):
+            gone.append("tf.__internal__.distribute.strategy_supports_no_merge_call")
+    return gone

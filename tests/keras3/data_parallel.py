@@ -30,7 +30,7 @@ def train(distribution):
     return {
         "devices": len(keras.distribution.list_devices()),
         "kernels": [keras.ops.convert_to_numpy(k).tolist() for k in kernels],
-        "flips": [int(keras.ops.convert_to_numpy(c)) for c in bop.flip_counts],
+        "flips": keras.ops.convert_to_numpy(bop.flip_counts).tolist(),
         "state_laid_out_as_kernel": [
             str(s.value.sharding) == str(k.value.sharding) and
             len(s.value.sharding.device_set) == len(k.value.sharding.device_set)

@@ -40,7 +40,7 @@ def trajectory(case, weights, gradients):
     for gradient in gradients:
         optimizer.apply([keras.ops.convert_to_tensor(gradient)], [variable])
         out["weights"].append(keras.ops.convert_to_numpy(variable))
-        out["flips"].append(int(keras.ops.convert_to_numpy(optimizer.flip_counts[0])))
+        out["flips"].append(int(keras.ops.convert_to_numpy(optimizer.flip_counts)[0]))
         for slot, value in optimizer.state(variable).items():
             out.setdefault(slot, []).append(keras.ops.convert_to_numpy(value))
     return {key: np.asarray(value) for key, value in out.items()}

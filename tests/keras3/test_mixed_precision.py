@@ -41,4 +41,4 @@ def test_fit_keeps_kernels_plus_minus_one_and_state_float32(policy):
         np.testing.assert_array_equal(np.abs(keras.ops.convert_to_numpy(kernel)), 1.0)
         assert {str(s.dtype) for s in bop.state(kernel).values()} == {"float32"}
     assert int(keras.ops.convert_to_numpy(bop.invalid_hyperparameter_steps)) == 0
-    assert sum(int(keras.ops.convert_to_numpy(c)) for c in bop.flip_counts) > 0
+    assert keras.ops.convert_to_numpy(bop.flip_counts).sum() > 0
