@@ -9,9 +9,7 @@ set it, and otherwise refuse to run on Keras 3 with an error that says how to fi
 """
 
 import contextlib
-import importlib.abc
 import importlib.util
-import inspect
 import logging
 import os
 import sys
@@ -103,119 +101,22 @@ def unselect_keras2():
     if _selected and "tensorflow" not in sys.modules:
         os.environ.pop("TF_USE_LEGACY_KERAS", None)
         _selected, _unselected = False, True
-    tf_module = sys.modules.get("tensorflow")
-    if _unselected or user_chose_keras3() is not None or (
-            tf_module is not None and not tensorflow_uses_keras2(tf_module)):
-        # Nor does the registration hook stay: it serves the tf-keras front end only
-        # (whose modules still register their own classes if imported after this).
-        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _FrontEndHook)]
 
 
-def ensure_keras2():
-    """Select Keras 2 for TensorFlow, or raise ImportError if it is too late to."""
+def ensure_keras2(name=None):
+    """Select Keras 2 for TensorFlow, or raise ImportError (one line) if it is too late
+    to, or if the `tf` extra is missing. Every module of the tf-keras front end calls it
+    with its `__name__` before it imports TensorFlow, tf-keras or Larq (or its package
+    does): a plain call where the front end starts, no import hook (tests/test_structure.py
+    checks that each one does)."""
     select_keras2()
     tf_module = sys.modules.get("tensorflow")
     if (tf_module is not None and not tensorflow_uses_keras2(tf_module)) or (
             tf_module is None and user_chose_keras3() is not None):
         raise ImportError(keras2_refusal())
-    refusal = tf_keras_refusal()
+    refusal = tf_keras_refusal(name)
     if refusal:
         raise ImportError(refusal)
-
-
-def register_when_loaded(register, triggers, front_end):
-    """Call `register()` once, as soon as it is safe, after TensorFlow, tf-keras or Larq
-    (`triggers`: top-level names) has been imported, by whomever; now if one is loaded.
-    And refuse, with `ensure_keras2`'s message, an import of Larq by one of our modules
-    (`front_end`: a predicate of a module name) on a TensorFlow wired to Keras 3.
-
-    Safe means that no module of those families, of Keras or of ours is half imported:
-    `import tensorflow` imports tf-keras from TensorFlow's own __init__, `import keras`
-    imports TensorFlow (its backend) from Keras', and `import rethink_bnn.optimizers`
-    imports TensorFlow from ours, where registering would import a half-defined module.
-    So each import of a trigger or of our modules (the module's own loader, whose
-    exec_module gains the check) tries again when it completes, and the outermost
-    completes in a safe place. The search for the module is left to the finders after
-    this one, so that theirs (a blocker, an editable install) still decide."""
-    hook = _FrontEndHook(register, triggers, front_end)
-    sys.meta_path.insert(0, hook)
-    if any(name.partition(".")[0] in triggers for name in sys.modules):
-        hook.pending = True
-        hook.try_now()
-
-
-class _FrontEndHook(importlib.abc.MetaPathFinder):
-    def __init__(self, register, triggers, front_end):
-        self.register, self.triggers, self.front_end = register, triggers, front_end
-        self.done = self.pending = False
-
-    def _half_imported(self, name):
-        top = name.partition(".")[0]
-        return top in self.triggers or top == "keras" or name.startswith("rethink_bnn.")
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "larq" and _importing(self.front_end):
-            tf_module = sys.modules.get("tensorflow")
-            if tf_module is not None and not tensorflow_uses_keras2(tf_module):
-                raise ImportError(keras2_refusal())
-        if self.done or not (fullname in self.triggers or self.front_end(fullname)):
-            return None
-        spec = self._find_after_me(fullname, path, target)
-        loader = getattr(spec, "loader", None)
-        if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
-            return spec  # a class as loader (builtins, frozen) is shared: left alone
-        exec_module = loader.exec_module
-
-        def exec_then_register(module):
-            try:
-                exec_module(module)
-            except ModuleNotFoundError as error:
-                refusal = self._refusal(fullname, error)
-                if refusal is None:
-                    raise
-                raise ImportError(refusal) from None
-            self.pending = self.pending or fullname in self.triggers
-            self.try_now()
-
-        loader.exec_module = exec_then_register  # this module's loader only
-        return spec
-
-    def _refusal(self, fullname, error):
-        """One line naming the `tf` extra for a module of our tf-keras front end that
-        failed to import for lack of TensorFlow, tf-keras or Larq (said once, by the
-        outermost of ours being imported: the module the user asked for)."""
-        if (fullname in self.triggers or (error.name or "").partition(".")[0]
-                not in TF_KERAS_MODULES or _importing(self.front_end)):
-            return None
-        return tf_keras_refusal(fullname)
-
-    def _find_after_me(self, fullname, path, target):
-        finders = sys.meta_path
-        if self in finders:
-            finders = finders[finders.index(self) + 1:]
-        for finder in finders:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find is not None else None
-            if spec is not None:
-                return spec
-        return None
-
-    def try_now(self):
-        if self.done or not self.pending or _importing(self._half_imported):
-            return
-        self.done = True
-        self.register()
-
-
-def _importing(family):
-    """Whether the top level of a module whose name `family` accepts is running, i.e.
-    whether such a module is being imported."""
-    frame = inspect.currentframe()
-    while frame is not None:
-        if frame.f_code.co_name == "<module>" and family(frame.f_globals.get("__name__", "")):
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _tensorflow_minor():

@@ -2,6 +2,10 @@
 loss and accuracy of each training batch, and the steps skipped for non-finite gradients
 or invalid hyperparameters."""
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import logging
 import os
 

@@ -2,7 +2,7 @@
 
 from rethink_bnn._keras2 import ensure_keras2
 
-ensure_keras2()
+ensure_keras2(__name__)
 
 import tensorflow as tf  # noqa: E402
 

@@ -12,6 +12,10 @@ reads the buffers whole, once per epoch or every `read_every` steps, and gets ev
 step's values, whatever `steps_per_execution` is.
 """
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import numpy as np
 import tensorflow as tf
 

@@ -1,6 +1,10 @@
 """TensorBoard scalars of many steps written at once, and variables read between steps:
 what the per-step loggers of `rethink_bnn.callbacks` write and read with."""
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 

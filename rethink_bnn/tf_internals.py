@@ -23,7 +23,7 @@ import tempfile
 from rethink_bnn._keras2 import ensure_keras2
 
 # Every tf-keras module of ours imports this one: none runs on a TensorFlow wired to Keras 3.
-ensure_keras2()
+ensure_keras2(__name__)
 
 import tensorflow as tf  # noqa: E402
 

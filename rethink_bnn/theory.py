@@ -8,6 +8,10 @@
   same factor changes no binary weight at any step.
 """
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import json
 import math
 
@@ -17,6 +21,7 @@ import tensorflow as tf
 from rethink_bnn.files import write_csv_atomically, write_text_atomically
 from rethink_bnn.initializers import Scaled
 from rethink_bnn.tables import markdown_table
+from rethink_bnn.training.metrics import accuracy
 
 __all__ = [
     "CONFIGURATIONS",
@@ -57,7 +62,7 @@ def retrain_batch_norm(model, train, steps_per_epoch, epochs, learning_rate, cal
     for layer in model.layers:
         layer.trainable = isinstance(layer, tf.keras.layers.BatchNormalization)
     model.compile(tf.keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy", metrics=[accuracy()])
     model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0,
               callbacks=list(callbacks))
     return model

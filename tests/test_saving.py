@@ -1,5 +1,5 @@
 """Every Keras format saves a model trained by each binary optimizer class (Bop,
-Bop2ndOrder, CEMA) and reloads it in a fresh process after `import rethink_bnn` alone,
+Bop2ndOrder, CEMA) and reloads it in a fresh process after `import rethink_bnn.tf_keras` alone,
 which then keeps training with the same routing. One process reloads them all."""
 
 import json
@@ -29,12 +29,12 @@ OPTIMIZERS = ONE_PER_CLASS
 FIT = dict(batch_size=32, epochs=1, shuffle=False, verbose=0)
 STEPS = 4  # steps per fit: 128 examples, batches of 32
 
-# Runs in a fresh process that imports only `rethink_bnn`, TensorFlow and NumPy.
+# Runs in a fresh process that imports only `rethink_bnn.tf_keras`, TensorFlow and NumPy.
 RELOAD = textwrap.dedent(
     """
     import json, sys, warnings
     import numpy as np
-    import rethink_bnn, tensorflow as tf
+    import rethink_bnn.tf_keras, tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
     folder = sys.argv[1]
@@ -134,7 +134,7 @@ over_optimizers = pytest.mark.parametrize("optimizer", OPTIMIZERS)
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @over_optimizers
-def test_reloads_with_our_classes_after_import_rethink_bnn_alone(reloaded, optimizer, fmt):
+def test_reloads_with_our_classes_after_import_rethink_bnn_tf_keras_alone(reloaded, optimizer, fmt):
     result = reloaded[optimizer][0][fmt]
     assert result["optimizer"] == "CaseOptimizer"
     assert result["sub_optimizers"] == [BINARY_OPTIMIZERS[optimizer].cls.__name__, "Adam"]

@@ -140,3 +140,39 @@ def test_the_keras3_front_end_imports_no_tensorflow_larq_or_tf_keras_module():
                 if isinstance(node, ast.ImportFrom) and node.module]
         assert not [n for n in top if n.partition(".")[0] in ("tensorflow", "tf_keras", "larq")
                     ], module
+
+
+_TF_KERAS_LIBRARIES = {"tensorflow", "tf_keras", "larq", "larq_zoo", "tensorflow_datasets"}
+
+
+def _guard_line(tree):
+    """The line of a top-level `ensure_keras2(...)` call, or None."""
+    for node in tree.body:
+        if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "ensure_keras2"):
+            return node.lineno
+    return None
+
+
+def test_every_tf_keras_module_checks_keras_2_before_it_imports_tensorflow():
+    """The tf-keras front end starts with a plain call, no import hook: a module whose top
+    level imports TensorFlow, tf-keras or Larq calls `ensure_keras2(__name__)` before it,
+    or one of its packages does (so that a TensorFlow wired to Keras 3, or a missing `tf`
+    extra, is one line naming the module the user imported)."""
+    unguarded = []
+    for module, tree in TREES.items():
+        heavy = [node.lineno for node in tree.body
+                 if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0)
+                 and any((name or "").partition(".")[0] in _TF_KERAS_LIBRARIES
+                         for name in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                                      else [node.module]))]
+        if not heavy:
+            continue
+        packages = [".".join(module.split(".")[:i]) for i in range(2, module.count(".") + 1)]
+        guard = _guard_line(tree)
+        if not ((guard and guard < min(heavy))
+                or any(_guard_line(TREES[p]) for p in packages if p != module)):
+            unguarded.append(module)
+    assert not unguarded, unguarded
+    # and the Keras 3 front end never asks for Keras 2
+    assert not [m for m in TREES if m.startswith("rethink_bnn.keras3") and _guard_line(TREES[m])]

@@ -9,6 +9,10 @@ Offline use: when the dataset's standard archives lie in `archive_dir` (or in
 `archive_dir` defaults to the environment variable RETHINK_BNN_ARCHIVE_DIR.
 """
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import os
 import shutil
 import socket

@@ -1,6 +1,10 @@
 """Preprocessing as zookeeper components: scale to [-1, 1]; CIFAR augmentation;
 ImageNet's standard random-crop training and center-crop evaluation."""
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 from typing import Tuple
 
 import tensorflow as tf

@@ -4,6 +4,10 @@ The training stream depends only on its seed, and skipping what finished epochs 
 gives a resumed run exactly the batches an uninterrupted run would see.
 """
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import functools
 
 import tensorflow as tf

@@ -30,6 +30,7 @@ from rethink_bnn.theory import (
 )
 from rethink_bnn.training.fields import check_types
 from rethink_bnn.training.loop_callbacks import EpochLog
+from rethink_bnn.training.metrics import accuracy
 from rethink_bnn.files import read_csv, write_csv_atomically
 from rethink_bnn.training.run_folder import RunFolder
 from rethink_bnn.training.task import ConfigError, fields_of, versions
@@ -162,14 +163,14 @@ class ApproximationViewpoint(_TheoryTask):
                                      self.shuffle_buffer)
             model = self._net("latent", seed)
             model.compile(tf.keras.optimizers.Adam(self.learning_rate),
-                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                          loss="sparse_categorical_crossentropy", metrics=[accuracy()])
             logs.mkdir(parents=True, exist_ok=True)
             model.fit(stream, epochs=self.epochs, steps_per_epoch=steps, verbose=0,
                       callbacks=[EpochLog(logs / "latent.csv"),
                                  _tensorboard(logs)])
             binary = model.evaluate(evaluation, verbose=0)[1]
             real = with_real_kernels(model)
-            real.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            real.compile(loss="sparse_categorical_crossentropy", metrics=[accuracy()])
             latent = real.evaluate(evaluation, verbose=0)[1]
             retrain_batch_norm(real, stream, steps, self.epochs, self.learning_rate,
                                [EpochLog(logs / "batch_norm.csv")])
@@ -236,7 +237,7 @@ class ArbitraryLr(_TheoryTask):
                     CaseOptimizer((is_binary_variable, kernel_optimizer()),
                                   default_optimizer=tf.keras.optimizers.Adam(
                                       self.batch_norm_learning_rate)),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                    loss="sparse_categorical_crossentropy", metrics=[accuracy()])
                 recorder = SignRecorder(kernels, every_step=self.compare_every_step)
                 logs.mkdir(parents=True, exist_ok=True)
                 stream = training_stream(train, self.preprocessing, self.batch_size,

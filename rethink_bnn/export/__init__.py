@@ -14,9 +14,11 @@ and its report).
 """
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from rethink_bnn._keras2 import ensure_keras2
 from rethink_bnn.experiments_extra import require_experiments
 
 require_experiments("rethink_bnn.export")
+ensure_keras2(__name__)  # after the extra: the CLI names what to install first
 
 from rethink_bnn.export.exporter import default_output, export_run, report_path, summary_lines
 from rethink_bnn.export.lce import LceUnavailable

@@ -4,6 +4,10 @@ The functions are the library's; the zookeeper factories are the experiments' (`
 install "rethink_bnn[experiments]"`) and load at first use.
 """
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 from rethink_bnn.experiments_extra import lazy_exports
 from rethink_bnn.models.kernels import WEIGHT_KINDS, binary_kernel, binary_kernels
 from rethink_bnn.models.imagenet import IMAGENET_NETWORKS, imagenet_network

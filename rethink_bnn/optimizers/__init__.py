@@ -1,5 +1,9 @@
 """Optimizers for binary networks on the current `tf.keras.optimizers.Optimizer` API."""
 
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+
 import sys as _sys
 
 from rethink_bnn.optimizers.binary import BinaryOptimizer

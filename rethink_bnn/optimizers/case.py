@@ -201,7 +201,7 @@ class CaseOptimizer(_Optimizer):
             f"({self._optimizers[saved[i]].name}) of the CaseOptimizer when it was "
             f"saved, but is now claimed by optimizer {routes[i]} "
             f"({self._optimizers[routes[i]].name}): its marking (e.g. `precision`) was "
-            "lost; load the model after `import rethink_bnn`, which registers Larq's layers."
+            "lost; load the model after `import rethink_bnn.tf_keras`, which registers Larq's layers."
         )
 
     def _ask(self, index, variable):

@@ -5,3 +5,8 @@ choice of `tf.distribute` strategy (`distribution`). `python -m rethink_bnn.trai
 The modules are imported where they are used, not here: importing this package costs
 nothing until one of them is needed.
 """
+
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+

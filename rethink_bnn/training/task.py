@@ -40,6 +40,7 @@ from rethink_bnn.training.checks import (  # noqa: F401  (ConfigError & co: impo
     require,
 )
 from rethink_bnn.training.distribution import is_chief, select_strategy
+from rethink_bnn.training.metrics import accuracy
 from rethink_bnn.training.console import Console, StopWhenTerminated, console_verbosity
 from rethink_bnn.training.loop_callbacks import (
     BestWeights,
@@ -261,7 +262,7 @@ class TrainingTask:
         run, folder, model = session.run, session.folder, session.model
         # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
         # unscales the gradients before Bop sees them.
-        model.compile(session.optimizer, loss=self.loss, metrics=["accuracy"],
+        model.compile(session.optimizer, loss=self.loss, metrics=[accuracy(self.loss)],
                       jit_compile=self.jit_compile,
                       steps_per_execution=self.steps_per_execution)
         session.state = state = LoopState()
