@@ -27,8 +27,8 @@ import tensorflow as tf
 from report import write_result
 from zookeeper import configure
 
-from rethink_bnn.experiments import TASKS as REGISTRY
-from rethink_bnn.data import evaluation_stream, training_stream
+from rethink_bnn.experiments.tasks import TASKS as REGISTRY
+from rethink_bnn.experiments.data import evaluation_stream, training_stream
 from rethink_bnn.optimizers import binary_optimizers, is_binary_variable, leaf_optimizers
 
 DEFAULT_TASKS = "fashion_mnist_bop,fashion_mnist_latent_adam"

@@ -7,15 +7,15 @@ import json
 import pytest
 from zookeeper import configure
 
-from rethink_bnn.configs import (
+from rethink_bnn.experiments.config.stored import (
     StoredConfigError,
     check_stored_config,
     read_stored_config,
     task_from_config,
 )
-from rethink_bnn.experiments import TASKS
+from rethink_bnn.experiments.tasks import TASKS
 from rethink_bnn.train import main
-from rethink_bnn.training.task import fields_of
+from rethink_bnn.experiments.training.task import fields_of
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
 
@@ -140,7 +140,7 @@ def test_a_run_folders_config_trains_again_with_its_values_as_values(tmp_path):
     "123" stays a string; overriding a component drops the file's fields of it."""
     from zookeeper.core.component import base_getattr
 
-    from rethink_bnn.train import _from_config_file, configured
+    from rethink_bnn.experiments.cli.train import _from_config_file, configured
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_resolved("demo", run_dir="123", **{"model.units": (7,)})))

@@ -118,7 +118,7 @@ def test_the_dockerignore_leaves_in_everything_the_build_copies():
         line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert _dockerignored("rethink_bnn/training/__init__.py", patterns + ["rethink_bnn/*"])
+    assert _dockerignored("rethink_bnn/experiments/training/__init__.py", patterns + ["rethink_bnn/*"])
     assert _dockerignored("rethink_bnn/__pycache__/train.pyc", patterns)
     for keyword, arguments in _instructions():
         if keyword == "COPY":

@@ -7,7 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 from zookeeper import configure
 
-from rethink_bnn.experiments import GRIDS, TASKS
+from rethink_bnn.experiments.tasks import GRIDS, TASKS
 from tests.data.test_archives import needs_fashion
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
@@ -130,7 +130,7 @@ def test_theory_tasks_follow_the_reports_code_batch_64_and_no_validation_split(n
 
 def _sweep(argv):
     """bop_sweep configured from a command line's key=value arguments, and checked."""
-    from rethink_bnn.train import configured, parse
+    from rethink_bnn.experiments.cli.train import configured, parse
 
     sweep = configured(*parse(["bop_sweep", *argv]))
     sweep.validate()
@@ -145,7 +145,7 @@ def _documented_sweep_lines():
     from pathlib import Path
 
     from rethink_bnn import train
-    from rethink_bnn.experiments import BopSweep
+    from rethink_bnn.experiments.tasks import BopSweep
 
     root = Path(__file__).parents[1]
     docs = {str(p.relative_to(root)): p.read_text()
@@ -192,8 +192,8 @@ def test_every_documented_sweep_line_is_accepted():
 
 
 def test_a_binary_optimizer_is_what_the_task_trains_with_not_its_base():
-    from rethink_bnn.experiments.registry import has_binary_optimizer
-    from rethink_bnn.training.task import TrainingTask
+    from rethink_bnn.experiments.tasks.registry import has_binary_optimizer
+    from rethink_bnn.experiments.training.task import TrainingTask
 
     for name, cls in TASKS.items():
         task = cls()
@@ -209,10 +209,10 @@ def test_a_later_optimizer_is_a_component_and_a_sweep_point_with_no_edit(monkeyp
     takes it as binary_optimizer, and the sweep varies its hyperparameters."""
     from zookeeper import ComponentField, task
 
-    from rethink_bnn.experiments import Demo
+    from rethink_bnn.experiments.tasks import Demo
     from rethink_bnn.optimizers import Bop
     from rethink_bnn.declarations import rate
-    from rethink_bnn.training.optimizer_components import component_for
+    from rethink_bnn.experiments.training.optimizer_components import component_for
 
     class Later(Bop):
         HYPERPARAMETERS = (*Bop.HYPERPARAMETERS, rate("rho", "a later rate", default=1e-2))
@@ -235,8 +235,8 @@ def test_a_later_optimizer_is_a_component_and_a_sweep_point_with_no_edit(monkeyp
 
 
 def test_vary_takes_integer_and_nested_fields_and_passes_them_down():
-    from rethink_bnn.configs import check_stored_config
-    from rethink_bnn.training.task import ConfigError, fields_of
+    from rethink_bnn.experiments.config.stored import check_stored_config
+    from rethink_bnn.experiments.training.task import ConfigError, fields_of
 
     sweep = _sweep(["point=Demo", "vary=seed=1,2;dataset.train_limit=64,128",
                     "point.dataset.train_limit=320"])
@@ -290,7 +290,7 @@ def test_a_sweep_never_writes_into_a_folder_holding_a_users_files(user_file, tmp
 
 def test_a_sweeps_own_folder_is_its_to_rewrite(sweep_run, tmp_path):
     """An earlier sweep's folder (its summary, points and run folders) passes the check."""
-    from rethink_bnn.experiments.sweep_processes import check_sweep_folder
+    from rethink_bnn.experiments.tasks.sweep_processes import check_sweep_folder
 
     check_sweep_folder(str(sweep_run))
     check_sweep_folder(str(tmp_path / "new"))
@@ -379,7 +379,7 @@ def test_a_point_process_dies_with_a_sweep_that_is_killed(tmp_path):
     pid_file = tmp_path / "pid"
     parent = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys, time\n"
-        "from rethink_bnn.experiments.sweep_processes import _die_with_parent\n"
+        "from rethink_bnn.experiments.tasks.sweep_processes import _die_with_parent\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
         " preexec_fn=_die_with_parent())\n"
         f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"

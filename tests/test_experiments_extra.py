@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rethink_bnn.experiments_extra import MODULES
+from rethink_bnn.experiments.extra import MODULES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIDE = "import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"

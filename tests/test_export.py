@@ -281,7 +281,7 @@ def test_a_rerun_replaces_the_runs_own_export_and_overwrite_deletes_it(demo, tmp
     assert export_run(run, limit=0)["test"] == {"examples": 0}  # no --force needed
     assert json.loads((run / "export" / "report.json").read_text())["test"]["examples"] == 0
     # overwrite=True of another configuration: no old deployment is left beside it
-    from rethink_bnn.training.run_folder import RunFolder
+    from rethink_bnn.experiments.runs.folder import RunFolder
 
     config = json.loads((run / "config.json").read_text())
     folder = RunFolder(run)

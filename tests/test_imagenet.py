@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from rethink_bnn.data import ImageNetPreprocessing
+from rethink_bnn.experiments.data import ImageNetPreprocessing
 from rethink_bnn.models import imagenet_network
 from rethink_bnn.optimizers import is_binary_variable
-from rethink_bnn.training.run_folder import read_csv
+from rethink_bnn.experiments.runs.folder import read_csv
 from tests.test_experiments import run_task
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra

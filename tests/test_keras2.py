@@ -82,7 +82,7 @@ LOADED = "import sys; print([m for m in ('tensorflow', 'tf_keras', 'larq') if m 
 
 @pytest.mark.parametrize("code, loaded", [
     # a module of ours that needs no TensorFlow loads none
-    ("import rethink_bnn.files", "[]"),
+    ("import rethink_bnn.experiments.runs.files", "[]"),
     # Keras 3 importing TensorFlow as its backend: the tf-keras front end stays unloaded
     ("import rethink_bnn.declarations, keras", "['tensorflow', 'tf_keras']"),
 ])
@@ -101,7 +101,7 @@ class Hide(importlib.abc.MetaPathFinder):
         if name.partition(".")[0] in ("tensorflow", "tf_keras", "larq"):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, Hide())
-import rethink_bnn, rethink_bnn.declarations, rethink_bnn.files  # need none of them
+import rethink_bnn, rethink_bnn.declarations, rethink_bnn.experiments.runs.files  # need none of them
 """, "rethink_bnn.Bop", "from rethink_bnn import callbacks", "import rethink_bnn.optimizers",
     "import rethink_bnn.models")
 

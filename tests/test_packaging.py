@@ -182,5 +182,5 @@ def test_a_folder_of_modules_without_init_stops_the_build(tmp_path):
     (checkout / "rethink_bnn" / "training" / "__init__.py").unlink()
     result = _build_wheel(checkout, tmp_path / "dist")
     assert result.returncode != 0
-    assert "rethink_bnn.training" in result.stdout + result.stderr
+    assert "rethink_bnn.experiments.training" in result.stdout + result.stderr
     assert not list((tmp_path / "dist").glob("*.whl"))

@@ -21,7 +21,7 @@ DEMO = {"deterministic": True, "flip_log_freq": 1, "step_log_freq": 1,
 def _run(run_dir, **fields):
     from zookeeper import configure
 
-    from rethink_bnn.experiments import Demo
+    from rethink_bnn.experiments.tasks import Demo
 
     task = Demo()
     configure(task, {"run_dir": str(run_dir), **DEMO, **fields})
@@ -67,7 +67,7 @@ def test_steps_per_execution_keeps_every_step_of_every_series(one_step_per_call,
 @pytest.mark.experiments
 def test_a_resumed_run_with_steps_per_execution_logs_what_an_uninterrupted_one_does(
         one_step_per_call, tmp_path):
-    from rethink_bnn.training.run_folder import write_json_atomically
+    from rethink_bnn.experiments.runs.folder import write_json_atomically
 
     run_dir = tmp_path / "run"
     _run(run_dir, steps_per_execution=5, epochs=1)

@@ -1,8 +1,10 @@
 """The package's shape, as ARCHITECTURE.md promises it: no import cycle between modules
 (function-level imports included), no function over 60 lines or module over 400; a
 binary optimizer other than Bop (the default and the paper's) named only in its own
-modules (tf-keras, its declaration, Keras 3), the exports and one experiment module; and
-a Keras 3 front end that imports nothing of TensorFlow's, Larq's or the tf-keras one's."""
+modules (tf-keras, its declaration, Keras 3), the exports and one experiment module; a
+Keras 3 front end that imports nothing of TensorFlow's, Larq's or the tf-keras one's; the
+tiers (library, experiments, command lines) importing downward only, zookeeper in the
+experiments only; and every tf-keras module checking for Keras 2 before TensorFlow."""
 
 import ast
 import re
@@ -100,7 +102,7 @@ def test_a_binary_optimizer_is_named_in_its_modules_the_exports_and_its_experime
                "rethink_bnn.declarations",
                "rethink_bnn.keras3", cls.__module__.replace(".optimizers.", ".keras3.")}
         elsewhere = [m for m in named if m not in own]
-        assert all(m.startswith("rethink_bnn.experiments.") for m in elsewhere) and len(
+        assert all(m.startswith("rethink_bnn.experiments.tasks.") for m in elsewhere) and len(
             elsewhere) <= 1, (cls.__name__, named)
 
 
@@ -140,6 +142,44 @@ def test_the_keras3_front_end_imports_no_tensorflow_larq_or_tf_keras_module():
                 if isinstance(node, ast.ImportFrom) and node.module]
         assert not [n for n in top if n.partition(".")[0] in ("tensorflow", "tf_keras", "larq")
                     ], module
+
+
+# The tiers, read from the folder names (ARCHITECTURE.md): the command lines on top, the
+# experiments (everything zookeeper) under them, the two front ends and the core below.
+COMMANDS = ("rethink_bnn.train", "rethink_bnn.plot", "rethink_bnn.export")
+EXPERIMENTS = "rethink_bnn.experiments"
+
+
+def _tier(module):
+    if module.startswith(COMMANDS):
+        return "commands"
+    return "experiments" if module.startswith(EXPERIMENTS) else "library"
+
+
+def _imports_third_party(tree, name):
+    return any((isinstance(node, ast.Import) and any(a.name.partition(".")[0] == name
+                                                     for a in node.names))
+               or (isinstance(node, ast.ImportFrom) and not node.level
+                   and (node.module or "").partition(".")[0] == name)
+               for node in ast.walk(tree))
+
+
+def test_no_library_module_imports_the_experiments_or_the_command_lines():
+    """The library (core, both front ends, networks, the digits, events) never reaches up:
+    `pip install rethink_bnn` works without the experiments' stack, and the experiments
+    can move without touching it. The experiments never import the command lines."""
+    upward = sorted((module, imported) for module, tree in TREES.items()
+                    for imported in _imports(module, tree)
+                    if (_tier(module), _tier(imported)) in {("library", "experiments"),
+                                                             ("library", "commands"),
+                                                             ("experiments", "commands")})
+    assert not upward, upward
+
+
+def test_every_module_that_imports_zookeeper_is_in_the_experiments():
+    users = {m for m, tree in TREES.items() if _imports_third_party(tree, "zookeeper")}
+    assert users and {_tier(m) for m in users} == {"experiments"}, sorted(
+        m for m in users if _tier(m) != "experiments")
 
 
 _TF_KERAS_LIBRARIES = {"tensorflow", "tf_keras", "larq", "larq_zoo", "tensorflow_datasets"}

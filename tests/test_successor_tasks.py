@@ -7,9 +7,9 @@ import pytest
 import tensorflow_datasets as tfds
 from zookeeper import configure
 
-from rethink_bnn.experiments import TASKS
+from rethink_bnn.experiments.tasks import TASKS
 from rethink_bnn.optimizers import Bop2ndOrder, CEMA, binary_optimizers
-from rethink_bnn.training.run_folder import read_csv
+from rethink_bnn.experiments.runs.folder import read_csv
 from tests.data.test_archives import needs_fashion
 from tests.test_experiments import run_task
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rethink_bnn.theory import ROWS, with_real_kernels
+from rethink_bnn.experiments.tasks.theory import ROWS, with_real_kernels
 from rethink_bnn import models
 from tests.conftest import APPROXIMATION_SLICE
 from tests.test_experiments import run_task

@@ -9,7 +9,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from rethink_bnn.experiments import Demo
+from rethink_bnn.experiments.tasks import Demo
 from rethink_bnn.train import main
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
@@ -149,11 +149,11 @@ def test_a_class_name_picks_this_packages_component_not_larq_zoos():
     and Mnist too; zookeeper picked its classes for dataset=Cifar10."""
     from zookeeper.core.component import base_getattr
 
-    from rethink_bnn.train import configured, task_class
+    from rethink_bnn.experiments.cli.train import configured, task_class
 
     for name, value in [("cifar10_bop", "Cifar10"), ("demo", "mnist"), ("demo", "Digits")]:
         task = configured(task_class(name), {"dataset": value})
-        assert type(base_getattr(task, "dataset")).__module__ == "rethink_bnn.data.datasets"
+        assert type(base_getattr(task, "dataset")).__module__ == "rethink_bnn.experiments.data.datasets"
 
 
 def test_a_task_help_lists_every_field_with_default_and_meaning(capsys):
@@ -177,9 +177,9 @@ def test_a_task_help_shows_the_fields_of_the_components_the_command_line_picks(c
 
 
 def test_every_field_of_every_task_has_a_meaning():
-    from rethink_bnn.experiments import TASKS
-    from rethink_bnn.task_help import defaults
-    from rethink_bnn.training.fields import describe_fields
+    from rethink_bnn.experiments.tasks import TASKS
+    from rethink_bnn.experiments.cli.task_help import defaults
+    from rethink_bnn.experiments.training.fields import describe_fields
 
     undocumented = {(name, key) for name, cls in TASKS.items()
                     for key, _, meaning in describe_fields(defaults(cls)) if not meaning}
@@ -302,7 +302,7 @@ def test_inf_and_nan_are_numbers_out_of_range_not_words(pair, message, tmp_path,
 
 
 def test_a_string_field_keeps_inf_as_its_text():
-    from rethink_bnn.train import configured, parse_pairs
+    from rethink_bnn.experiments.cli.train import configured, parse_pairs
 
     task = configured(Demo, parse_pairs(["run_dir=inf"], "demo"))
     assert task.run_dir == "inf" and isinstance(task.run_dir, str)
@@ -312,8 +312,8 @@ def test_a_string_field_keeps_inf_as_its_text():
 def test_a_sigterm_whose_exception_python_dropped_still_stops_the_run(tmp_path, capsys):
     """The handler's exception can land in a `__del__`, where Python prints and drops it:
     the flag it sets stops the run at the next batch, resumable (exit 143)."""
-    from rethink_bnn.cli import TERMINATION
-    from rethink_bnn.training.console import StopWhenTerminated
+    from rethink_bnn.experiments.cli.errors import TERMINATION
+    from rethink_bnn.experiments.training.console import StopWhenTerminated
 
     model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
     model.compile("sgd", "mse")

@@ -1,29 +1,16 @@
-"""The paper's experiments as zookeeper tasks: `python -m rethink_bnn.train NAME key=value`.
+"""The paper's experiments: everything that needs zookeeper, in one subtree that no
+module of the library imports (`pip install "rethink_bnn[experiments]"`).
 
-One module per paper section (as `experiments/` in the repository has one recipe per
-section): `sec3_1_theory` (the report's theory experiments), `sec5_1_sweep` (γ and τ),
-`sec5_2_cifar10`, `sec5_3_imagenet`, `successors` (Bop's successors) and
-`cpu_scale` (MNIST, Fashion-MNIST, the demo).
-Each task only sets fields; the loop is `rethink_bnn.training.task.TrainingTask.run`.
-Every registered task is exported here under its class name (`TASKS` by its command
-name).
+- `tasks/`: the zookeeper tasks, one module per paper section (`TASKS` by command name);
+- `training/`: the training loop every task shares (`TrainingTask.run`), its fields,
+  callbacks, schedules and the choice of `tf.distribute` strategy;
+- `runs/`: run folders (claim, lock, checkpoints, what each tool writes where) and
+  whole-or-nothing file writes;
+- `data/`, `models.py`: datasets, preprocessing and networks as zookeeper components;
+- `config/`: a task rebuilt from a stored config.json, zookeeper's private names;
+- `cli/`: `python -m rethink_bnn.train` and the command lines' one-line errors;
+- `extra.py`: what the experiments need beyond the library.
+
+`python -m rethink_bnn.train`, `.plot` and `.export` are the command lines on top.
+This face imports nothing: each part loads when it is used.
 """
-
-from rethink_bnn._keras2 import ensure_keras2
-
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
-
-from rethink_bnn.experiments import (  # noqa: F401  (each module registers its tasks)
-    cpu_scale,
-    sec3_1_theory,
-    sec5_1_sweep,
-    sec5_2_cifar10,
-    sec5_3_imagenet,
-    successors,
-)
-from rethink_bnn.experiments.registry import TASKS, experiment
-from rethink_bnn.experiments.sec5_1_sweep import GRIDS
-
-globals().update({cls.__name__: cls for cls in TASKS.values()})
-
-__all__ = ["GRIDS", "TASKS", "experiment", *sorted(cls.__name__ for cls in TASKS.values())]

@@ -15,7 +15,7 @@ and its report).
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from rethink_bnn._keras2 import ensure_keras2
-from rethink_bnn.experiments_extra import require_experiments
+from rethink_bnn.experiments.extra import require_experiments
 
 require_experiments("rethink_bnn.export")
 ensure_keras2(__name__)  # after the extra: the CLI names what to install first

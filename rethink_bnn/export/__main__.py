@@ -26,7 +26,7 @@ to fix it, writes nothing, and exits with code 2.
 import sys
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from rethink_bnn.cli import OneLineParser, UsageError, refuse
+from rethink_bnn.experiments.cli.errors import OneLineParser, UsageError, refuse
 
 USAGE = ("usage: python -m rethink_bnn.export RUN_DIR [-o FILE.tflite] [--force] [--last] "
          "[--limit N]")

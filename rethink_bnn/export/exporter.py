@@ -21,8 +21,8 @@ from rethink_bnn.export import flatbuffer as fb
 from rethink_bnn.export import lce
 from rethink_bnn.export.rewrite import BinaryDenseAs1x1Conv, binary_layers, for_lce
 from rethink_bnn.export.runs import ExportError, network, read_run, test_set
-from rethink_bnn.files import atomic_path, refuse_to_replace
-from rethink_bnn.run_layout import EXPORT_FOLDER, enclosing_run, in_tool_folder
+from rethink_bnn.experiments.runs.files import atomic_path, refuse_to_replace
+from rethink_bnn.experiments.runs.layout import EXPORT_FOLDER, enclosing_run, in_tool_folder
 
 __all__ = ["default_output", "export_run", "report_path", "summary_lines"]
 

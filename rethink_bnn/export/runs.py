@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from rethink_bnn.run_layout import RunPaths
+from rethink_bnn.experiments.runs.layout import RunPaths
 
 __all__ = ["ExportError", "Run", "network", "read_run", "test_set"]
 
@@ -38,7 +38,7 @@ def read_run(path, last=False):
     """The run in folder `path` and the weights its reported test accuracy came from:
     the best-validation weights when there are some, else (or with `last`) the last
     checkpoint. ExportError for a folder that is no training run or has no weights."""
-    from rethink_bnn.configs import StoredConfigError, read_stored_config
+    from rethink_bnn.experiments.config.stored import StoredConfigError, read_stored_config
 
     path = Path(path)
     paths = RunPaths(path)
@@ -66,7 +66,7 @@ def read_run(path, last=False):
 
 def _task(run):
     """The run's task, configured from its config.json."""
-    from rethink_bnn.configs import task_from_config
+    from rethink_bnn.experiments.config.stored import task_from_config
 
     return task_from_config(run.config)
 
@@ -97,8 +97,8 @@ def network(run, precision=None):
 def test_set(run, limit=None):
     """(images, labels) of the run's test set as its evaluation sees them (preprocessed),
     the first `limit` only if given."""
-    from rethink_bnn.data import DatasetUnavailable
-    from rethink_bnn.data import evaluation_stream
+    from rethink_bnn.experiments.data import DatasetUnavailable
+    from rethink_bnn.experiments.data import evaluation_stream
 
     task = _task(run)
     try:

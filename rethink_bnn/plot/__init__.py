@@ -12,7 +12,7 @@ A folder holding no run of the kind a figure needs raises `WrongRunError` (a
 `ValueError`) that says what it holds and which figure draws it.
 """
 
-from rethink_bnn.experiments_extra import require_experiments
+from rethink_bnn.experiments.extra import require_experiments
 
 require_experiments("rethink_bnn.plot")
 

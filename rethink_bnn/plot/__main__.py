@@ -28,11 +28,11 @@ import sys
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from rethink_bnn.cli import OneLineParser, UsageError, refuse
-from rethink_bnn.files import refuse_to_replace, write_text_atomically
+from rethink_bnn.experiments.cli.errors import OneLineParser, UsageError, refuse
+from rethink_bnn.experiments.runs.files import refuse_to_replace, write_text_atomically
 from rethink_bnn.plot import figures
 from rethink_bnn.plot.runs import WrongRunError
-from rethink_bnn.run_layout import FIGURES_FOLDER, enclosing_run, in_tool_folder
+from rethink_bnn.experiments.runs.layout import FIGURES_FOLDER, enclosing_run, in_tool_folder
 
 DRAW = {
     "sweep": lambda args: figures.sweep_figure(args.run_dirs, sigma=args.sigma),

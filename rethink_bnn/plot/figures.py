@@ -25,17 +25,17 @@ from rethink_bnn.plot.runs import (
     read_scalars,
     require,
 )
-from rethink_bnn.files import atomic_path, read_csv
+from rethink_bnn.experiments.runs.files import atomic_path, read_csv
 from rethink_bnn.plot.sweep_panels import numbers, sweep_panels
-from rethink_bnn.tables import markdown_table
-from rethink_bnn.theory import (
+from rethink_bnn.experiments.runs.files import markdown_table
+from rethink_bnn.experiments.tasks.theory import (
     CONFIGURATION_LABELS,
     ROWS,
     approximation_table,
     arbitrary_lr_configurations,
     default_scale,
 )
-from rethink_bnn.run_layout import RunPaths
+from rethink_bnn.experiments.runs.layout import RunPaths
 
 __all__ = [
     "FORMATS",

@@ -16,10 +16,10 @@ import json
 import math
 from pathlib import Path
 
-from rethink_bnn.configs import StoredConfigError, check_stored_config
+from rethink_bnn.experiments.config.stored import StoredConfigError, check_stored_config
 from rethink_bnn.events import read_scalars  # noqa: F401  (the figures read it here)
-from rethink_bnn.files import read_csv
-from rethink_bnn.run_layout import RunPaths
+from rethink_bnn.experiments.runs.files import read_csv
+from rethink_bnn.experiments.runs.layout import RunPaths
 
 __all__ = [
     "WrongRunError",

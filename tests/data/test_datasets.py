@@ -4,7 +4,7 @@ import pytest
 import tensorflow_datasets as tfds
 from zookeeper import configure
 
-from rethink_bnn.data import (
+from rethink_bnn.experiments.data import (
     ARCHIVE_ENV, Cifar10, DatasetUnavailable, Digits, FashionMnist, ImageNet2012, Mnist,
 )
 from tests.data.test_archives import needs_fashion, write_cifar10_archive
@@ -143,7 +143,7 @@ def test_no_network_fails_at_once_writes_nothing_and_names_the_offline_options(
 
 
 def test_a_long_reason_is_cut_at_a_word():
-    from rethink_bnn.data.datasets import _first_words
+    from rethink_bnn.experiments.data.datasets import _first_words
 
     text = "word " * 100
     cut = _first_words(ValueError(text))

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 from zookeeper import configure
 
-from rethink_bnn.data import Cifar10Augmentation, ScaleToUnitRange
+from rethink_bnn.experiments.data import Cifar10Augmentation, ScaleToUnitRange
 import pytest
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra

@@ -107,7 +107,7 @@ def test_larq_zoo_and_scipy_stats_load_only_when_first_used():
     from pathlib import Path
 
     probe = (
-        "import sys, rethink_bnn.experiments\n"
+        "import sys, rethink_bnn.experiments.tasks\n"
         "from rethink_bnn.models import IMAGENET_NETWORKS\n"
         "assert sorted(IMAGENET_NETWORKS) == ['binary_alexnet', 'birealnet', 'xnornet']\n"
         "assert not {'larq_zoo', 'keras', 'scipy.stats', 'tensorflow_datasets'} & set(\n"

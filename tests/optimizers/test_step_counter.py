@@ -114,7 +114,7 @@ def test_gamma_and_threshold_are_reported_for_the_same_step(mode):
 @pytest.mark.experiments  # the training loop's callbacks
 @pytest.mark.slow
 def test_the_epoch_log_holds_the_hyperparameters_of_the_epochs_last_step():
-    from rethink_bnn.training.loop_callbacks import HyperparameterLogger
+    from rethink_bnn.experiments.training.loop_callbacks import HyperparameterLogger
 
     model = dense_bnn()
     model.compile(SkipNonFinite(_case()), loss="sparse_categorical_crossentropy")

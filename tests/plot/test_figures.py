@@ -9,8 +9,8 @@ from scipy import stats
 
 from rethink_bnn import plot
 from rethink_bnn.plot.runs import epoch_log, read_scalars
-from rethink_bnn.theory import ROWS
-from rethink_bnn.training.run_folder import read_csv
+from rethink_bnn.experiments.tasks.theory import ROWS
+from rethink_bnn.experiments.runs.folder import read_csv
 from tests.plot.images import assert_real_png, assert_real_svg
 from tests.test_experiments import run_task
 

@@ -22,7 +22,7 @@ from tensorflow.python.checkpoint import checkpoint_management, functional_saver
 
 from rethink_bnn import callbacks
 from rethink_bnn.train import main
-from rethink_bnn.training import loop_callbacks
+from rethink_bnn.experiments.training import loop_callbacks
 
 
 def _stop_here(marker, note=""):

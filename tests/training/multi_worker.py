@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from rethink_bnn.training.distribution import is_chief, select_strategy  # noqa: E402
+from rethink_bnn.experiments.training.distribution import is_chief, select_strategy  # noqa: E402
 from tests.training.test_distribution import train  # noqa: E402
 
 strategy = select_strategy("auto")

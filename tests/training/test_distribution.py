@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 import rethink_bnn as rb
-from rethink_bnn.training.distribution import select_strategy, workers_in_tf_config
+from rethink_bnn.experiments.training.distribution import select_strategy, workers_in_tf_config
 from tests.helpers import binary_kernels, bop_adam, toy_data
 
 LOSS = "sparse_categorical_crossentropy"

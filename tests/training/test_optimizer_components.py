@@ -7,12 +7,12 @@ import json
 import pytest
 from zookeeper import configure
 
-from rethink_bnn.experiments import Demo
+from rethink_bnn.experiments.tasks import Demo
 from rethink_bnn.optimizers import Bop, binary_optimizers
 from rethink_bnn.optimizers.schedules import Linear as LinearSchedule
-from rethink_bnn.training.checks import ConfigError
-from rethink_bnn.training.optimizer_components import binary_optimizer_components, component_for
-from rethink_bnn.training.schedules import SCHEDULES, Constant, Linear, StepDecay
+from rethink_bnn.experiments.training.checks import ConfigError
+from rethink_bnn.experiments.training.optimizer_components import binary_optimizer_components, component_for
+from rethink_bnn.experiments.training.schedules import SCHEDULES, Constant, Linear, StepDecay
 from tests.helpers import BINARY_CLASSES, BINARY_OPTIMIZERS
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
@@ -119,7 +119,7 @@ def test_a_step_decay_that_would_leave_the_range_is_refused_before_the_run():
 
 
 def test_naming_the_tasks_own_optimizer_keeps_its_settings():
-    from rethink_bnn.train import configured, task_class
+    from rethink_bnn.experiments.cli.train import configured, task_class
 
     bop = configured(task_class("mnist_bop"), {"binary_optimizer": "Bop"}).binary_optimizer
     assert (bop.gamma, bop.threshold, type(bop.gamma_schedule)) == (1e-3, 1e-6, StepDecay)

@@ -20,8 +20,8 @@ import tensorflow as tf
 
 import rethink_bnn
 from rethink_bnn.train import main
-from rethink_bnn.training.loop_callbacks import BestWeights, LoopState
-from rethink_bnn.training.run_folder import (
+from rethink_bnn.experiments.training.loop_callbacks import BestWeights, LoopState
+from rethink_bnn.experiments.runs.folder import (
     LOCK,
     MARKER,
     NotARunFolder,
@@ -665,7 +665,7 @@ def test_a_worker_of_the_job_whose_chief_holds_the_folder_is_not_refused(tmp_pat
 def test_a_run_that_finished_no_epoch_does_not_block_the_corrected_command(tmp_path, capsys):
     """A value that fails only once training began (or Ctrl-C in the first epoch) leaves
     a claimed folder without results: another configuration takes it over."""
-    from rethink_bnn.training.run_folder import RunFolder
+    from rethink_bnn.experiments.runs.folder import RunFolder
 
     folder = RunFolder(tmp_path / "run")
     folder.claim({"task": "demo", "epochs": 3})
@@ -682,6 +682,6 @@ def test_a_run_that_finished_no_epoch_does_not_block_the_corrected_command(tmp_p
     (tmp_path / "run" / "checkpoints").mkdir()
     (tmp_path / "run" / "checkpoints" / "ckpt-1.index").write_bytes(b"")
     import pytest
-    from rethink_bnn.training.run_folder import RunFolderConflict
+    from rethink_bnn.experiments.runs.folder import RunFolderConflict
     with pytest.raises(RunFolderConflict):
         folder.check({"task": "demo", "epochs": 5})

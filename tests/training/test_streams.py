@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_bnn.data import training_stream
+from rethink_bnn.experiments.data import training_stream
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
 

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 from zookeeper import configure
 
-from rethink_bnn.experiments import Demo
+from rethink_bnn.experiments.tasks import Demo
 from rethink_bnn.train import main
-from rethink_bnn.training.run_folder import read_csv, write_csv_atomically, write_json_atomically
-from rethink_bnn.training.task import ConfigError
+from rethink_bnn.experiments.runs.folder import read_csv, write_csv_atomically, write_json_atomically
+from rethink_bnn.experiments.training.task import ConfigError
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
 
