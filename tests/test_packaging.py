@@ -179,7 +179,7 @@ def test_the_installed_clis_run_from_any_folder(fresh, tmp_path, cli, expected):
 @pytest.mark.slow
 def test_a_folder_of_modules_without_init_stops_the_build(tmp_path):
     checkout = _copy_checkout(tmp_path / "checkout")
-    (checkout / "rethink_bnn" / "training" / "__init__.py").unlink()
+    (checkout / "rethink_bnn" / "experiments" / "training" / "__init__.py").unlink()
     result = _build_wheel(checkout, tmp_path / "dist")
     assert result.returncode != 0
     assert "rethink_bnn.experiments.training" in result.stdout + result.stderr

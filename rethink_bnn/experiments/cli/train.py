@@ -354,4 +354,5 @@ def main(argv=None):
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        TERMINATION.clear()  # a SIGTERM stops this run only, not a later one in this process
     return 0
