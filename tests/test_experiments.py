@@ -144,7 +144,7 @@ def _documented_sweep_lines():
     import shlex
     from pathlib import Path
 
-    from rethink_bnn import train
+    from rethink_bnn.experiments.cli import train
     from rethink_bnn.experiments.tasks import BopSweep
 
     root = Path(__file__).parents[1]
