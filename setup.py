@@ -48,7 +48,8 @@ CORE = [
 # The Keras 3 front end (`rethink_bnn.keras3`; MultiOptimizer is new in Keras 3.15), with
 # the backend the user names: no TensorFlow, tf-keras or Larq, numpy 2. Tested:
 # requirements-keras3.lock (jax 0.10.2, torch 2.13.0 CPU build, numpy 2.4).
-KERAS3 = ["keras>=3.15"]
+# tensorboard: the event files of FlipLogger(log_dir), written without TensorFlow.
+KERAS3 = ["keras>=3.15", "tensorboard>=2.16"]
 # The paper's experiments (`pip install "rethink_bnn[experiments]"`): the tf-keras front
 # end (CORE) and the zookeeper tasks, tfds data, larq-zoo networks, plots and the LCE
 # export. zookeeper and larq-zoo pin tensorflow-datasets < 4.9 and protobuf < 3.21, which

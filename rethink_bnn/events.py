@@ -1,10 +1,19 @@
-"""Scalars from TensorBoard event files, as arrays: what FlipLogger and BatchMetricLogger
-wrote, read back without TensorBoard's (slow, per-event) reader."""
+"""TensorBoard scalars, written and read back as arrays: what the FlipLoggers and
+BatchMetricLogger wrote. Reading uses TensorFlow's bulk proto decoder where TensorFlow is
+loaded already, else `tensorboard`'s protos; writing (`ScalarWriter`, the Keras 3
+front end's) uses `tensorboard`'s protos and record framing: neither needs TensorFlow."""
 
 import math
+import os
+import socket
+import struct
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["ScalarWriter", "read_scalars"]
 
 
 def read_scalars(event_dir, tags):
@@ -14,10 +23,12 @@ def read_scalars(event_dir, tags):
     A resumed run writes the steps of an epoch whose checkpoint was lost again, to a
     newer file: the value written last wins, as in the run's weights. Events are decoded
     in bulk by TensorFlow's proto decoder (a 100-epoch CIFAR-10 sweep point holds
-    millions), and a record cut short by a run still writing is skipped.
+    millions; without TensorFlow loaded, `tensorboard`'s protos decode them one by one),
+    and a record cut short by a run still writing is skipped.
     """
     # one file per writing session, in the order the sessions began
-    columns = sorted((_scalars_in(path, tags)
+    read = _scalars_in if "tensorflow" in sys.modules else _scalars_in_without_tensorflow
+    columns = sorted((read(path, tags)
                       for path in Path(event_dir).glob("events.out.tfevents.*")),
                      key=lambda column: column[0])
     steps, names, values = (np.concatenate([c[i] for c in columns]) if columns
@@ -82,3 +93,83 @@ def _scalars_in(path, tags):
         if raw.any():
             result[raw] = np.frombuffer(b"".join(content[raw, 0]), layout)
     return began, steps, names, result
+
+
+def _records(path):
+    """The records of a TFRecord file (length, its CRC, data, its CRC), up to the first
+    one cut short (a writer still writing)."""
+    data = Path(path).read_bytes()
+    at = 0
+    while at + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, at)
+        end = at + 12 + length + 4
+        if end > len(data):
+            return
+        yield data[at + 12:at + 12 + length]
+        at = end
+
+
+def _scalars_in_without_tensorflow(path, tags):
+    """`_scalars_in` with `tensorboard`'s protos (no TensorFlow)."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    wanted, began = set(tags), math.inf
+    steps, names, values = [], [], []
+    for record in _records(path):
+        try:
+            event = event_pb2.Event.FromString(record)
+        except Exception:  # noqa: BLE001  (a damaged record: skipped, as TensorFlow's reader does)
+            continue
+        if event.HasField("summary") and began == math.inf:
+            began = event.wall_time
+        for value in event.summary.value:
+            if value.tag not in wanted:
+                continue
+            kind = value.WhichOneof("value")
+            if kind == "simple_value":
+                number = value.simple_value
+            elif kind == "tensor":
+                number = float(np.asarray(tensor_util.make_ndarray(value.tensor)).reshape(()))
+            else:
+                continue
+            steps.append(event.step)
+            names.append(value.tag.encode())
+            values.append(number)
+    return (began, np.asarray(steps, np.int64), np.asarray(names, "S"),
+            np.asarray(values, np.float64))
+
+
+class ScalarWriter:
+    """Scalars to a new TensorBoard event file in `log_dir`, without TensorFlow: one
+    event per `add(step, {tag: value})`, on disk at `flush()` (TensorBoard's scalars,
+    written as `simple_value`; `read_scalars` reads them back)."""
+
+    def __init__(self, log_dir):
+        try:
+            from tensorboard.compat.proto import event_pb2, summary_pb2
+            from tensorboard.summary.writer.record_writer import RecordWriter
+        except ImportError as error:
+            raise ImportError("writing TensorBoard event files needs tensorboard: pip "
+                              "install tensorboard (the keras3 extra brings it).") from error
+        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
+        os.makedirs(log_dir, exist_ok=True)
+        now = time.time()
+        name = f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{os.getpid()}.{id(self)}"
+        self.path = os.path.join(log_dir, name)
+        self._records = RecordWriter(open(self.path, "wb"))
+        self._records.write(self._event(wall_time=now, file_version="brain.Event:2")
+                            .SerializeToString())
+
+    def add(self, step, values):
+        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=float(value))
+                                       for tag, value in values.items()])
+        self._records.write(self._event(wall_time=time.time(), step=int(step),
+                                        summary=summary).SerializeToString())
+
+    def flush(self):
+        self._records.flush()
+
+    def close(self):
+        if not self._records.closed:
+            self._records.close()

@@ -127,13 +127,16 @@ def _requirements(wheel, extra):
 
 
 TF_STACK = {"tensorflow", "tf-keras", "larq", "tensorboard"}
+# The Keras 3 extras bring tensorboard alone (FlipLogger's writer, without TensorFlow).
+WITHOUT_TF = TF_STACK - {"tensorboard"}
 
 
 @pytest.mark.parametrize("extra", ["", "keras3", "jax", "torch", "test-keras3"])
 def test_the_plain_install_and_the_keras3_extras_bring_no_tensorflow_nor_numpy_below_2(
         wheel, extra):
     chosen = _requirements(wheel, extra)
-    assert not TF_STACK & set(chosen), sorted(TF_STACK & set(chosen))
+    assert not WITHOUT_TF & set(chosen), sorted(WITHOUT_TF & set(chosen))
+    assert ("tensorboard" in chosen) == (extra in ("keras3", "jax", "torch"))
     assert all(r.specifier.contains("2.4.6") for r in chosen["numpy"]), chosen["numpy"]
 
 

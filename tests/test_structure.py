@@ -107,7 +107,8 @@ def test_a_binary_optimizer_is_named_in_its_modules_the_exports_and_its_experime
 
 
 KERAS3_MAY_IMPORT = {"rethink_bnn", "rethink_bnn._keras2", "rethink_bnn.core",
-                     "rethink_bnn.core.declarations", "rethink_bnn.core.rules"}
+                     "rethink_bnn.core.declarations", "rethink_bnn.core.rules",
+                     "rethink_bnn.events"}
 
 
 def test_the_core_imports_the_standard_library_and_itself_only():

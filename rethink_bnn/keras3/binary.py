@@ -24,19 +24,16 @@ It finds a variable's state and its schedules' step with two private names of Ke
 optimizers, both in `keras_internals.py`.
 """
 
-import contextlib
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
 from rethink_bnn.core.declarations import Rule, checked_option, valid_at_run_time
+from rethink_bnn.keras3.hyperparameters import Schedule, as_float, float32, scalar, shortest
 from rethink_bnn.keras3.keras_internals import call_count, variable_index
 
 __all__ = ["BinaryOptimizer", "flip_counter_dtype"]
 
-Schedule = keras.optimizers.schedules.LearningRateSchedule
 _REFUSED = ("weight_decay", "use_ema")
 _DROPPED_FROM_CONFIG = ("weight_decay", "use_ema", "ema_momentum",
                         "ema_overwrite_frequency", "learning_rate")
@@ -53,58 +50,6 @@ def flip_counter_dtype():
         if not jax.config.jax_enable_x64:
             return "int32"
     return "int64"
-
-
-@contextlib.contextmanager
-def _float32():
-    """floatx float32 for what runs inside: Keras makes the learning-rate variable and
-    its own schedules compute in floatx, and a float16 floatx would read τ = 1e-8 as 0
-    (the hyperparameters and every comparison of a rule are float32 or wider)."""
-    previous = keras.config.floatx()
-    if previous == "float32":
-        yield
-        return
-    keras.config.set_floatx("float32")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
-
-
-def _scalar(value, owner, name):
-    """A schedule's value at a step as a tensor, if it is a number of shape (); else a
-    one-line error naming the optimizer, the hyperparameter and what came back."""
-    if value is None or isinstance(value, (str, bool)):
-        raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
-                        "return a scalar float.")
-    try:
-        value = ops.convert_to_tensor(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{owner}'s {name} schedule returned {value!r}: a schedule must "
-                        "return a scalar float.") from error
-    if tuple(value.shape) != ():
-        raise ValueError(f"{owner}'s {name} schedule returned a tensor of shape "
-                         f"{list(value.shape)}: a schedule must return a scalar "
-                         "(ops.reshape(value, ()) or value[0]).")
-    dtype = keras.backend.standardize_dtype(value.dtype)
-    if not (dtype.startswith(("float", "bfloat", "int", "uint"))):
-        raise TypeError(f"{owner}'s {name} schedule returned a {dtype} tensor: a schedule "
-                        "must return a scalar float.")
-    return value
-
-
-def _as_float(value, name):
-    if isinstance(value, Schedule):
-        return value
-    if callable(value):
-        raise TypeError(f"{name} must be a float or a keras.optimizers.schedules."
-                        f"LearningRateSchedule, got the callable {value!r}: write it as a "
-                        "LearningRateSchedule of the step.")
-    if not isinstance(value, (bool, str, numbers.Real)):  # a numpy or backend scalar
-        array = np.asarray(ops.convert_to_numpy(value))
-        if array.shape == () and array.dtype.kind in "fiu":
-            return float(array)
-    return value
 
 
 class BinaryOptimizer(keras.optimizers.Optimizer):
@@ -142,7 +87,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         """`value` as stored (a float or a schedule) if valid for hyperparameter
         `name`; ValueError or TypeError otherwise."""
         declaration = cls.declaration(name)
-        value = _as_float(value, name)
+        value = as_float(value, name)
         return value if isinstance(value, Schedule) else declaration.checked(value)
 
     def __init__(self, name=None, **kwargs):
@@ -157,15 +102,17 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                             f"{self.RULE.hyperparameters[0].name}=, not learning_rate=.")
         for key in ("ema_momentum", "ema_overwrite_frequency"):  # only with use_ema
             kwargs.pop(key, None)
+        history_steps = _checked_history_steps(kwargs.pop("history_steps", HISTORY_STEPS))
         values = {h.name: self.check_hyperparameter(h.name, kwargs.pop(h.name, h.default))
                   for h in rule.hyperparameters}
         options = {n: kwargs.pop(n, o.default) for n, o in rule.options.items()}
         lead, *others = self.hyperparameter_names
-        with _float32():  # Keras' schedules and its learning-rate variable use floatx
+        with float32():  # Keras' schedules and its learning-rate variable use floatx
             for hyperparameter, value in values.items():  # a schedule's kind of value, now
                 if isinstance(value, Schedule):
-                    _scalar(value(0), cls.__name__, hyperparameter)
+                    scalar(value(0), cls.__name__, hyperparameter)
             super().__init__(learning_rate=values[lead], name=name or rule.name, **kwargs)
+        self.history_steps = history_steps
         for option_name, value in options.items():
             setattr(self, option_name, checked_option(cls.__name__, option_name,
                                                       rule.options[option_name], value))
@@ -198,10 +145,10 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         self.declaration(name)
         lead = name == self.hyperparameter_names[0]
         value = self._lead_schedule if lead else self._values[name]
-        with _float32():
+        with float32():
             if isinstance(value, Schedule):
                 latest = ops.maximum(ops.subtract(self._schedule_step, 1), 0)
-                return _scalar(value(latest), type(self).__name__, name)
+                return scalar(value(latest), type(self).__name__, name)
             return self.learning_rate if lead else value
 
     @property
@@ -248,6 +195,10 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         # Updated with the state, per variable (each replica's copy alike): aggregation
         # "none", as the state's.
         self._flips = self.add_variable((len(var_list),), dtype=counter, name="flip_counts")
+        # flip_counts after each of the last `history_steps` updates, row (step - 1) %
+        # history_steps: FlipLogger's per-step series, read between steps, not per step.
+        self._history = self.add_variable((self.history_steps, len(var_list)), dtype=counter,
+                                          name="flip_history")
         # Counted where Keras counts its steps, so every replica's copy agrees.
         self._invalid_steps = self.add_variable((), dtype=counter,
                                                 name="invalid_hyperparameter_steps",
@@ -273,6 +224,13 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         return getattr(self, "_flips", None)
 
     @property
+    def flip_history(self):
+        """Integer variable (history_steps, variables): `flip_counts` after each of the
+        last `history_steps` updates, the update of step t (from 1) in row
+        (t - 1) % history_steps (None until built)."""
+        return getattr(self, "_history", None)
+
+    @property
     def invalid_hyperparameter_steps(self):
         """Integer variable: steps in which a hyperparameter was invalid (None until built)."""
         return getattr(self, "_invalid_steps", None)
@@ -286,11 +244,11 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         and whether all are valid."""
         lead, *others = self.hyperparameter_names
         owner = type(self).__name__
-        values = {lead: ops.cast(_scalar(learning_rate, owner, lead), dtype)}
+        values = {lead: ops.cast(scalar(learning_rate, owner, lead), dtype)}
         for name in others:
             value = self._values[name]
             if isinstance(value, Schedule):
-                value = _scalar(value(self._schedule_step), owner, name)
+                value = scalar(value(self._schedule_step), owner, name)
             values[name] = ops.cast(value, dtype)
         valid = valid_at_run_time(ops, self.RULE.hyperparameters, values)
         neutral = {n: ops.cast(self._declared[n].neutral, dtype) for n in values}
@@ -318,7 +276,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
     def apply(self, grads, trainable_variables=None):
         if len(grads) == 0:
             return super().apply(grads, trainable_variables)
-        with _float32():  # Keras' schedules of the learning rate compute in floatx
+        with float32():  # Keras' schedules of the learning rate compute in floatx
             # Before Keras advances its counter: this update's clock and values.
             _, valid = self._step_values(self.learning_rate, "float32")
             updates = ops.cast(ops.logical_not(valid), "int32")
@@ -329,19 +287,30 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         # Once per step, where Keras counts its steps (in replica context, like
         # `iterations`): no Python flag, so every replica counts the same.
         self._invalid_steps.assign_add(ops.cast(updates, self._invalid_steps.dtype))
+        self._record_flips()
         return result
+
+    def _record_flips(self):
+        """The counts after this update into row (iterations - 1) % history_steps (a
+        call that only accumulates rewrites the last row with the same counts)."""
+        iterations = ops.convert_to_tensor(self.iterations)
+        row = ops.mod(ops.subtract(ops.cast(iterations, "int32"), 1), self.history_steps)
+        here = ops.expand_dims(ops.equal(ops.arange(self.history_steps, dtype="int32"), row), 1)
+        counts = ops.expand_dims(ops.convert_to_tensor(self._flips), 0)
+        self.assign(self._history, ops.where(here, counts, ops.convert_to_tensor(self._history)))
 
     def get_config(self):
         config = super().get_config()
         lead = config.get("learning_rate")
         for key in _DROPPED_FROM_CONFIG:
             config.pop(key, None)
-        config[self.hyperparameter_names[0]] = _shortest(lead)
+        config[self.hyperparameter_names[0]] = shortest(lead)
         for name, value in self._values.items():
             config[name] = (keras.optimizers.schedules.serialize(value)
                             if isinstance(value, Schedule) else
-                            _shortest(float(ops.convert_to_numpy(value))))
+                            shortest(float(ops.convert_to_numpy(value))))
         config.update({option: getattr(self, option) for option in self.RULE.options})
+        config["history_steps"] = self.history_steps
         return config
 
     @classmethod
@@ -352,6 +321,16 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                 config[name] = keras.optimizers.schedules.deserialize(
                     config[name], custom_objects=custom_objects)
         return cls(**config)
+
+
+HISTORY_STEPS = 1024
+
+
+def _checked_history_steps(value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"history_steps must be an integer >= 1, got {value!r}: the steps "
+                         "of flip counts kept for FlipLogger between its reads.")
+    return int(value)
 
 
 def _current_values(variable):
@@ -370,9 +349,3 @@ class _Untracked:
 
     def __init__(self, variables=()):
         self.variables = tuple(variables)
-
-
-def _shortest(value):
-    """A float32 hyperparameter as its shortest round-tripping float (1e-08, not
-    9.99999993e-09); a serialized schedule as it is."""
-    return float(str(np.float32(value))) if isinstance(value, float) else value

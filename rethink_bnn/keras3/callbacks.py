@@ -1,12 +1,15 @@
 """FlipLogger for Keras 3 (any backend)."""
 
 import math
+import os
 
 import keras
 import numpy as np
 
 from rethink_bnn.core.rules import PI_EPSILON
+from rethink_bnn.events import ScalarWriter
 from rethink_bnn.keras3.binary import BinaryOptimizer
+from rethink_bnn.keras3.step_flips import StepFlips
 
 __all__ = ["FlipLogger", "binary_optimizers"]
 
@@ -34,15 +37,39 @@ class FlipLogger(keras.callbacks.Callback):
     - with `per_layer`, the same per layer as `flips/<layer>`, `flip_ratio/<layer>`,
       `pi/<layer>` (by layer name; in a nested model `<model>/<layer>`).
 
-    It reads the binary optimizers' flip counts (one vector per optimizer, an entry per
-    variable, updated inside the training step) at each epoch's start and end: nothing
-    per step. (On JAX without x64 they are int32: an epoch's count is exact up to
-    2**31 - 1 flips per variable.)
+    With `log_dir`, it also writes TensorBoard event files to `log_dir/flips`, with
+    `tensorboard`'s writer (no TensorFlow needed): every `update_freq` steps the same
+    values as the mean per step over those steps (`update_freq=1`: each step's, π_t of
+    the paper), as `batch_*` against the optimizer's step, and each epoch's as
+    `epoch_*` against the epoch (from 1), as the tf-keras FlipLogger writes them. The
+    optimizers keep the counts after each of their last `history_steps` updates on the
+    device (`flip_history`), written inside the training step: this callback reads them
+    at each epoch's end (and every `history_steps` steps in a longer epoch), never per
+    step, and logs the same series whatever `steps_per_execution` is.
+
+    It reads the flip counts (one vector per optimizer, an entry per variable) at each
+    epoch's start and end. (On JAX without x64 they are int32: an epoch's count is
+    exact up to 2**31 - 1 flips per variable.)
+
+    Args:
+        log_dir: folder for TensorBoard event files, or None for the epoch logs only.
+        update_freq: log per-step values every this many steps; "epoch" for none.
+        per_layer: also log each layer's values, not only the total.
     """
 
-    def __init__(self, per_layer=True):
+    def __init__(self, log_dir=None, update_freq=1, per_layer=True):
         super().__init__()
+        if isinstance(log_dir, bool):
+            raise TypeError(f"FlipLogger's first argument is log_dir, got {log_dir}: pass "
+                            "per_layer= by name (FlipLogger(per_layer=False)).")
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(
+                update_freq, (int, np.integer)) or update_freq < 1):
+            raise ValueError(f"update_freq must be an integer >= 1 or 'epoch', got "
+                             f"{update_freq!r}.")
+        self.update_freq = update_freq
         self.per_layer = per_layer
+        self._writer = None
 
     def _readings(self):
         """[(layer, cumulative flips, weights, counter bits)], one per binary variable."""
@@ -63,17 +90,60 @@ class FlipLogger(keras.callbacks.Callback):
         # Say at once, not after an epoch, that nothing goes to the binary optimizer:
         # JAX and PyTorch build it before training, TensorFlow in the first step.
         self._routing_checked = False
+        self._steps = None
+        # Built in the first step (TensorFlow): its steps count from a fresh optimizer.
+        self._fresh = not getattr(self.model.optimizer, "built", False)
+        if self.log_dir is not None and self._writer is None:
+            self._writer = ScalarWriter(os.path.join(self.log_dir, "flips"))
         self._check_routing()
 
     def on_train_batch_end(self, batch, logs=None):
         if not getattr(self, "_routing_checked", False):
             self._check_routing()
+        steps = self._steps
+        if steps is not None:  # read before the next execution could overwrite a row
+            spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
+            self._done += spe
+            if self._done + spe > steps.history_steps:
+                steps.read()
+                self._done = 0
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            if self._steps is not None:
+                self._steps.read()
+            self._writer.flush()
+
+    def _start_steps(self, optimizers):
+        """Per-step logging from now (the optimizers are built)."""
+        if self._writer is None or self.update_freq == "epoch" or self._steps is not None:
+            return
+        spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        shortest = min(o.history_steps for o in optimizers)
+        if shortest < 2 * spe:
+            raise ValueError(f"FlipLogger: the binary optimizer keeps {shortest} steps of "
+                             f"flips, fewer than 2 x steps_per_execution ({spe}): create it "
+                             f"with history_steps={2 * spe} or more.")
+        layers = _layer_names(self.model)
+        names = [layers.get(id(v), v.path) for o in optimizers for v in o.binary_variables]
+        sizes = np.array([np.prod(v.shape) for o in optimizers for v in o.binary_variables],
+                         np.float64)
+        groups = [("", [True] * len(names))]
+        if self.per_layer:
+            groups += [(f"/{layer}", [n == layer for n in names])
+                       for layer in dict.fromkeys(names)]
+        self._steps = StepFlips(optimizers, groups,
+                                [sizes[np.array(mask)].sum() for _, mask in groups],
+                                self.update_freq, self._writer, fresh=self._fresh)
+        self._done = self._steps.unread()
 
     def _check_routing(self):
         if getattr(self.model.optimizer, "built", False):
             self._routing_checked = True
             if not self._readings():
                 self._nothing_routed()
+            self._start_steps([o for o in binary_optimizers(self.model.optimizer)
+                               if o.flip_counts is not None])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._before = self._readings()
@@ -93,10 +163,17 @@ class FlipLogger(keras.callbacks.Callback):
             # a counter of 32 bits wraps around: its difference is exact modulo 2**32
             per_layer[layer] = (flips + (now - then) % 2**bits, weights + size)
         total = (sum(f for f, _ in per_layer.values()), sum(s for _, s in per_layer.values()))
-        logs.update(_values("", *total))
+        values = _values("", *total)
         if self.per_layer:
             for layer, (flips, size) in per_layer.items():
-                logs.update(_values(f"/{layer}", flips, size))
+                values.update(_values(f"/{layer}", flips, size))
+        logs.update(values)
+        if self._writer is not None:
+            if self._steps is not None:
+                self._steps.read()
+                self._done = 0
+            self._writer.add(epoch + 1, {"epoch_" + k: v for k, v in values.items()})
+            self._writer.flush()
 
     def _nothing_routed(self):
         found = binary_optimizers(self.model.optimizer)

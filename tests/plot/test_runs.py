@@ -3,6 +3,7 @@
 import pytest
 import tensorflow as tf
 
+from rethink_bnn import events
 from rethink_bnn.plot import runs
 
 pytestmark = pytest.mark.experiments  # tasks, tfds data or CLIs: needs the extra
@@ -25,6 +26,15 @@ def test_a_folder_without_a_run_says_so(tmp_path):
         runs.require(tmp_path / "typo", (runs.BOP_RUN,), "sec 5.2 figure")
 
 
+@pytest.fixture(params=["tensorflow", "tensorboard"])
+def decoder(request, monkeypatch):
+    """Each way `read_scalars` decodes: TensorFlow's bulk decoder (TensorFlow loaded), or
+    tensorboard's protos one event at a time (the Keras 3 front end without TensorFlow)."""
+    if request.param == "tensorboard":
+        monkeypatch.setattr(events, "_scalars_in", events._scalars_in_without_tensorflow)
+    return request.param
+
+
 def _write(folder, values, start):
     writer = tf.summary.create_file_writer(str(folder), filename_suffix=f".{start}")
     with writer.as_default():
@@ -34,19 +44,20 @@ def _write(folder, values, start):
     writer.close()
 
 
-def test_the_value_written_last_wins_as_after_a_resume(tmp_path):
+def test_the_value_written_last_wins_as_after_a_resume(tmp_path, decoder):
     # A run killed in its second epoch (steps 1-7 written), resumed after epoch 1 (step
     # 5): steps 6-10 are written again, to a newer file.
     _write(tmp_path, {s: float(s) for s in range(1, 8)}, 1)
     newer = {s: 100.0 + s for s in range(6, 11)}
     _write(tmp_path, newer, 2)
     assert len(list(tmp_path.iterdir())) == 2
+    events.ScalarWriter(tmp_path).close()  # a third file, of our writer, holding no scalar
     steps, values = runs.read_scalars(tmp_path, ["batch_pi"])["batch_pi"]
     assert steps.tolist() == list(range(1, 11))
     assert values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 106.0, 107.0, 108.0, 109.0, 110.0]
 
 
-def test_scalars_match_tensorflows_own_reader(training_run):
+def test_scalars_match_tensorflows_own_reader(training_run, decoder):
     folder = training_run / "tensorboard" / "train"
     expected = {}
     for path in sorted(folder.iterdir()):
@@ -59,12 +70,12 @@ def test_scalars_match_tensorflows_own_reader(training_run):
     assert dict(zip(steps.tolist(), values.tolist())) == expected
 
 
-def test_no_event_file_gives_empty_series(tmp_path):
+def test_no_event_file_gives_empty_series(tmp_path, decoder):
     steps, values = runs.read_scalars(tmp_path, ["batch_pi"])["batch_pi"]
     assert steps.size == values.size == 0
 
 
-def test_a_record_cut_short_by_a_run_still_writing_is_skipped(tmp_path):
+def test_a_record_cut_short_by_a_run_still_writing_is_skipped(tmp_path, decoder):
     _write(tmp_path, {s: float(s) for s in range(1, 6)}, 1)
     (path,) = tmp_path.iterdir()
     path.write_bytes(path.read_bytes()[:-5])  # the last record ("other" at 5), half written
