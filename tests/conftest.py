@@ -52,7 +52,7 @@ def _fresh_keras_state():
     if not TENSORFLOW:  # Keras 3 alone (tests/keras3 run on its backend)
         import keras
 
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)  # names reset; no gc per test (0.14 s)
         keras.utils.set_random_seed(0)
         yield
         return

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import rethink_bnn as rb
-from rethink_bnn.optimizers import CEMA, Bop2ndOrder
+from tests.registry import CONFORMANCE
 
 
 def binary_kernels(model):
@@ -67,21 +67,14 @@ def _binary_optimizer(cls, **defaults):
     return make
 
 
-# Each binary optimizer with hyperparameters that flip weights of `dense_bnn` on
-# `toy_data` in every step of the first epochs (about half of them in the first step, then
-# tens per step at batch 32), and that train it: 29% training accuracy before, 59-70% in
-# the third epoch with Adam on the rest (`binary_adam`). Bop's τ is well below γ |g| here
-# (|g| ~ 0.05 to 0.1); Bop2ndOrder's and CEMA's rules do not depend on the gradients' scale.
-BINARY_OPTIMIZERS = {
-    "bop": _binary_optimizer(rb.Bop, threshold=1e-5, gamma=0.05),
-    "bop2": _binary_optimizer(Bop2ndOrder, threshold=0.1, gamma=0.05, sigma=0.05),
-    "bop2-unbiased": _binary_optimizer(Bop2ndOrder, threshold=0.5, gamma=0.05, sigma=0.05,
-                                       unbiased=True),
-    "cema": _binary_optimizer(CEMA, gamma=0.1, alpha=0.05),
-}
-# The conformance suite: every test below `over_binary_optimizers` or
+# Each entry of the conformance registry (tests/registry.py: its values flip weights of
+# `dense_bnn` on `toy_data` and train it) as a factory of its tf-keras class.
+BINARY_OPTIMIZERS = {key: _binary_optimizer(entry.cls("tf_keras"), **entry.values)
+                     for key, entry in CONFORMANCE.items()}
+# The tf-keras conformance suite: every test below `over_binary_optimizers` or
 # `over_binary_classes` runs on each entry, so a new binary optimizer is tested by listing
-# it above, once (tests/optimizers/test_conformance.py checks that each one is).
+# it in the registry, once (tests/optimizers/test_conformance.py checks that each one is;
+# tests/keras3/test_conformance.py runs the Keras 3 front end over the same entries).
 # One of each class, for what depends on the class only (its arguments and errors).
 BINARY_CLASSES = {}
 for _key, _make in BINARY_OPTIMIZERS.items():

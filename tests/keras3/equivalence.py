@@ -1,19 +1,15 @@
-"""The Keras 3 optimizers' trajectories on given gradients (any backend), for the
-equivalence tests: `python tests/keras3/equivalence.py IN.npz OUT.npz` under a
-KERAS_BACKEND, or `trajectory(...)` in a process whose Keras 3 runs on TensorFlow."""
+"""The Keras 3 optimizers' trajectories on given gradients (any backend), one per entry
+of the conformance registry (tests/registry.py), for the equivalence tests:
+`python tests/keras3/equivalence.py IN.npz OUT.npz` under a KERAS_BACKEND, or
+`trajectory(...)` in a process whose Keras 3 runs on TensorFlow."""
 
 import sys
 
 import numpy as np
 
-# name: (class, arguments): one per rule and form, as the tf-keras optimizers get them
-CASES = {
-    "Bop": ("Bop", dict(threshold=1e-3, gamma=0.05)),
-    "Bop2ndOrder": ("Bop2ndOrder", dict(threshold=0.5, gamma=0.05, sigma=0.1)),
-    "Bop2ndOrder_unbiased": ("Bop2ndOrder", dict(threshold=0.5, gamma=0.05, sigma=0.1,
-                                                 unbiased=True)),
-    "CEMA": ("CEMA", dict(gamma=0.1, alpha=0.05)),
-}
+from tests.registry import CONFORMANCE
+
+CASES = list(CONFORMANCE)  # every entry of the conformance registry, by its key
 
 
 def problem(seed=0, shape=(16, 8), steps=40):
@@ -30,10 +26,7 @@ def trajectory(case, weights, gradients):
     """Weights, every state slot and the flip count after each step."""
     import keras
 
-    from rethink_bnn import keras3
-
-    name, arguments = CASES[case]
-    optimizer = getattr(keras3, name)(**arguments)
+    optimizer = CONFORMANCE[case].make("keras3")
     variable = keras.Variable(weights, name="kernel")
     optimizer.build([variable])
     out = {"weights": [], "flips": []}

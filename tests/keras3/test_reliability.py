@@ -10,8 +10,10 @@ import pytest
 
 from rethink_bnn import keras3 as rk
 from tests.keras3.conftest import needs_tensorflow_backend
+from tests.registry import one_per_class
 
-OPTIMIZERS = [rk.Bop, rk.Bop2ndOrder, rk.CEMA]
+CLASSES = one_per_class("keras3")  # one of each class of the conformance registry
+over_classes = pytest.mark.parametrize("cls", list(CLASSES.values()), ids=list(CLASSES))
 
 
 def numpy(x):
@@ -38,7 +40,7 @@ def test_a_float16_floatx_keeps_every_hyperparameter_float32(floatx_float16):
     assert numpy(schedule.hyperparameter("threshold")) == np.float32(1e-8)
 
 
-@pytest.mark.parametrize("cls", OPTIMIZERS)
+@over_classes
 def test_every_hyperparameter_runs_on_one_clock_under_gradient_accumulation(cls):
     steps = keras.optimizers.schedules.PiecewiseConstantDecay([1, 2, 3], [0.5, 0.1, 0.01, 1e-3])
     names = cls.hyperparameter_names
@@ -62,7 +64,7 @@ class _Returns(keras.optimizers.schedules.LearningRateSchedule):
         return {}
 
 
-@pytest.mark.parametrize("cls", OPTIMIZERS)
+@over_classes
 @pytest.mark.parametrize("value, error, message", [
     (lambda: keras.ops.ones((2,)), ValueError, r"schedule returned a tensor of shape \[2\]"),
     (None, TypeError, "schedule returned None: a schedule must return a scalar float"),

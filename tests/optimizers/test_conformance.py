@@ -1,8 +1,10 @@
 """The BinaryOptimizer contract: an optimizer is its declarations and its rule.
 
-The conformance suite itself is every test over `BINARY_OPTIMIZERS` (tests/helpers.py);
-this module checks that each binary optimizer we export is listed there, and that a new one
-written as ARCHITECTURE.md says (declarations and `update` only) gets the rest from the base.
+The conformance suite itself is every test over `BINARY_OPTIMIZERS` (tests/helpers.py),
+made from the registry (tests/registry.py) that the Keras 3 suite
+(tests/keras3/test_conformance.py) runs over too; this module checks that each binary
+optimizer we export is listed there, and that a new one written as ARCHITECTURE.md says
+(declarations and `update` only) gets the rest from the base.
 """
 
 import numpy as np
@@ -12,7 +14,9 @@ import tensorflow as tf
 import rethink_bnn as rb
 from rethink_bnn.optimizers import BinaryOptimizer, bop_update
 from rethink_bnn import declarations as hp
+from tests import registry
 from tests.helpers import BINARY_OPTIMIZERS, dense_bnn, toy_data
+from tests.registry import CONFORMANCE
 
 
 class SameAsBop(BinaryOptimizer):
@@ -28,11 +32,24 @@ class SameAsBop(BinaryOptimizer):
 
 
 def test_every_exported_binary_optimizer_is_in_the_conformance_list():
+    """(tests/keras3/test_conformance.py checks the same of rethink_bnn.keras3.)"""
     exported = {obj for obj in vars(rb.optimizers).values()
                 if isinstance(obj, type) and issubclass(obj, BinaryOptimizer)
                 and obj is not BinaryOptimizer}
     listed = {make.cls for make in BINARY_OPTIMIZERS.values()}
-    assert exported == listed
+    assert exported <= listed, ("binary optimizers rethink_bnn.optimizers exports that "
+                                "tests/registry.py does not list: "
+                                f"{sorted(c.__name__ for c in exported - listed)}")
+    assert exported == registry.exported_binary_optimizers("tf_keras")
+
+
+@pytest.mark.parametrize("key", list(CONFORMANCE))
+def test_each_entry_is_its_rules_tf_keras_class_with_its_values(key):
+    entry, make = CONFORMANCE[key], BINARY_OPTIMIZERS[key]
+    assert make.cls.RULE is entry.rule and make.defaults == entry.values
+    optimizer = make()
+    assert optimizer.hyperparameters == pytest.approx(entry.hyperparameters, rel=1e-6)
+    assert {name: getattr(optimizer, name) for name in entry.options} == entry.options
 
 
 def _train(optimizer, epochs=2):
