@@ -30,12 +30,12 @@ class StepFlips:
         self.bits = [32 if keras.backend.standardize_dtype(o.flip_counts.dtype) == "int32"
                      else 64 for o in optimizers]
         # `fresh`: built by the first step, which it and the ones since count from zero
-        self.step = 0 if fresh else self._iterations()
+        self.step = 0 if fresh else self._steps_taken()
         self.counts = np.concatenate([_numpy(o.flip_counts) * (not fresh) for o in optimizers])
         self.window_step, self.window_counts = self.step, self.counts
         self.history_steps = min(o.history_steps for o in optimizers)
 
-    def _iterations(self):
+    def _steps_taken(self):
         steps = {int(keras.ops.convert_to_numpy(o.iterations)) for o in self.optimizers}
         if len(steps) != 1:
             raise ValueError("FlipLogger: the binary optimizers have taken different numbers "
@@ -45,11 +45,11 @@ class StepFlips:
 
     def unread(self):
         """Steps taken since the last read (one read of the step counters)."""
-        return self._iterations() - self.step
+        return self._steps_taken() - self.step
 
     def read(self):
         """Log every step since the last read (one read of each optimizer's history)."""
-        now = self._iterations()
+        now = self._steps_taken()
         if now - self.step > self.history_steps:
             raise RuntimeError(
                 f"FlipLogger: {now - self.step} steps since its last read, but the optimizer "
