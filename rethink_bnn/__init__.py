@@ -3,8 +3,8 @@
 Two front ends to the same optimizers:
 
 - the tf-keras library, built on Larq (`pip install "rethink_bnn[tf]"`):
-  `rethink_bnn.Bop`, `rethink_bnn.optimizers`, the callbacks, models, datasets and
-  tasks. Importing this package makes `tf.keras` resolve to Keras 2 (tf-keras), which
+  `rethink_bnn.Bop`, `rethink_bnn.optimizers`, the callbacks and networks (the paper's
+  tasks, on it, are `rethink_bnn.experiments`). Importing this package makes `tf.keras` resolve to Keras 2 (tf-keras), which
   Larq needs: import it before TensorFlow, or set TF_USE_LEGACY_KERAS=1 yourself. A
   TF_USE_LEGACY_KERAS you set is left as it is (0 keeps Keras 3, and the tf-keras
   names then say so in one line). To load a saved model that names our classes,

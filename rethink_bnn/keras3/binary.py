@@ -287,12 +287,14 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         # Once per step, where Keras counts its steps (in replica context, like
         # `iterations`): no Python flag, so every replica counts the same.
         self._invalid_steps.assign_add(ops.cast(updates, self._invalid_steps.dtype))
-        self._record_flips()
+        self.record_flips()
         return result
 
-    def _record_flips(self):
-        """The counts after this update into row (iterations - 1) % history_steps (a
-        call that only accumulates rewrites the last row with the same counts)."""
+    def record_flips(self):
+        """Write `flip_counts` into `flip_history`'s row of the latest step, (iterations
+        - 1) % history_steps: after each update, and for a step a wrapper skipped (its
+        counts unchanged), so that every step has its row (a call that only accumulates
+        rewrites the last row with the same counts)."""
         iterations = ops.convert_to_tensor(self.iterations)
         row = ops.mod(ops.subtract(ops.cast(iterations, "int32"), 1), self.history_steps)
         here = ops.expand_dims(ops.equal(ops.arange(self.history_steps, dtype="int32"), row), 1)

@@ -69,7 +69,7 @@ class FlipLogger(keras.callbacks.Callback):
                              f"{update_freq!r}.")
         self.update_freq = update_freq
         self.per_layer = per_layer
-        self._writer = None
+        self._writer = self._steps = None
 
     def _readings(self):
         """[(layer, cumulative flips, weights, counter bits)], one per binary variable."""
@@ -102,23 +102,26 @@ class FlipLogger(keras.callbacks.Callback):
             self._check_routing()
         steps = self._steps
         if steps is not None:  # read before the next execution could overwrite a row
-            spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
-            self._done += spe
-            if self._done + spe > steps.history_steps:
-                steps.read()
-                self._done = 0
+            self._done += self._spe
+            if self._done + self._spe > steps.history_steps:
+                self._read_steps()
+
+    def _read_steps(self):
+        # `self.model` syncs JAX's training state into the variables: only before a read
+        if self.model is not None and self._steps is not None:
+            self._steps.read()
+        self._done = 0
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
-            if self._steps is not None:
-                self._steps.read()
+            self._read_steps()
             self._writer.flush()
 
     def _start_steps(self, optimizers):
         """Per-step logging from now (the optimizers are built)."""
         if self._writer is None or self.update_freq == "epoch" or self._steps is not None:
             return
-        spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        spe = self._spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
         shortest = min(o.history_steps for o in optimizers)
         if shortest < 2 * spe:
             raise ValueError(f"FlipLogger: the binary optimizer keeps {shortest} steps of "
@@ -169,9 +172,7 @@ class FlipLogger(keras.callbacks.Callback):
                 values.update(_values(f"/{layer}", flips, size))
         logs.update(values)
         if self._writer is not None:
-            if self._steps is not None:
-                self._steps.read()
-                self._done = 0
+            self._read_steps()
             self._writer.add(epoch + 1, {"epoch_" + k: v for k, v in values.items()})
             self._writer.flush()
 

@@ -14,7 +14,7 @@ JAX, a Python `if`).
 import keras
 from keras import ops
 
-from rethink_bnn.keras3.binary import _Untracked
+from rethink_bnn.keras3.binary import BinaryOptimizer, _Untracked
 from rethink_bnn.keras3.keras_internals import (call_count, strategy_needs_merge_call,
                                                 variable_index)
 
@@ -33,6 +33,13 @@ def step_counters(optimizer):
     `MultiOptimizer`, those of its optimizers that train a variable (the ones it calls)."""
     inner = [o for o in getattr(optimizer, "optimizers", None) or () if o.built]
     return [call_count(optimizer)] + [c for o in inner for c in step_counters(o)]
+
+
+def _binary_inside(optimizer):
+    """The built binary optimizers in `optimizer` (itself, or a MultiOptimizer's)."""
+    if isinstance(optimizer, BinaryOptimizer):
+        return [optimizer] if optimizer.built else []
+    return [b for o in getattr(optimizer, "optimizers", None) or () for b in _binary_inside(o)]
 
 
 def _no_learning_rate():
@@ -61,8 +68,9 @@ class SkipNonFinite(keras.optimizers.Optimizer):
     `SkipNonFinite`. `iterations` and `learning_rate` are the wrapped optimizer's;
     `skipped_steps` (an integer variable, None until built) counts the steps skipped
     here. Under `gradient_accumulation_steps` a skipped call counts as a call whose
-    gradients are dropped (a skipped update call leaves what was accumulated to the
-    next one).
+    gradients are dropped: a skipped update call leaves what was accumulated to the
+    next one, whose mean then divides more micro-batches than it holds by the same
+    number (skip whole windows, or avoid NaNs, where that matters).
 
     Mixed precision: put it inside Keras' `LossScaleOptimizer`, which unscales the
     gradients before the check; `model.compile` does so by itself under the
@@ -156,6 +164,8 @@ class SkipNonFinite(keras.optimizers.Optimizer):
         for counter in step_counters(self.inner_optimizer):
             counter.assign_add(1)
         self._skipped.assign_add(1)
+        for binary in _binary_inside(self.inner_optimizer):  # the step's row: no flips
+            binary.record_flips()
 
     def _apply_inner(self, grads, trainable_variables):
         self.inner_optimizer.apply(grads, trainable_variables)

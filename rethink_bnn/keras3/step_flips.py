@@ -31,8 +31,8 @@ class StepFlips:
                      else 64 for o in optimizers]
         # `fresh`: built by the first step, which it and the ones since count from zero
         self.step = 0 if fresh else self._steps_taken()
-        self.counts = np.concatenate([_numpy(o.flip_counts) * (not fresh) for o in optimizers])
-        self.window_step, self.window_counts = self.step, self.counts
+        counts = np.concatenate([_numpy(o.flip_counts) * (not fresh) for o in optimizers])
+        self.window_step, self.window_counts = self.step, counts
         self.history_steps = min(o.history_steps for o in optimizers)
 
     def _steps_taken(self):
@@ -53,7 +53,9 @@ class StepFlips:
         if now - self.step > self.history_steps:
             raise RuntimeError(
                 f"FlipLogger: {now - self.step} steps since its last read, but the optimizer "
-                f"keeps {self.history_steps}: give it history_steps >= 2 x steps_per_execution.")
+                f"keeps {self.history_steps}: its step counter advanced outside this fit (a "
+                "restore after the logger started?): give FlipLogger a new fit, or log per "
+                "epoch (update_freq='epoch').")
         if now == self.step:
             return
         histories = [_numpy(o.flip_history) for o in self.optimizers]
@@ -61,7 +63,6 @@ class StepFlips:
             counts = np.concatenate([h[(step - 1) % len(h)] for h in histories])
             if step % self.update_freq == 0:
                 self._log(step, counts)
-            self.counts = counts
         self.step = now
 
     def _log(self, step, counts):

@@ -24,14 +24,17 @@ class _HostReads(keras.callbacks.Callback):
         self.bop, self.counts = bop, []
 
     def on_train_batch_end(self, batch, logs=None):
+        self.model  # on JAX, syncs the training state into the variables  # noqa: B018
         self.counts.append(np.asarray(keras.ops.convert_to_numpy(self.bop.flip_counts)))
 
 
 def _fit(log_dir, steps_per_execution=1, epochs=2, update_freq=1, reference=False,
-         history_steps=64):
+         history_steps=64, nan_batch=None):
     keras.utils.set_random_seed(0)
     (x, y), _ = digits_arrays()
     x = x.reshape(len(x), -1)[:640].astype("float32") / 255.0
+    if nan_batch is not None:  # every gradient of that step NaN: SkipNonFinite skips it
+        x[nan_batch * 32:(nan_batch + 1) * 32] = np.nan
     model = keras.Sequential([
         keras.Input((64,)),
         rk.QuantDense(32, input_quantizer=None, name="first"),
@@ -39,9 +42,12 @@ def _fit(log_dir, steps_per_execution=1, epochs=2, update_freq=1, reference=Fals
         rk.QuantDense(10, input_quantizer="ste_sign", name="second"),
         keras.layers.BatchNormalization(), keras.layers.Activation("softmax")])
     bop = rk.Bop(threshold=1e-6, gamma=1e-2, history_steps=history_steps)
-    model.compile(keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
-        bop, keras.optimizers.Adam(1e-2))), loss="sparse_categorical_crossentropy",
-        steps_per_execution=steps_per_execution)
+    optimizer = keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
+        bop, keras.optimizers.Adam(1e-2)))
+    if nan_batch is not None:
+        optimizer = rk.SkipNonFinite(optimizer)
+    model.compile(optimizer, loss="sparse_categorical_crossentropy",
+                  steps_per_execution=steps_per_execution)
     callbacks = [rk.FlipLogger(str(log_dir), update_freq=update_freq)]
     if reference:
         callbacks.append(_HostReads(bop))
@@ -113,3 +119,14 @@ def test_bad_arguments_are_one_line_errors():
 def test_a_history_shorter_than_two_executions_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="history_steps=64 or more"):
         _fit(tmp_path, steps_per_execution=32, history_steps=32)
+
+
+@pytest.mark.slow
+def test_a_step_skipped_for_a_nan_logs_no_flips_and_the_next_ones_their_own(tmp_path):
+    _, host = _fit(tmp_path, reference=True, nan_batch=2)
+    steps, flips = _series(tmp_path, "batch_flips")
+    assert steps == list(range(1, 2 * STEPS + 1))  # the skipped step is a step
+    counts = np.array(host.counts)
+    expected = np.diff(np.concatenate([np.zeros((1, counts.shape[1])), counts]), axis=0)
+    np.testing.assert_array_equal(flips, expected.sum(axis=1))
+    assert flips[2] == 0 and flips[3] > 0

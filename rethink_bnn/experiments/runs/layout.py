@@ -1,5 +1,5 @@
 """The layout of a run folder, declared once: what each task and tool writes in it, and
-the paths of a run's files. Runs (`training/run_folder.py`: overwrite, damage checks),
+the paths of a run's files. Runs (`runs/folder.py`: overwrite, damage checks),
 the plots and the export all read it from here.
 
     run_dir/
