@@ -14,7 +14,8 @@ JAX, a Python `if`).
 import keras
 from keras import ops
 
-from rethink_bnn.keras3.binary import BinaryOptimizer, _Untracked
+from rethink_bnn.keras3.binary import _Untracked
+from rethink_bnn.keras3.callbacks import binary_optimizers
 from rethink_bnn.keras3.keras_internals import (call_count, strategy_needs_merge_call,
                                                 variable_index)
 
@@ -33,13 +34,6 @@ def step_counters(optimizer):
     `MultiOptimizer`, those of its optimizers that train a variable (the ones it calls)."""
     inner = [o for o in getattr(optimizer, "optimizers", None) or () if o.built]
     return [call_count(optimizer)] + [c for o in inner for c in step_counters(o)]
-
-
-def _binary_inside(optimizer):
-    """The built binary optimizers in `optimizer` (itself, or a MultiOptimizer's)."""
-    if isinstance(optimizer, BinaryOptimizer):
-        return [optimizer] if optimizer.built else []
-    return [b for o in getattr(optimizer, "optimizers", None) or () for b in _binary_inside(o)]
 
 
 def _no_learning_rate():
@@ -164,8 +158,9 @@ class SkipNonFinite(keras.optimizers.Optimizer):
         for counter in step_counters(self.inner_optimizer):
             counter.assign_add(1)
         self._skipped.assign_add(1)
-        for binary in _binary_inside(self.inner_optimizer):  # the step's row: no flips
-            binary.record_flips()
+        for binary in binary_optimizers(self.inner_optimizer):  # the step's row: no flips
+            if binary.built:
+                binary.record_flips()
 
     def _apply_inner(self, grads, trainable_variables):
         self.inner_optimizer.apply(grads, trainable_variables)

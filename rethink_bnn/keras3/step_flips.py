@@ -27,8 +27,10 @@ class StepFlips:
         self.sizes = np.asarray(sizes, np.float64)
         self.keys = [f"{metric}{suffix}" for metric in ("flips", "flip_ratio", "pi")
                      for suffix, _ in groups]
-        self.bits = [32 if keras.backend.standardize_dtype(o.flip_counts.dtype) == "int32"
-                     else 64 for o in optimizers]
+        # which counters are 32 bits (JAX without x64), one entry per variable
+        self.wraps = np.concatenate([
+            [keras.backend.standardize_dtype(o.flip_counts.dtype) == "int32"]
+            * len(o.binary_variables) for o in optimizers])
         # `fresh`: built by the first step, which it and the ones since count from zero
         self.step = 0 if fresh else self._steps_taken()
         counts = np.concatenate([_numpy(o.flip_counts) * (not fresh) for o in optimizers])
@@ -66,10 +68,8 @@ class StepFlips:
         self.step = now
 
     def _log(self, step, counts):
-        bits = np.concatenate([[b] * len(o.binary_variables)
-                               for b, o in zip(self.bits, self.optimizers)])
         # a 32-bit counter wraps around: its difference is exact modulo 2**32
-        flips = np.where(bits == 32, (counts - self.window_counts) % 2**32,
+        flips = np.where(self.wraps, (counts - self.window_counts) % 2**32,
                          counts - self.window_counts)
         values = self.rows @ flips / (step - self.window_step)
         ratio = values / self.sizes
