@@ -29,6 +29,7 @@ import numpy as np
 from keras import ops
 
 from rethink_bnn.core.declarations import Rule, checked_option, valid_at_run_time
+from rethink_bnn.keras3.counting import count_true
 from rethink_bnn.keras3.hyperparameters import Schedule, as_float, float32, scalar, shortest
 from rethink_bnn.keras3.keras_internals import call_count, variable_index
 
@@ -270,8 +271,7 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
         counts = self._flips
         entry = np.zeros(counts.shape, counts.dtype)  # this variable's entry: a constant
         entry[index] = 1
-        self.assign_add(counts, ops.convert_to_tensor(entry) * ops.sum(
-            ops.cast(flip, counts.dtype)))
+        self.assign_add(counts, ops.convert_to_tensor(entry) * count_true(flip, counts.dtype))
 
     def apply(self, grads, trainable_variables=None):
         if len(grads) == 0:
