@@ -5,7 +5,8 @@ built from the same rules as the tf-keras optimizers (`rethink_bnn.core.rules`)
 and giving the same averages and flips; `BinaryOptimizerMap` to route binary kernels to
 them in a `keras.optimizers.MultiOptimizer`; `SkipNonFinite` to skip a step whose
 gradients are not all finite; binary layers `QuantDense` and `QuantConv2D` with Larq's
-argument names; `FlipLogger`. Importing it loads Keras 3 and
+argument names; `FlipLogger` and `BatchMetricLogger` (per-step flips and batch
+metrics, recorded on the device, to TensorBoard without TensorFlow). Importing it loads Keras 3 and
 its backend only: neither TensorFlow (unless it is the backend) nor Larq.
 
     import keras
@@ -46,8 +47,9 @@ from rethink_bnn.keras3.finite import SkipNonFinite  # noqa: E402
 from rethink_bnn.keras3.layers import QuantConv2D, QuantDense  # noqa: E402
 from rethink_bnn.keras3.quantizers import is_binary_variable, mark_binary, ste_sign  # noqa: E402
 from rethink_bnn.keras3.routing import BinaryOptimizerMap  # noqa: E402
+from rethink_bnn.keras3.step_metrics import BatchMetricLogger  # noqa: E402
 
-__all__ = ["BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder", "CEMA",
+__all__ = ["BatchMetricLogger", "BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder", "CEMA",
            "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite", "binary_optimizers",
            "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
            "mark_binary", "quantizers", "ste_sign"]

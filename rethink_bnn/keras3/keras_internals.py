@@ -4,12 +4,13 @@
 TensorFlow's (on its backend only), which Keras' own LossScaleOptimizer uses too:
 whether a `tf.distribute` strategy updates through a merge call, for `SkipNonFinite`."""
 
-__all__ = ["CHECKED_ON", "NAMES", "call_count", "missing", "strategy_needs_merge_call",
-           "variable_index"]
+__all__ = ["CHECKED_ON", "NAMES", "add_model_metric", "call_count", "missing",
+           "strategy_needs_merge_call", "variable_index"]
 
 # (class, attribute) of every private name below, for `missing()`.
 NAMES = (("keras.optimizers.Optimizer", "_iterations"),
-         ("keras.optimizers.Optimizer", "_get_variable_index"))
+         ("keras.optimizers.Optimizer", "_get_variable_index"),
+         ("keras.Model", "_metrics"))
 CHECKED_ON = "keras 3.15.1"
 
 
@@ -27,6 +28,13 @@ def variable_index(optimizer, variable):
     return optimizer._get_variable_index(variable)
 
 
+def add_model_metric(model, metric):
+    """Make `metric` one of `model.metrics` (its variables among `metrics_variables`,
+    which Keras threads through JAX's stateless training step), also after the model is
+    built, when setting it as an attribute is refused."""
+    model._metrics.append(metric)
+
+
 def strategy_needs_merge_call():
     """Whether the current `tf.distribute` strategy updates variables through a
     `merge_call` (a MirroredStrategy on CPUs does), which TensorFlow forbids inside a
@@ -42,9 +50,9 @@ def missing():
     TensorFlow backend, TensorFlow no longer have."""
     import keras
 
-    probe = keras.optimizers.SGD()
-    gone = [f"keras.optimizers.Optimizer.{name}" for _, name in NAMES
-            if not hasattr(probe, name)]
+    probes = {"keras.optimizers.Optimizer": keras.optimizers.SGD(),
+              "keras.Model": keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])}
+    gone = [f"{owner}.{name}" for owner, name in NAMES if not hasattr(probes[owner], name)]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -7,11 +7,13 @@ device_count=2 on CPU), same seed and global batch; write what the test compares
 
 import json
 import sys
+import tempfile
 
 import keras
 
 from rethink_bnn import keras3 as rk
 from rethink_bnn.data import digits_arrays
+from rethink_bnn.events import read_scalars
 
 
 def train(distribution):
@@ -25,12 +27,16 @@ def train(distribution):
     bop = rk.Bop(threshold=1e-6, gamma=1e-2)
     model.compile(keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
         bop, keras.optimizers.Adam(1e-2))), loss="sparse_categorical_crossentropy")
-    model.fit(x, y[:512], batch_size=64, epochs=2, verbose=0, shuffle=False)
+    log_dir = tempfile.mkdtemp()
+    model.fit(x, y[:512], batch_size=64, epochs=2, verbose=0, shuffle=False,
+              callbacks=[rk.BatchMetricLogger(log_dir)])
+    steps, losses = read_scalars(f"{log_dir}/steps", ["batch_loss"])["batch_loss"]
     kernels = [layer.kernel for layer in model.layers if isinstance(layer, rk.QuantDense)]
     return {
         "devices": len(keras.distribution.list_devices()),
         "kernels": [keras.ops.convert_to_numpy(k).tolist() for k in kernels],
         "flips": keras.ops.convert_to_numpy(bop.flip_counts).tolist(),
+        "batch_loss": [steps.tolist(), losses.tolist()],
         "state_laid_out_as_kernel": [
             str(s.value.sharding) == str(k.value.sharding) and
             len(s.value.sharding.device_set) == len(k.value.sharding.device_set)

@@ -1,6 +1,6 @@
 """`keras.distribution.DataParallel` on JAX over two (CPU) devices trains the binary
-kernels as one device does at the same global batch: the same flips and kernels, Bop's
-state laid out like the weights it belongs to."""
+kernels as one device does at the same global batch: the same flips, kernels and per-step
+losses (BatchMetricLogger), Bop's state laid out like the weights it belongs to."""
 
 import json
 
@@ -23,6 +23,9 @@ def test_two_devices_flip_as_one_device(backend, tmp_path):
     one, several = report["one"], report["several"]
     assert several["devices"] == 2 and several["kernel_devices"] == [2, 2]
     assert one["flips"] == several["flips"] and sum(one["flips"]) > 0
+    # each step's loss, recorded in the step: the global batch's on both
+    assert one["batch_loss"][0] == several["batch_loss"][0] == list(range(1, 17))
+    np.testing.assert_allclose(one["batch_loss"][1], several["batch_loss"][1], rtol=1e-5)
     for a, b in zip(one["kernels"], several["kernels"]):
         np.testing.assert_array_equal(a, b)
     assert np.all(np.abs(several["kernels"][0]) == 1)
