@@ -18,8 +18,9 @@ BLOCK = 128  # flags per 8-bit partial sum: at most 128 <= 255
 
 
 def count_true(mask, dtype):
-    """How many entries of the bool tensor `mask` are True, as a scalar of integer
-    `dtype`; exact for any size (the total is added in `dtype`)."""
+    """How many entries of the bool tensor `mask` (of a static shape, as a variable's)
+    are True, as a scalar of integer `dtype`; exact for any size (the total is added in
+    `dtype`)."""
     flat = ops.reshape(mask, (-1,))
     size = flat.shape[0]
     head = size - size % BLOCK
@@ -40,6 +41,8 @@ def _block_sums(blocks):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        if tf.config.list_physical_devices("GPU"):  # no uint8 Sum kernel on a GPU:
+            return tf.reduce_sum(tf.cast(blocks, tf.int32), axis=1)  # not via the host
         return tf.reduce_sum(blocks, axis=1)  # keeps uint8
     if backend == "torch":
         import torch

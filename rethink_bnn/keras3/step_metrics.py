@@ -105,19 +105,20 @@ def attach(model, history_steps):
     recorder = StepSums(history_steps)
     add_model_metric(model, recorder)
     _wrap_train_step(model, recorder)
-    model.train_function = None  # traced again, with the recording
+    # Traced again: the training step with the recording, the test step (under a
+    # distribution, its output layout) with the new metric variables.
+    model.train_function = model.test_function = None
     return recorder
 
 
 def _wrap_train_step(model, recorder):
     original = model.train_step
-    optimizer = model.optimizer
 
     if keras.backend.backend() == "jax":
         def train_step(state, data):
             logs, state = original(state, data)
             trainable, non_trainable, optimizer_values, metric_values = state
-            means = mean_metrics(model)
+            means, optimizer = mean_metrics(model), model.optimizer  # compile may change it
             where = {id(v): i for i, v in enumerate(model.metrics_variables)}
             at = [where[id(v)] for v in recorder.ring]
             steps = [i for i, v in enumerate(optimizer.variables)
@@ -136,7 +137,7 @@ def _wrap_train_step(model, recorder):
             means = mean_metrics(model)
             sums = [v for m in means for v in (m.total, m.count)]
             new = recorder.record([ops.convert_to_tensor(v) for v in recorder.ring],
-                                  optimizer.iterations, means, sums)
+                                  model.optimizer.iterations, means, sums)
             for variable, value in zip(recorder.ring, new):
                 variable.assign(value)
             return logs
@@ -188,9 +189,10 @@ class BatchMetricLogger(keras.callbacks.Callback):
             self.model.make_train_function()
         spe = self._spe = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if self._recorder.history_steps < 2 * spe:
-            raise ValueError(f"BatchMetricLogger keeps {self._recorder.history_steps} steps, "
-                             f"fewer than 2 x steps_per_execution ({spe}): pass "
-                             f"history_steps={2 * spe} or more.")
+            raise ValueError(f"BatchMetricLogger: the model records {self._recorder.history_steps}"
+                             f" steps, fewer than 2 x steps_per_execution ({spe}): pass "
+                             f"history_steps={2 * spe} or more to the model's first "
+                             "BatchMetricLogger (later ones share its record).")
         if self._writer is None:
             self._writer = ScalarWriter(os.path.join(self.log_dir, "steps"))
         self._read_upto = self._written()  # rows before this fit are not ours

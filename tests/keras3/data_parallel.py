@@ -28,8 +28,9 @@ def train(distribution):
     model.compile(keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
         bop, keras.optimizers.Adam(1e-2))), loss="sparse_categorical_crossentropy")
     log_dir = tempfile.mkdtemp()
+    model.evaluate(x[:64], y[:64], verbose=0)  # a test function made before the logger
     model.fit(x, y[:512], batch_size=64, epochs=2, verbose=0, shuffle=False,
-              callbacks=[rk.BatchMetricLogger(log_dir)])
+              validation_data=(x[:64], y[:64]), callbacks=[rk.BatchMetricLogger(log_dir)])
     steps, losses = read_scalars(f"{log_dir}/steps", ["batch_loss"])["batch_loss"]
     kernels = [layer.kernel for layer in model.layers if isinstance(layer, rk.QuantDense)]
     return {

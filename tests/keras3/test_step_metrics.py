@@ -110,3 +110,15 @@ def test_a_ring_shorter_than_two_executions_is_refused_before_training(tmp_path)
     with pytest.raises(ValueError, match=r"fewer than 2 x steps_per_execution \(1\)"):
         _fit([logger], epochs=1)
     assert not (tmp_path / "steps").exists()
+
+
+def test_a_model_compiled_again_logs_against_its_new_optimizers_step(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    x, y = np.ones((64, 4), "float32"), np.zeros((64, 2), "float32")
+    model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, batch_size=16, verbose=0, callbacks=[rk.BatchMetricLogger(tmp_path / "a")])
+    model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)), loss="mse")
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0,
+              callbacks=[rk.BatchMetricLogger(tmp_path / "b")])
+    assert _series(tmp_path / "a", "batch_loss")[0] == [1, 2, 3, 4]
+    assert _series(tmp_path / "b", "batch_loss")[0] == [1, 2]
