@@ -6,8 +6,8 @@ and giving the same averages and flips; `BinaryOptimizerMap` to route binary ker
 them in a `keras.optimizers.MultiOptimizer`; `SkipNonFinite` to skip a step whose
 gradients are not all finite; binary layers `QuantDense` and `QuantConv2D` with Larq's
 argument names; `FlipLogger` and `BatchMetricLogger` (per-step flips and batch
-metrics, recorded on the device, to TensorBoard without TensorFlow). Importing it loads Keras 3 and
-its backend only: neither TensorFlow (unless it is the backend) nor Larq.
+metrics, recorded on the device, to TensorBoard without TensorFlow). Importing it loads
+Keras 3 and its backend only: neither TensorFlow (unless it is the backend) nor Larq.
 
     import keras
     from rethink_bnn import keras3 as rk
@@ -49,7 +49,7 @@ from rethink_bnn.keras3.quantizers import is_binary_variable, mark_binary, ste_s
 from rethink_bnn.keras3.routing import BinaryOptimizerMap  # noqa: E402
 from rethink_bnn.keras3.step_metrics import BatchMetricLogger  # noqa: E402
 
-__all__ = ["BatchMetricLogger", "BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder", "CEMA",
-           "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite", "binary_optimizers",
-           "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
+__all__ = ["BatchMetricLogger", "BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder",
+           "CEMA", "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite",
+           "binary_optimizers", "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
            "mark_binary", "quantizers", "ste_sign"]
