@@ -50,6 +50,6 @@ from rethink_bnn.keras3.routing import BinaryOptimizerMap  # noqa: E402
 from rethink_bnn.keras3.step_metrics import BatchMetricLogger  # noqa: E402
 
 __all__ = ["BatchMetricLogger", "BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder",
-           "CEMA", "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite",
-           "binary_optimizers", "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
+           "CEMA", "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite", "binary_optimizers",
+           "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
            "mark_binary", "quantizers", "ste_sign"]
