@@ -1,19 +1,19 @@
 """The Keras 3 optimizers' update time on each backend, against Keras' own SGD with
 momentum (one slot, as Bop) and Adam, and their state in bytes per binary weight.
 
-    KERAS_BACKEND=jax python bench/keras3_update.py [--repeats 20] [--out bench/results/keras3_update_jax.json]
+    KERAS_BACKEND=jax python bench/keras3_update.py [--repeats 20] [--jit-compile] [--out F.json]
 
 On variables shaped like BinaryNet's binary kernels (10,352,000 weights), one update of
 each optimizer, compiled as the backend compiles a training step (JAX: `jax.jit` of
-`stateless_apply`; TensorFlow: `tf.function` of `apply`; PyTorch: eager `apply`),
-timed alternately so that drift hits all alike, beside a numpy copy of the same
-weights on every core, which gives this machine's memory bandwidth in the same minutes.
-Reports each median, its ratio to SGD with momentum (target: at most 1.3 for Bop, which
-moves the same 20 bytes per weight), and its ratio to the memory-traffic limit: the bytes an update must
-move (gradient read, weight read and written, each state slot read and written) at the
-copy's bandwidth (target: at most 2 for Bop). Bop2ndOrder and CEMA move 28 bytes, as
-Adam does: their yardstick is Adam. The state target is 4 bytes per weight for Bop, as
-for the tf-keras Bop.
+`stateless_apply`; TensorFlow: `tf.function` of `apply`; PyTorch: eager `apply`), timed
+alternately so that drift hits all alike, beside a numpy copy of the same weights on
+every core, which gives this machine's memory bandwidth in the same minutes. Reports
+each median, its ratio to SGD with momentum (target: at most 1.3 for Bop, which moves
+the same 20 bytes per weight), and its ratio to the memory-traffic limit: the bytes an
+update must move (gradient read, weight read and written, each state slot read and
+written) at the copy's bandwidth (target: at most 2 for Bop). Bop2ndOrder and CEMA move
+28 bytes, as Adam does: their yardstick is Adam. The state target is 4 bytes per weight
+for Bop, as for the tf-keras Bop.
 """
 
 import argparse
