@@ -6,8 +6,10 @@ and giving the same averages and flips; `BinaryOptimizerMap` to route binary ker
 them in a `keras.optimizers.MultiOptimizer`; `SkipNonFinite` to skip a step whose
 gradients are not all finite; binary layers `QuantDense` and `QuantConv2D` with Larq's
 argument names; `FlipLogger` and `BatchMetricLogger` (per-step flips and batch
-metrics, recorded on the device, to TensorBoard without TensorFlow). Importing it loads
-Keras 3 and its backend only: neither TensorFlow (unless it is the backend) nor Larq.
+metrics, recorded on the device, to TensorBoard without TensorFlow); the paper's
+networks (`networks`) and its CIFAR-10 augmentation on the device (`augmentation`).
+Importing it loads Keras 3 and its backend only: neither TensorFlow (unless it is the
+backend) nor Larq.
 
     import keras
     from rethink_bnn import keras3 as rk
@@ -37,7 +39,7 @@ if not _KERAS[0].isdigit() or tuple(int(p) for p in _KERAS.split(".")[:2]) < (3,
     raise ImportError(f"rethink_bnn.keras3 needs Keras >= 3.15, found keras {_KERAS}: "
                       "`pip install \"keras>=3.15\"` (or `pip install \"rethink_bnn[keras3]\"`).")
 
-from rethink_bnn.keras3 import initializers, quantizers  # noqa: E402
+from rethink_bnn.keras3 import augmentation, initializers, networks, quantizers  # noqa: E402
 from rethink_bnn.keras3.binary import BinaryOptimizer  # noqa: E402
 from rethink_bnn.keras3.bop import Bop, bop_rule  # noqa: E402
 from rethink_bnn.keras3.bop2ndorder import Bop2ndOrder, bop2ndorder_rule  # noqa: E402
@@ -50,6 +52,6 @@ from rethink_bnn.keras3.routing import BinaryOptimizerMap  # noqa: E402
 from rethink_bnn.keras3.step_metrics import BatchMetricLogger  # noqa: E402
 
 __all__ = ["BatchMetricLogger", "BinaryOptimizer", "BinaryOptimizerMap", "Bop", "Bop2ndOrder",
-           "CEMA", "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite", "binary_optimizers",
-           "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers", "is_binary_variable",
-           "mark_binary", "quantizers", "ste_sign"]
+           "CEMA", "FlipLogger", "QuantConv2D", "QuantDense", "SkipNonFinite", "augmentation",
+           "binary_optimizers", "bop2ndorder_rule", "bop_rule", "cema_rule", "initializers",
+           "is_binary_variable", "mark_binary", "networks", "quantizers", "ste_sign"]
