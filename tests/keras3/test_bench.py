@@ -1,6 +1,7 @@
 """The Keras 3 benchmarks run where no GPU is, at tiny sizes (CI), so that they work the
 day one is there: `bench/keras3_throughput.py` trains the recipe's model (uint8 images
-augmented on the device, Bop and Adam) and reports a throughput per variant."""
+augmented on the device, Bop and Adam) and reports a throughput per variant, and
+`bench/gpu.sh tiny` runs what a GPU machine runs."""
 
 import importlib.util
 import json
@@ -31,3 +32,24 @@ def test_the_throughput_bench_trains_each_variant_at_a_tiny_size(tmp_path):
     for variant in report["variants"].values():
         assert all(rate > 0 for rate in variant["images_per_s"].values())
     assert keras.mixed_precision.dtype_policy().name == "float32"  # left as it was
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="the GPU machines run JAX: checked where Keras 3 runs on JAX")
+def test_the_gpu_script_runs_at_a_tiny_size(tmp_path):
+    """`bash bench/gpu.sh tiny`: what the GPU machine runs, at a smoke-test size, with
+    this environment's Keras (no wheels to install)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path),
+                   "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh"), "tiny"], cwd=REPO,
+                            env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    update = json.loads((tmp_path / "keras3_update.json").read_text())
+    assert set(update["median_ms"]) == {"Bop", "Bop2ndOrder", "CEMA", "SGD momentum", "Adam"}
+    throughput = json.loads((tmp_path / "keras3_throughput.json").read_text())
+    assert set(throughput["variants"]) == {"batch 4, float32, spe 1", "batch 4, float32, spe 2"}
