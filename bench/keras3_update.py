@@ -6,14 +6,15 @@ momentum (one slot, as Bop) and Adam, and their state in bytes per binary weight
 On variables shaped like BinaryNet's binary kernels (10,352,000 weights), one update of
 each optimizer, compiled as the backend compiles a training step (JAX: `jax.jit` of
 `stateless_apply`; TensorFlow: `tf.function` of `apply`; PyTorch: eager `apply`), timed
-alternately so that drift hits all alike, beside a numpy copy of the same weights on
-every core, which gives this machine's memory bandwidth in the same minutes. Reports
-each median, its ratio to SGD with momentum (target: at most 1.3 for Bop, which moves
-the same 20 bytes per weight), and its ratio to the memory-traffic limit: the bytes an
-update must move (gradient read, weight read and written, each state slot read and
-written) at the copy's bandwidth (target: at most 2 for Bop). Bop2ndOrder and CEMA move
-28 bytes, as Adam does: their yardstick is Adam. The state target is 4 bytes per weight
-for Bop, as for the tf-keras Bop.
+alternately so that drift hits all alike, beside a copy of the same weights where they
+live (JAX: an XLA negation, on a GPU its memory; else numpy on every core), which gives
+the memory bandwidth in the same minutes. Reports each median, its ratio to SGD with
+momentum (target: at most 1.3 for Bop, which moves the same 20 bytes per weight), and
+its ratio to the memory-traffic limit: the bytes an update must move (gradient read,
+weight read and written, each state slot read and written) at the copy's bandwidth
+(target: at most 2 for Bop). Bop2ndOrder and CEMA move 28 bytes, as Adam does: their
+yardstick is Adam. The state target is 4 bytes per weight for Bop, as for the tf-keras
+Bop.
 """
 
 import argparse
@@ -63,6 +64,18 @@ def _step(optimizer, variables, gradients, jit_compile=False):
     return lambda: optimizer.apply(gradients, variables)
 
 
+def _copy(size):
+    """A copy of `size` float32 where the update's memory is: on JAX an XLA negation (one
+    read, one write, on the device: a GPU's memory); else numpy on every core."""
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        source, negate = jnp.asarray(np.ones(size, np.float32)), jax.jit(jnp.negative)
+        return lambda: jax.block_until_ready(negate(source))
+    return _parallel_copy(size)
+
+
 def _parallel_copy(size):
     """A copy of `size` float32 on every core (numpy releases the GIL), as XLA's
     update runs: the memory bandwidth an update can reach."""
@@ -96,7 +109,7 @@ def measure(repeats=20, warmup=3, jit_compile=False, kernels=KERNELS):
         steps[name] = _step(optimizer, variables, gradients, jit_compile)
         state[name] = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
                           for v in optimizer.variables if len(v.shape)) / weights
-    steps["numpy copy"] = _parallel_copy(weights)
+    steps["copy"] = _copy(weights)
     times = {name: [] for name in steps}
     for repeat in range(warmup + repeats):
         for name, step in steps.items():
@@ -105,7 +118,7 @@ def measure(repeats=20, warmup=3, jit_compile=False, kernels=KERNELS):
             if repeat >= warmup:
                 times[name].append(time.perf_counter() - start)
     median = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    bandwidth = 2 * 4 * weights / median.pop("numpy copy")  # bytes per ms, read + write
+    bandwidth = 2 * 4 * weights / median.pop("copy")  # bytes per ms, read + write
     # float32 weights: gradient read, weight read + written, each slot read + written
     traffic = {name: 12 + 2 * state[name] for name in median}
     result = {
@@ -122,7 +135,7 @@ def measure(repeats=20, warmup=3, jit_compile=False, kernels=KERNELS):
         "ratio_to_traffic_limit": {n: m / (traffic[n] * weights / bandwidth)
                                    for n, m in median.items()},
     }
-    print(f"memory bandwidth (numpy copy, all cores): {bandwidth / 1e6:.1f} GB/s")
+    print(f"memory bandwidth (a copy of the weights): {bandwidth / 1e6:.1f} GB/s")
     for name in median:
         print(f"{name:>14}: {median[name]:8.2f} ms  x{result['ratio_to_sgd_momentum'][name]:.3f}"
               f" SGD momentum  x{result['ratio_to_adam'][name]:.3f} Adam"
