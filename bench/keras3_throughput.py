@@ -54,8 +54,9 @@ def _optimizer(name):
     return keras.optimizers.SGD(1e-3, momentum=0.9)
 
 
-def _prepared(network, batch, precision, spe, steps, optimizer):
-    """A compiled model, warmed up (compiled), and a function that times one fit."""
+def _prepared(network, batch, spe, steps, optimizer):
+    """A compiled model (under the dtype policy in force), warmed up (compiled), and a
+    function that times one fit."""
     keras.utils.set_random_seed(0)
     model = recipe_model(network)
     model.compile(_optimizer(optimizer), loss="sparse_categorical_crossentropy",
@@ -78,7 +79,7 @@ def variant(network, batch, precision, spe, steps, rounds):
     steps = spe * math.ceil(steps / spe)
     keras.mixed_precision.set_dtype_policy(precision)
     try:
-        timers = {name: _prepared(network, batch, precision, spe, steps, name)
+        timers = {name: _prepared(network, batch, spe, steps, name)
                   for name in ("Bop + Adam", "SGD momentum")}
         seconds = {name: [] for name in timers}
         for _ in range(rounds):

@@ -31,6 +31,13 @@ needs_tensorflow_backend = pytest.mark.skipif(
     reason=f"TensorFlow's own API: Keras 3 runs on {os.environ['KERAS_BACKEND']} here")
 
 
+# A test of steps_per_execution > 1: Keras 3 refuses it on PyTorch ("must be 1 with the
+# PyTorch backend"), where every step is its own call, so there is nothing to compare.
+several_steps_per_execution = pytest.mark.skipif(
+    os.environ["KERAS_BACKEND"] == "torch",
+    reason="Keras 3 runs one step per call on PyTorch: steps_per_execution must be 1 there")
+
+
 def require_tf_keras():
     """Skip the calling test module where the tf-keras front end is not installed."""
     if not TF_KERAS:

@@ -10,10 +10,9 @@ import pytest
 from rethink_bnn import keras3 as rk
 from rethink_bnn.data import digits_arrays
 from rethink_bnn.events import read_scalars
+from tests.keras3.conftest import several_steps_per_execution
 
 STEPS = 20  # per epoch: 640 digits, batches of 32
-several_steps_per_execution = pytest.mark.skipif(
-    keras.backend.backend() == "torch", reason="Keras runs one step per call on PyTorch")
 
 
 class _HostReads(keras.callbacks.Callback):

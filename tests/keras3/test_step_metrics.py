@@ -10,6 +10,7 @@ import pytest
 from rethink_bnn import keras3 as rk
 from rethink_bnn.data import digits_arrays
 from rethink_bnn.events import read_scalars
+from tests.keras3.conftest import several_steps_per_execution
 
 STEPS = 20  # per epoch: 640 digits, batches of 32
 
@@ -81,8 +82,7 @@ def test_each_batchs_own_loss_and_accuracy_and_windows_of_several(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(keras.backend.backend() == "torch",
-                    reason="Keras runs one step per call on PyTorch")
+@several_steps_per_execution
 def test_the_same_series_with_32_steps_per_execution(tmp_path):
     _fit([rk.BatchMetricLogger(tmp_path / "one")])
     _fit([rk.BatchMetricLogger(tmp_path / "many")], steps_per_execution=32)
