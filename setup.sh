@@ -8,8 +8,9 @@
 #                  would: the environment first, then rethink_bnn[tf], which must change
 #                  none of it.
 # ./setup.sh keras3  .venv-keras3: the Keras 3 front end today (requirements-keras3.lock:
-#                  jax 0.10.2, PyTorch 2.13.0's CPU build, numpy 2, no TensorFlow), then
-#                  rethink_bnn[jax,torch], which must change none of it.
+#                  jax 0.10.2, PyTorch 2.13.0's CPU build, numpy 2, no TensorFlow) and
+#                  zookeeper for its tasks (without its pins: protobuf < 3.21 would break
+#                  tensorboard), then rethink_bnn[jax,torch], which must change none of it.
 # Idempotent: a second run only checks that everything is installed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,12 +26,14 @@ if [ "$version" != "3.11" ]; then
 fi
 pip_install() { "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"; }
 
-# The environment of lock file $1 in venv $2, then rethink_bnn with extras $3 as a user
-# installs it (no constraints: pip may change what it likes), and a failure if it did.
+# The environment of lock file $1 in venv $2 (and packages $4, installed without their
+# dependencies), then rethink_bnn with extras $3 as a user installs it (no constraints:
+# pip may change what it likes), and a failure if it did.
 install_beside() {
-  local lock=$1 venv=$2 package=$3
+  local lock=$1 venv=$2 package=$3 no_deps=${4:-}
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
   pip_install "$venv" -r "$lock"
+  if [ -n "$no_deps" ]; then pip_install "$venv" --no-deps $no_deps; fi
   "$venv/bin/python" -m pip freeze --exclude-editable > "$venv/before.txt"
   pip_install "$venv" -e "$package"
   "$venv/bin/python" -m pip freeze --exclude-editable > "$venv/after.txt"
@@ -50,7 +53,8 @@ case "${1:-}" in
     install_beside requirements-core.lock .venv-core ".[tf,test]"
     ;;
   keras3)
-    install_beside requirements-keras3.lock .venv-keras3 ".[jax,torch,test-keras3]"
+    install_beside requirements-keras3.lock .venv-keras3 ".[jax,torch,test-keras3]" \
+      zookeeper==1.4.0
     ;;
   *)
     echo "setup.sh: unknown argument '$1': run ./setup.sh (the experiments)," \

@@ -59,9 +59,17 @@ def select_keras2():
             os.environ["TF_USE_LEGACY_KERAS"] = "1"
             _selected = True
         _unselected = False
-        if (started_as_cli() and "--debug" not in sys.argv
+        if (started_as_cli() and "--debug" not in sys.argv and not _keras3_without_tf()
                 and importlib.util.find_spec("tensorflow") is not None):
             _import_tensorflow_quietly()  # (without it, the CLI names the extra it needs)
+
+
+def _keras3_without_tf():
+    """Whether this command line runs a task on the Keras 3 front end on a backend other
+    than TensorFlow: it never imports TensorFlow, which is then not imported up front."""
+    keras3 = any(a.partition("=")[0].split(".")[-1] == "front_end" and a.endswith("=keras3")
+                 for a in sys.argv[1:])
+    return keras3 and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
 
 
 _selected = False  # whether select_keras2 set the variable (rather than the user)

@@ -27,7 +27,8 @@ def read_scalars(event_dir, tags):
     and a record cut short by a run still writing is skipped.
     """
     # one file per writing session, in the order the sessions began
-    read = _scalars_in if "tensorflow" in sys.modules else _scalars_in_without_tensorflow
+    read = (_scalars_in if sys.modules.get("tensorflow") is not None  # loaded (not blocked)
+            else _scalars_in_without_tensorflow)
     columns = sorted((read(path, tags)
                       for path in Path(event_dir).glob("events.out.tfevents.*")),
                      key=lambda column: column[0])

@@ -4,9 +4,10 @@ line (`--help` says how; the code is `rethink_bnn.experiments.cli.train`)."""
 import sys
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from rethink_bnn.experiments.extra import require_experiments
+from rethink_bnn.experiments.extra import TASK_MODULES, require_experiments
 
-require_experiments("python -m rethink_bnn.train")  # one line, before zookeeper is imported
+# One line, before zookeeper is imported; the tf-keras front end checks the rest.
+require_experiments("python -m rethink_bnn.train", TASK_MODULES)
 
 from rethink_bnn.experiments.cli.train import main  # noqa: E402
 

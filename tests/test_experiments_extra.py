@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from rethink_bnn.experiments.extra import MODULES
+from rethink_bnn.experiments.extra import (KERAS3_TASKS_INSTALL, MODULES, PLOT_MODULES,
+                                           TASK_MODULES)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIDE = "import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"
@@ -23,19 +24,27 @@ def _without_extra(tmp_path, *arguments, hidden=MODULES):
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("cli, args", [("train", ["demo"]), ("plot", ["--help"]),
-                                       ("export", ["--help"])])
-def test_each_cli_names_the_extra_in_one_line_and_exits_2(tmp_path, cli, args):
-    result = _without_extra(tmp_path, "-m", f"rethink_bnn.{cli}", *args,
-                            hidden=("zookeeper", "matplotlib"))
+@pytest.mark.parametrize("cli, args, hidden, needs, command", [
+    # what each command line needs, named by the command line
+    ("train", ["demo"], ("zookeeper", "matplotlib"), TASK_MODULES, "python -m rethink_bnn.train"),
+    ("plot", ["--help"], ("zookeeper", "matplotlib"), PLOT_MODULES, "rethink_bnn.plot"),
+    ("export", ["--help"], ("zookeeper", "matplotlib"), MODULES, "rethink_bnn.export"),
+    # a task on the tf-keras front end needs the whole extra, a Keras 3 one zookeeper only
+    ("train", ["demo"], ("larq_zoo",), MODULES, "front_end=tf_keras"),
+])
+def test_each_cli_names_the_extra_in_one_line_and_exits_2(tmp_path, cli, args, hidden, needs,
+                                                          command):
+    result = _without_extra(tmp_path, "-m", f"rethink_bnn.{cli}", *args, hidden=hidden)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    missing = [m for m in MODULES if m in ("zookeeper", "matplotlib")
+    missing = [m for m in needs if m in hidden
                or importlib.util.find_spec(m) is None]  # (the library's own CI lacks all)
+    keras3 = (f"; for the tasks on Keras 3 alone: {KERAS3_TASKS_INSTALL}"
+              if set(missing) <= set(TASK_MODULES) else "")
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {'python -m ' if cli == 'train' else ''}rethink_bnn.{cli} needs the "
-        f"experiments extra ({', '.join(missing)} not installed): pip install "
-        '"rethink_bnn[experiments]" (it brings the tested stack, TensorFlow 2.19).')
+        f"error: {command} needs the experiments extra ({', '.join(missing)} not installed): "
+        f'pip install "rethink_bnn[experiments]" (it brings the tested stack, TensorFlow '
+        f"2.19){keras3}.")
     assert not [p for p in tmp_path.iterdir() if p.name != "sitecustomize.py"]  # wrote nothing
 
 

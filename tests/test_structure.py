@@ -108,6 +108,7 @@ def test_a_binary_optimizer_is_named_in_its_modules_the_exports_and_its_experime
 
 KERAS3_MAY_IMPORT = {"rethink_bnn", "rethink_bnn._keras2", "rethink_bnn.core",
                      "rethink_bnn.core.declarations", "rethink_bnn.core.rules",
+                     "rethink_bnn.core.schedules",
                      "rethink_bnn.events"}
 
 

@@ -37,7 +37,8 @@ def _error(capsys):
         (["demo", "weights=latent"], "error: unknown key 'weights': did you mean "
                                      "'weight_kind'?"),
         (["demo", "weight_kind=ternary"], "error: weight_kind must be one of ('bop', 'latent', "
-                                          "'latent_unclipped'), got 'ternary'."),
+                                          "'latent_unclipped') on front_end=tf_keras, got "
+                                          "'ternary'."),
         (["demo", "epochs"], "'epochs' is not of the form key=value"),
         (["demo", "epochs=abc"], "error: epochs must be an integer, got 'abc'."),
         (["demo", "model=Resnet"], "error: model must name one of BiRealNet, BinaryAlexNet, "

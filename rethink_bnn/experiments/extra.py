@@ -3,6 +3,10 @@
 `pip install rethink_bnn` gives the library (optimizers, callbacks, initializers, networks,
 saving) on any tested TensorFlow; the tasks, data, plots and export need the pinned
 stack of `pip install "rethink_bnn[experiments]"`, which brings TensorFlow 2.19.
+
+The tasks on the Keras 3 front end need zookeeper alone (`TASK_MODULES`), installed
+without its pins (tensorflow-datasets < 4.9, protobuf < 3.21: the latter breaks a
+current tensorboard): `KERAS3_TASKS_INSTALL`.
 """
 
 import importlib.util
@@ -14,20 +18,32 @@ MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine"
            "matplotlib")
 
 
-def missing_modules():
-    return [name for name in MODULES if importlib.util.find_spec(name) is None]
+# What the tasks themselves need (the Keras 3 front end needs nothing more of the extra),
+# and what the figures need (the theory tasks' figures import TensorFlow when drawn).
+TASK_MODULES = ("zookeeper",)
+PLOT_MODULES = ("zookeeper", "scipy", "matplotlib")
+KERAS3_TASKS_INSTALL = ('pip install "rethink_bnn[jax]" && pip install --no-deps '
+                        'zookeeper==1.4.0 "click>=7" "typeguard>=3"')
 
 
-def require_experiments(command):
+def missing_modules(modules=MODULES):
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def require_experiments(command, modules=MODULES):
     """Stop `command` in one line (exit 2 as a CLI, ImportError when imported) unless
-    the experiments extra is installed."""
-    missing = missing_modules()
+    `modules` (default: the whole experiments extra, for the tf-keras front end) are
+    installed."""
+    missing = missing_modules(modules)
     if missing:
         message = (f"{command} needs the experiments extra ({', '.join(missing)} not "
                    "installed): pip install \"rethink_bnn[experiments]\" (it brings the "
-                   "tested stack, TensorFlow 2.19).")
-    elif user_chose_keras3() is not None:  # the tasks run on the tf-keras front end
-        message = f"{command}: {keras2_refusal()}"
+                   "tested stack, TensorFlow 2.19)")
+        if set(missing) <= set(TASK_MODULES):
+            message += f"; for the tasks on Keras 3 alone: {KERAS3_TASKS_INSTALL}"
+        message += "."
+    elif set(modules) == set(MODULES) and user_chose_keras3() is not None:
+        message = f"{command}: {keras2_refusal()}"  # the tf-keras front end's tasks
     else:
         return
     if started_as_cli():

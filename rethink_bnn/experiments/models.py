@@ -1,19 +1,39 @@
 """The networks as zookeeper factories; shape, classes, weight kind and seed come from
-the task (zookeeper passes a parent's field to a child field of the same name)."""
+the task (zookeeper passes a parent's field to a child field of the same name).
 
-from rethink_bnn._keras2 import ensure_keras2
+A factory builds the tf-keras (Larq) network when the task reads its `model` field, and
+`network(front_end)` builds it for either front end (the Keras 3 ones live in
+`rethink_bnn.keras3.networks`). Importing this module loads neither TensorFlow nor Keras.
+"""
 
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
-
-import functools
+import abc
+import importlib
 from typing import Tuple
 
-import tensorflow as tf
 from zookeeper import Field, factory
 
-from rethink_bnn.models import imagenet, networks
+__all__ = ["BiRealNet", "BinaryAlexNet", "BinaryMLP", "BinaryNet", "MnistNet", "Network",
+           "XnorNet"]
 
-__all__ = ["BiRealNet", "BinaryAlexNet", "BinaryMLP", "BinaryNet", "MnistNet", "XnorNet"]
+
+class Network(abc.ABC):
+    """The type of a task's `model` field: a Keras model of either front end (tf-keras'
+    `Model` or Keras 3's), recognized without importing either."""
+
+    @classmethod
+    def __subclasshook__(cls, other):
+        if any(base.__name__ == "Model" and base.__module__.split(".")[0] in ("keras",
+                                                                               "tf_keras")
+               for base in other.__mro__):
+            return True
+        return NotImplemented
+
+
+def _builder(module, name, *args):
+    """`module.name`, imported when a network is built (with `args` bound first)."""
+    def build(**kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return build
 
 
 class _Network:
@@ -22,10 +42,22 @@ class _Network:
     weight_kind: str = Field()
     seed: int = Field()
 
-    builder = None
+    # {front end: builder}; a network without a Keras 3 builder is tf-keras only.
+    builders = {}
 
-    def build(self) -> tf.keras.Model:
-        return type(self).builder(
+    def build(self) -> Network:
+        return self.network("tf_keras")
+
+    def network(self, front_end):
+        """The network on `front_end` ("tf_keras" or "keras3"), built now."""
+        if front_end not in self.builders:
+            raise ValueError(f"model={type(self).__name__} has no {front_end} network: "
+                             f"choose front_end={' or '.join(self.builders)}.")
+        if front_end == "tf_keras":
+            from rethink_bnn._keras2 import ensure_keras2
+
+            ensure_keras2("the tf_keras front end")  # one line without TensorFlow or Larq
+        return self.builders[front_end](
             input_shape=tuple(self.input_shape), num_classes=self.num_classes,
             weight_kind=self.weight_kind, seed=self.seed, **self._extra(),
         )
@@ -34,42 +66,51 @@ class _Network:
         return {}
 
 
+def _both(name):
+    return {"tf_keras": _builder("rethink_bnn.models.networks", name),
+            "keras3": _builder("rethink_bnn.keras3.networks", name)}
+
+
 @factory
 class BinaryNet(_Network):
-    builder = staticmethod(networks.binarynet)
+    builders = _both("binarynet")
 
 
 @factory
 class MnistNet(_Network):
-    builder = staticmethod(networks.mnist_net)
+    builders = _both("mnist_net")
 
 
 @factory
 class BinaryMLP(_Network):
     units: Tuple[int, ...] = Field((256, 256))
-    builder = staticmethod(networks.binary_mlp)
+    builders = _both("binary_mlp")
 
     def _extra(self):
         return {"units": tuple(self.units)}
 
 
+def _larq_zoo(name):
+    return {"tf_keras": _builder("rethink_bnn.models.imagenet", "imagenet_network", name)}
+
+
 @factory
 class BinaryAlexNet(_Network):
-    """larq-zoo's Binary AlexNet (sec 5.3), ready for Bop."""
+    """larq-zoo's Binary AlexNet (sec 5.3), ready for Bop (tf-keras only)."""
 
-    builder = staticmethod(functools.partial(imagenet.imagenet_network, "binary_alexnet"))
+    builders = _larq_zoo("binary_alexnet")
 
 
 @factory
 class XnorNet(_Network):
-    """larq-zoo's XNOR-Net (sec 5.3), ready for Bop. Needs inputs of at least 212×212:
-    its sixth layer is a 6×6 'valid' convolution."""
+    """larq-zoo's XNOR-Net (sec 5.3), ready for Bop (tf-keras only). Needs inputs of at
+    least 212×212: its sixth layer is a 6×6 'valid' convolution."""
 
-    builder = staticmethod(functools.partial(imagenet.imagenet_network, "xnornet"))
+    builders = _larq_zoo("xnornet")
 
 
 @factory
 class BiRealNet(_Network):
-    """larq-zoo's Bi-Real Net (sec 5.3), ready for Bop."""
+    """larq-zoo's Bi-Real Net (sec 5.3), ready for Bop (tf-keras only)."""
 
-    builder = staticmethod(functools.partial(imagenet.imagenet_network, "birealnet"))
+    builders = _larq_zoo("birealnet")

@@ -53,6 +53,10 @@ def read_run(path, last=False):
     if not isinstance(config.get("model"), dict):
         raise ExportError(f"{path} is not a training run (its config.json names no model): "
                           "pass the run_dir of a `python -m rethink_bnn.train` run.")
+    if config.get("front_end", "tf_keras") != "tf_keras":
+        raise ExportError(f"{path} was trained on front_end={config['front_end']}: the LCE "
+                          "export converts tf-keras (Larq) runs only; train with "
+                          "front_end=tf_keras to export.")
     best = paths.best_weights
     checkpoint = tf.train.latest_checkpoint(str(paths.checkpoints))
     if best.is_file() and not last:

@@ -1,5 +1,5 @@
 """The sec 5.2 CIFAR-10 augmentation for Keras 3, on the device inside the compiled step:
-`PadCropFlip`, and `scale_to_unit_range`.
+`PadCropFlip`, and `scale_to_unit_range` (as a layer, `ScaleToUnitRange`).
 
 The tf-keras tasks augment in a tf.data pipeline on the host (zero-pad the uint8 image
 by 4 pixels, crop a random 32×32 window, flip left-right with probability 1/2, then
@@ -15,12 +15,27 @@ same windows saves `model.variables`.
 import keras
 from keras import ops
 
-__all__ = ["PadCropFlip", "scale_to_unit_range"]
+__all__ = ["PadCropFlip", "ScaleToUnitRange", "scale_to_unit_range"]
 
 
 def scale_to_unit_range(images):
     """uint8 [0, 255] -> float32 [-1, 1], as `rethink_bnn.experiments.data.preprocessing`."""
     return ops.subtract(ops.divide(ops.cast(images, "float32"), 127.5), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
+class ScaleToUnitRange(keras.layers.Layer):
+    """uint8 images [0, 255] -> float32 [-1, 1] (`scale_to_unit_range`), at a network's
+    input: the data stays uint8 until it is on the device."""
+
+    def call(self, images):
+        return scale_to_unit_range(images)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(images.shape, dtype="float32")
 
 
 @keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
@@ -44,7 +59,7 @@ class PadCropFlip(keras.layers.Layer):
         self.generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=None):
-        if not training or self.padding == 0:
+        if not training:
             return images
         p = self.padding
         batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]

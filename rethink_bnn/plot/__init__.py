@@ -12,9 +12,9 @@ A folder holding no run of the kind a figure needs raises `WrongRunError` (a
 `ValueError`) that says what it holds and which figure draws it.
 """
 
-from rethink_bnn.experiments.extra import require_experiments
+from rethink_bnn.experiments.extra import PLOT_MODULES, require_experiments
 
-require_experiments("rethink_bnn.plot")
+require_experiments("rethink_bnn.plot", PLOT_MODULES)  # no TensorFlow: either front end's runs
 
 from rethink_bnn.plot.figures import (  # noqa: E402
     FORMATS,

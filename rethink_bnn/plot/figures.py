@@ -28,13 +28,7 @@ from rethink_bnn.plot.runs import (
 from rethink_bnn.experiments.runs.files import atomic_path, read_csv
 from rethink_bnn.plot.sweep_panels import numbers, sweep_panels
 from rethink_bnn.experiments.runs.files import markdown_table
-from rethink_bnn.experiments.tasks.theory import (
-    CONFIGURATION_LABELS,
-    ROWS,
-    approximation_table,
-    arbitrary_lr_configurations,
-    default_scale,
-)
+from rethink_bnn.experiments.tasks.sec3_1_theory import default_scale
 from rethink_bnn.experiments.runs.layout import RunPaths
 
 __all__ = [
@@ -226,6 +220,8 @@ def _whole_decades(ax):
 def approximation_markdown(folders):
     """The approximation-viewpoint table in Markdown: mean (standard deviation) per row,
     one column per run folder, and each run's one-way ANOVA across the rows."""
+    from rethink_bnn.experiments.tasks.theory import ROWS  # TensorFlow: theory runs only
+
     results = _approximation_results(folders)
     header = ["model"] + [f"{label} ({table['rows'][0]['n']} seeds)"
                           for label, table, _ in results]
@@ -243,6 +239,8 @@ def approximation_markdown(folders):
 def approximation_figure(folders):
     """The approximation-viewpoint table as a bar chart: mean test accuracy per row,
     error bars of one standard deviation, each seed as a dot, chance as a dotted line."""
+    from rethink_bnn.experiments.tasks.theory import ROWS  # TensorFlow: theory runs only
+
     results = _approximation_results(folders)
     figure = Figure(figsize=(3 + 2.2 * len(results), 4.5), layout="constrained")
     ax = figure.subplots()
@@ -269,6 +267,8 @@ def approximation_figure(folders):
 
 
 def _approximation_results(folders):
+    from rethink_bnn.experiments.tasks.theory import approximation_table
+
     results = []
     for folder in map(Path, folders):
         config = require(folder, (APPROXIMATION,), APPROXIMATION_FIGURE)
@@ -294,6 +294,9 @@ def arbitrary_lr_figure(folders):
     """Theorem 1: train and test accuracy against the epoch for the five configurations,
     one row per run folder. Configuration 3 is dashed over configuration 2: Theorem 1
     says they coincide (the title gives identity.csv's count of differing weights)."""
+    from rethink_bnn.experiments.tasks.theory import (CONFIGURATION_LABELS,
+                                                      arbitrary_lr_configurations)
+
     runs = [(Path(f), require(f, (ARBITRARY_LR,), ARBITRARY_LR_FIGURE)) for f in folders]
     if not runs:
         raise ValueError(f"the {ARBITRARY_LR_FIGURE} needs at least one run folder.")

@@ -41,6 +41,15 @@ def test_each_image_is_a_window_of_the_padded_image_flipped_or_not(pad_value, sc
     assert len(set(tops)) > 3 and len(set(lefts)) > 3 and 0 < sum(flips) < len(flips)
 
 
+def test_without_padding_it_still_flips_as_the_tf_keras_pipeline():
+    images = _images(32)
+    out = keras.ops.convert_to_numpy(PadCropFlip(0, seed=3)(images, training=True))
+    flipped = [np.array_equal(o, i[:, ::-1]) and not np.array_equal(o, i)
+               for o, i in zip(out, images)]
+    kept = [np.array_equal(o, i) for o, i in zip(out, images)]
+    assert all(f or k for f, k in zip(flipped, kept)) and 0 < sum(flipped) < len(images)
+
+
 def test_outside_training_the_identity():
     images = _images(4)
     np.testing.assert_array_equal(

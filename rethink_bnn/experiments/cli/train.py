@@ -22,9 +22,10 @@ import threading
 from pathlib import Path
 
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from rethink_bnn.experiments.extra import require_experiments
+from rethink_bnn.experiments.extra import TASK_MODULES, require_experiments
 
-require_experiments("python -m rethink_bnn.train")
+# zookeeper; the tf-keras front end checks the rest of the extra when a task runs on it
+require_experiments("python -m rethink_bnn.train", TASK_MODULES)
 
 from zookeeper import configure
 

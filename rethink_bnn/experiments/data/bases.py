@@ -52,6 +52,12 @@ class Preprocessing:
         """The label of example `data`."""
         raise NotImplementedError(f"{type(self).__name__} must define output(data, training).")
 
+    def keras3_layers(self, seed):
+        """The Keras 3 layers that do `input` on a batch of uint8 images at the network's
+        input, on the device (the Keras 3 front end); ValueError if there are none."""
+        raise ValueError(f"preprocessing={type(self).__name__} has no Keras 3 layers: it "
+                         "runs on front_end=tf_keras only.")
+
     def __call__(self, data, training=False):
         return (_with_training(self.input, training)(data),
                 _with_training(self.output, training)(data))

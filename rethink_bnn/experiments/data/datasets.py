@@ -7,11 +7,11 @@ reproducibility report; 0 for none, as the authors) and test.
 Offline use: when the dataset's standard archives lie in `archive_dir` (or in
 `archive_dir/<name>`), they are read directly and tensorflow-datasets is not asked.
 `archive_dir` defaults to the environment variable RETHINK_BNN_ARCHIVE_DIR.
+
+The tf-keras front end reads the splits as `tf.data` datasets (`train()`, `validation()`,
+`test()`); the Keras 3 front end as numpy arrays (`arrays(split)`), from the archives or
+the digits only, without TensorFlow. Importing this module loads neither.
 """
-
-from rethink_bnn._keras2 import ensure_keras2
-
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
 
 import os
 import shutil
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 from zookeeper import Field, component
 
 from rethink_bnn.data import archives
@@ -41,6 +40,16 @@ __all__ = [
 ]
 
 ARCHIVE_ENV = "RETHINK_BNN_ARCHIVE_DIR"
+
+
+def _tf():
+    """TensorFlow, for the tf-keras front end's splits (imported then, not before)."""
+    from rethink_bnn._keras2 import ensure_keras2
+
+    ensure_keras2(__name__)  # one line if TensorFlow or tf-keras cannot load
+    import tensorflow
+
+    return tensorflow
 
 
 def _tfds():
@@ -92,6 +101,19 @@ class _SplitImageDataset(Dataset):
     def test(self, decoders=None):
         return _first(*self._split("test"), self.test_limit)
 
+    def arrays(self, split):
+        """`split` ("train", "validation" or "test") as numpy arrays, uint8 images [N,
+        H, W, C] and int64 labels [N], the limits applied, read without TensorFlow (from
+        `_load_arrays`: {split: (images, labels)}), for the Keras 3 front end."""
+        if split == "validation" and not self.validation_fraction:
+            self.validation()  # raises: says how to hold part of train out
+        self.validate()
+        if not hasattr(self, "_array_splits"):
+            self._array_splits = self._load_arrays()
+        images, labels = self._array_splits[split]
+        limit = {"train": self.train_limit, "test": self.test_limit}.get(split)
+        return images[:limit], labels[:limit]
+
     def validate(self):
         """Raise ValueError for a field that cannot work, saying how to fix it."""
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -115,19 +137,22 @@ class _SplitImageDataset(Dataset):
         """{split: (tf.data.Dataset, number of examples)} for train, validation, test."""
         raise NotImplementedError
 
-    def _from_arrays(self, train, test):
+    def _split_arrays(self, train, test):
+        """{split: (images, labels)}: the last `validation_fraction` of train held out."""
         (x, y), (x_test, y_test) = train, test
         n_train = len(x) - int(round(len(x) * self.validation_fraction))
+        return {"train": (x[:n_train], y[:n_train]), "validation": (x[n_train:], y[n_train:]),
+                "test": (x_test, y_test)}
+
+    def _from_arrays(self, train, test):
+        tf = _tf()
 
         def as_dataset(images, labels):
             data = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
             return data, len(labels)
 
-        return {
-            "train": as_dataset(x[:n_train], y[:n_train]),
-            "validation": as_dataset(x[n_train:], y[n_train:]),
-            "test": as_dataset(x_test, y_test),
-        }
+        return {split: as_dataset(*arrays)
+                for split, arrays in self._split_arrays(train, test).items()}
 
 
 class TfdsImageDataset(_SplitImageDataset):
@@ -160,15 +185,29 @@ class TfdsImageDataset(_SplitImageDataset):
     def _load(self):
         folder = self._archive_folder()
         if folder is not None:
-            try:
-                return self._from_arrays(*self._read_archive(folder))
-            except archives.DAMAGED as error:
-                raise DatasetUnavailable(
-                    f"the {self.name} archive in {folder} cannot be read "
-                    f"({_first_words(error) or type(error).__name__}): replace "
-                    f"{' and '.join(self.archive_names)} with fresh copies."
-                ) from error
+            return self._from_arrays(*self._read_checked(folder))
         return self._load_tfds()
+
+    def _load_arrays(self):
+        folder = self._archive_folder()
+        if folder is None:
+            archive = " and ".join(self.archive_names) or "its archive"
+            raise DatasetUnavailable(
+                f"front_end=keras3 reads {self.name} from its archive files, and none was "
+                f"found: put {archive} in a folder and pass dataset.archive_dir=FOLDER (or "
+                f"set {ARCHIVE_ENV}=FOLDER); front_end=tf_keras can also read it through "
+                "tensorflow-datasets.")
+        return self._split_arrays(*self._read_checked(folder))
+
+    def _read_checked(self, folder):
+        try:
+            return self._read_archive(folder)
+        except archives.DAMAGED as error:
+            raise DatasetUnavailable(
+                f"the {self.name} archive in {folder} cannot be read "
+                f"({_first_words(error) or type(error).__name__}): replace "
+                f"{' and '.join(self.archive_names)} with fresh copies."
+            ) from error
 
     def _load_tfds(self):
         tfds = _tfds()
@@ -207,7 +246,7 @@ class TfdsImageDataset(_SplitImageDataset):
         leave an empty temporary folder in its downloads."""
         try:
             builder = _tfds().builder(self.name, data_dir=self.data_dir)
-            prepared = tf.io.gfile.exists(os.path.join(builder.data_path,
+            prepared = _tf().io.gfile.exists(os.path.join(builder.data_path,
                                                        "dataset_info.json"))
             hosts = sorted({urllib.parse.urlparse(url).hostname
                             for url in (builder.url_infos or {})} - {None})
@@ -351,3 +390,6 @@ class Digits(_SplitImageDataset):
 
     def _load(self):
         return self._from_arrays(*digits_arrays(self.test_fraction, self.seed))
+
+    def _load_arrays(self):
+        return self._split_arrays(*digits_arrays(self.test_fraction, self.seed))

@@ -1,16 +1,27 @@
 """Preprocessing as zookeeper components: scale to [-1, 1]; CIFAR augmentation;
-ImageNet's standard random-crop training and center-crop evaluation."""
+ImageNet's standard random-crop training and center-crop evaluation.
 
-from rethink_bnn._keras2 import ensure_keras2
-
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
+On the tf-keras front end a component maps each example in the `tf.data` pipeline
+(`__call__`); on the Keras 3 front end it gives the layers that do the same at the
+network's input, on the device (`keras3_layers`). Importing this module loads neither
+TensorFlow nor Keras.
+"""
 
 from typing import Tuple
 
-import tensorflow as tf
 from zookeeper import Field, component
 
 from rethink_bnn.experiments.data.bases import Preprocessing
+
+
+def _tf():
+    """TensorFlow, for the tf-keras front end's pipeline (the Keras 3 one never needs it)."""
+    from rethink_bnn._keras2 import ensure_keras2
+
+    ensure_keras2(__name__)  # one line if TensorFlow or tf-keras cannot load
+    import tensorflow
+
+    return tensorflow
 
 __all__ = ["Cifar10Augmentation", "ImageNetPreprocessing", "ScaleToUnitRange",
            "scale_to_unit_range"]
@@ -18,6 +29,7 @@ __all__ = ["Cifar10Augmentation", "ImageNetPreprocessing", "ScaleToUnitRange",
 
 def scale_to_unit_range(image):
     """uint8 [0, 255] -> float32 [-1, 1]."""
+    tf = _tf()
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
@@ -33,6 +45,12 @@ class ScaleToUnitRange(Preprocessing):
     def output(self, data, training):
         return data["label"]
 
+    def keras3_layers(self, seed):
+        """The Keras 3 layers that map a batch of uint8 images as `input` does."""
+        from rethink_bnn.keras3.augmentation import ScaleToUnitRange
+
+        return [ScaleToUnitRange()]
+
 
 @component
 class Cifar10Augmentation(ScaleToUnitRange):
@@ -47,7 +65,7 @@ class Cifar10Augmentation(ScaleToUnitRange):
     padding: int = Field(4)
 
     def input(self, data, training):
-        image = data["image"]
+        tf, image = _tf(), data["image"]
         if training:
             height, width, _ = self.input_shape
             p = self.padding
@@ -60,6 +78,11 @@ class Cifar10Augmentation(ScaleToUnitRange):
                 image = tf.image.random_crop(image, self.input_shape)
                 image = tf.image.random_flip_left_right(image)
         return scale_to_unit_range(image)
+
+    def keras3_layers(self, seed):
+        from rethink_bnn.keras3.augmentation import PadCropFlip
+
+        return [PadCropFlip(self.padding, seed=seed), *super().keras3_layers(seed)]
 
 
 # ImageNet's per-channel mean and standard deviation (RGB, on [0, 255]).
@@ -82,7 +105,7 @@ class ImageNetPreprocessing(Preprocessing):
     central_fraction: float = Field(0.875)
 
     def input(self, data, training):
-        image = data["image"]
+        tf, image = _tf(), data["image"]
         if image.dtype == tf.string:  # still encoded (ImageNet2012 streams JPEG bytes)
             image = tf.io.decode_jpeg(image, channels=3)
         size = self.input_shape[:2]

@@ -112,6 +112,7 @@ class RunFolder(RunPaths):
         """Whether a run in this folder finished anything: an epoch's checkpoint, a
         summary, a theory task's seed or configuration."""
         return (self.finished or any(self.checkpoints.glob("ckpt-*.index"))
+                or any(self.checkpoints.glob("ckpt-*.npz"))
                 or (self.path / "per_seed.csv").is_file()
                 or any(self.path.glob("configs/*/signs.npz")))
 
@@ -353,10 +354,17 @@ def _comparable(config, ignore=()):
             if k not in NOT_COMPARED and k not in ignore}
 
 
+# Fields added since runs were first written, with the value a config.json without them
+# means (a run folder of an earlier version resumes).
+ADDED_FIELDS = {"front_end": "tf_keras"}
+
+
 def _differences(stored, current, prefix=""):
     found = []
     for key in sorted(set(stored) | set(current)):
         a, b = stored.get(key, "<unset>"), current.get(key, "<unset>")
+        if a == "<unset>" and key in ADDED_FIELDS and ("task" in current or "class" in current):
+            a = ADDED_FIELDS[key]
         if isinstance(a, dict) and isinstance(b, dict):
             found += _differences(a, b, f"{prefix}{key}.")
         elif a != b:

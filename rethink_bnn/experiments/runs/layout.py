@@ -38,10 +38,11 @@ ENTRIES = (
     Entry("config.json", False, "every task", "the resolved task configuration, at the start"),
     Entry("summary.json", False, "every task", "written when the run finishes"),
     Entry("log.csv", False, "training", "one row per epoch (rewritten whole every epoch)"),
-    Entry("checkpoints", True, "training", "model, optimizer and loop state after every epoch"),
+    Entry("checkpoints", True, "training", "model, optimizer and loop state after every epoch "
+          "(front_end=keras3: ckpt-N.npz, with the best-validation weights)"),
     Entry("tensorboard", True, "training", "TensorBoard event files"),
     Entry("best_weights.h5", False, "training", "the layer weights with the best validation "
-          "loss so far"),
+          "loss so far (front_end=tf_keras)"),
     Entry("best_weights.epoch-*.h5", False, "training", "a new best, until its checkpoint is "
           "saved"),
     Entry("per_seed.csv", False, "approximation_viewpoint", "one row per seed"),

@@ -9,10 +9,6 @@ Every registered task is exported here under its class name (`TASKS` by its comm
 name).
 """
 
-from rethink_bnn._keras2 import ensure_keras2
-
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
-
 from rethink_bnn.experiments.tasks import (  # noqa: F401  (each module registers its tasks)
     cpu_scale,
     sec3_1_theory,

@@ -3,14 +3,13 @@
 
 from typing import Tuple, Union
 
-import tensorflow as tf
 from zookeeper import ComponentField, Field, PartialComponent
 
 from rethink_bnn.experiments.data import Digits, FashionMnist, ScaleToUnitRange
 from rethink_bnn.experiments.data.bases import Dataset, Preprocessing
 from rethink_bnn.experiments.tasks.registry import OnMnist, experiment
-from rethink_bnn.experiments.models import BinaryMLP
-from rethink_bnn.optimizers import Bop
+from rethink_bnn.experiments.models import BinaryMLP, Network
+from rethink_bnn.core.rules import BOP
 from rethink_bnn.experiments.training.bases import BinaryOptimizerTraining, LatentTraining
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
 from rethink_bnn.experiments.training.schedules import StepDecay
@@ -26,7 +25,7 @@ class MnistBop(OnMnist, BinaryOptimizerTraining):
     batch_size: int = Field(100)
     epochs: int = Field(10)
     binary_optimizer: BinaryOptimizerComponent = ComponentField(
-        component_for(Bop), threshold=1e-6, gamma=1e-3,
+        component_for(BOP), threshold=1e-6, gamma=1e-3,
         gamma_schedule=PartialComponent(StepDecay, every_epochs=3))
     learning_rate: float = Field(1e-3)
 
@@ -60,10 +59,10 @@ class Demo(BinaryOptimizerTraining):
 
     dataset: Dataset = ComponentField(Digits)
     preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
-    model: tf.keras.Model = ComponentField(BinaryMLP)
+    model: Network = ComponentField(BinaryMLP)
     input_shape: Tuple[int, int, int] = Field((8, 8, 1))
     batch_size: int = Field(32)
     epochs: int = Field(30)
     binary_optimizer: BinaryOptimizerComponent = ComponentField(
-        component_for(Bop), threshold=1e-6, gamma=1e-2)
+        component_for(BOP), threshold=1e-6, gamma=1e-2)
     flip_log_freq: Union[int, str] = Field("epoch")

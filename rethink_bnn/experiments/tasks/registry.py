@@ -7,7 +7,6 @@ A task is a zookeeper component registered here under its snake_case name, the n
 
 from typing import Tuple
 
-import tensorflow as tf
 from zookeeper import ComponentField, Field, task
 
 from rethink_bnn.experiments.data.bases import Dataset, Preprocessing
@@ -20,7 +19,7 @@ from rethink_bnn.experiments.data import (
     Mnist,
     ScaleToUnitRange,
 )
-from rethink_bnn.experiments.models import BinaryNet, MnistNet
+from rethink_bnn.experiments.models import BinaryNet, MnistNet, Network
 from rethink_bnn.experiments.training.task import TrainingTask
 
 __all__ = ["TASKS", "OnCifar10", "OnImageNet", "OnMnist", "experiment", "has_binary_optimizer"]
@@ -47,7 +46,7 @@ class OnCifar10:
 
     dataset: Dataset = ComponentField(Cifar10)
     preprocessing: Preprocessing = ComponentField(Cifar10Augmentation)
-    model: tf.keras.Model = ComponentField(BinaryNet)
+    model: Network = ComponentField(BinaryNet)
     input_shape: Tuple[int, int, int] = Field((32, 32, 3))
 
 
@@ -56,7 +55,7 @@ class OnMnist:
 
     dataset: Dataset = ComponentField(Mnist)
     preprocessing: Preprocessing = ComponentField(ScaleToUnitRange)
-    model: tf.keras.Model = ComponentField(MnistNet)
+    model: Network = ComponentField(MnistNet)
     input_shape: Tuple[int, int, int] = Field((28, 28, 1))
 
 

@@ -18,7 +18,7 @@ from rethink_bnn.experiments.config.zookeeper_internals import (
 from rethink_bnn.experiments.tasks.registry import OnCifar10, experiment, has_binary_optimizer
 from rethink_bnn.experiments.tasks.sweep_processes import check_sweep_folder, raise_for, run_all
 from rethink_bnn.experiments.runs.files import write_text_atomically
-from rethink_bnn.optimizers import Bop
+from rethink_bnn.core.rules import BOP
 from rethink_bnn.experiments.runs.folder import RunFolder, write_json_atomically
 from rethink_bnn.experiments.training.bases import BinaryOptimizerTraining
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
@@ -36,7 +36,7 @@ class Cifar10BopStudy(OnCifar10, BinaryOptimizerTraining):
     batch_size: int = Field(100)
     epochs: int = Field(100)
     binary_optimizer: BinaryOptimizerComponent = ComponentField(
-        component_for(Bop), threshold=1e-6, gamma=1e-3)
+        component_for(BOP), threshold=1e-6, gamma=1e-3)
 
 
 # Sec 5.1 grids: (γ, τ, Adam learning rate). One axis varies γ at a fixed τ, the other

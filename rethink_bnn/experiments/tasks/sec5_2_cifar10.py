@@ -3,7 +3,7 @@
 from zookeeper import ComponentField, Field, PartialComponent
 
 from rethink_bnn.experiments.tasks.registry import OnCifar10, experiment
-from rethink_bnn.optimizers import Bop
+from rethink_bnn.core.rules import BOP
 from rethink_bnn.experiments.training.bases import BinaryOptimizerTraining, LatentTraining
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
 from rethink_bnn.experiments.training.schedules import StepDecay
@@ -20,7 +20,7 @@ class Cifar10Bop(OnCifar10, BinaryOptimizerTraining):
     batch_size: int = Field(50)
     epochs: int = Field(500)
     binary_optimizer: BinaryOptimizerComponent = ComponentField(
-        component_for(Bop), threshold=1e-8, gamma=1e-4,
+        component_for(BOP), threshold=1e-8, gamma=1e-4,
         gamma_schedule=PartialComponent(StepDecay, factor=0.1, every_epochs=100))
     stop_after_flipless_epochs: int = Field(10)
 

@@ -3,14 +3,13 @@ CVPR Workshops 2021) on CIFAR-10 and ImageNet, and Bop2ndOrder and CEMA (Quist e
 ICLR 2023) at CPU scale on Fashion-MNIST, beside `fashion_mnist_bop`. Each is the
 binary-optimizer task with its `binary_optimizer` component and schedules."""
 
-import tensorflow as tf
 from zookeeper import ComponentField, Field, PartialComponent
 
 from rethink_bnn.experiments.data import FashionMnist
 from rethink_bnn.experiments.data.bases import Dataset
 from rethink_bnn.experiments.tasks.registry import OnCifar10, OnImageNet, OnMnist, experiment
-from rethink_bnn.experiments.models import BiRealNet, XnorNet
-from rethink_bnn.optimizers import CEMA, Bop2ndOrder
+from rethink_bnn.experiments.models import BiRealNet, Network, XnorNet
+from rethink_bnn.core.rules import BOP2NDORDER, CEMA
 from rethink_bnn.experiments.training.bases import BinaryOptimizerTraining
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
 from rethink_bnn.experiments.training.schedules import Linear, Schedule
@@ -42,7 +41,7 @@ class Cifar10Bop2ndOrder(OnCifar10, BinaryOptimizerTraining):
     batch_size: int = Field(50)
     epochs: int = Field(500)
     binary_optimizer: BinaryOptimizerComponent = _recipe(
-        Bop2ndOrder, threshold=(1e-5, 1e-8), gamma=(1e-2, 1e-5), sigma=(1e-7, 1e-2))
+        BOP2NDORDER, threshold=(1e-5, 1e-8), gamma=(1e-2, 1e-5), sigma=(1e-7, 1e-2))
     learning_rate_schedule: Schedule = ComponentField(Linear, end=1e-3)
 
 
@@ -51,7 +50,7 @@ class Cifar10Bop2ndOrderUnbiased(Cifar10Bop2ndOrder):
     """Cifar10Bop2ndOrder in the unbiased form (published: 91.4%)."""
 
     binary_optimizer: BinaryOptimizerComponent = _recipe(
-        Bop2ndOrder, threshold=(1e-5, 1e-8), gamma=(1e-2, 1e-5), sigma=(1e-7, 1e-2),
+        BOP2NDORDER, threshold=(1e-5, 1e-8), gamma=(1e-2, 1e-5), sigma=(1e-7, 1e-2),
         unbiased=True)
 
 
@@ -60,7 +59,7 @@ class _ImagenetBop2ndOrder(OnImageNet, BinaryOptimizerTraining):
     1e-2, Adam 2.5e-3 → 5e-6, all linear over the run."""
 
     binary_optimizer: BinaryOptimizerComponent = _recipe(
-        Bop2ndOrder, threshold=(1e-8, 1e-5), gamma=(1e-4, 1e-9), sigma=(1e-5, 1e-2))
+        BOP2NDORDER, threshold=(1e-8, 1e-5), gamma=(1e-4, 1e-9), sigma=(1e-5, 1e-2))
     learning_rate: float = Field(2.5e-3)
     learning_rate_schedule: Schedule = ComponentField(Linear, end=5e-6)
 
@@ -70,7 +69,7 @@ class XnornetImagenetBop2ndOrder(_ImagenetBop2ndOrder):
     """XNOR-Net (larq-zoo, l2 5e-7 on kernels), 100 epochs. Published: 46.9% top-1 (Bop:
     45.9%)."""
 
-    model: tf.keras.Model = ComponentField(XnorNet)
+    model: Network = ComponentField(XnorNet)
     epochs: int = Field(100)
 
 
@@ -78,7 +77,7 @@ class XnornetImagenetBop2ndOrder(_ImagenetBop2ndOrder):
 class BirealnetImagenetBop2ndOrder(_ImagenetBop2ndOrder):
     """Bi-Real Net (larq-zoo), 150 epochs. Published: 57.2% top-1 (Bop: 56.6%)."""
 
-    model: tf.keras.Model = ComponentField(BiRealNet)
+    model: Network = ComponentField(BiRealNet)
     epochs: int = Field(150)
 
 
@@ -98,7 +97,7 @@ class FashionMnistBop2ndOrder(_FashionMnist):
     settings tried for 3 epochs (experiments/successors.md)."""
 
     binary_optimizer: BinaryOptimizerComponent = _recipe(
-        Bop2ndOrder, threshold=0.2, gamma=1e-2, sigma=1e-2)
+        BOP2NDORDER, threshold=0.2, gamma=1e-2, sigma=1e-2)
 
 
 @experiment
@@ -108,7 +107,7 @@ class FashionMnistBop2ndOrderUnbiased(FashionMnistBop2ndOrder):
     best of the unbiased settings tried)."""
 
     binary_optimizer: BinaryOptimizerComponent = _recipe(
-        Bop2ndOrder, threshold=2.0, gamma=1e-2, sigma=1e-2, unbiased=True)
+        BOP2NDORDER, threshold=2.0, gamma=1e-2, sigma=1e-2, unbiased=True)
 
 
 @experiment

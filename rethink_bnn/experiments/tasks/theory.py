@@ -26,13 +26,10 @@ from rethink_bnn.experiments.training.metrics import accuracy
 __all__ = [
     "CONFIGURATIONS",
     "CONFIGURATION_LABELS",
-    "EXACT_SCALE",
-    "REPORT_SCALE",
     "ROWS",
     "SignRecorder",
     "approximation_table",
     "arbitrary_lr_configurations",
-    "default_scale",
     "differing",
     "retrain_batch_norm",
     "with_real_kernels",
@@ -110,9 +107,6 @@ def _fmt(value):
     return "–" if math.isnan(value) else f"{value:.4f}"
 
 
-# Theorem 1's exact form scales by a power of two (exact in floating point); the report
-# scaled by 0.01.
-EXACT_SCALE, REPORT_SCALE = 2.0**-7, 0.01
 # The report's five configurations: name, and its label with the scale as {s}.
 CONFIGURATIONS = (
     ("glorot_sgd_scale", "1: Glorot, SGD {s}"),
@@ -122,10 +116,6 @@ CONFIGURATIONS = (
     ("uniform_adam", "5: uniform, Adam 0.01"),
 )
 CONFIGURATION_LABELS = dict(CONFIGURATIONS)
-
-
-def default_scale(exact):
-    return EXACT_SCALE if exact else REPORT_SCALE
 
 
 def arbitrary_lr_configurations(scale):

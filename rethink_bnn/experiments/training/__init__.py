@@ -7,7 +7,4 @@ The modules are imported where they are used, not here: importing this package c
 nothing until one of them is needed.
 """
 
-from rethink_bnn._keras2 import ensure_keras2
-
-ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
 

@@ -6,7 +6,7 @@ their schedules are fields (`binary_optimizer=NAME binary_optimizer.gamma=1e-3`)
 
 from zookeeper import ComponentField, Field
 
-from rethink_bnn.optimizers import Bop
+from rethink_bnn.core.rules import BOP
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
 from rethink_bnn.experiments.training.task import TrainingTask
 
@@ -20,7 +20,7 @@ class BinaryOptimizerTraining(TrainingTask):
 
     run_kind = "bop"
     weight_kind: str = Field("bop")
-    binary_optimizer: BinaryOptimizerComponent = ComponentField(component_for(Bop))
+    binary_optimizer: BinaryOptimizerComponent = ComponentField(component_for(BOP))
     learning_rate: float = Field(1e-2)
 
     def check_optimizer_fields(self):
@@ -28,7 +28,7 @@ class BinaryOptimizerTraining(TrainingTask):
         super().check_optimizer_fields()
 
     def make_binary_optimizer(self, steps_per_epoch):
-        return self.binary_optimizer.make(steps_per_epoch, self.epochs)
+        return self.binary_optimizer.make(steps_per_epoch, self.epochs, self.front_end)
 
 
 class LatentTraining(TrainingTask):

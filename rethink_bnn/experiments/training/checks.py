@@ -3,8 +3,6 @@ says what is wrong and how to fix it (`ConfigError`)."""
 
 import math
 
-import tensorflow as tf
-
 from rethink_bnn.experiments.config.zookeeper_internals import base_getattr
 from rethink_bnn.experiments.training.distribution import check_strategy_name
 from rethink_bnn.experiments.training.fields import check_types
@@ -24,10 +22,10 @@ def require(condition, message):
         raise ConfigError(message)
 
 
-def check_fields(task, strategy=None):
+def check_fields(task, replicas=1):
     """Every check of `TrainingTask.validate`: types, ranges, the data and the network
-    agreeing, the batch splitting over `strategy`'s replicas, and the optimizers'
-    fields."""
+    agreeing, what the front end can run, the batch splitting over the `replicas`, and
+    the optimizers' fields."""
     try:
         check_types(task)  # reads every field: a value of the wrong type raises
     except TypeError as error:
@@ -38,7 +36,7 @@ def check_fields(task, strategy=None):
         raise ConfigError(str(error)) from error
     _check_loop_fields(task)
     check_data_and_network(task)
-    replicas = (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
+    task.front.check(task)
     require(task.batch_size % replicas == 0,
             f"batch_size={task.batch_size} is the global batch and must split evenly over "
             f"the {replicas} replicas: use a multiple of {replicas}, e.g. "
@@ -56,15 +54,15 @@ def check_fields(task, strategy=None):
 
 
 def _check_loop_fields(task):
-    from rethink_bnn.models import WEIGHT_KINDS  # here: the models import larq-zoo
-
+    front = task.front  # ConfigError for an unknown front_end
     require(task.epochs >= 1, f"epochs must be at least 1, got {task.epochs}.")
     require(task.batch_size >= 1, f"batch_size must be at least 1, got {task.batch_size}.")
     require(task.steps_per_execution >= 1, "steps_per_execution must be a positive integer "
             f"(training steps per call of the step function), got {task.steps_per_execution}.")
     require(0 <= task.seed < 2**31, f"seed must be in [0, 2**31), got {task.seed}.")
-    require(task.weight_kind in WEIGHT_KINDS, f"weight_kind must be one of "
-            f"{WEIGHT_KINDS}, got {task.weight_kind!r}.")
+    kinds = front.weight_kinds()
+    require(task.weight_kind in kinds, f"weight_kind must be one of {kinds} on "
+            f"front_end={task.front_end}, got {task.weight_kind!r}.")
     require(task.verbose in (None, 0, 1, 2), "verbose must be 0 (silent), 1 (progress "
             f"bar), 2 (a line per epoch) or None (1 on a terminal), got {task.verbose}.")
     for name in ("flip_log_freq", "step_log_freq"):
@@ -76,10 +74,13 @@ def _check_loop_fields(task):
     require(bool(str(task.run_dir).strip()), "run_dir must name a folder, got an empty "
             "string (the default is runs/<task>).")
     try:
-        tf.keras.losses.get(task.loss)
+        front.keras().losses.get(task.loss)
     except ValueError:
         raise ConfigError(f"loss must be a Keras loss name such as "
                           f"sparse_categorical_crossentropy, got {task.loss!r}.") from None
+    require(str(task.loss).startswith("sparse_"), f"loss={task.loss} takes one-hot labels, "
+            "and the datasets' labels are class indices: use a sparse loss, e.g. "
+            "loss=sparse_categorical_crossentropy.")
     require(task.precision in PRECISIONS, f"precision must be one of "
             f"{', '.join(PRECISIONS)}, got {task.precision!r}.")
     require(task.shuffle_buffer >= 1,

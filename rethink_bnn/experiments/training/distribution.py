@@ -17,8 +17,6 @@ replica, and the weights stay identical.
 import json
 import os
 
-import tensorflow as tf
-
 __all__ = ["STRATEGIES", "check_strategy_name", "is_chief", "select_strategy",
            "workers_in_tf_config"]
 
@@ -49,6 +47,8 @@ def check_strategy_name(kind):
 
 def select_strategy(kind="auto"):
     """The strategy for `kind` (one of STRATEGIES); ValueError for another name."""
+    import tensorflow as tf
+
     check_strategy_name(kind)
     if kind == "auto":
         if tf.distribute.has_strategy():
@@ -75,6 +75,8 @@ def is_chief(strategy):
     """Whether this process writes the run folder: always, but for the non-chief workers
     of a multi-worker run (they write to a scratch folder, as TensorFlow requires every
     worker to save its checkpoint)."""
+    import tensorflow as tf
+
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True

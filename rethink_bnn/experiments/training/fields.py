@@ -37,12 +37,16 @@ FIELD_HELP = {
     "precision": "float32, mixed_float16 (with loss scaling) or mixed_bfloat16; variables, "
                  "±1 kernels and Bop's averages stay float32",
     "distribution": "auto (several workers in TF_CONFIG: multi_worker; several GPUs: "
-                    "mirrored; else one device), default, mirrored, multi_worker or tpu",
+                    "mirrored; else one device), default, mirrored, multi_worker or tpu; "
+                    "front_end=keras3: auto (DataParallel over every device, on JAX) or "
+                    "default (one device)",
     "deterministic": "deterministic kernels: two runs with the same seed are bit-identical "
                      "(slower on a GPU)",
     "shuffle_buffer": "examples in the shuffle buffer",
     "steps_per_execution": "training steps per call of the compiled step function (1 on a "
                            "CPU; e.g. 32 on a GPU or TPU); per-step logs keep every step",
+    "front_end": "tf_keras (Larq layers, our tf-keras optimizers: the paper's) or keras3 "
+                 "(our Keras 3 layers and optimizers on the backend KERAS_BACKEND names)",
     "run_dir": "the run folder: config, checkpoints, logs, summary; the same command "
                "again resumes it",
     "overwrite": "replace a run of another configuration in run_dir (only the files a run "

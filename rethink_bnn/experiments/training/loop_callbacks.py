@@ -1,15 +1,23 @@
-"""Callbacks of the training loop. Their state lives in `LoopState`, which is saved in
-every checkpoint, so a resumed run continues exactly where it stopped."""
+"""Callbacks of the tf-keras front end's training loop. Their state lives in
+`LoopState`, which is saved in every checkpoint, so a resumed run continues exactly
+where it stopped. What the log, the console and the stopping rules do is `loop_logic`'s,
+which the Keras 3 front end shares."""
+
+from rethink_bnn._keras2 import ensure_keras2
+
+ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
 
 import os
 from pathlib import Path
 
 import h5py
-import tensorflow as tf
 
 from rethink_bnn.optimizers.walk import binary_optimizers
 from rethink_bnn.experiments.runs.checkpoints import unreadable
-from rethink_bnn.experiments.runs.folder import read_csv, short_reason, write_csv_atomically
+from rethink_bnn.experiments.runs.folder import short_reason
+from rethink_bnn.experiments.training.loop_logic import LOOP_STATE, EpochLogging, FliplessStopping
+
+import tensorflow as tf  # noqa: E402  (after the optimizers: Keras 2 selected)
 
 __all__ = [
     "BestWeights",
@@ -30,10 +38,18 @@ class LoopState(tf.Module):
 
     def __init__(self):
         super().__init__(name="loop_state")
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best_val_loss = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
-        self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False)
-        self.flipless_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        for name, initial in LOOP_STATE.items():
+            setattr(self, name, tf.Variable(initial, trainable=False,
+                                            dtype=tf.float64 if isinstance(initial, float)
+                                            else tf.int64))
+
+    def get(self, name):
+        """The value of `name` (one of `loop_logic.LOOP_STATE`) as a Python number."""
+        value = getattr(self, name).numpy()
+        return float(value) if isinstance(LOOP_STATE[name], float) else int(value)
+
+    def set(self, name, value):
+        getattr(self, name).assign(value)
 
 
 class HyperparameterLogger(tf.keras.callbacks.Callback):
@@ -52,23 +68,8 @@ class HyperparameterLogger(tf.keras.callbacks.Callback):
             logs.update(binary.hyperparameters)
 
 
-class EpochLog(tf.keras.callbacks.Callback):
-    """One CSV row per epoch: `epoch` (1-based: the row of the Nth epoch says N, as the
-    console, the checkpoints and summary.json do) and the epoch logs (put it after the
-    callbacks that add to them).
-
-    Unlike Keras' CSVLogger, every epoch rewrites the file (write-then-rename), so a kill
-    never leaves half a row; and a run resumed by a version that logs other values gets
-    the union of the columns, not values shifted under the old header.
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = Path(path)
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: _plain(v) for k, v in sorted((logs or {}).items())}}
-        write_csv_atomically(self.path, read_csv(self.path) + [row])
+class EpochLog(EpochLogging, tf.keras.callbacks.Callback):
+    __doc__ = EpochLogging.__doc__
 
 
 class EpochTensorBoard(tf.keras.callbacks.TensorBoard):
@@ -79,28 +80,8 @@ class EpochTensorBoard(tf.keras.callbacks.TensorBoard):
         super().on_epoch_end(epoch + 1, logs)
 
 
-def _plain(value):
-    if isinstance(value, (int, str)):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-class StopWhenNoFlips(tf.keras.callbacks.Callback):
-    """Stops training after `patience` epochs in a row in which no weight flipped (the
-    report's stopping rule for sec 5.2). Reads `flips` from FlipLogger's epoch logs."""
-
-    def __init__(self, state, patience):
-        super().__init__()
-        self.state, self.patience = state, patience
-
-    def on_epoch_end(self, epoch, logs=None):
-        flipless = logs is not None and logs.get("flips") == 0
-        self.state.flipless_epochs.assign(self.state.flipless_epochs + 1 if flipless else 0)
-        if int(self.state.flipless_epochs.numpy()) >= self.patience:
-            self.model.stop_training = True
+class StopWhenNoFlips(FliplessStopping, tf.keras.callbacks.Callback):
+    __doc__ = FliplessStopping.__doc__
 
 
 # The attribute of a best weights file that says which epoch's weights it holds (0-based).

@@ -2,25 +2,33 @@
 `learning_rate_schedule` and each binary-optimizer hyperparameter's `NAME_schedule` take
 (`binary_optimizer.gamma_schedule=Linear binary_optimizer.gamma_schedule.end=1e-6`).
 
-A schedule turns the field's start value into what the optimizer takes: the float
-itself, or a `LearningRateSchedule` of the step.
+A schedule turns the field's start value into what the optimizer of the task's front end
+takes: the float itself, or a `LearningRateSchedule` of the step (tf-keras' or Keras 3's,
+imported only then).
 """
 
-import tensorflow as tf
 from zookeeper import Field, component
 
-from rethink_bnn.optimizers.schedules import Linear as LinearSchedule
 from rethink_bnn.experiments.training.checks import ConfigError, require
 from rethink_bnn.experiments.config.zookeeper_internals import component_without_fields
 
-__all__ = ["SCHEDULES", "Constant", "Linear", "Schedule", "StepDecay"]
+__all__ = ["SCHEDULES", "Constant", "Linear", "Schedule", "StepDecay", "scheduled"]
+
+
+def scheduled(schedule, start, steps_per_epoch, epochs, front_end):
+    """`schedule`'s value for `front_end`: a schedule written before the front ends takes
+    three arguments, and serves tf-keras (the front end it was written for)."""
+    if front_end == "tf_keras":
+        return schedule(start, steps_per_epoch, epochs)
+    return schedule(start, steps_per_epoch, epochs, front_end)
 
 
 class Schedule:
     """The base of the schedule components."""
 
-    def __call__(self, start, steps_per_epoch, epochs):
-        """A float or a LearningRateSchedule of the step, from `start`."""
+    def __call__(self, start, steps_per_epoch, epochs, front_end="tf_keras"):
+        """A float or a LearningRateSchedule of the step (of `front_end`'s Keras), from
+        `start`."""
         raise NotImplementedError
 
     def check(self, key, check, start, epochs):
@@ -33,7 +41,7 @@ class Schedule:
 class Constant(Schedule):
     """The start value for the whole run."""
 
-    def __call__(self, start, steps_per_epoch, epochs):
+    def __call__(self, start, steps_per_epoch, epochs, front_end="tf_keras"):
         return start
 
 
@@ -44,9 +52,13 @@ class Linear(Schedule):
 
     end: float = Field()
 
-    def __call__(self, start, steps_per_epoch, epochs):
+    def __call__(self, start, steps_per_epoch, epochs, front_end="tf_keras"):
         if self.end == start:
             return start
+        if front_end == "keras3":
+            from rethink_bnn.keras3.schedules import Linear as LinearSchedule
+        else:
+            from rethink_bnn.optimizers.schedules import Linear as LinearSchedule
         return LinearSchedule(start, self.end, epochs * steps_per_epoch)
 
     def check(self, key, check, start, epochs):
@@ -64,8 +76,14 @@ class StepDecay(Schedule):
     factor: float = Field(0.1)
     every_epochs: int = Field(100)
 
-    def __call__(self, start, steps_per_epoch, epochs):
-        return tf.keras.optimizers.schedules.ExponentialDecay(
+    def __call__(self, start, steps_per_epoch, epochs, front_end="tf_keras"):
+        if front_end == "keras3":
+            import keras
+        else:
+            import tensorflow as tf
+
+            keras = tf.keras
+        return keras.optimizers.schedules.ExponentialDecay(
             start, self.every_epochs * steps_per_epoch, self.factor, staircase=True)
 
     def check(self, key, check, start, epochs):

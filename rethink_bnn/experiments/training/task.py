@@ -14,7 +14,6 @@ import tempfile
 import time
 from typing import Optional, Tuple, Union
 
-import tensorflow as tf
 from zookeeper import ComponentField, Field
 
 from rethink_bnn.experiments.data.bases import Dataset, Preprocessing
@@ -23,15 +22,8 @@ from rethink_bnn.experiments.config.zookeeper_internals import (
     convert_to_snake_case,
     is_component_instance,
 )
-from rethink_bnn.experiments.data.streams import evaluation_stream, training_stream
-from rethink_bnn.callbacks import (
-    BatchMetricLogger,
-    FlipLogger,
-    SkippedStepLogger,
-)
-from rethink_bnn.optimizers import CaseOptimizer, is_binary_variable
-from rethink_bnn.optimizers.finite import SkipNonFinite
-from rethink_bnn.optimizers.walk import binary_optimizers, skipping_wrappers
+from rethink_bnn.experiments.frontends import FRONT_ENDS, front_end_named
+from rethink_bnn.experiments.models import Network
 from rethink_bnn.experiments.training.checks import (  # noqa: F401  (ConfigError & co: imported from here)
     PRECISIONS,
     ConfigError,
@@ -39,22 +31,8 @@ from rethink_bnn.experiments.training.checks import (  # noqa: F401  (ConfigErro
     check_split_sizes,
     require,
 )
-from rethink_bnn.experiments.training.distribution import is_chief, select_strategy
-from rethink_bnn.experiments.training.metrics import accuracy
-from rethink_bnn.experiments.training.console import Console, StopWhenTerminated, console_verbosity
-from rethink_bnn.experiments.training.loop_callbacks import (
-    BestWeights,
-    EpochCheckpoint,
-    EpochLog,
-    EpochTensorBoard,
-    HyperparameterLogger,
-    LoopState,
-    StopWhenNoFlips,
-)
-from rethink_bnn.experiments.runs.checkpoints import newest_readable, restore_newest
 from rethink_bnn.experiments.runs.folder import RunFolder, read_csv, release
-from rethink_bnn.step_record import RecordingModel
-from rethink_bnn.experiments.training.schedules import Constant, Schedule
+from rethink_bnn.experiments.training.schedules import Constant, Schedule, scheduled
 from rethink_bnn.experiments.training.summary import run_summary, versions  # noqa: F401
 
 __all__ = [
@@ -74,22 +52,26 @@ class Session:
     config: dict
     replacing: bool  # the folder holds another configuration's files, to be deleted
     started: float
-    train: object = None
+    front_end: object = None  # the task's FrontEnd (rethink_bnn.experiments.frontends)
+    train: object = None  # the front end's training split
     n_train: int = 0
-    validation: object = None  # (dataset, examples), or None without a validation split
+    validation: object = None  # (split, examples), or None without a validation split
     test: object = None
     n_test: int = 0
     steps_per_epoch: int = 0
     model: object = None
     optimizer: object = None
-    state: object = None  # LoopState
-    manager: object = None  # tf.train.CheckpointManager
+    state: object = None  # the loop's state, saved in every checkpoint
+    checkpoints: object = None  # what saves them (the front end's)
     initial_epoch: int = 0
     best: object = None  # BestWeights
 
 
 class TrainingTask:
-    """Trains `model` on `dataset` into `run_dir`, resuming what is there.
+    """Trains `model` on `dataset` into `run_dir`, resuming what is there, on the
+    `front_end` it names: tf-keras with Larq (the paper's), or Keras 3 on the backend
+    KERAS_BACKEND names. One loop for both: what differs lives behind the FrontEnd
+    interface (`rethink_bnn.experiments.frontends`).
 
     Every epoch saves model, optimizer and loop state, so running the same command
     again on the same `run_dir` resumes at the same epoch with the same optimizer
@@ -100,7 +82,7 @@ class TrainingTask:
 
     dataset: Dataset = ComponentField()
     preprocessing: Preprocessing = ComponentField()
-    model: tf.keras.Model = ComponentField()
+    model: Network = ComponentField()
 
     # What the run folder holds, written into config.json: "bop" or "latent" training.
     run_kind = "latent"
@@ -130,12 +112,14 @@ class TrainingTask:
     # 1 on a CPU; on a GPU or TPU with small batches, e.g. 32 keeps the device fed. The
     # per-step logs are recorded on the device, so they keep every step whatever it is.
     steps_per_execution: int = Field(1)
-    # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling)
-    # or "mixed_bfloat16". Variables, Bop's kernels and moving averages stay float32.
+    # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling;
+    # tf-keras only) or "mixed_bfloat16". Variables, Bop's kernels and moving averages
+    # stay float32.
     precision: str = Field("float32")
-    # tf.distribute strategy: "auto" (several workers in TF_CONFIG: multi-worker; several
-    # GPUs: mirrored; else one device), "default", "mirrored", "multi_worker" or "tpu".
-    # batch_size is the global batch, split over the replicas.
+    # tf-keras: the tf.distribute strategy, "auto" (several workers in TF_CONFIG:
+    # multi-worker; several GPUs: mirrored; else one device), "default", "mirrored",
+    # "multi_worker" or "tpu"; Keras 3: "auto" (DataParallel over every device, on JAX)
+    # or "default" (one device). batch_size is the global batch, split over the replicas.
     distribution: str = Field("auto")
     # Deterministic kernels (tf.config.experimental.enable_op_determinism, for the whole
     # process): with the same seed, two runs give bit-identical flips and weights. On a
@@ -150,31 +134,45 @@ class TrainingTask:
     # Keras verbosity; None: a progress bar on a terminal, one line per epoch otherwise.
     verbose: Optional[int] = Field(None)
 
+    # "tf_keras" (Larq layers and our tf-keras optimizers: what the paper used) or
+    # "keras3" (our Keras 3 layers and optimizers, on the backend KERAS_BACKEND names).
+    front_end: str = Field("tf_keras")
+
+    @property
+    def front(self):
+        """The FrontEnd of the `front_end` field (ConfigError for an unknown name)."""
+        require(self.front_end in FRONT_ENDS, f"front_end must be one of "
+                f"{', '.join(FRONT_ENDS)}, got {self.front_end!r}.")
+        try:
+            return front_end_named(self.front_end)
+        except ImportError as error:  # its Keras, backend or extra missing: says which
+            raise ConfigError(f"front_end={self.front_end} cannot load: "
+                              f"{str(error).strip().splitlines()[0]}") from error
+
     def make_optimizer(self, steps_per_epoch):
-        """Adam for every variable, or, when the task has a binary optimizer, a
-        CaseOptimizer that gives it the binary kernels and Adam the rest; wrapped in
-        SkipNonFinite either way. Tasks change the optimizers through their fields."""
-        adam = tf.keras.optimizers.Adam(self.learning_rate_schedule(
-            self.learning_rate, steps_per_epoch, self.epochs))
-        binary = self.make_binary_optimizer(steps_per_epoch)
-        if binary is None:
-            return SkipNonFinite(adam)
-        return SkipNonFinite(CaseOptimizer((is_binary_variable, binary), default_optimizer=adam))
+        """Adam for every variable, or, when the task has a binary optimizer, one
+        optimizer that gives it the binary kernels and Adam the rest (tf-keras'
+        CaseOptimizer, Keras 3's MultiOptimizer); wrapped in SkipNonFinite either way.
+        Tasks change the optimizers through their fields."""
+        adam_rate = scheduled(self.learning_rate_schedule, self.learning_rate, steps_per_epoch,
+                              self.epochs, self.front_end)
+        return self.front.optimizer(adam_rate, self.make_binary_optimizer(steps_per_epoch))
 
     def make_binary_optimizer(self, steps_per_epoch):
-        """The optimizer of the binary kernels (None: they are latent weights for Adam)."""
+        """The optimizer of the binary kernels, of the task's front end (None: they are
+        latent weights for Adam)."""
         return None
 
-    def validate(self, strategy=None):
+    def validate(self, replicas=None):
         """Check every field before anything is loaded or written (a task adds its own
         checks by extending this).
 
         Args:
-            strategy: the strategy the run will use (default: the one in scope).
+            replicas: the replicas the run will use (default: the front end's count).
         Raises:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
-        check_fields(self, strategy)
+        check_fields(self, self.front.replicas() if replicas is None else replicas)
 
     def check_optimizer_fields(self):
         """ConfigError naming the field for an optimizer setting that cannot work; then
@@ -186,43 +184,26 @@ class TrainingTask:
         self.make_optimizer(steps_per_epoch=1)
 
     def run(self):
-        try:
-            strategy = select_strategy(self.distribution)
-        except ValueError as error:  # an unknown name
-            raise ConfigError(str(error)) from error
-        self.validate(strategy)
-        previous = tf.keras.mixed_precision.global_policy()
-        tf.keras.mixed_precision.set_global_policy(self.precision)  # for the model built
-        try:
-            with strategy.scope():
-                return self._run(strategy)
-        finally:
-            tf.keras.mixed_precision.set_global_policy(previous)
-            release(self.run_dir)  # the lock of this run's claim, if it got that far
+        front = self.front
+        self.validate(front.prepare(self))  # the front end's placement: its replicas
+        with front.scope(self):  # distribution and precision, undone after
+            try:
+                return self._run(front)
+            finally:
+                release(self.run_dir)  # the lock of this run's claim, if it got that far
 
-    def _run(self, strategy):
+    def _run(self, front):
         """One run, in named parts: open the folder, load data and network and claim the
         folder, restore, train with `callbacks()`, then evaluate and summarise."""
-        session = self._open(strategy)
+        session = self._open(front)
         if session is None:  # a finished run of this configuration: reported
             return RunFolder(self.run_dir).summary()
         self._load_and_claim(session)
         self._restore(session)
-        history = session.model.fit(
-            self._training_pipeline(session.train, session.n_train, session.initial_epoch,
-                                    session.steps_per_epoch),
-            epochs=session.initial_epoch if self.stopped_without_flips(session.state)
-            else self.epochs,  # a run stopped for lack of flips has nothing left to train
-            initial_epoch=session.initial_epoch,
-            steps_per_epoch=session.steps_per_epoch,
-            validation_data=(self._pipeline(session.validation[0]) if session.validation
-                             else None),
-            callbacks=self.callbacks(session),
-            verbose=0,  # the Console callback prints
-        )
+        history = front.fit(self, session, self.callbacks(session))
         return self._finish(session, history)
 
-    def _open(self, strategy):
+    def _open(self, front):
         """Check the run folder before anything loads; None if it holds this
         configuration's finished run (which is reported)."""
         run, config = RunFolder(self.run_dir), self.resolved_config()
@@ -232,50 +213,48 @@ class TrainingTask:
                   f"{run.summary()['test_accuracy']:.4f}; see {run.summary_file}.")
             return None
         if not replacing:  # a run that cannot resume stops now
-            newest_readable(run.checkpoints)
+            front.newest_readable(run.checkpoints)
         # Every worker of a multi-worker run saves checkpoints (TensorFlow requires it);
         # only the chief writes (and locks) the run folder, the others a scratch folder.
-        folder = (run if is_chief(strategy)
+        folder = (run if front.is_chief()
                   else RunFolder(tempfile.mkdtemp(prefix="rethink_bnn_")))
-        if self.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        tf.keras.utils.set_random_seed(self.seed)
+        front.seed(self.seed, self.deterministic)
         return Session(run=run, folder=folder, config=config, replacing=replacing,
-                       started=time.time())
+                       started=time.time(), front_end=front)
 
     def _load_and_claim(self, session):
         """Data and network first: what cannot be had or built leaves the run folder
         untouched, so the corrected command finds it as it was. Then claim it."""
-        session.train, session.n_train = self.dataset.train()
+        front = session.front_end
+        session.train, session.n_train = front.split(self, "train")
         has_validation = bool(getattr(self.dataset, "validation_fraction", 0))
-        session.validation = self.dataset.validation() if has_validation else None
-        session.test, session.n_test = self.dataset.test()
+        session.validation = front.split(self, "validation") if has_validation else None
+        session.test, session.n_test = front.split(self, "test")
         check_split_sizes(self, session.n_train, session.validation, session.n_test)
         session.steps_per_epoch = math.ceil(session.n_train / self.batch_size)
-        session.model = RecordingModel.of(self._built_model())  # per-step logs, no wrap
+        front.check_steps(self, session.steps_per_epoch)
+        try:
+            session.model = front.model(self)
+        except ValueError as error:
+            raise ConfigError(f"the network {type(base_getattr(self, 'model')).__name__} "
+                              f"cannot be built for input_shape={tuple(self.input_shape)}: "
+                              f"{str(error).strip().splitlines()[0][:160]}") from error
         session.optimizer = self.make_optimizer(session.steps_per_epoch)
         session.folder.claim(session.config, overwrite=self.overwrite)
 
     def _restore(self, session):
         """Compile, then restore the newest readable checkpoint (every worker restores
         the chief's) and the loop's state; trim the log to the restored epochs."""
-        run, folder, model = session.run, session.folder, session.model
-        # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, which
-        # unscales the gradients before Bop sees them.
-        model.compile(session.optimizer, loss=self.loss, metrics=[accuracy(self.loss)],
-                      jit_compile=self.jit_compile,
-                      steps_per_execution=self.steps_per_execution)
-        session.state = state = LoopState()
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, state=state)
-        restored, unread = (None, []) if session.replacing else restore_newest(
-            checkpoint, run.checkpoints, owner=folder is run)
+        run, folder, front = session.run, session.folder, session.front_end
+        front.compile(self, session)
+        session.state = state = front.loop_state()
+        restored, unread = (None, []) if session.replacing else front.restore(
+            session, owner=folder is run)
         if restored:
-            print(f"Resuming {run.path} after epoch {int(state.epoch.numpy())} (from "
+            print(f"Resuming {run.path} after epoch {state.get('epoch')} (from "
                   f"{restored.relative_to(run.path)}{''.join('; ' + u for u in unread)}).")
-        # After the restore, which repairs the state file that the manager reads.
-        session.manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints),
-                                                     max_to_keep=2)
-        session.initial_epoch = int(state.epoch.numpy())
+        session.checkpoints = front.checkpoint_writer(session)  # after the restore
+        session.initial_epoch = state.get("epoch")
         dropped = folder.truncate_log(session.initial_epoch)  # epochs whose checkpoint was lost
         if dropped and not restored:
             print(f"Starting {run.path} from epoch 0: no checkpoint was complete (the log's "
@@ -286,48 +265,27 @@ class TrainingTask:
                   "restored epochs' rows; the missing ones cannot be rebuilt (a checkpoint "
                   "holds no log): restore the file from a copy to keep them.",
                   file=sys.stderr, flush=True)
-        session.best = BestWeights(state, folder.best_weights)
+        session.best = front.best_weights(session)
         session.best.commit()  # the best weights of the restored checkpoint, if not in place
 
     def callbacks(self, session):
-        """The run's callbacks, in order. A task adds its own by overriding this and
-        extending the list (before `EpochCheckpoint`, which saves what the others
-        updated, and before `Console`/`EpochLog` if it adds to the epoch logs)."""
-        folder, state, optimizer = session.folder, session.state, session.optimizer
-        uses_bop = bool(binary_optimizers(optimizer))
-        callbacks = []
-        if uses_bop:
-            callbacks.append(FlipLogger(str(folder.tensorboard), update_freq=self.flip_log_freq))
-        if skipping_wrappers(optimizer) or uses_bop:  # skipped steps, invalid γ or τ
-            callbacks.append(SkippedStepLogger())
-        callbacks.append(BatchMetricLogger(str(folder.tensorboard), self.step_log_freq))
-        callbacks.append(HyperparameterLogger())
-        if uses_bop and self.stop_after_flipless_epochs:
-            callbacks.append(StopWhenNoFlips(state, self.stop_after_flipless_epochs))
-        if session.validation:
-            callbacks.append(session.best)
-        return callbacks + [
-            StopWhenTerminated(),
-            Console(console_verbosity(self.verbose)),
-            EpochLog(folder.csv_log),
-            EpochTensorBoard(str(folder.tensorboard), write_graph=False, profile_batch=0),
-            # last: saves what the others updated
-            EpochCheckpoint(state, session.manager, after_save=[session.best.commit]),
-        ]
+        """The run's callbacks, in order (the front end's kinds). A task adds its own by
+        overriding this and extending the list (before the checkpoint's, which saves
+        what the others updated, and before the console's and the log's if it adds to
+        the epoch logs)."""
+        return session.front_end.callbacks(self, session)
 
     def _finish(self, session, history):
         """Test the weights the run reports (the best validation epoch's, else the last)
         and write summary.json."""
-        run, folder, model, state = session.run, session.folder, session.model, session.state
-        best_epoch = int(state.best_epoch.numpy())
+        run, folder, state = session.run, session.folder, session.state
         tested, warning = "last", None
-        if session.validation and best_epoch >= 0:
-            # The chief's file: a resumed non-chief worker's scratch folder may have none.
-            tested, warning = BestWeights(state, run.best_weights).load(
-                model, run.checkpoints, heal=folder is run)
+        if session.validation and state.get("best_epoch") >= 0:
+            # The chief's: a resumed non-chief worker's scratch folder may have none.
+            tested, warning = session.front_end.load_best(session)
             if warning and folder is run:
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
-        test_loss, test_accuracy = model.evaluate(self._pipeline(session.test), verbose=0)
+        test_loss, test_accuracy = session.front_end.evaluate(self, session)
         summary = {**run_summary(self, session, history), "tested_weights": tested,
                    "warning": warning, "test_loss": float(test_loss),
                    "test_accuracy": float(test_accuracy), "test_examples": session.n_test}
@@ -341,29 +299,10 @@ class TrainingTask:
               f"summary in {folder.summary_file}")
         return summary
 
-    def _built_model(self):
-        """The network, built now; a shape it cannot take is a ConfigError."""
-        try:
-            return self.model
-        except ValueError as error:
-            raise ConfigError(f"the network {type(base_getattr(self, 'model')).__name__} "
-                              f"cannot be built for input_shape={tuple(self.input_shape)}: "
-                              f"{str(error).strip().splitlines()[0][:160]}") from error
-
     def stopped_without_flips(self, state):
         """Whether the run stopped (or is to stop) for `stop_after_flipless_epochs`."""
         patience = self.stop_after_flipless_epochs
-        return bool(patience) and int(state.flipless_epochs.numpy()) >= patience
-
-    def _training_pipeline(self, data, examples, initial_epoch, steps_per_epoch):
-        skip = initial_epoch * steps_per_epoch * self.batch_size
-        streamed = None if self.dataset.cacheable else examples
-        return training_stream(data, self.preprocessing, self.batch_size, self.seed,
-                               self.shuffle_buffer, skip, streamed)
-
-    def _pipeline(self, data):
-        return evaluation_stream(data, self.preprocessing, self.batch_size,
-                                 cache=self.dataset.cacheable)
+        return bool(patience) and state.get("flipless_epochs") >= patience
 
     def resolved_config(self):
         """Every field's value, nested components as dicts (their class under "class"),
