@@ -12,7 +12,8 @@
 # 3. BinaryNet training images/s at batch 50 and 256, float32 and mixed_bfloat16,
 #    steps_per_execution 1 and 32, Bop + Adam against SGD momentum: bench/keras3_throughput.py.
 # 4. Two epochs of `cifar10_bop front_end=keras3` through the command line on
-#    CIFAR-10-shaped synthetic data, and the 500-epoch recipe's projected time:
+#    CIFAR-10-shaped synthetic data (steps_per_execution 1 and auto: 30 of the epoch's
+#    180 steps at a time), and the 500-epoch recipe's projected time:
 #    bench/keras3_task.py.
 #
 # `tiny` runs them at a smoke-test size (CI runs it, so that the script works the day a
@@ -40,7 +41,7 @@ else
     "$PYTHON" bench/keras3_throughput.py --batch-sizes 50 256 --steps 128 --rounds 2 \
         --precisions float32 mixed_bfloat16 --steps-per-execution 1 32 \
         --out "$OUT_DIR/keras3_throughput.json"
-    for spe in 1 32; do
+    for spe in 1 auto; do
         "$PYTHON" bench/keras3_task.py --steps-per-execution "$spe" \
             --out "$OUT_DIR/keras3_task_spe$spe.json"
     done

@@ -64,7 +64,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-batch", type=int, default=2000,
                         help="images per archive batch (5 training batches, 1 test)")
-    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--steps-per-execution", default="1",
+                        help="an integer, or auto (on a GPU: the largest divisor of the "
+                             "epoch's steps up to 32)")
     parser.add_argument("--tiny", action="store_true",
                         help="a smoke test: 12 images per batch, batch 10, a small network")
     parser.add_argument("--out", help="write the report here (JSON)")

@@ -130,6 +130,20 @@ def test_read_every_bounds_the_buffers_and_gives_the_same_series(tmp_path):
 
 
 @pytest.mark.experiments
+def test_steps_per_execution_auto_is_one_on_a_cpu_and_a_given_value_is_kept():
+    from zookeeper import configure
+
+    from rethink_bnn.experiments.tasks import TASKS
+
+    for value, expected in (("auto", 1), (5, 5)):
+        task = TASKS["demo"]()
+        configure(task, {"steps_per_execution": value})
+        front = task.front
+        front.prepare(task)
+        assert front.steps_per_execution(task, steps_per_epoch=41) == expected
+
+
+@pytest.mark.experiments
 @pytest.mark.parametrize("value", ["0", "-3", "1.5", "True", "fast"])
 def test_steps_per_execution_must_be_a_positive_integer(value, tmp_path, capsys):
     from rethink_bnn.train import main

@@ -263,3 +263,21 @@ def test_a_keras3_task_makes_its_front_ends_optimizers_with_their_schedules(opti
     adam = [o for o in made.inner_optimizer.optimizers if o is not binary][0]
     assert isinstance(adam, keras.optimizers.Adam)
     assert isinstance(adam._learning_rate, keras.optimizers.schedules.ExponentialDecay)
+
+
+@pytest.mark.parametrize("steps, accelerated, expected", [
+    (41, False, 1), (41, True, 1), (180, True, 30), (64, True, 32), (96, False, 1)])
+def test_steps_per_execution_auto_divides_the_epoch_on_an_accelerator(steps, accelerated,
+                                                                       expected, monkeypatch):
+    import keras
+    from zookeeper import configure
+
+    from rethink_bnn.experiments.frontends import keras3 as front
+    from rethink_bnn.experiments.tasks import TASKS
+
+    task = TASKS["demo"]()
+    configure(task, {"front_end": "keras3"})
+    assert task.steps_per_execution == "auto"
+    monkeypatch.setattr(front, "_accelerated", lambda: accelerated)
+    torch = keras.backend.backend() == "torch"  # Keras runs one step per call there
+    assert front.FrontEnd().steps_per_execution(task, steps) == (1 if torch else expected)

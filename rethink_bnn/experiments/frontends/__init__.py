@@ -4,7 +4,8 @@
 the run folder, restores, trains, tests and writes the summary. A front end does what
 depends on the Keras underneath, one object per run:
 
-    check(task), check_steps    what it cannot run, refused before anything loads
+    check(task)                 what it cannot run, refused before anything loads
+    steps_per_execution(...)    the field's value, "auto" resolved (or refused)
     prepare(task), scope(task)  where it runs (its replicas); precision and placement
     split(task, name)           a dataset split as this front end feeds it, and its size
     model(task)                 the network, inputs preprocessed as the task says

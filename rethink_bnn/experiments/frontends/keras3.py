@@ -97,6 +97,15 @@ def _on_gpu():
     return any(device.platform == "gpu" for device in jax.devices())
 
 
+def _accelerated():
+    """Whether Keras 3 trains on a GPU or TPU here (JAX's devices, or TensorFlow's)."""
+    if keras.backend.backend() == "jax":
+        return any(not d.startswith("cpu") for d in keras.distribution.list_devices())
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def _variables(model):
     """What a checkpoint holds of `model`, by kind (the best weights: `best/`)."""
     return {"model": model.variables, "optimizer": model.optimizer.variables}
@@ -170,14 +179,21 @@ class FrontEnd:
                 f"dataset={type(task.dataset).__name__} is read through tensorflow-datasets "
                 f"only: {where} choose a dataset with an archive (or front_end=tf_keras).")
 
-    def check_steps(self, task, steps_per_epoch):
+    def steps_per_execution(self, task, steps_per_epoch):
         """Keras 3 runs whole executions of steps_per_execution steps: an epoch must be
-        a whole number of them, or epochs would run over and resumes see other batches."""
+        a whole number of them, or epochs would run over and resumes see other batches.
+        "auto": on a GPU or TPU the largest divisor of the epoch's steps up to 32 (on
+        PyTorch, and on a CPU, 1). ConfigError for a value that does not divide."""
         spe = task.steps_per_execution
+        if spe == "auto":
+            accelerated = keras.backend.backend() != "torch" and _accelerated()
+            spe = max(d for d in range(1, (32 if accelerated else 1) + 1)
+                      if steps_per_epoch % d == 0)
         fits = [d for d in range(1, spe + 1) if steps_per_epoch % d == 0]
         require(steps_per_epoch % spe == 0, f"steps_per_execution={spe} does not divide "
                 f"the {steps_per_epoch} steps of an epoch: on front_end=keras3 use one that "
                 f"does, e.g. steps_per_execution={fits[-1]}.")
+        return spe
 
     def prepare(self, task):
         """DataParallel over every device for distribution=auto on JAX with several
@@ -253,7 +269,7 @@ class FrontEnd:
         session.model.compile(session.optimizer, loss=task.loss,
                               metrics=[accuracy(task.loss, keras)],
                               jit_compile=True if task.jit_compile else "auto",
-                              steps_per_execution=task.steps_per_execution)
+                              steps_per_execution=session.steps_per_execution)
         session.optimizer.build(session.model.trainable_variables)  # its state, to restore
 
     def loop_state(self):

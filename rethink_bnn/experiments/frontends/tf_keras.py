@@ -36,6 +36,8 @@ from rethink_bnn.step_record import RecordingModel  # noqa: E402
 
 __all__ = ["FrontEnd"]
 
+AUTO_STEPS_PER_EXECUTION = 32  # steps_per_execution=auto on a GPU or TPU
+
 
 class FrontEnd:
     """The tf-keras front end (see `rethink_bnn.experiments.frontends`)."""
@@ -63,8 +65,14 @@ class FrontEnd:
     def check(self, task):
         """Everything the fields allow runs here."""
 
-    def check_steps(self, task, steps_per_epoch):
-        """tf-keras shortens an epoch's last execution: any steps_per_execution runs."""
+    def steps_per_execution(self, task, steps_per_epoch):
+        """The field's value; "auto": 32 on a GPU or TPU, else 1 (tf-keras shortens an
+        epoch's last execution: any value runs)."""
+        if task.steps_per_execution != "auto":
+            return task.steps_per_execution
+        accelerated = (isinstance(self._strategy, tf.distribute.TPUStrategy)
+                       or tf.config.list_logical_devices("GPU"))
+        return AUTO_STEPS_PER_EXECUTION if accelerated else 1
 
     @staticmethod
     def replicas():
@@ -124,7 +132,7 @@ class FrontEnd:
         # unscales the gradients before Bop sees them.
         session.model.compile(session.optimizer, loss=task.loss,
                               metrics=[accuracy(task.loss)], jit_compile=task.jit_compile,
-                              steps_per_execution=task.steps_per_execution)
+                              steps_per_execution=session.steps_per_execution)
 
     def loop_state(self):
         return LoopState()

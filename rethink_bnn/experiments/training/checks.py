@@ -57,8 +57,10 @@ def _check_loop_fields(task):
     front = task.front  # ConfigError for an unknown front_end
     require(task.epochs >= 1, f"epochs must be at least 1, got {task.epochs}.")
     require(task.batch_size >= 1, f"batch_size must be at least 1, got {task.batch_size}.")
-    require(task.steps_per_execution >= 1, "steps_per_execution must be a positive integer "
-            f"(training steps per call of the step function), got {task.steps_per_execution}.")
+    spe = task.steps_per_execution
+    require(spe == "auto" or (isinstance(spe, int) and not isinstance(spe, bool) and spe >= 1),
+            "steps_per_execution must be a positive integer (training steps per call of the "
+            f"step function) or 'auto' (1 on a CPU, 32 on a GPU or TPU), got {spe!r}.")
     require(0 <= task.seed < 2**31, f"seed must be in [0, 2**31), got {task.seed}.")
     kinds = front.weight_kinds()
     require(task.weight_kind in kinds, f"weight_kind must be one of {kinds} on "

@@ -43,8 +43,10 @@ FIELD_HELP = {
     "deterministic": "deterministic kernels: two runs with the same seed are bit-identical "
                      "(slower on a GPU)",
     "shuffle_buffer": "examples in the shuffle buffer",
-    "steps_per_execution": "training steps per call of the compiled step function (1 on a "
-                           "CPU; e.g. 32 on a GPU or TPU); per-step logs keep every step",
+    "steps_per_execution": "training steps per call of the compiled step function; auto: 1 "
+                           "on a CPU, 32 on a GPU or TPU (front_end=keras3: the largest "
+                           "divisor of an epoch's steps up to 32); per-step logs keep every "
+                           "step",
     "front_end": "tf_keras (Larq layers, our tf-keras optimizers: the paper's) or keras3 "
                  "(our Keras 3 layers and optimizers on the backend KERAS_BACKEND names)",
     "run_dir": "the run folder: config, checkpoints, logs, summary; the same command "

@@ -59,6 +59,7 @@ class Session:
     test: object = None
     n_test: int = 0
     steps_per_epoch: int = 0
+    steps_per_execution: int = 1  # the field's value, "auto" resolved by the front end
     model: object = None
     optimizer: object = None
     state: object = None  # the loop's state, saved in every checkpoint
@@ -109,9 +110,10 @@ class TrainingTask:
     step_log_freq: Union[int, str] = Field(1)
     jit_compile: bool = Field(False)
     # Training steps per call of the compiled step function (Keras' steps_per_execution):
-    # 1 on a CPU; on a GPU or TPU with small batches, e.g. 32 keeps the device fed. The
+    # "auto" is 1 on a CPU and 32 on a GPU or TPU, where small batches leave the device
+    # waiting on Python (Keras 3: the largest divisor of an epoch's steps up to 32). The
     # per-step logs are recorded on the device, so they keep every step whatever it is.
-    steps_per_execution: int = Field(1)
+    steps_per_execution: Union[int, str] = Field("auto")
     # Keras mixed-precision policy: "float32", "mixed_float16" (with dynamic loss scaling;
     # tf-keras only) or "mixed_bfloat16". Variables, Bop's kernels and moving averages
     # stay float32.
@@ -232,7 +234,7 @@ class TrainingTask:
         session.test, session.n_test = front.split(self, "test")
         check_split_sizes(self, session.n_train, session.validation, session.n_test)
         session.steps_per_epoch = math.ceil(session.n_train / self.batch_size)
-        front.check_steps(self, session.steps_per_epoch)
+        session.steps_per_execution = front.steps_per_execution(self, session.steps_per_epoch)
         try:
             session.model = front.model(self)
         except ValueError as error:
