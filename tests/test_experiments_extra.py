@@ -30,7 +30,9 @@ def _without_extra(tmp_path, *arguments, hidden=MODULES):
     ("plot", ["--help"], ("zookeeper", "matplotlib"), PLOT_MODULES, "rethink_bnn.plot"),
     ("export", ["--help"], ("zookeeper", "matplotlib"), MODULES, "rethink_bnn.export"),
     # a task on the tf-keras front end needs the whole extra, a Keras 3 one zookeeper only
-    ("train", ["demo"], ("larq_zoo",), MODULES, "front_end=tf_keras"),
+    pytest.param("train", ["demo"], ("larq_zoo",), MODULES, "front_end=tf_keras",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("zookeeper") is None,
+                                          reason="without zookeeper the CLI stops before")),
 ])
 def test_each_cli_names_the_extra_in_one_line_and_exits_2(tmp_path, cli, args, hidden, needs,
                                                           command):
