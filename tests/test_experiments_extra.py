@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from rethink_bnn.experiments.extra import (KERAS3_TASKS_INSTALL, MODULES, PLOT_MODULES,
-                                           TASK_MODULES)
+                                           TASK_MODULES, TF_KERAS_MODULES)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIDE = "import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"
@@ -30,7 +30,7 @@ def _without_extra(tmp_path, *arguments, hidden=MODULES):
     ("plot", ["--help"], ("zookeeper", "matplotlib"), PLOT_MODULES, "rethink_bnn.plot"),
     ("export", ["--help"], ("zookeeper", "matplotlib"), MODULES, "rethink_bnn.export"),
     # a task on the tf-keras front end needs the whole extra, a Keras 3 one zookeeper only
-    pytest.param("train", ["demo"], ("larq_zoo",), MODULES, "front_end=tf_keras",
+    pytest.param("train", ["demo"], ("larq_zoo",), TF_KERAS_MODULES, "front_end=tf_keras",
                  marks=pytest.mark.skipif(importlib.util.find_spec("zookeeper") is None,
                                           reason="without zookeeper the CLI stops before")),
 ])
@@ -43,6 +43,8 @@ def test_each_cli_names_the_extra_in_one_line_and_exits_2(tmp_path, cli, args, h
                or importlib.util.find_spec(m) is None]  # (the library's own CI lacks all)
     keras3 = (f"; for the tasks on Keras 3 alone: {KERAS3_TASKS_INSTALL}"
               if set(missing) <= set(TASK_MODULES) else "")
+    if command == "front_end=tf_keras":
+        keras3 += "; or train on Keras 3 (JAX, PyTorch): front_end=keras3"
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {command} needs the experiments extra ({', '.join(missing)} not installed): "
         f'pip install "rethink_bnn[experiments]" (it brings the tested stack, TensorFlow '

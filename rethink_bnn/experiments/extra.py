@@ -21,6 +21,8 @@ MODULES = ("zookeeper", "tensorflow_datasets", "larq_zoo", "larq_compute_engine"
 # What the tasks themselves need (the Keras 3 front end needs nothing more of the extra),
 # and what the figures need (the theory tasks' figures import TensorFlow when drawn).
 TASK_MODULES = ("zookeeper",)
+# What a task on the tf-keras front end needs: the `tf` extra's stack and the whole extra.
+TF_KERAS_MODULES = ("tensorflow", "tf_keras", "larq", *MODULES)
 PLOT_MODULES = ("zookeeper", "scipy", "matplotlib")
 KERAS3_TASKS_INSTALL = ('pip install "rethink_bnn[jax]" && pip install --no-deps '
                         'zookeeper==1.4.0 "click>=7" "typeguard>=3"')
@@ -30,10 +32,10 @@ def missing_modules(modules=MODULES):
     return [name for name in modules if importlib.util.find_spec(name) is None]
 
 
-def require_experiments(command, modules=MODULES):
+def require_experiments(command, modules=MODULES, hint=""):
     """Stop `command` in one line (exit 2 as a CLI, ImportError when imported) unless
-    `modules` (default: the whole experiments extra, for the tf-keras front end) are
-    installed."""
+    `modules` (default: the whole experiments extra) are installed; `hint`, another way
+    out, ends the line."""
     missing = missing_modules(modules)
     if missing:
         message = (f"{command} needs the experiments extra ({', '.join(missing)} not "
@@ -41,8 +43,8 @@ def require_experiments(command, modules=MODULES):
                    "tested stack, TensorFlow 2.19)")
         if set(missing) <= set(TASK_MODULES):
             message += f"; for the tasks on Keras 3 alone: {KERAS3_TASKS_INSTALL}"
-        message += "."
-    elif set(modules) == set(MODULES) and user_chose_keras3() is not None:
+        message += f"; {hint}." if hint else "."
+    elif set(MODULES) <= set(modules) and user_chose_keras3() is not None:
         message = f"{command}: {keras2_refusal()}"  # the tf-keras front end's tasks
     else:
         return

@@ -6,6 +6,7 @@
     python -m rethink_bnn.train cifar10_bop learning_rate=1e-3 run_dir=runs/report
     python -m rethink_bnn.train bop_sweep grid=report point.epochs=20
     python -m rethink_bnn.train --config runs/demo/config.json run_dir=runs/again
+    KERAS_BACKEND=jax python -m rethink_bnn.train demo front_end=keras3  # Keras 3, no TF
 
 Bad input (an unknown task or key, a value of the wrong type or out of range, a batch
 that does not split over the replicas, a dataset that cannot be found, a run folder

@@ -3,9 +3,11 @@
 `tf.train.Checkpoint`s of model, optimizer and loop state. What the paper used."""
 
 from rethink_bnn._keras2 import ensure_keras2
-from rethink_bnn.experiments.extra import require_experiments
+from rethink_bnn.experiments.extra import TF_KERAS_MODULES, require_experiments
 
-require_experiments("front_end=tf_keras")  # one line without the experiments' stack
+# One line without the experiments' stack; Keras 3 may be what the user has.
+require_experiments("front_end=tf_keras", TF_KERAS_MODULES,
+                    hint="or train on Keras 3 (JAX, PyTorch): front_end=keras3")
 ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
 
 import contextlib  # noqa: E402
