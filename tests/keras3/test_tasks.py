@@ -147,8 +147,11 @@ def test_demo_leaves_the_run_folder_of_the_tf_keras_demo(tmp_path, request):
     header = set(_rows(folder / "log.csv")[0])
     if TF_KERAS:  # the same files, keys and columns as the tf-keras front end's demo
         theirs = request.getfixturevalue("training_run")
+        from rethink_bnn.experiments.runs.layout import EXPORT_FOLDER, FIGURES_FOLDER
+
+        tools = {"best_weights.h5", FIGURES_FOLDER, EXPORT_FOLDER}  # (the plot tests' output)
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            p.name for p in theirs.iterdir() if p.name != "best_weights.h5")
+            p.name for p in theirs.iterdir() if p.name not in tools)
         assert set(summary) == set(json.loads((theirs / "summary.json").read_text()))
         their_header = set(_rows(theirs / "log.csv")[0])
         per_layer = {c for c in header ^ their_header if "/" in c}  # layer names differ
