@@ -19,14 +19,18 @@ import pytest
 
 from tests.keras3.conftest import TENSORFLOW, TF_KERAS, run_under
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("zookeeper") is None,
-                       reason="the tasks need zookeeper (./setup.sh keras3 installs it)"),
-    pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "torch",
-                       reason="the tasks run under JAX: once per environment is enough"),
-]
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("zookeeper") is None,
+                                reason="the tasks need zookeeper (./setup.sh keras3 installs it)")
+# The task processes below run under JAX whatever this process's backend is: the
+# environment's JAX run of this module runs them, its PyTorch run would repeat them.
+jax_processes = pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND") == "torch",
+    reason="starts its task processes under JAX: this environment's JAX run runs them")
+# Eight task processes, about 90 CPU-seconds: run in CI's Keras 3 environment (./setup.sh
+# keras3), the one without TensorFlow, rather than in the README's suite.
 without_tensorflow = pytest.mark.skipif(
-    TENSORFLOW, reason="runs where TensorFlow is not installed: CI's Keras 3 environment")
+    TENSORFLOW, reason="eight task processes (~90 CPU-s) about running without TensorFlow: "
+                       "CI runs them in the Keras 3 environment (./setup.sh keras3)")
 
 # Runs the command line with the tf-keras front end's libraries unimportable and, for a
 # test, SIGKILL at a chosen moment (KILL_AT): "batch:E,B" after batch B of epoch E
@@ -100,6 +104,7 @@ def _cifar10(folder, archive):
 
 @pytest.mark.slow
 @without_tensorflow
+@jax_processes
 def test_cifar10_bop_killed_at_any_moment_resumes_bit_identical(tmp_path, cifar10_archive):
     whole = tmp_path / "whole"
     train(*_cifar10(whole, cifar10_archive))
@@ -127,6 +132,7 @@ def test_cifar10_bop_killed_at_any_moment_resumes_bit_identical(tmp_path, cifar1
 
 
 @pytest.mark.slow
+@jax_processes
 def test_demo_leaves_the_run_folder_of_the_tf_keras_demo(tmp_path, request):
     folder = tmp_path / "demo"
     out = train("demo", "front_end=keras3", "epochs=2", "dataset.train_limit=320",
@@ -167,6 +173,7 @@ def test_demo_leaves_the_run_folder_of_the_tf_keras_demo(tmp_path, request):
 
 @pytest.mark.slow
 @without_tensorflow
+@jax_processes
 def test_a_sweep_of_keras3_points_runs_and_both_figures_draw_it(tmp_path):
     folder = tmp_path / "sweep"
     out = train("bop_sweep", "point=Demo", "point.front_end=keras3", "point.epochs=1",
@@ -183,6 +190,7 @@ def test_a_sweep_of_keras3_points_runs_and_both_figures_draw_it(tmp_path):
 
 @pytest.mark.slow
 @without_tensorflow
+@jax_processes
 def test_on_two_devices_a_task_trains_as_on_one(tmp_path):
     """distribution=auto on JAX with several devices: DataParallel, the global batch
     split evenly over them (refused in one line otherwise)."""

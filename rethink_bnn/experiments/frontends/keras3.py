@@ -91,19 +91,18 @@ class Validation(keras.callbacks.Callback):
                 self.model, *self.data, self.task, self.replicas)
 
 
-def _on_gpu():
-    import jax
+def _device_kinds():
+    """The kinds of device Keras 3 trains on here ("cpu", "gpu", "tpu"): JAX's, or
+    TensorFlow's."""
+    if keras.backend.backend() == "jax":
+        return {d.split(":")[0] for d in keras.distribution.list_devices()}
+    import tensorflow as tf
 
-    return any(device.platform == "gpu" for device in jax.devices())
+    return {"cpu"} | ({"gpu"} if tf.config.list_logical_devices("GPU") else set())
 
 
 def _accelerated():
-    """Whether Keras 3 trains on a GPU or TPU here (JAX's devices, or TensorFlow's)."""
-    if keras.backend.backend() == "jax":
-        return any(not d.startswith("cpu") for d in keras.distribution.list_devices())
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
+    return bool(_device_kinds() - {"cpu"})
 
 
 def _variables(model):
@@ -159,7 +158,7 @@ class FrontEnd:
         backend = keras.backend.backend()
         require(backend in BACKENDS, f"KERAS_BACKEND={backend} cannot train: {where} set "
                 f"KERAS_BACKEND to {', '.join(BACKENDS)}.")
-        require(not (task.deterministic and backend == "jax" and _on_gpu() and
+        require(not (task.deterministic and backend == "jax" and "gpu" in _device_kinds() and
                      "--xla_gpu_deterministic_ops=true" not in os.environ.get("XLA_FLAGS", "")),
                 "deterministic=True on a GPU under JAX needs XLA's deterministic kernels, "
                 "chosen before JAX starts: set XLA_FLAGS=--xla_gpu_deterministic_ops=true.")
@@ -288,12 +287,11 @@ class FrontEnd:
 
     def restore(self, session, owner):
         directory = session.run.checkpoints
-        number, unread, problems = array_checkpoints.newest_readable(directory)
+        number, arrays, unread, problems = array_checkpoints.read_newest(directory)
         if owner:
             array_checkpoints.remove_unreadable(directory, unread)
         if number is None:
             return None, problems
-        arrays = array_checkpoints.read(directory, number)
         path = directory / f"ckpt-{number}.npz"
         mismatch = _mismatch(arrays, session.model)
         if mismatch:  # another model's or optimizer's: nothing assigned

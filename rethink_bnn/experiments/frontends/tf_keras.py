@@ -139,21 +139,24 @@ class FrontEnd:
     def loop_state(self):
         return LoopState()
 
+    def _tracked(self, session):
+        """What a checkpoint tracks: model, optimizer and loop state (one object a run:
+        the restore and the manager share it)."""
+        if self._checkpoint is None:
+            self._checkpoint = tf.train.Checkpoint(model=session.model,
+                                                   optimizer=session.model.optimizer,
+                                                   state=session.state)
+        return self._checkpoint
+
     def restore(self, session, owner):
-        model = session.model
-        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                               state=session.state)
-        return checkpoints.restore_newest(self._checkpoint, session.run.checkpoints, owner=owner)
+        return checkpoints.restore_newest(self._tracked(session), session.run.checkpoints,
+                                          owner=owner)
 
     def checkpoint_writer(self, session):
         """The manager that saves every epoch's checkpoint (after the restore, which
         repairs the state file that the manager reads)."""
-        if self._checkpoint is None:  # a replaced run restores nothing
-            model = session.model
-            self._checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                                   state=session.state)
-        return tf.train.CheckpointManager(self._checkpoint, str(session.folder.checkpoints),
-                                          max_to_keep=2)
+        return tf.train.CheckpointManager(self._tracked(session),
+                                          str(session.folder.checkpoints), max_to_keep=2)
 
     @staticmethod
     def best_weights(session):

@@ -17,7 +17,8 @@ import numpy as np
 from rethink_bnn.experiments.runs.files import atomic_path
 from rethink_bnn.experiments.runs.folder import DamagedRunFolder, short_reason
 
-__all__ = ["CheckpointWriter", "checkpoint_numbers", "newest_readable", "read"]
+__all__ = ["CheckpointWriter", "checkpoint_numbers", "newest_readable", "read",
+           "read_newest"]
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz")
 
@@ -47,17 +48,24 @@ def newest_readable(directory):
     Raises:
         DamagedRunFolder: there are checkpoints, and none can be read.
     """
+    number, _, unread, problems = read_newest(directory)
+    return number, unread, problems
+
+
+def read_newest(directory):
+    """`newest_readable`, with what it read: (number, {name: array} or None, unread
+    numbers, problems)."""
     unread = []
     for number in reversed(checkpoint_numbers(directory)):
         try:
-            read(directory, number)
+            arrays = read(directory, number)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             unread.append((number, short_reason(error) or type(error).__name__))
             continue
-        return number, [n for n, _ in unread], [f"ckpt-{n}.npz could not be read: {why}"
-                                                 for n, why in unread]
+        return number, arrays, [n for n, _ in unread], [
+            f"ckpt-{n}.npz could not be read: {why}" for n, why in unread]
     if not unread:
-        return None, [], []
+        return None, None, [], []
     causes = "; ".join(f"ckpt-{n}.npz: {why}" for n, why in unread[:3])
     raise DamagedRunFolder(
         f"no checkpoint in {directory} can be read ({causes}): to train again from epoch "
