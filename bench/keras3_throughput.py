@@ -14,6 +14,16 @@ to whole executions) on random uint8 batches, the two in turns for `--rounds` ro
 a throughput is steps × batch / the median time, and the ratio of the two optimizers'
 times is the median of each round's. `--network binary_mlp` (8×8 inputs) is the tiny
 size that CI runs, to keep the script working where no GPU is.
+
+`prepare` gives `bench/throughput.py` this front end's variants beside tf-keras' (in a
+worker process per backend): the network on float inputs as that script's tf-keras
+variants take them, fed as the tasks feed it (`keras3_data.batches`: on JAX from a copy
+of the data kept on the device), with the optimizer the tasks build:
+
+- ours: `SkipNonFinite(MultiOptimizer(BinaryOptimizerMap(Bop, Adam)))`; "+ logging":
+  with `FlipLogger` and `BatchMetricLogger` at every step; "spe 32":
+  `steps_per_execution=32`; "mixed": `mixed_bfloat16`;
+- SGD momentum: Keras' own, on the same network (the cost of the rest of the step).
 """
 
 import argparse
@@ -22,6 +32,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 
 import keras
@@ -107,6 +118,67 @@ def measure(network, batch_sizes, precisions, spes, steps, rounds):
                       f"{rates['SGD momentum']:9.1f} img/s (time x"
                       f"{found['ours_over_sgd_momentum_time']:.2f})", flush=True)
     return results
+
+
+# name -> (Bop + Adam as the tasks build it (else SGD momentum), logging, spe, dtype policy)
+WORKER_VARIANTS = {
+    "ours": (True, False, 1, "float32"),
+    "ours + logging": (True, True, 1, "float32"),
+    "SGD momentum": (False, False, 1, "float32"),
+    "ours + logging, spe 32": (True, True, 32, "float32"),
+    "ours + logging, spe 32, mixed": (True, True, 32, "mixed_bfloat16"),
+}
+WORKER_CPU_VARIANTS = ("ours", "ours + logging")
+
+
+def _worker_variant(name, network, batch_size, steps, gather_from):
+    from rethink_bnn.experiments.frontends.keras3 import FrontEnd
+    from rethink_bnn.experiments.frontends.keras3_data import batches
+
+    bop, logging, spe, policy = WORKER_VARIANTS[name]
+    keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = getattr(networks, network)(input_shape=SHAPES[network], seed=0)
+        optimizer = (FrontEnd.optimizer(1e-2, rk.Bop(threshold=1e-8, gamma=1e-4)) if bop
+                     else keras.optimizers.SGD(1e-3, momentum=0.9))
+        model.compile(optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], steps_per_execution=spe)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    folder = tempfile.mkdtemp(prefix="throughput_")
+    callbacks = ([rk.FlipLogger(folder, update_freq=1), rk.BatchMetricLogger(folder, 1)]
+                 if logging else [])
+    x, y, gather = gather_from
+    stream = batches(x, y, batch_size, seed=0, gather=gather)
+
+    def fit(count):
+        model.fit(stream, steps_per_epoch=count, epochs=1, callbacks=callbacks, verbose=0,
+                  shuffle=False)
+
+    fit(2 * spe)  # compile and warm up: two executions
+
+    def seconds():
+        start = time.perf_counter()
+        fit(steps)
+        return time.perf_counter() - start
+    return seconds
+
+
+def prepare(network, batch_size, steps, variant_set):
+    """(what ran them, {name: a function that times one fit of `steps` steps}) for
+    `bench/throughput.py`, each variant compiled and warmed up first."""
+    from rethink_bnn.experiments.frontends.keras3_data import gatherer
+
+    names = list(WORKER_VARIANTS) if variant_set == "all" else list(WORKER_CPU_VARIANTS)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (8 * batch_size, *SHAPES[network])).astype(np.float32)
+    y = rng.integers(0, 10, 8 * batch_size)
+    data = (x, y, gatherer(x, y, keras.backend.backend()))
+    timers = {name: _worker_variant(name, network, batch_size, steps, data) for name in names}
+    info = {"backend": keras.backend.backend(), "keras": keras.__version__,
+            "device": _device(), "data_on_device": data[2] is not None}
+    return info, timers
 
 
 def _device():

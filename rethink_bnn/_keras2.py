@@ -10,6 +10,7 @@ set it, and otherwise refuse to run on Keras 3 with an error that says how to fi
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -59,17 +60,6 @@ def select_keras2():
             os.environ["TF_USE_LEGACY_KERAS"] = "1"
             _selected = True
         _unselected = False
-        if (started_as_cli() and "--debug" not in sys.argv and not _keras3_without_tf()
-                and importlib.util.find_spec("tensorflow") is not None):
-            _import_tensorflow_quietly()  # (without it, the CLI names the extra it needs)
-
-
-def _keras3_without_tf():
-    """Whether this command line runs a task on the Keras 3 front end on a backend other
-    than TensorFlow: it never imports TensorFlow, which is then not imported up front."""
-    keras3 = any(a.partition("=")[0].split(".")[-1] == "front_end" and a.endswith("=keras3")
-                 for a in sys.argv[1:])
-    return keras3 and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow"
 
 
 _selected = False  # whether select_keras2 set the variable (rather than the user)
@@ -125,6 +115,16 @@ def ensure_keras2(name=None):
     refusal = tf_keras_refusal(name)
     if refusal:
         raise ImportError(refusal)
+    quiet_tensorflow_for_cli()
+
+
+def quiet_tensorflow_for_cli():
+    """In one of our command lines (not `--debug`), import TensorFlow quietly where it is
+    first needed: not up front, so that `--help`, a refusal, a finished run's report,
+    `plot` and a Keras 3 run on JAX or PyTorch never pay its 3 CPU-seconds."""
+    if ("tensorflow" not in sys.modules and started_as_cli() and "--debug" not in sys.argv
+            and importlib.util.find_spec("tensorflow") is not None):
+        _import_tensorflow_quietly()
 
 
 def _tensorflow_minor():
@@ -141,6 +141,19 @@ def tensorflow_uses_keras2(tf_module):
     TF_USE_LEGACY_KERAS once, at its import). TensorFlow's private flag: here, not in
     tf_internals, which is a tf-keras module (tests/test_tf_internals.py checks it)."""
     return bool(getattr(tf_module, "_tf_uses_legacy_keras", False))
+
+
+def keras3_backend():
+    """The backend Keras 3 will load, as it chooses it: KERAS_BACKEND, else the
+    keras.json under KERAS_HOME (default ~/.keras), else TensorFlow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def started_as_cli():

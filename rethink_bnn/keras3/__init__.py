@@ -27,9 +27,11 @@ backend) nor Larq.
 
 import importlib.metadata
 
-from rethink_bnn._keras2 import unselect_keras2
+from rethink_bnn._keras2 import keras3_backend, quiet_tensorflow_for_cli, unselect_keras2
 
 unselect_keras2()  # before Keras 3 imports its backend: TensorFlow's tf.keras is Keras 3 here
+if keras3_backend() == "tensorflow":
+    quiet_tensorflow_for_cli()  # Keras would import it with its C++ start-up messages
 
 try:
     _KERAS = importlib.metadata.version("keras")

@@ -5,6 +5,7 @@ augmented on the device, Bop and Adam) and reports a throughput per variant, and
 
 import importlib.util
 import json
+import statistics
 
 import keras
 import pytest
@@ -32,6 +33,38 @@ def test_the_throughput_bench_trains_each_variant_at_a_tiny_size(tmp_path):
     for variant in report["variants"].values():
         assert all(rate > 0 for rate in variant["images_per_s"].values())
     assert keras.mixed_precision.dtype_policy().name == "float32"  # left as it was
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="its workers run JAX: checked once, where Keras 3 runs on JAX")
+def test_throughput_times_the_front_ends_in_turns_in_one_run(tmp_path):
+    """`bench/throughput.py`: a worker process per front end, asked in turns; a front end
+    not installed here is left out and said so (tf-keras, in CI's Keras 3 environment)."""
+    import subprocess
+    import sys
+
+    from tests.keras3.conftest import TF_KERAS
+
+    out = tmp_path / "throughput.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "throughput.py"), "--front-ends", "tf_keras",
+         "keras3-jax", "--network", "binary_mlp", "--batch-sizes", "4", "--steps", "32",
+         "--rounds", "2", "--variants", "cpu", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["front_ends"] == (["tf_keras"] if TF_KERAS else []) + ["keras3-jax"]
+    if not TF_KERAS:
+        assert "tf_keras: not installed here" in result.stdout
+    measured = report["batch_sizes"]["4"]
+    assert measured["workers"]["keras3-jax"]["data_on_device"] is True
+    jax_runs = {k: v for k, v in measured["seconds_by_round"].items() if "keras3-jax" in k}
+    assert set(jax_runs) == {"keras3-jax: ours", "keras3-jax: ours + logging"}
+    assert all(len(times) == 2 and min(times) > 0 for times in jax_runs.values())
+    on, off = jax_runs["keras3-jax: ours + logging"], jax_runs["keras3-jax: ours"]
+    assert measured["ratios"]["keras3-jax: logging on / off"] == pytest.approx(
+        statistics.median(a / b for a, b in zip(on, off)))  # paired, round by round
 
 
 @pytest.mark.slow

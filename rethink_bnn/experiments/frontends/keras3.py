@@ -6,13 +6,13 @@ inside the compiled step), and numpy checkpoints (`runs.array_checkpoints`).
 The order of the training examples is a function of the seed and the pass over the
 data: pass k is `numpy.random.default_rng([seed, k]).permutation(n)`, and the batches run
 through the passes back to back (every batch full, as the tf-keras stream's), so a
-resumed run sees the same batches; the augmentation's random stream is a model
-variable, saved in every checkpoint. Resumed on CPU, a run is bit-identical to one that
+resumed run sees the same batches (`keras3_data`; on JAX the training set stays on the
+device when it fits); the augmentation's random stream is a model variable, saved in
+every checkpoint. Resumed on CPU, a run is bit-identical to one that
 was never stopped.
 """
 
 import contextlib
-import itertools
 import os
 
 import numpy as np
@@ -32,6 +32,7 @@ from rethink_bnn.experiments.frontends.keras3_callbacks import (  # noqa: E402
     StopWhenNoFlips,
     StopWhenTerminated,
 )
+from rethink_bnn.experiments.frontends.keras3_data import batches, gatherer  # noqa: E402
 from rethink_bnn.experiments.runs import array_checkpoints  # noqa: E402
 from rethink_bnn.experiments.runs.folder import DamagedRunFolder  # noqa: E402
 from rethink_bnn.experiments.training.checks import require  # noqa: E402
@@ -46,20 +47,6 @@ __all__ = ["FrontEnd", "batches"]
 PRECISIONS = ("float32", "mixed_bfloat16")
 BACKENDS = ("jax", "tensorflow", "torch")
 DISTRIBUTIONS = ("auto", "default")
-
-
-def batches(images, labels, batch_size, seed, start=0):
-    """Endless full batches from passes over the examples back to back, pass k in the
-    order `default_rng([seed, k]).permutation(n)`, from example `start` of that stream."""
-    n = len(labels)
-    pass_index, offset = divmod(start, n)
-    pending = np.empty(0, np.int64)
-    for k in itertools.count(pass_index):
-        order = np.random.default_rng([seed, k]).permutation(n)
-        pending = np.concatenate([pending, order[offset:] if k == pass_index else order])
-        while len(pending) >= batch_size:
-            chosen, pending = pending[:batch_size], pending[batch_size:]
-            yield images[chosen], labels[chosen]
 
 
 def evaluate_split_evenly(model, images, labels, task, replicas):
@@ -354,8 +341,9 @@ class FrontEnd:
         images, labels = session.train
         start = initial * session.steps_per_epoch * task.batch_size
         validation = session.validation
+        gather = gatherer(images, labels, keras.backend.backend())
         return session.model.fit(
-            batches(images, labels, task.batch_size, task.seed, start),
+            batches(images, labels, task.batch_size, task.seed, start, gather),
             epochs=initial if task.stopped_without_flips(session.state) else task.epochs,
             initial_epoch=initial,
             steps_per_epoch=session.steps_per_epoch,

@@ -1,0 +1,63 @@
+"""The Keras 3 front end's training batches (`frontends.keras3_data`): the order is a
+function of the seed and the pass, a resume at any example continues the same stream,
+and on JAX the batches gathered from the copy kept on the device are the host's."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("zookeeper") is None,
+                                reason="the tasks need zookeeper (./setup.sh keras3 installs it)")
+
+
+def _arrays(n=10):
+    images = np.arange(n * 4, dtype=np.uint8).reshape(n, 2, 2, 1)
+    return images, np.arange(n) % 3
+
+
+def _take(stream, count):
+    return [next(stream) for _ in range(count)]
+
+
+def test_passes_run_back_to_back_in_the_seeds_order_and_resume_anywhere():
+    from rethink_bnn.experiments.frontends.keras3_data import batches
+
+    images, labels = _arrays()
+    got = _take(batches(images, labels, 4, seed=7), 5)  # 20 examples: two passes exactly
+    order = np.concatenate([np.random.default_rng([7, k]).permutation(10) for k in (0, 1)])
+    assert np.array_equal(np.concatenate([b[1] for b in got]), labels[order])
+    assert np.array_equal(np.concatenate([b[0] for b in got]), images[order])
+    for start in (4, 8, 12):  # mid-pass, across a pass's end, in the second pass
+        resumed = _take(batches(images, labels, 4, seed=7, start=start), 2)
+        for (x, y), (x0, y0) in zip(resumed, got[start // 4:]):
+            assert np.array_equal(x, x0) and np.array_equal(y, y0)
+
+
+def test_a_set_is_kept_on_the_device_only_within_its_share_of_the_free_memory():
+    from rethink_bnn.experiments.frontends.keras3_data import DEVICE_SHARE, fits_on_device
+
+    gpu = {"bytes_limit": 80 * 2**30, "bytes_in_use": 16 * 2**30}
+    free = 64 * 2**30
+    assert fits_on_device(int(DEVICE_SHARE * free), gpu)
+    assert not fits_on_device(int(DEVICE_SHARE * free) + 1, gpu)
+    assert fits_on_device(10**12, None) and fits_on_device(10**12, {})  # a CPU: the host's
+
+
+def test_on_jax_the_batches_come_from_the_device_and_equal_the_hosts():
+    import keras
+
+    from rethink_bnn.experiments.frontends.keras3_data import batches, gatherer
+
+    images, labels = _arrays()
+    if keras.backend.backend() != "jax":
+        assert gatherer(images, labels, keras.backend.backend()) is None  # numpy, as Keras feeds
+        pytest.skip("the device copy is JAX's (this process runs another backend)")
+    import jax
+
+    gather = gatherer(images, labels, "jax")
+    on_device = _take(batches(images, labels, 4, seed=3, gather=gather), 4)
+    on_host = _take(batches(images, labels, 4, seed=3), 4)
+    for (x, y), (x0, y0) in zip(on_device, on_host):
+        assert isinstance(x, jax.Array) and x.dtype == np.uint8
+        assert np.array_equal(np.asarray(x), x0) and np.array_equal(np.asarray(y), y0)
