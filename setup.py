@@ -98,6 +98,8 @@ setup(
             "pytest>=8", "pytest-xdist>=3.5", "dill", "nbclient", "nbformat", "ipykernel",
             "setuptools", "wheel", "keras>=3.15", "jax>=0.5",
         ],
+        # the documentation site (mkdocs.yml): `mkdocs build --strict`, which the tests run
+        "docs": ["mkdocs>=1.6,<2", "mkdocstrings>=1.0,<2", "mkdocstrings-python>=2.0,<3"],
         # the Keras 3 front end's tests alone (./setup.sh keras3: no TensorFlow)
         "test-keras3": ["pytest>=8", "pytest-xdist>=3.5"],
         "tf": CORE,

@@ -47,7 +47,7 @@ install_beside() {
 case "${1:-}" in
   "")
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    pip_install .venv -c requirements.lock -e ".[experiments,test,torch]" "torch==2.13.0+cpu"
+    pip_install .venv -c requirements.lock -e ".[experiments,test,torch,docs]" "torch==2.13.0+cpu"
     ;;
   core)
     install_beside requirements-core.lock .venv-core ".[tf,test]"

@@ -46,13 +46,14 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from report import write_result  # noqa: E402
+from table import INFERENCE_VARIANTS as VARIANTS  # noqa: E402
+from table import inference_table as table  # noqa: E402
 
 from rethink_bnn.export import flatbuffer, for_lce, lce  # noqa: E402
 from rethink_bnn.models import binarynet, mnist_net  # noqa: E402
 
 NETWORKS = {"BinaryNet (CIFAR-10 shape)": (binarynet, (32, 32, 3)),
             "MNIST net (report)": (mnist_net, (28, 28, 1))}
-VARIANTS = ("lce", "lce indirect", "lce indirect + xnnpack", "float tflite", "keras")
 WARMUP = 10
 
 
@@ -157,32 +158,6 @@ def _cpu():
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def table(result):
-    lines = [f"Single image, one thread, median of {result['images']} images; "
-             f"{result['machine']['cpu']} ({result['machine']['arch']}).", "",
-             "| network | variant | median ms | p10–p90 ms | size (bytes) |",
-             "|---|---|---|---|---|"]
-    for name, data in result["networks"].items():
-        for variant in VARIANTS:
-            size = data["bytes"]["keras float32 weights" if variant == "keras" else
-                                 "float tflite" if variant == "float tflite" else "lce"]
-            p10, p90 = data["p10_p90_ms"][variant]
-            lines.append(f"| {name} | {variant} | {data['median_ms'][variant]:.2f} | "
-                         f"{p10:.2f}–{p90:.2f} | {size:,} |")
-    lines += ["", "| network | latency LCE / float TFLite | LCE indirect / float TFLite "
-              "| LCE indirect + XNNPACK / float TFLite | size LCE / float TFLite | "
-              "top-1 agreement LCE–Keras | LCE–float TFLite |", "|---|---|---|---|---|---|---|"]
-    for name, data in result["networks"].items():
-        r = data["ratios"]
-        lines.append(f"| {name} | {r['latency lce / float tflite']:.2f} | "
-                     f"{r['latency lce indirect / float tflite']:.2f} | "
-                     f"{r['latency lce indirect + xnnpack / float tflite']:.2f} | "
-                     f"{r['size lce / float tflite']:.3f} | "
-                     f"{data['top1_agreement_with_keras']['lce']:.3f} | "
-                     f"{data['lce_vs_float_tflite']['top1_agreement']:.3f} |")
-    return "\n".join(lines)
 
 
 def main():

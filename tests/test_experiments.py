@@ -138,7 +138,7 @@ def _sweep(argv):
 
 
 def _documented_sweep_lines():
-    """Every bop_sweep command line in README.md, experiments/*.md and the docstrings of
+    """Every bop_sweep command line in README.md, docs/*.md, experiments/*.md and the docstrings of
     the CLI and the sweep: in code blocks (a backslash continues a line), in inline code,
     and the bare `point=...` of the README's table."""
     import shlex
@@ -149,7 +149,8 @@ def _documented_sweep_lines():
 
     root = Path(__file__).parents[1]
     docs = {str(p.relative_to(root)): p.read_text()
-            for p in [root / "README.md", *sorted((root / "experiments").glob("*.md"))]}
+            for p in [root / "README.md", *sorted((root / "docs").glob("*.md")),
+                      *sorted((root / "experiments").glob("*.md"))]}
     # a docstring's command lines stand alone, indented
     docs.update({name: re.sub(r"\n +(python -m rethink_bnn\.train [^\n]*)",
                               r"\n```\n\1\n```", doc)

@@ -50,7 +50,7 @@ RELOAD = textwrap.dedent(
             model.save(f"{folder}/{key.replace('/', '_')}.h5")
             model = tf.keras.models.load_model(f"{folder}/{key.replace('/', '_')}.h5")
         opt = model.optimizer
-        if fmt.endswith("+checkpoint"):  # the README's recipe
+        if fmt.endswith("+checkpoint"):  # the saving guide's recipe (docs/saving.md)
             tf.train.Checkpoint(optimizer=opt).restore(
                 f"{folder}/{name}/variables/variables").expect_partial()
         before = [v.numpy() for v in model.trainable_variables]
@@ -194,16 +194,16 @@ def test_only_a_savedmodel_reload_that_lost_the_optimizer_state_warns_once(
         [message] = result["state_warnings"]  # once, though three optimizers were reloaded
         assert message.startswith(f"CaseOptimizer was saved at step {STEPS} but trains from "
                                   "step 0") and "tf.train.Checkpoint(optimizer=" in message
-    else:  # restored by the format itself, or by the README's recipe
+    else:  # restored by the format itself, or by the saving guide's recipe
         assert result["state_warnings"] == []
 
 
-def test_the_readme_restore_recipe_exits_cleanly(reloaded):
+def test_the_saving_guides_restore_recipe_exits_cleanly(reloaded):
     # The recipe's restore status is partial by design (the model's own values stay
     # unread): without expect_partial() it printed an ignored TypeError at exit.
     stderr = reloaded[OPTIMIZERS[0]][0][RESTORED]["stderr"]
     assert "Exception ignored" not in stderr and "TypeError" not in stderr
     assert "could not be found in the restored object" not in stderr
-    readme = (REPO / "README.md").read_text()
+    guide = (REPO / "docs" / "saving.md").read_text()
     assert ("tf.train.Checkpoint(optimizer=model.optimizer).restore("
-            '"m/variables/variables").expect_partial()') in readme
+            '"m/variables/variables").expect_partial()') in guide

@@ -1,6 +1,6 @@
 """scikit-learn's bundled 8x8 digits as arrays: real data that needs no network.
 
-Part of the library (no experiments extra): the README's usage example trains on it.
+Part of the library (no experiments extra): the README's tf-keras example trains on it.
 """
 
 import gzip

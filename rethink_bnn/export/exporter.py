@@ -28,6 +28,7 @@ __all__ = ["default_output", "export_run", "report_path", "summary_lines"]
 
 
 def default_output(run_dir):
+    """Where `export_run` writes a run's flatbuffer by default: RUN_DIR/export/model.tflite."""
     return Path(run_dir) / EXPORT_FOLDER / "model.tflite"
 
 

@@ -19,6 +19,8 @@ from rethink_bnn.keras3.layers import QuantConv2D, QuantDense
 __all__ = ["WEIGHT_KINDS", "WeightClip", "binary_mlp", "binarynet", "mnist_net"]
 
 WEIGHT_KINDS = ("bop", "latent")
+"""How a network's binary kernels are held: "bop", ±1 values that Bop flips; "latent",
+real latent weights binarized by ste_sign and clipped to [-1, 1] (`WeightClip`)."""
 
 
 @keras.saving.register_keras_serializable(package="rethink_bnn.keras3")

@@ -36,7 +36,8 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
 
     Args:
         binary_optimizer: a `rethink_bnn.keras3.BinaryOptimizer` (Bop, ...).
-        default_optimizer, optimizer_map: as in `keras.optimizers.OptimizerMap`.
+        default_optimizer: as in `keras.optimizers.OptimizerMap`: every other variable.
+        optimizer_map: as in `keras.optimizers.OptimizerMap`.
         binary_variables: [(path, shape)] of variables to send to the binary optimizer
             (and mark) besides the marked ones; a path matches a variable whose path
             ends with it, or the end of which it is (a reloaded model's paths lose

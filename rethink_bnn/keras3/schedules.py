@@ -11,7 +11,16 @@ __all__ = ["Linear"]
 
 @keras.saving.register_keras_serializable(package="rethink_bnn")
 class Linear(LinearRamp, keras.optimizers.schedules.LearningRateSchedule):
-    __doc__ = LinearRamp.__doc__
+    """A Keras 3 learning-rate schedule from `start` at step 0 linearly to `end` at step
+    `steps`, then `end`, up or down, with both ends exact in float32 (Keras'
+    PolynomialDecay starts a ramp from 1e-7 at 9.97e-8): `core.schedules.LinearRamp`.
+    For any hyperparameter of our binary optimizers, or a learning rate.
+
+    Example:
+        `Linear(1e-7, 1e-2, steps=500 * 1000)`: up from 1e-7 to 1e-2 over 500 epochs of
+        1,000 steps, as the second-order Bop's CIFAR-10 recipe ramps σ
+        (Suarez-Ramirez et al., 2021).
+    """
 
     def __call__(self, step):
         p = ops.minimum(ops.divide(ops.cast(step, "float32"), float(self.steps)), 1.0)

@@ -44,6 +44,8 @@ IMAGENET_NETWORKS = _ZooFactories({
     "xnornet": "larq_zoo.literature.xnornet.XNORNetFactory",
     "birealnet": "larq_zoo.literature.birealnet.BiRealNetFactory",
 })
+"""The sec 5.3 networks by name, each larq-zoo's factory (imported when first used):
+Binary AlexNet, XNOR-Net and Bi-Real Net (`imagenet_network` builds them)."""
 
 
 def imagenet_network(name, input_shape=(224, 224, 3), num_classes=1000, weight_kind="bop",

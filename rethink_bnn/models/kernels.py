@@ -7,6 +7,9 @@ import larq as lq
 from rethink_bnn.initializers import BinaryHeNormal
 
 WEIGHT_KINDS = ("bop", "latent", "latent_unclipped")
+"""How a network's binary kernels are held: "bop", ±1 values that Bop flips (no latent
+weights, the paper's); "latent", real latent weights binarized by ste_sign and clipped to
+[-1, 1] (the baseline); "latent_unclipped", the same without the clipping."""
 
 
 def binary_kernel(weight_kind, seed=None, initializer=None):

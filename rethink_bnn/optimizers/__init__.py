@@ -4,8 +4,6 @@ from rethink_bnn._keras2 import ensure_keras2
 
 ensure_keras2(__name__)  # before TensorFlow, tf-keras or Larq: one line if they cannot load
 
-import sys as _sys
-
 from rethink_bnn.optimizers.binary import BinaryOptimizer
 from rethink_bnn.optimizers.bop import Bop, bop_update
 from rethink_bnn.optimizers.bop2ndorder import Bop2ndOrder, bop2ndorder_update
@@ -20,6 +18,7 @@ from rethink_bnn.optimizers.walk import (
     wrappers,
 )
 
-# Everything imported above (a new optimizer: one import line).
-__all__ = sorted(name for name, value in globals().items()
-                 if not name.startswith("_") and not isinstance(value, type(_sys)))
+# Spelled out, so that the docs read it without importing TensorFlow.
+__all__ = ["BinaryOptimizer", "Bop", "Bop2ndOrder", "CEMA", "CaseOptimizer", "SkipNonFinite",
+           "binary_optimizers", "bop2ndorder_update", "bop_update", "cema_update",
+           "is_binary_variable", "leaf_optimizers", "skipping_wrappers", "wrappers"]

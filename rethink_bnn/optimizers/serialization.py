@@ -120,5 +120,5 @@ def warn_if_state_lost(optimizer):
             "with fresh averages: a SavedModel folder reloads without optimizer state. "
             "Restore it right after loading with tf.train.Checkpoint(optimizer="
             "model.optimizer).restore('FOLDER/variables/variables').expect_partial() "
-            "(README, 'Saving'), or save as .keras or .h5.",
+            "(the docs' 'Saving and resuming'), or save as .keras or .h5.",
             OptimizerStateNotRestored, stacklevel=3)

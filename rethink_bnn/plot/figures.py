@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 FORMATS = ("png", "svg", "pdf")
+"""The file formats `save` writes, chosen by the file name's suffix."""
 SWEEP_FIGURE, TRAINING_FIGURE = "sec 5.1 figure", "sec 5.2 figure"
 APPROXIMATION_FIGURE, ARBITRARY_LR_FIGURE = "approximation table", "arbitrary-lr figure"
 PI_LABEL = r"$\pi_t = \ln(\mathrm{flips}_t / n + 10^{-9})$"

@@ -1,0 +1,124 @@
+"""The documentation: a README within 12 KB; the site (mkdocs.yml) builds offline with
+warnings as errors; its API reference has an entry for every public name of
+`rethink_bnn` and `rethink_bnn.keras3`; its benchmark tables come from bench/results/ and
+its task reference from the fields' declarations; and each Python example of the guides
+is one the tests run (the README's, `tests/test_readme.py` and
+`tests/keras3/test_scenario.py`)."""
+
+import importlib
+import importlib.util
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+DOCS = ROOT / "docs"
+pytestmark = pytest.mark.experiments  # the task reference reads the tasks (zookeeper)
+needs_mkdocs = pytest.mark.skipif(importlib.util.find_spec("mkdocstrings") is None,
+                                  reason="the docs extra is not installed (./setup.sh has it)")
+# The modules whose public names (`__all__`) the API reference covers.
+PUBLIC = ("rethink_bnn", "rethink_bnn.optimizers", "rethink_bnn.optimizers.schedules",
+          "rethink_bnn.callbacks", "rethink_bnn.initializers", "rethink_bnn.models",
+          "rethink_bnn.data", "rethink_bnn.plot", "rethink_bnn.export", "rethink_bnn.keras3",
+          "rethink_bnn.keras3.augmentation", "rethink_bnn.keras3.initializers",
+          "rethink_bnn.keras3.networks", "rethink_bnn.keras3.quantizers",
+          "rethink_bnn.keras3.schedules")
+
+
+def test_the_readme_is_at_most_12_kb_and_links_only_to_files_that_exist():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 12 * 1024
+    links = re.findall(r"\]\((?!https?:)([^)#]+)", text)
+    assert links and all((ROOT / link).exists() for link in links), links
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site, built as CI builds it: `mkdocs build --strict`, offline."""
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={"KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+                                 "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
+                                 "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def _inventory(site):
+    """The names in the site's objects.inv (mkdocstrings' index of what it documented)."""
+    data = (site / "objects.inv").read_bytes()
+    body = zlib.decompress(data.split(b"\n", 4)[4]).decode()
+    return {line.split()[0] for line in body.splitlines()}
+
+
+@needs_mkdocs
+@pytest.mark.slow
+def test_every_public_name_has_an_entry_in_the_api_reference(site):
+    documented = _inventory(site)
+    missing = []
+    for name in PUBLIC:
+        module = importlib.import_module(name)
+        for public in module.__all__:
+            if name == "rethink_bnn":  # the tf-keras names, documented where they live
+                value = getattr(module, public)
+                entry = (value.__name__ if isinstance(value, type(module))
+                         else f"{value.__module__.rsplit('.', 1)[0]}.{public}")
+                found = entry in documented or any(
+                    f"rethink_bnn.{home}.{public}" in documented
+                    for home in ("optimizers", "callbacks", "initializers"))
+            else:
+                found = f"{name}.{public}" in documented
+            if not found:
+                missing.append(f"{name}.{public}")
+    assert not missing, missing
+
+
+class _Read(dict):
+    """The results, recording which a table reads."""
+
+    def __init__(self, results):
+        super().__init__(results)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@needs_mkdocs
+@pytest.mark.slow
+def test_the_generated_parts_come_from_their_sources(site):
+    spec = importlib.util.spec_from_file_location("bench_table", ROOT / "bench" / "table.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    source = (DOCS / "benchmarks.md").read_text()
+    assert not re.search(r"^\|", source, re.M)  # no table typed by hand
+    assert sorted(re.findall(r"<!-- table: (\w+) -->", source)) == sorted(tables.RENDERERS)
+    results = _Read(tables.results_in(ROOT / "bench" / "results"))
+    for render in tables.RENDERERS.values():
+        render(results)
+    assert results.read == set(results), "results no table shows"
+    page = (site / "benchmarks" / "index.html").read_text()
+    assert f"{results['bop_update']['update_ms']['ours']:.2f}" in page
+    from rethink_bnn.experiments.cli.task_help import defaults, describe_task
+    from rethink_bnn.experiments.tasks import TASKS
+
+    tasks = (site / "tasks" / "index.html").read_text()
+    help_text = describe_task(TASKS["demo"], defaults(TASKS["demo"]))
+    fields = help_text.split("fields (key=default: meaning):\n")[1].splitlines()
+    for line in fields[:10]:  # the fields, as --help prints them
+        assert line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in tasks
+
+
+def test_each_guides_python_example_is_one_the_tests_run():
+    readme = (ROOT / "README.md").read_text()
+    run = set(re.findall(r"```python\n(.*?)```", readme, re.S))
+    assert len(run) == 2  # tests/test_readme.py, tests/keras3/test_scenario.py
+    for page in sorted(DOCS.glob("*.md")):
+        for example in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
+            assert example in run, f"{page.name}: an example no test runs"
