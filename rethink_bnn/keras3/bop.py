@@ -24,7 +24,22 @@ class Bop(BinaryOptimizer):
     its gradient is at least τ and has the weight's sign (`bop_rule`). No latent
     weights; one float of state per binary weight. γ is Keras' learning rate, so
     learning-rate schedules and callbacks act on it. Route binary kernels to it with
-    `keras.optimizers.MultiOptimizer(rethink_bnn.keras3.BinaryOptimizerMap(Bop(), Adam()))`."""
+    `keras.optimizers.MultiOptimizer(rethink_bnn.keras3.BinaryOptimizerMap(Bop(), Adam()))`.
+
+    One step by hand: with γ = 1 the average is the gradient, and a weight flips where
+    the average has the weight's sign and reaches τ (Helwegen et al., NeurIPS 2019,
+    Algorithm 1):
+
+    >>> import keras
+    >>> from rethink_bnn.keras3 import Bop
+    >>> w = keras.Variable([1.0, -1.0, 1.0])
+    >>> bop = Bop(threshold=0.5, gamma=1.0)
+    >>> _ = bop.apply_gradients([(keras.ops.convert_to_tensor([1.0, 1.0, -1.0]), w)])
+    >>> keras.ops.convert_to_numpy(w).tolist()
+    [-1.0, -1.0, 1.0]
+    >>> keras.ops.convert_to_numpy(bop.flip_counts).tolist()
+    [1]
+    """
 
     RULE = rules.BOP
 
