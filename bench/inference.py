@@ -167,10 +167,10 @@ def main():
     parser.add_argument("--table", action="store_true", help="print the table of --out")
     args = parser.parse_args()
     if args.table:
-        print(table(json.loads(Path(args.out).read_text())))
+        print("\n".join(table(json.loads(Path(args.out).read_text()))))
         return
     if args.images < 200:
-        print(f"note: {args.images} images; the figures in benchmarks.md use >= 200",
+        print(f"note: {args.images} images; the figures in docs/benchmarks.md use >= 200",
               file=sys.stderr)
     import larq_compute_engine
 
@@ -186,7 +186,7 @@ def main():
         print(f"{name} ...", flush=True)
         result["networks"][name] = measure(build, shape, args.images)
     write_result(result, args.out)
-    print(table(result))
+    print("\n".join(table(result)))
 
 
 if __name__ == "__main__":

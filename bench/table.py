@@ -134,6 +134,8 @@ def keras3_update_table(results):
     """`keras3_update.py`, one run per backend: ms (/ SGD with momentum; / the
     memory-traffic limit) per optimizer, and the copy bandwidth measured beside it."""
     runs = [(label, results[name]) for label, name in KERAS3_UPDATE_RUNS if name in results]
+    if not runs:
+        return ["*Not run yet: `bench/results/keras3_update_*.json`.*", ""]
     lines = ["| | " + " | ".join(label for label, _ in runs) + " |",
              "|---|" + "---|" * len(runs)]
     for optimizer in runs[0][1]["median_ms"]:
@@ -220,7 +222,11 @@ def logging_overhead_table(results):
 
 
 def _one(name, render):
-    return lambda results: render(results[name])
+    def table(results):
+        if name not in results:
+            return [f"*Not run yet: `bench/results/{name}.json`.*", ""]
+        return render(results[name])
+    return table
 
 
 # <!-- table: NAME --> in docs/benchmarks.md -> the lines that replace it, from the

@@ -21,6 +21,7 @@ and said so; `--network binary_mlp` is the tiny size the tests run.
 """
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -34,9 +35,10 @@ from report import write_result  # noqa: E402
 
 # front end -> (the module whose `prepare` builds its variants, KERAS_BACKEND, needs)
 FRONT_ENDS = {
-    "tf_keras": ("throughput_tf_keras", None, ("tensorflow", "tf_keras", "larq")),
-    "keras3-jax": ("keras3_throughput", "jax", ("keras", "jax")),
-    "keras3-tensorflow": ("keras3_throughput", "tensorflow", ("keras", "tensorflow")),
+    "tf_keras": ("throughput_tf_keras", None, ("tensorflow", "tf_keras", "larq", "zookeeper")),
+    "keras3-jax": ("keras3_throughput", "jax", ("keras", "jax", "zookeeper")),
+    "keras3-tensorflow": ("keras3_throughput", "tensorflow", ("keras", "tensorflow",
+                                                             "zookeeper")),
 }
 TARGETS = {"tf_keras: logging on / off": 1.02}
 # ratio name -> (variant, variant), where both ran
@@ -77,6 +79,9 @@ class Worker:
         backend = FRONT_ENDS[front_end][1]
         env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # the workers share the device: none takes its whole memory up front
+        env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if backend:
             env["KERAS_BACKEND"] = backend
         self.process = subprocess.Popen(
@@ -95,13 +100,22 @@ class Worker:
         return line
 
     def seconds(self, name):
-        self.process.stdin.write(name + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(name + "\n")
+            self.process.stdin.flush()
+        except OSError:  # it died since its last answer
+            raise SystemExit(f"error: {self.front_end} stopped before timing {name} (exit "
+                             f"status {self.process.wait()}; its messages are above)")
         return json.loads(self._answer(f"{self.front_end} stopped timing {name}"))
 
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+    def close(self, grace=60):
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def measure_batch(front_ends, args, batch_size):
@@ -192,6 +206,11 @@ def main(argv=None):
         "targets": TARGETS,
         "batch_sizes": {str(b): measure_batch(front_ends, args, b) for b in args.batch_sizes},
     }
+    for batch_size, measured in result["batch_sizes"].items():
+        devices = {str(info.get("device")) for info in measured["workers"].values()}
+        if len(devices) > 1:  # e.g. a JAX without its CUDA plugin beside a GPU TensorFlow
+            print(f"note: batch {batch_size}: the front ends ran on different devices "
+                  f"({', '.join(sorted(devices))}); their cross ratios compare devices")
     report(result, args.steps, args.rounds)
     write_result(result, args.out)
     return 0

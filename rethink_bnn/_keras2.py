@@ -120,8 +120,10 @@ def ensure_keras2(name=None):
 
 def quiet_tensorflow_for_cli():
     """In one of our command lines (not `--debug`), import TensorFlow quietly where it is
-    first needed: not up front, so that `--help`, a refusal, a finished run's report,
-    `plot` and a Keras 3 run on JAX or PyTorch never pay its 3 CPU-seconds."""
+    first needed: not up front, so that `--help`, a usage error (an unknown task or
+    key), `plot` of training runs and a Keras 3 run on JAX or PyTorch never pay its 3
+    CPU-seconds. (A tf-keras task loads it before it checks its fields: the check needs
+    the replicas.)"""
     if ("tensorflow" not in sys.modules and started_as_cli() and "--debug" not in sys.argv
             and importlib.util.find_spec("tensorflow") is not None):
         _import_tensorflow_quietly()
@@ -148,7 +150,10 @@ def keras3_backend():
     keras.json under KERAS_HOME (default ~/.keras), else TensorFlow."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):  # as Keras does
+        base = "/tmp"
+    home = os.environ.get("KERAS_HOME", os.path.join(base, ".keras"))
     try:
         with open(os.path.join(home, "keras.json")) as f:
             return str(json.load(f).get("backend", "tensorflow"))

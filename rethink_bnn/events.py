@@ -27,11 +27,9 @@ def read_scalars(event_dir, tags):
     and a record cut short by a run still writing is skipped.
     """
     # one file per writing session, in the order the sessions began
-    read = (_scalars_in if sys.modules.get("tensorflow") is not None  # loaded (not blocked)
-            else _scalars_in_without_tensorflow)
-    columns = sorted((read(path, tags)
-                      for path in Path(event_dir).glob("events.out.tfevents.*")),
-                     key=lambda column: column[0])
+    paths = sorted(Path(event_dir).glob("events.out.tfevents.*"))
+    read = _scalars_in if _bulk_decoder(paths) else _scalars_in_without_tensorflow
+    columns = sorted((read(path, tags) for path in paths), key=lambda column: column[0])
     steps, names, values = (np.concatenate([c[i] for c in columns]) if columns
                             else np.zeros(0) for i in range(1, 4))
     found = {}
@@ -41,6 +39,30 @@ def read_scalars(event_dir, tags):
         kept = np.unique(tag_steps, return_index=True)[1]  # first from the end: the last
         found[tag] = (tag_steps[kept].astype(np.int64), tag_values[kept].astype(np.float64))
     return found
+
+
+# Event files at least this large are worth TensorFlow's import (3 CPU-seconds) where it
+# is installed but not loaded: about 200,000 events, which tensorboard's protos take
+# about a second more to decode than TensorFlow's bulk decoder.
+BULK_BYTES = 16 << 20
+
+
+def _bulk_decoder(paths):
+    """Whether to decode with TensorFlow: where it is loaded (not blocked), or installed
+    and the files hold BULK_BYTES or more (it is then imported, quietly in a command
+    line)."""
+    if sys.modules.get("tensorflow") is not None:
+        return True
+    if "tensorflow" in sys.modules or sum(p.stat().st_size for p in paths) < BULK_BYTES:
+        return False  # (blocked, or too little to pay for the import)
+    from rethink_bnn._keras2 import _installed, quiet_tensorflow_for_cli
+
+    if not _installed("tensorflow"):
+        return False
+    quiet_tensorflow_for_cli()
+    import tensorflow  # noqa: F401
+
+    return True
 
 
 # TensorProto dtypes a scalar summary may hold, and their bytes in tensor_content.

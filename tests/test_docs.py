@@ -122,3 +122,16 @@ def test_each_guides_python_example_is_one_the_tests_run():
     for page in sorted(DOCS.glob("*.md")):
         for example in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
             assert example in run, f"{page.name}: an example no test runs"
+
+
+def test_the_optimizers_all_lists_every_name_the_package_imports():
+    """`rethink_bnn.optimizers.__all__` is written out (the docs read it without
+    TensorFlow): a name imported there but not listed would vanish from the reference."""
+    import inspect
+
+    from rethink_bnn import optimizers
+
+    imported = {name for name, value in vars(optimizers).items()
+                if not name.startswith("_") and not inspect.ismodule(value)
+                and getattr(value, "__module__", "").startswith("rethink_bnn.optimizers.")}
+    assert imported == set(optimizers.__all__)

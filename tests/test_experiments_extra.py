@@ -73,3 +73,19 @@ def test_the_library_imports_and_trains_without_the_extra(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'rethink_bnn.plot needs the experiments extra' in result.stdout
     assert 'pip install "rethink_bnn[experiments]"' in result.stdout
+
+
+@pytest.mark.experiments
+@pytest.mark.parametrize("cli, args", [("train", ["--help"]), ("train", ["demo", "--help"]),
+                                       ("train", ["no_such_task"]), ("plot", ["--help"])])
+def test_what_never_trains_never_imports_tensorflow(tmp_path, cli, args):
+    """TensorFlow (3 CPU-seconds) is imported where a tf-keras module first needs it,
+    not when a command line starts."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", f"rethink_bnn.{cli}",
+                             *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode in (0, 2), result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "rethink_bnn" in imported and "tensorflow" not in imported

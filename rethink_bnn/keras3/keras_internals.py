@@ -5,13 +5,46 @@ TensorFlow's (on its backend only), which Keras' own LossScaleOptimizer uses too
 whether a `tf.distribute` strategy updates through a merge call, for `SkipNonFinite`."""
 
 __all__ = ["CHECKED_ON", "NAMES", "add_model_metric", "call_count", "missing",
-           "strategy_needs_merge_call", "variable_index"]
+           "set_random_seed", "strategy_needs_merge_call", "variable_index"]
+
+import random
+import sys
 
 # (class, attribute) of every private name below, for `missing()`.
 NAMES = (("keras.optimizers.Optimizer", "_iterations"),
          ("keras.optimizers.Optimizer", "_get_variable_index"),
          ("keras.Model", "_metrics"))
+# (module, attribute) of Keras' seed state, which `set_random_seed` sets as Keras does.
+SEED_NAMES = (("keras.src.utils.rng_utils", "GLOBAL_RANDOM_SEED"),
+              ("keras.src.random.seed_generator", "GLOBAL_SEED_GENERATOR"),
+              ("keras.src.backend.common.global_state", "set_global_attribute"))
 CHECKED_ON = "keras 3.15.1"
+
+
+def set_random_seed(seed):
+    """`keras.utils.set_random_seed(seed)`, but for its TensorFlow part where TensorFlow
+    is neither the backend nor loaded: Keras seeds TensorFlow whenever it is installed,
+    importing it (3 CPU-seconds and its start-up messages) into a JAX or PyTorch run
+    that never uses it. The rest is Keras' own: its global seed, a fresh global
+    SeedGenerator, Python's and numpy's seeds, and PyTorch's on its backend."""
+    import importlib
+
+    import keras
+    import numpy as np
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    rng_utils, seed_generator, global_state = (importlib.import_module(module)
+                                               for module, _ in SEED_NAMES)
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def call_count(optimizer):
@@ -48,11 +81,20 @@ def strategy_needs_merge_call():
 def missing():
     """The names above that the installed Keras (checked on an SGD) and, on the
     TensorFlow backend, TensorFlow no longer have."""
+    import importlib
+
     import keras
 
     probes = {"keras.optimizers.Optimizer": keras.optimizers.SGD(),
               "keras.Model": keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])}
     gone = [f"{owner}.{name}" for owner, name in NAMES if not hasattr(probes[owner], name)]
+    for module, name in SEED_NAMES:
+        try:
+            found = hasattr(importlib.import_module(module), name)
+        except ImportError:
+            found = False
+        if not found:
+            gone.append(f"{module}.{name}")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

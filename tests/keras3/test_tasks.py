@@ -32,13 +32,20 @@ without_tensorflow = pytest.mark.skipif(
     TENSORFLOW, reason="eight task processes (~90 CPU-s) about running without TensorFlow: "
                        "CI runs them in the Keras 3 environment (./setup.sh keras3)")
 
-# Runs the command line with the tf-keras front end's libraries unimportable and, for a
+# Runs the command line with the tf-keras front end's libraries unimportable (an attempt
+# to import one fails the test: where they are installed, it would load them) and, for a
 # test, SIGKILL at a chosen moment (KILL_AT): "batch:E,B" after batch B of epoch E
 # (0-based), "checkpoint:N" once checkpoint N's file is written, before its rename.
 LAUNCH = """
-import os, runpy, signal, sys
-for name in ("tensorflow", "tf_keras", "larq", "larq_zoo", "tensorflow_datasets"):
-    sys.modules[name] = None
+import atexit, importlib.abc, os, runpy, signal, sys
+HIDDEN, tried = ("tensorflow", "tf_keras", "larq", "larq_zoo", "tensorflow_datasets"), []
+class Hide(importlib.abc.MetaPathFinder):  # as if not installed; each attempt recorded
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in HIDDEN:
+            tried.append(name)
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Hide())
+atexit.register(lambda: tried and print("tried to import:", sorted(set(tried)), file=sys.stderr))
 kill = os.environ.get("KILL_AT")
 if kill:
     import keras
@@ -72,6 +79,8 @@ def train(*arguments, kill_at=None, expect=0):
     env = {"KILL_AT": kill_at} if kill_at else {}
     done = run_under("jax", "-c", LAUNCH, *arguments, **env)
     assert done.returncode == expect, done.stdout[-2000:] + done.stderr[-3000:]
+    # where TensorFlow is installed, an attempt would load it (and its 3 CPU-seconds)
+    assert "tried to import" not in done.stderr, done.stderr[-2000:]
     return done.stdout
 
 

@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 import rethink_bnn.keras3 as rk  # before keras: Keras 3 selected
+from rethink_bnn.keras3 import keras_internals  # noqa: E402
 import keras  # noqa: E402
 
 from rethink_bnn.experiments.config.zookeeper_internals import base_getattr  # noqa: E402
@@ -217,7 +218,7 @@ class FrontEnd:
     def seed(seed, deterministic):
         """Seeds; deterministic kernels: TensorFlow's and PyTorch's switches (JAX on a CPU
         is deterministic, on a GPU by XLA_FLAGS, which `check` asks for)."""
-        keras.utils.set_random_seed(seed)
+        keras_internals.set_random_seed(seed)  # (no TensorFlow import on JAX or PyTorch)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 

@@ -37,7 +37,7 @@ def gatherer(images, labels, backend):
         return None
     import jax
 
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]  # (this process's, under several processes)
     if not fits_on_device(images.nbytes + labels.nbytes, device.memory_stats()):
         return None
     kept = jax.device_put((images, labels), device)
