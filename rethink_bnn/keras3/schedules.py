@@ -11,18 +11,15 @@ __all__ = ["Linear"]
 
 @keras.saving.register_keras_serializable(package="rethink_bnn")
 class Linear(LinearRamp, keras.optimizers.schedules.LearningRateSchedule):
-    """A Keras 3 learning-rate schedule from `start` at step 0 linearly to `end` at step
-    `steps`, then `end`, up or down, with both ends exact in float32 (Keras'
-    PolynomialDecay starts a ramp from 1e-7 at 9.97e-8): `core.schedules.LinearRamp`.
-    For any hyperparameter of our binary optimizers, or a learning rate.
-
-    Up from 1e-7 to 1e-2 over 500 epochs of 1,000 steps, as the second-order Bop's
-    CIFAR-10 recipe ramps σ (Suarez-Ramirez et al., 2021), both ends exact:
+    """`rethink_bnn.optimizers.schedules.Linear` for Keras 3, in `keras.ops` (the same
+    arithmetic, `core.schedules.LinearRamp`): from `start` at step 0 linearly to `end` at
+    step `steps`, then `end`, both ends exact in float32. E.g. Adam's rate down over a
+    150-epoch ImageNet run of 1,251 steps an epoch, as sec 5.3 decays it:
 
     >>> from rethink_bnn.keras3.schedules import Linear
-    >>> sigma = Linear(1e-7, 1e-2, steps=500 * 1000)
-    >>> f"{float(sigma(0)):.3g} {float(sigma(250_000)):.4g} {float(sigma(10**6)):.3g}"
-    '1e-07 0.005 0.01'
+    >>> rate = Linear(2.5e-3, 5e-6, steps=150 * 1251)
+    >>> [f"{float(rate(step)):.3g}" for step in (0, 150 * 1251, 10**7)]
+    ['0.0025', '5e-06', '5e-06']
     """
 
     def __call__(self, step):
