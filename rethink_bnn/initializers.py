@@ -64,10 +64,11 @@ class _SignOfSeeded(SignOf):
 class BinaryHeNormal(_SignOfSeeded):
     """±1 weights from the sign of He-normal init (the reproducibility report's choice).
 
-    >>> from rethink_bnn.initializers import BinaryHeNormal
-    >>> kernel = BinaryHeNormal(seed=0)((3, 3, 16, 32))
-    >>> sorted(set(kernel.numpy().ravel().tolist()))
-    [-1.0, 1.0]
+    Examples:
+        >>> from rethink_bnn.initializers import BinaryHeNormal
+        >>> kernel = BinaryHeNormal(seed=0)((3, 3, 16, 32))
+        >>> sorted(set(kernel.numpy().ravel().tolist()))
+        [-1.0, 1.0]
     """
 
     _base = tf.keras.initializers.HeNormal

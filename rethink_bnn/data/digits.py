@@ -32,10 +32,11 @@ def digits_arrays(test_fraction=0.2, seed=0):
     shuffled once with `seed`: ((x_train, y_train), (x_test, y_test)), the test set
     being the last `test_fraction`.
 
-    >>> from rethink_bnn.data import digits_arrays
-    >>> (x, y), (x_test, y_test) = digits_arrays()
-    >>> x.shape, x.dtype.name, x_test.shape, int(x.max()), len(set(y.tolist()))
-    ((1438, 8, 8, 1), 'uint8', (359, 8, 8, 1), 255, 10)
+    Examples:
+        >>> from rethink_bnn.data import digits_arrays
+        >>> (x, y), (x_test, y_test) = digits_arrays()
+        >>> x.shape, x.dtype.name, x_test.shape, int(x.max()), len(set(y.tolist()))
+        ((1438, 8, 8, 1), 'uint8', (359, 8, 8, 1), 255, 10)
     """
     images, labels = _digits()
     images = np.round(images * (255.0 / 16.0)).astype(np.uint8)[..., None]

@@ -30,15 +30,16 @@ class Bop(BinaryOptimizer):
     the average has the weight's sign and reaches τ (Helwegen et al., NeurIPS 2019,
     Algorithm 1):
 
-    >>> import keras
-    >>> from rethink_bnn.keras3 import Bop
-    >>> w = keras.Variable([1.0, -1.0, 1.0])
-    >>> bop = Bop(threshold=0.5, gamma=1.0)
-    >>> _ = bop.apply_gradients([(keras.ops.convert_to_tensor([1.0, 1.0, -1.0]), w)])
-    >>> keras.ops.convert_to_numpy(w).tolist()
-    [-1.0, -1.0, 1.0]
-    >>> keras.ops.convert_to_numpy(bop.flip_counts).tolist()
-    [1]
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import Bop
+        >>> w = keras.Variable([1.0, -1.0, 1.0])
+        >>> bop = Bop(threshold=0.5, gamma=1.0)
+        >>> _ = bop.apply_gradients([(keras.ops.convert_to_tensor([1.0, 1.0, -1.0]), w)])
+        >>> keras.ops.convert_to_numpy(w).tolist()
+        [-1.0, -1.0, 1.0]
+        >>> keras.ops.convert_to_numpy(bop.flip_counts).tolist()
+        [1]
     """
 
     RULE = rules.BOP

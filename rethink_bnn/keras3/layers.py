@@ -94,14 +94,15 @@ class QuantDense(_Quantized, keras.layers.Dense):
     Dense's arguments and checks, plus `input_quantizer` and `kernel_quantizer`, as
     Larq's QuantDense names them.
 
-    >>> import keras
-    >>> from rethink_bnn.keras3 import QuantDense, is_binary_variable
-    >>> layer = QuantDense(3, input_quantizer="ste_sign")
-    >>> _ = layer(keras.ops.ones((1, 4)))
-    >>> sorted(set(keras.ops.convert_to_numpy(layer.kernel).ravel().tolist()))
-    [-1.0, 1.0]
-    >>> is_binary_variable(layer.kernel)  # routed to Bop by BinaryOptimizerMap
-    True
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import QuantDense, is_binary_variable
+        >>> layer = QuantDense(3, input_quantizer="ste_sign")
+        >>> _ = layer(keras.ops.ones((1, 4)))
+        >>> sorted(set(keras.ops.convert_to_numpy(layer.kernel).ravel().tolist()))
+        [-1.0, 1.0]
+        >>> is_binary_variable(layer.kernel)  # routed to Bop by BinaryOptimizerMap
+        True
     """
 
     def __init__(self, units, input_quantizer=None, kernel_quantizer="binary", **kwargs):

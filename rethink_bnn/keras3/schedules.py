@@ -16,10 +16,11 @@ class Linear(LinearRamp, keras.optimizers.schedules.LearningRateSchedule):
     step `steps`, then `end`, both ends exact in float32. E.g. Adam's rate down over a
     150-epoch ImageNet run of 1,251 steps an epoch, as sec 5.3 decays it:
 
-    >>> from rethink_bnn.keras3.schedules import Linear
-    >>> rate = Linear(2.5e-3, 5e-6, steps=150 * 1251)
-    >>> [f"{float(rate(step)):.3g}" for step in (0, 150 * 1251, 10**7)]
-    ['0.0025', '5e-06', '5e-06']
+    Examples:
+        >>> from rethink_bnn.keras3.schedules import Linear
+        >>> rate = Linear(2.5e-3, 5e-6, steps=150 * 1251)
+        >>> [f"{float(rate(step)):.3g}" for step in (0, 150 * 1251, 10**7)]
+        ['0.0025', '5e-06', '5e-06']
     """
 
     def __call__(self, step):

@@ -76,13 +76,14 @@ class Bop(BinaryOptimizer):
     the average has the weight's sign and reaches τ (Helwegen et al., NeurIPS 2019,
     Algorithm 1):
 
-    >>> import tensorflow as tf
-    >>> from rethink_bnn.optimizers import Bop
-    >>> w = tf.Variable([1.0, -1.0, 1.0])
-    >>> bop = Bop(threshold=0.5, gamma=1.0)
-    >>> _ = bop.apply_gradients([(tf.constant([1.0, 1.0, -1.0]), w)])
-    >>> w.numpy().tolist(), bop.flip_counts.numpy().tolist()
-    ([-1.0, -1.0, 1.0], [1])
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import Bop
+        >>> w = tf.Variable([1.0, -1.0, 1.0])
+        >>> bop = Bop(threshold=0.5, gamma=1.0)
+        >>> _ = bop.apply_gradients([(tf.constant([1.0, 1.0, -1.0]), w)])
+        >>> w.numpy().tolist(), bop.flip_counts.numpy().tolist()
+        ([-1.0, -1.0, 1.0], [1])
 
     Example:
         ```python

@@ -17,10 +17,11 @@ class Linear(LinearRamp, tf.keras.optimizers.schedules.LearningRateSchedule):
     Up from 1e-7 to 1e-2 over 500 epochs of 1,000 steps, as the second-order Bop's
     CIFAR-10 recipe ramps σ (Suarez-Ramirez et al., 2021), both ends exact:
 
-    >>> from rethink_bnn.optimizers.schedules import Linear
-    >>> sigma = Linear(1e-7, 1e-2, steps=500 * 1000)
-    >>> f"{float(sigma(0)):.3g} {float(sigma(250_000)):.4g} {float(sigma(10**6)):.3g}"
-    '1e-07 0.005 0.01'
+    Examples:
+        >>> from rethink_bnn.optimizers.schedules import Linear
+        >>> sigma = Linear(1e-7, 1e-2, steps=500 * 1000)
+        >>> f"{float(sigma(0)):.3g} {float(sigma(250_000)):.4g} {float(sigma(10**6)):.3g}"
+        '1e-07 0.005 0.01'
     """
 
     def __call__(self, step):
