@@ -135,3 +135,23 @@ def test_the_optimizers_all_lists_every_name_the_package_imports():
                 if not name.startswith("_") and not inspect.ismodule(value)
                 and getattr(value, "__module__", "").startswith("rethink_bnn.optimizers.")}
     assert imported == set(optimizers.__all__)
+
+
+def test_both_front_ends_document_each_rules_arguments_from_its_declarations():
+    from rethink_bnn import keras3, optimizers
+    from rethink_bnn.core import rules
+
+    for rule in (rules.BOP, rules.BOP2NDORDER, rules.CEMA):
+        for cls in (getattr(optimizers, rule.name), getattr(keras3, rule.name)):
+            assert rule.describe_arguments() in cls.__doc__, cls
+            assert rule.reference in cls.__doc__, cls
+
+
+@needs_mkdocs
+@pytest.mark.slow
+def test_the_reference_shows_the_generated_arguments(site):
+    """The Args are added to the docstrings at import: the build inspects the package."""
+    for page, kwargs in (("tf_keras", "jit_compile (weight_decay"),
+                         ("keras3", "gradient_accumulation_steps")):
+        html = (site / "api" / page / "index.html").read_text()
+        assert html.count(kwargs) >= 3, page  # Bop, Bop2ndOrder, CEMA

@@ -76,8 +76,10 @@ class Hyperparameter:
     def describe(self):
         """One line for an optimizer's documentation: symbol, range, default, meaning."""
         default = "required" if self.default is None else f"default {self.default:g}"
-        return (f"{self.name} ({self.symbol}): a float {self.valid_range} or a schedule of "
-                f"the step, {default}; {self.about}.")
+        kind = self.valid_range if self.valid_range.startswith("a ") else (
+            f"a float {self.valid_range}")
+        return (f"{self.name} ({self.symbol}): {kind} or a schedule of the step, {default}; "
+                f"{self.about}.")
 
 
 def rate(name, about, default=None, neutral=0.0, symbol=None):
@@ -184,6 +186,14 @@ class Rule:
 
     def __repr__(self):
         return f"Rule({self.name!r})"
+
+    def documented(self, doc, other_front_end, kwargs):
+        """`doc` (a class's docstring) with its Args, from the declarations, and the
+        paper: one source for both front ends' classes of this rule."""
+        return (doc or "") + (
+            f"\n\nArgs (declared in rethink_bnn.core.rules, shared with the {other_front_end} "
+            f"{self.name}):\n{self.describe_arguments()}\n    name: the optimizer's name.\n"
+            f"    **kwargs: {kwargs}\n\nReference:\n    {self.reference}\n")
 
     def describe_arguments(self):
         """The Args section of a class built from this rule, from the declarations."""

@@ -68,12 +68,8 @@ class BinaryOptimizer(keras.optimizers.Optimizer):
                             "update= function (rethink_bnn.core.rules) instead.")
         cls.hyperparameter_names = tuple(h.name for h in cls.RULE.hyperparameters)
         cls._declared = {h.name: h for h in cls.RULE.hyperparameters}
-        cls.__doc__ = (cls.__doc__ or "") + (
-            "\n\nArgs (declared in rethink_bnn.core.rules, shared with the tf-keras "
-            f"{cls.RULE.name}):\n{cls.RULE.describe_arguments()}\n    name: the optimizer's "
-            "name.\n    **kwargs: Keras' clipnorm, clipvalue, global_clipnorm, "
-            "gradient_accumulation_steps.\n\n"
-            f"Reference:\n    {cls.RULE.reference}\n")
+        cls.__doc__ = cls.RULE.documented(cls.__doc__, "tf-keras", (
+            "Keras' clipnorm, clipvalue, global_clipnorm, gradient_accumulation_steps."))
 
     @classmethod
     def declaration(cls, name):

@@ -82,6 +82,9 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
         if vars(cls).get("RULE") is not None and "HYPERPARAMETERS" not in vars(cls):
             cls.HYPERPARAMETERS, cls.STATE, cls.OPTIONS = (
                 cls.RULE.hyperparameters, cls.RULE.state, cls.RULE.options)
+            cls.__doc__ = cls.RULE.documented(cls.__doc__, "Keras 3", (
+                "Keras' clipnorm, clipvalue, global_clipnorm and jit_compile (weight_decay "
+                "and use_ema are refused: both would move weights off ±1)."))
         if "HYPERPARAMETERS" in vars(cls):
             cls.HYPERPARAMETERS = declare(cls.__name__, cls.HYPERPARAMETERS)
             cls.hyperparameter_names = tuple(h.name for h in cls.HYPERPARAMETERS)

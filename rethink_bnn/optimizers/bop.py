@@ -94,21 +94,6 @@ class Bop(BinaryOptimizer):
         ))
         ```
 
-    Args:
-        threshold: τ, the magnitude of the average gradient needed to flip a weight.
-            A float >= 0 or a `LearningRateSchedule` of the step.
-        gamma: γ, the adaptivity rate of the moving average. A float in (0, 1] or a
-            `LearningRateSchedule` of the step (sec 5.2 of the paper decays it by 0.1
-            every 100 epochs; the ImageNet runs decay it linearly from 1e-4 to 1e-6).
-        name: name of the optimizer.
-        **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm` and `jit_compile` as for
-            any Keras optimizer. `weight_decay` and `use_ema` are refused: both would
-            move weights off ±1.
-
-    Reference:
-        Helwegen, Widdicombe, Geiger, Liu, Cheng, Nusselder. "Latent Weights Do Not
-        Exist: Rethinking Binarized Neural Network Optimization", NeurIPS 2019.
-        https://arxiv.org/abs/1906.02107
     """
 
     RULE = rules.BOP  # shared with keras3.Bop

@@ -34,20 +34,6 @@ class Bop2ndOrder(BinaryOptimizer):
     `CaseOptimizer` (binary kernels) wrapped in `SkipNonFinite`. γ plays the learning
     rate's part; `gamma`, `sigma` and `threshold` report the latest step's values.
 
-    Args:
-        threshold: τ >= 0, or a `LearningRateSchedule` of the step (the published
-            recipes ramp it linearly).
-        gamma: γ in (0, 1], or a schedule.
-        sigma: σ in (0, 1], or a schedule.
-        unbiased: divide m by γ and v by σ (this step's values) before comparing.
-        name: name of the optimizer.
-        **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm`, `jit_compile`.
-            `weight_decay` and `use_ema` are refused.
-
-    Reference:
-        Suarez-Ramirez, Gonzalez-Mendoza, Chang-Fernandez. "Bop and Beyond: A Second
-        Order Optimizer for Binarized Neural Networks", CVPR Workshops 2021.
-        https://arxiv.org/abs/2104.05124
     """
 
     RULE = rules.BOP2NDORDER  # shared with keras3.Bop2ndOrder

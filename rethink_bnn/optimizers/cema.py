@@ -43,16 +43,6 @@ class CEMA(BinaryOptimizer):
     with a `LearningRateSchedule`). Use it as Bop, in a `CaseOptimizer` wrapped in
     `SkipNonFinite`.
 
-    Args:
-        gamma: γ in (0, 1], or a schedule of the step.
-        alpha: α in (0, 1], or a schedule of the step.
-        name: name of the optimizer.
-        **kwargs: `clipnorm`, `clipvalue`, `global_clipnorm`, `jit_compile`.
-            `weight_decay` and `use_ema` are refused.
-
-    Reference:
-        Quist, Li, van Gemert. "Understanding weight-magnitude hyperparameters in
-        training binary networks", ICLR 2023. https://arxiv.org/abs/2303.02452
     """
 
     RULE = rules.CEMA  # shared with keras3.CEMA
