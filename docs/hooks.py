@@ -23,13 +23,11 @@ def _bench_tables():
 
 def _task_fields():
     from rethink_bnn.experiments.cli.task_help import defaults, describe, describe_task
-    from rethink_bnn.experiments.config.zookeeper_internals import convert_to_snake_case
     from rethink_bnn.experiments.tasks import TASKS
 
     parts = ["The tasks (`python -m rethink_bnn.train --help`):", "", "```text",
              describe(TASKS), "```", ""]
     for name, cls in sorted(TASKS.items()):
-        assert convert_to_snake_case(cls.__name__) == name
         parts += [f"### {name}", "", "```text", describe_task(cls, defaults(cls)), "```", ""]
     return "\n".join(parts)
 
