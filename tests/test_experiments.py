@@ -104,12 +104,14 @@ def test_summary_counts_every_flip_of_the_run(tmp_path):
 @needs_fashion
 @pytest.mark.slow
 def test_fashion_mnist_bop_reaches_the_accuracy_we_measured(tmp_path):
-    """One epoch on all 54,000 training images: measured 0.7940 test accuracy on the
-    2-core CI machine (TF 2.19.1) with the report's code's MNIST net (0.7642 with the
-    narrower net that pooled after every block); the bound leaves room for other CPUs'
-    rounding."""
-    summary = run_task("fashion_mnist_bop", epochs=1, run_dir=str(tmp_path))
-    assert summary["test_accuracy"] >= 0.75
+    """One epoch on half of the 54,000 training images, tested on all 10,000: measured
+    0.7737 test accuracy on the 2-core CI machine (TF 2.19.1; 0.7810 with seed=1) with
+    the report's code's MNIST net; the bound leaves room for other CPUs' rounding. (All
+    54,000 gave 0.7940, for twice the CPU time; 13,500 gave 0.7143 and 0.7481, too far
+    apart to bound.)"""
+    summary = run_task("fashion_mnist_bop", epochs=1, run_dir=str(tmp_path),
+                       **{"dataset.train_limit": 27_000})
+    assert summary["test_accuracy"] >= 0.74
     assert summary["flips_total"] > 0 and summary["binary_weights"] == 93_088
 
 

@@ -58,3 +58,32 @@ def test_on_jax_the_batches_come_from_the_device_and_equal_the_hosts():
     for (x, y), (x0, y0) in zip(on_device, on_host):
         assert isinstance(x, jax.Array) and x.dtype == np.uint8
         assert np.array_equal(np.asarray(x), x0) and np.array_equal(np.asarray(y), y0)
+
+
+def test_on_jax_a_task_compiles_its_training_step_once(tmp_path, caplog):
+    """Batches gathered on the device are uncommitted, as Keras' own arrays are: a batch
+    committed to a device committed the step's outputs, and the step was compiled three
+    times (first step, second step, after the first epoch's end)."""
+    import logging
+
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("JAX compiles the step (this process runs another backend)")
+    pytest.importorskip("zookeeper", reason="the tasks need the experiments' zookeeper")
+    import jax
+    from zookeeper import configure
+
+    from rethink_bnn.experiments.tasks import TASKS
+
+    task = TASKS["demo"]()
+    configure(task, {"front_end": "keras3", "epochs": 3, "dataset.train_limit": 96,
+                     "verbose": 0, "run_dir": str(tmp_path / "run")})
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            task.run()
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r for r in caplog.records if "Compiling jit(train_step)" in r.getMessage()]
+    assert len(compiled) == 1

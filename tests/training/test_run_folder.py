@@ -571,11 +571,12 @@ def _interrupt(process, sig, code, run_dir, epochs_done):
 
 
 @pytest.mark.slow
-def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path):
+def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path, capsys):
     """Real processes: the first holds the folder (stopped in epoch 2), a second start
-    is refused in one line without writing anything; Ctrl-C stops the first with one
-    line, no traceback, exit 130; the next start has the lock, resumes, and is stopped
-    in epoch 3 by SIGTERM (exit 143); the last one resumes again and finishes."""
+    (in this process) is refused in one line without writing anything; Ctrl-C stops the
+    first with one line, no traceback, exit 130; the next start has the lock, resumes,
+    and is stopped in epoch 3 by SIGTERM (exit 143); the last one (in this process)
+    resumes again and finishes."""
     run_dir = tmp_path / "run"
     first = _start(run_dir, tmp_path / "first", n=3)
     _wait_for(tmp_path / "first", first)
@@ -584,10 +585,9 @@ def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path):
         return {k: v for k, v in _tree(run_dir).items() if not k.startswith("tensorboard")}
 
     before = files()
-    second = subprocess.run([sys.executable, "-m", "rethink_bnn.train", *DEMO,
-                             f"run_dir={run_dir}"], env=ENV, capture_output=True, text=True)
-    assert second.returncode == 2, second.stderr
-    [line] = _our_lines(second.stderr)
+    capsys.readouterr()
+    assert main([*DEMO, f"run_dir={run_dir}"]) == 2
+    [line] = _our_lines(capsys.readouterr().err)
     assert line == (f"error: {run_dir} is in use by another run (pid {first.pid}, since "
                     f"{line.split('since ')[1][:8]}): wait for it to finish or choose another "
                     "run_dir=...")
@@ -597,10 +597,9 @@ def test_two_starts_one_runs_and_ctrl_c_or_sigterm_leave_it_resumable(tmp_path):
     _wait_for(tmp_path / "third", third)
     out = _interrupt(third, signal.SIGTERM, 143, run_dir, epochs_done=2)
     assert f"Resuming {run_dir} after epoch 1 (from checkpoints/ckpt-1)." in out
-    last = subprocess.run([sys.executable, "-m", "rethink_bnn.train", *DEMO, "verbose=0",
-                           f"run_dir={run_dir}"], env=ENV, capture_output=True, text=True)
-    assert last.returncode == 0, last.stderr[-3000:]
-    assert f"Resuming {run_dir} after epoch 2 (from checkpoints/ckpt-2)." in last.stdout
+    assert main([*DEMO, "verbose=0", f"run_dir={run_dir}"]) == 0
+    assert (f"Resuming {run_dir} after epoch 2 (from checkpoints/ckpt-2)."
+            in capsys.readouterr().out)
     assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 3
 
 

@@ -40,7 +40,10 @@ def gatherer(images, labels, backend):
     device = jax.local_devices()[0]  # (this process's, under several processes)
     if not fits_on_device(images.nbytes + labels.nbytes, device.memory_stats()):
         return None
-    kept = jax.device_put((images, labels), device)
+    # On the default device, uncommitted as Keras' own arrays are: a batch committed to
+    # a device would commit the step's outputs, and the step would be compiled again
+    # for the committed state (twice: again after the first epoch's end).
+    kept = jax.device_put((images, labels))
     take = jax.jit(lambda arrays, chosen: (arrays[0][chosen], arrays[1][chosen]))
     return lambda chosen: take(kept, chosen)
 
