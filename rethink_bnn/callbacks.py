@@ -94,6 +94,22 @@ class FlipLogger(_ReadsRecordedSteps):
         per_layer: also log each layer's values, not only the total.
         read_every: read the recorded steps every this many steps (None: once per
             epoch); only bounds the device buffers' size.
+
+    Examples:
+        >>> import larq as lq, numpy as np, tensorflow as tf
+        >>> from rethink_bnn import Bop, FlipLogger
+        >>> binary = lq.quantizers.NoOp(precision=1)  # a ±1 kernel for Bop, all +1 here
+        >>> model = tf.keras.Sequential([tf.keras.Input((3,)), lq.layers.QuantDense(
+        ...     2, kernel_quantizer=binary, kernel_initializer="ones", use_bias=False)])
+        >>> model.compile(Bop(threshold=0.0, gamma=1.0), "mse", run_eagerly=True)
+        >>> logs = model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0,  # all 6 weights flip
+        ...                  callbacks=[FlipLogger(per_layer=False)]).history
+        >>> sorted(logs), logs["flips"], logs["flip_ratio"]
+        (['flip_ratio', 'flips', 'loss', 'pi'], [6.0], [1.0])
+
+    Reference:
+        π is the measure of flips of Helwegen et al., "Latent Weights Do Not Exist:
+        Rethinking Binarized Neural Network Optimization", NeurIPS 2019, sec 5.1.
     """
 
     def __init__(self, log_dir=None, update_freq=1, per_layer=True, read_every=None):
@@ -202,6 +218,18 @@ class BatchMetricLogger(_ReadsRecordedSteps):
         log_dir: folder for TensorBoard event files (written to `log_dir/steps`).
         update_freq: log every this many steps; "epoch" logs nothing.
         read_every: read the recorded steps every this many steps (None: once per epoch).
+
+    Examples:
+        >>> import numpy as np, tempfile, tensorflow as tf
+        >>> from rethink_bnn import BatchMetricLogger
+        >>> from rethink_bnn.events import read_scalars
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, kernel_initializer="zeros")])
+        >>> model.compile(tf.keras.optimizers.SGD(0.0), "mse", run_eagerly=True)
+        >>> log_dir = tempfile.mkdtemp()
+        >>> _ = model.fit(np.zeros((3, 1)), np.array([1.0, 2.0, 3.0]), batch_size=1, shuffle=False,
+        ...               verbose=0, callbacks=[BatchMetricLogger(log_dir)])
+        >>> read_scalars(f"{log_dir}/steps", ["batch_loss"])  # each batch's, not running means
+        {'batch_loss': (array([1, 2, 3]), array([1., 4., 9.]))}
     """
 
     def __init__(self, log_dir, update_freq=1, read_every=None):
@@ -291,6 +319,17 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     `invalid_hyperparameter_steps` when there is a binary optimizer,
     and logs one warning line for each count that is not zero, the second naming the
     invalid hyperparameter and its latest value.
+
+    Examples:
+        >>> import numpy as np, tensorflow as tf
+        >>> from rethink_bnn import SkippedStepLogger
+        >>> from rethink_bnn.optimizers import SkipNonFinite
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+        >>> model.compile(SkipNonFinite(tf.keras.optimizers.SGD()), "mse", run_eagerly=True)
+        >>> history = model.fit(np.array([[1.0], [np.nan]]), np.zeros(2), batch_size=1,
+        ...                     shuffle=False, verbose=0, callbacks=[SkippedStepLogger()])
+        >>> history.history["skipped_steps"]  # the NaN input's step
+        [1]
     """
 
     def on_train_begin(self, logs=None):

@@ -25,6 +25,17 @@ def read_scalars(event_dir, tags):
     in bulk by TensorFlow's proto decoder (a 100-epoch CIFAR-10 sweep point holds
     millions; without TensorFlow loaded, `tensorboard`'s protos decode them one by one),
     and a record cut short by a run still writing is skipped.
+
+    Examples:
+        >>> import tempfile
+        >>> from rethink_bnn.events import ScalarWriter, read_scalars
+        >>> log_dir = tempfile.mkdtemp()
+        >>> writer = ScalarWriter(log_dir)
+        >>> for step, loss in ((2, 0.5), (1, 0.25), (2, 0.75)):  # step 2 again: the last wins
+        ...     writer.add(step, {"batch_loss": loss})
+        >>> writer.close()
+        >>> read_scalars(log_dir, ["batch_loss"])
+        {'batch_loss': (array([1, 2]), array([0.25, 0.75]))}
     """
     # one file per writing session, in the order the sessions began
     paths = sorted(Path(event_dir).glob("events.out.tfevents.*"))

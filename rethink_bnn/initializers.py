@@ -18,13 +18,18 @@ class SignOf(tf.keras.initializers.Initializer):
     The reproducibility report initializes Bop's binary weights as the sign of He
     initialization, PyTorch's default for conv and linear layers.
 
-    Example:
-        ```python
-        layer = larq.layers.QuantConv2D(
-            128, 3, kernel_quantizer=larq.quantizers.NoOp(precision=1),
-            kernel_initializer=rb.initializers.SignOf("glorot_normal"),
-        )
-        ```
+    Examples:
+        >>> import larq as lq
+        >>> from rethink_bnn.initializers import SignOf
+        >>> layer = lq.layers.QuantConv2D(8, 3, kernel_quantizer=lq.quantizers.NoOp(precision=1),
+        ...                               kernel_initializer=SignOf("glorot_normal"))
+        >>> layer.build((None, 8, 8, 3))
+        >>> sorted(set(layer.kernel.numpy().ravel().tolist()))
+        [-1.0, 1.0]
+
+    Reference:
+        Vaessen, Mastnak, Budaraju, "[Re] Latent Weights Do Not Exist: Rethinking Binarized
+        Neural Network optimisation", NeurIPS 2019 Reproducibility Challenge, sec 3.3.
     """
 
     def __init__(self, initializer="he_normal"):
@@ -69,6 +74,12 @@ class BinaryHeNormal(_SignOfSeeded):
         >>> kernel = BinaryHeNormal(seed=0)((3, 3, 16, 32))
         >>> sorted(set(kernel.numpy().ravel().tolist()))
         [-1.0, 1.0]
+
+    Reference:
+        Vaessen, Mastnak, Budaraju, "[Re] Latent Weights Do Not Exist: Rethinking Binarized
+        Neural Network optimisation", NeurIPS 2019 Reproducibility Challenge, sec 3.3; He
+        initialization: He, Zhang, Ren, Sun, "Delving Deep into Rectifiers: Surpassing
+        Human-Level Performance on ImageNet Classification", ICCV 2015.
     """
 
     _base = tf.keras.initializers.HeNormal
@@ -76,7 +87,19 @@ class BinaryHeNormal(_SignOfSeeded):
 
 @_register
 class BinaryGlorotUniform(_SignOfSeeded):
-    """±1 weights from the sign of Glorot-uniform init (Keras' default kernel init)."""
+    """±1 weights from the sign of Glorot-uniform init (Keras' default kernel init): each
+    weight is +1 or -1 with probability 1/2, whatever the layer's shape.
+
+    Examples:
+        >>> from rethink_bnn.initializers import BinaryGlorotUniform
+        >>> kernel = BinaryGlorotUniform(seed=0)((64, 64)).numpy()
+        >>> sorted(set(kernel.ravel().tolist())), bool(0.45 < (kernel > 0).mean() < 0.55)
+        ([-1.0, 1.0], True)
+
+    Reference:
+        Glorot initialization: Glorot, Bengio, "Understanding the difficulty of training
+        deep feedforward neural networks", AISTATS 2010.
+    """
 
     _base = tf.keras.initializers.GlorotUniform
 
@@ -84,7 +107,22 @@ class BinaryGlorotUniform(_SignOfSeeded):
 @_register
 class Scaled(tf.keras.initializers.Initializer):
     """`initializer`'s values times `factor` (Theorem 1's scaled initialization; a power
-    of two keeps the scaling exact in floating point)."""
+    of two keeps the scaling exact in floating point).
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.initializers import Scaled
+        >>> glorot = tf.keras.initializers.GlorotUniform(seed=0)
+        >>> scaled = Scaled(glorot, 2.0**-7)((3, 4))
+        >>> bool(tf.reduce_all(scaled == glorot((3, 4)) * 2.0**-7))  # exactly
+        True
+
+    Reference:
+        Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        Optimization", NeurIPS 2019, Theorem 1; as configuration 3 of Vaessen, Mastnak,
+        Budaraju, "[Re] Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        optimisation", NeurIPS 2019 Reproducibility Challenge, sec 3.1.2.
+    """
 
     def __init__(self, initializer, factor):
         self.initializer = tf.keras.initializers.get(initializer)

@@ -8,6 +8,7 @@ front ends build their classes from. Plain Python: importing this module loads n
 TensorFlow nor Keras.
 """
 
+import inspect
 import math
 import numbers
 
@@ -189,8 +190,9 @@ class Rule:
 
     def documented(self, doc, other_front_end, kwargs):
         """`doc` (a class's docstring) with its Args, from the declarations, and the
-        paper: one source for both front ends' classes of this rule."""
-        return (doc or "") + (
+        paper: one source for both front ends' classes of this rule. `doc` is dedented
+        first, so that its own sections (its Examples) line up with those added."""
+        return inspect.cleandoc(doc or "") + (
             f"\n\nArgs (declared in rethink_bnn.core.rules, shared with the {other_front_end} "
             f"{self.name}):\n{self.describe_arguments()}\n    name: the optimizer's name.\n"
             f"    **kwargs: {kwargs}\n\nReference:\n    {self.reference}\n")

@@ -28,12 +28,24 @@ __all__ = ["default_output", "export_run", "report_path", "summary_lines"]
 
 
 def default_output(run_dir):
-    """Where `export_run` writes a run's flatbuffer by default: RUN_DIR/export/model.tflite."""
+    """Where `export_run` writes a run's flatbuffer by default: RUN_DIR/export/model.tflite.
+
+    Examples:
+        >>> from rethink_bnn.export import default_output
+        >>> default_output("runs/demo").as_posix()
+        'runs/demo/export/model.tflite'
+    """
     return Path(run_dir) / EXPORT_FOLDER / "model.tflite"
 
 
 def report_path(output):
-    """report.json next to model.tflite; NAME.report.json next to any other NAME.tflite."""
+    """report.json next to model.tflite; NAME.report.json next to any other NAME.tflite.
+
+    Examples:
+        >>> from rethink_bnn.export import report_path
+        >>> report_path("runs/demo/export/model.tflite").name, report_path("demo.tflite").name
+        ('report.json', 'demo.report.json')
+    """
     output = Path(output)
     if output.name == "model.tflite":
         return output.with_name("report.json")

@@ -84,6 +84,9 @@ def unpack_signs(packed, channels):
     """±1 float32 weights from bit-packed words (LCE's convention: bit k of word j is
     channel 32 j + k, set for -1), keeping the first `channels` of the last axis.
 
+    Examples:
+        >>> import numpy as np
+        >>> from rethink_bnn.export.flatbuffer import unpack_signs
         >>> unpack_signs(np.array([[0b101]], dtype=np.int32), 3)
         array([[-1.,  1., -1.]], dtype=float32)
     """

@@ -14,7 +14,18 @@ INSTALL = "pip install larq-compute-engine==0.16.0"
 
 
 class LceUnavailable(ImportError):
-    """larq-compute-engine cannot be imported."""
+    """larq-compute-engine cannot be imported.
+
+    Examples:
+        >>> from rethink_bnn.export import LceUnavailable
+        >>> from rethink_bnn.export.lce import require
+        >>> try:
+        ...     lce = require()  # larq_compute_engine, where it is installed
+        ... except LceUnavailable as error:  # an ImportError saying how to install it
+        ...     print(error)
+        >>> issubclass(LceUnavailable, ImportError), lce.__name__
+        (True, 'larq_compute_engine')
+    """
 
 
 def require():

@@ -13,14 +13,6 @@ so every product and partial sum is a small integer, exact in float32 whatever t
 order of summation: the rewritten network's outputs equal the original's bit for bit.
 The BatchNormalization that follows stays where it is; LCE folds it into the binary
 convolution's output transform through the reshape.
-
-    >>> import rethink_bnn, numpy as np
-    >>> from rethink_bnn.models import binary_mlp
-    >>> from rethink_bnn.export.rewrite import for_lce
-    >>> model = binary_mlp()
-    >>> x = np.random.uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
-    >>> bool((for_lce(model)(x).numpy() == model(x).numpy()).all())
-    True
 """
 
 import larq as lq
@@ -107,7 +99,20 @@ def _clone_layer(layer):
 
 def for_lce(model):
     """A float32 copy of `model` with every binary dense layer as a 1×1 binary
-    convolution, holding the same weights (see the module's docstring)."""
+    convolution, holding the same weights (see the module's docstring).
+
+    Examples:
+        >>> import numpy as np
+        >>> from rethink_bnn.export import for_lce
+        >>> from rethink_bnn.models import binary_mlp
+        >>> model = binary_mlp(units=(16,), seed=0)  # dense_1 sees the image: stays real
+        >>> rewritten = for_lce(model)
+        >>> [type(layer).__name__ for layer in rewritten.layers if "dense" in layer.name]
+        ['QuantDense', 'BinaryDenseAs1x1Conv']
+        >>> x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+        >>> bool((rewritten(x).numpy() == model(x).numpy()).all())  # bit for bit
+        True
+    """
     clone = tf.keras.models.clone_model(model, clone_function=_clone_layer)
     for layer in model.layers:
         target = clone.get_layer(layer.name)

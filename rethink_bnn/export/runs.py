@@ -19,7 +19,17 @@ __all__ = ["ExportError", "Run", "network", "read_run", "test_set"]
 
 
 class ExportError(ValueError):
-    """The export cannot be made; the message says why and how to fix it."""
+    """The export cannot be made; the message says why and how to fix it.
+
+    Examples:
+        >>> import tempfile
+        >>> from rethink_bnn.export import ExportError, export_run
+        >>> try:
+        ...     export_run(tempfile.mkdtemp())  # an empty folder: nothing is written
+        ... except ExportError as error:  # a ValueError
+        ...     print("is not a training run" in str(error))
+        True
+    """
 
 
 @dataclass

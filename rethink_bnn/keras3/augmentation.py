@@ -19,14 +19,35 @@ __all__ = ["PadCropFlip", "ScaleToUnitRange", "scale_to_unit_range"]
 
 
 def scale_to_unit_range(images):
-    """uint8 [0, 255] -> float32 [-1, 1], as `rethink_bnn.experiments.data.preprocessing`."""
+    """uint8 [0, 255] -> float32 [-1, 1], as `rethink_bnn.experiments.data.preprocessing`.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from rethink_bnn.keras3.augmentation import scale_to_unit_range
+        >>> scaled = scale_to_unit_range(np.array([0, 255], "uint8"))
+        >>> keras.backend.standardize_dtype(scaled.dtype), keras.ops.convert_to_numpy(scaled)
+        ('float32', array([-1.,  1.], dtype=float32))
+
+    Reference:
+        Vaessen, Mastnak, Budaraju, "[Re] Latent Weights Do Not Exist: Rethinking Binarized
+        Neural Network optimisation", NeurIPS 2019 Reproducibility Challenge, sec 3.3 (as
+        the original paper's).
+    """
     return ops.subtract(ops.divide(ops.cast(images, "float32"), 127.5), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="rethink_bnn.keras3")
 class ScaleToUnitRange(keras.layers.Layer):
     """uint8 images [0, 255] -> float32 [-1, 1] (`scale_to_unit_range`), at a network's
-    input: the data stays uint8 until it is on the device."""
+    input: the data stays uint8 until it is on the device.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from rethink_bnn.keras3.augmentation import ScaleToUnitRange
+        >>> model = keras.Sequential([keras.Input((2,), dtype="uint8"), ScaleToUnitRange()])
+        >>> keras.ops.convert_to_numpy(model(np.array([[0, 255]], "uint8"))).tolist()
+        [[-1.0, 1.0]]
+    """
 
     def call(self, images):
         return scale_to_unit_range(images)
@@ -49,6 +70,23 @@ class PadCropFlip(keras.layers.Layer):
         pad_value: the padding's value: 0 for uint8 images (black, -1 once scaled);
             -1.0 for images already scaled to [-1, 1].
         seed: the seed of the layer's random stream.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from rethink_bnn.keras3.augmentation import PadCropFlip
+        >>> images = np.arange(1, 2 * 4 * 4 + 1).reshape(2, 4, 4, 1).astype("uint8")
+        >>> augment = PadCropFlip(padding=1, seed=0)
+        >>> crops = keras.ops.convert_to_numpy(augment(images, training=True))
+        >>> crops.shape, set(crops[0].ravel()) <= set(images[0].ravel()) | {0}  # a window
+        ((2, 4, 4, 1), True)
+        >>> bool((keras.ops.convert_to_numpy(augment(images)) == images).all())  # inference
+        True
+
+    Reference:
+        Vaessen, Mastnak, Budaraju, "[Re] Latent Weights Do Not Exist: Rethinking Binarized
+        Neural Network optimisation", NeurIPS 2019 Reproducibility Challenge, sec 3.3: pad
+        by 4, crop 32×32 at random, flip left-right with probability 1/2 (as the original
+        paper's).
     """
 
     def __init__(self, padding=4, pad_value=0, seed=None, **kwargs):

@@ -54,7 +54,20 @@ def flip_counter_dtype():
 
 
 class BinaryOptimizer(keras.optimizers.Optimizer):
-    """Base class of the Keras 3 optimizers that flip ±1 weights (see the module)."""
+    """Base class of the Keras 3 optimizers that flip ±1 weights (see the module).
+
+    What every subclass gets, here Bop's (one step of γ = 0.5: m = 0.25, which reaches τ):
+
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import Bop
+        >>> bop, w = Bop(threshold=0.25, gamma=0.5), keras.Variable([1.0, -1.0])
+        >>> _ = bop.apply_gradients([(keras.ops.convert_to_tensor([0.5, 0.5]), w)])
+        >>> [float(bop.hyperparameter(name)) for name in bop.hyperparameter_names]
+        [0.5, 0.25]
+        >>> [keras.ops.convert_to_numpy(v).tolist() for v in (bop.state(w)["m"], w)]
+        [[0.25, 0.25], [-1.0, -1.0]]
+    """
 
     RULE = None
 

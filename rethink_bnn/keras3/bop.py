@@ -12,7 +12,20 @@ __all__ = ["Bop", "bop_rule"]
 def bop_rule(weight, gradient, m, gamma, threshold):
     """One Bop step (`rethink_bnn.core.rules.bop`, equations 3 and 4 of the paper) in
     `keras.ops`, as new values: `(m_t, flip)`, the new average and a bool tensor, True
-    where the weight flips."""
+    where the weight flips.
+
+    Examples:
+        >>> from keras import ops
+        >>> from rethink_bnn.keras3 import bop_rule
+        >>> w, g, m = ops.array([1.0, -1.0]), ops.array([2.0, 2.0]), ops.zeros(2)
+        >>> m, flip = bop_rule(w, g, m, gamma=ops.array(0.5), threshold=ops.array(0.5))
+        >>> ops.convert_to_numpy(m).tolist(), ops.convert_to_numpy(flip).tolist()
+        ([1.0, 1.0], [True, False])
+
+    Reference:
+        Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        Optimization", NeurIPS 2019, Algorithm 1 (Bop).
+    """
     state, flip = rules.bop(ops, weight, gradient, {"m": m},
                             {"gamma": gamma, "threshold": threshold})
     return state["m"], flip

@@ -16,7 +16,17 @@ __all__ = ["FlipLogger", "binary_optimizers"]
 
 def binary_optimizers(optimizer):
     """The binary optimizers inside `optimizer` (itself, a MultiOptimizer's, the inner
-    one of a LossScaleOptimizer or a SkipNonFinite), in order."""
+    one of a LossScaleOptimizer or a SkipNonFinite), in order.
+
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import BinaryOptimizerMap, Bop, SkipNonFinite
+        >>> from rethink_bnn.keras3 import binary_optimizers
+        >>> bop = Bop()
+        >>> routing = BinaryOptimizerMap(bop, keras.optimizers.Adam())
+        >>> binary_optimizers(SkipNonFinite(keras.optimizers.MultiOptimizer(routing))) == [bop]
+        True
+    """
     if isinstance(optimizer, BinaryOptimizer):
         return [optimizer]
     found = []
@@ -55,6 +65,21 @@ class FlipLogger(keras.callbacks.Callback):
         log_dir: folder for TensorBoard event files, or None for the epoch logs only.
         update_freq: log per-step values every this many steps; "epoch" for none.
         per_layer: also log each layer's values, not only the total.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> from rethink_bnn.keras3 import Bop, FlipLogger, QuantDense
+        >>> model = keras.Sequential([keras.Input((3,)),  # a ±1 kernel for Bop, all +1 here
+        ...                           QuantDense(2, kernel_initializer="ones", use_bias=False)])
+        >>> model.compile(Bop(threshold=0.0, gamma=1.0), "mse", run_eagerly=True)
+        >>> logs = model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0,  # all 6 weights flip
+        ...                  callbacks=[FlipLogger(per_layer=False)]).history
+        >>> sorted(logs), logs["flips"], logs["flip_ratio"]
+        (['flip_ratio', 'flips', 'loss', 'pi'], [6.0], [1.0])
+
+    Reference:
+        π is the measure of flips of Helwegen et al., "Latent Weights Do Not Exist:
+        Rethinking Binarized Neural Network Optimization", NeurIPS 2019, sec 5.1.
     """
 
     def __init__(self, log_dir=None, update_freq=1, per_layer=True):

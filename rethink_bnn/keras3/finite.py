@@ -79,6 +79,14 @@ class SkipNonFinite(keras.optimizers.Optimizer):
     `tf.distribute` strategy, the step is skipped if any replica's gradients are not
     all finite.
 
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import SkipNonFinite
+        >>> v, optimizer = keras.Variable([1.0]), SkipNonFinite(keras.optimizers.SGD(1.0))
+        >>> _ = optimizer.apply_gradients([(keras.ops.convert_to_tensor([float("nan")]), v)])
+        >>> keras.ops.convert_to_numpy(v).tolist(), int(optimizer.skipped_steps)
+        ([1.0], 1)
+
     Example:
         ```python
         optimizer = SkipNonFinite(keras.optimizers.MultiOptimizer(

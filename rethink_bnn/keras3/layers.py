@@ -130,7 +130,17 @@ class QuantConv2D(_Quantized, keras.layers.Conv2D):
     """`keras.layers.Conv2D` with quantized inputs and a binary kernel (see the module):
     Conv2D's arguments and checks, plus `input_quantizer` and `kernel_quantizer`. Zero
     padding of ±1 inputs (`padding="same"`) adds zeros, as in Larq with its default
-    `pad_values=0`."""
+    `pad_values=0`.
+
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import QuantConv2D, is_binary_variable
+        >>> layer = QuantConv2D(1, 3, input_quantizer="ste_sign", kernel_initializer="ones",
+        ...                     padding="same", use_bias=False)
+        >>> y = layer(keras.ops.full((1, 3, 3, 2), 0.3))  # sign(0.3) = 1: sums of ±1 products
+        >>> keras.ops.convert_to_numpy(y)[0, :, :, 0].tolist(), is_binary_variable(layer.kernel)
+        ([[8.0, 12.0, 8.0], [12.0, 18.0, 12.0], [8.0, 12.0, 8.0]], True)
+    """
 
     def __init__(self, filters, kernel_size, input_quantizer=None,
                  kernel_quantizer="binary", **kwargs):

@@ -17,11 +17,18 @@ class BinaryOptimizerMap(keras.optimizers.OptimizerMap):
     `default_optimizer` (or to the optimizer of a matching `optimizer_map` pattern, as
     in `OptimizerMap`).
 
-    Example:
-        ```python
-        optimizer = keras.optimizers.MultiOptimizer(
-            BinaryOptimizerMap(Bop(threshold=1e-8, gamma=1e-4), keras.optimizers.Adam(1e-2)))
-        ```
+    A binary kernel to Bop, a bias to SGD (`model.compile(optimizer=...)` routes a model's
+    variables alike):
+
+    Examples:
+        >>> import keras
+        >>> from rethink_bnn.keras3 import BinaryOptimizerMap, Bop, mark_binary
+        >>> kernel, bias = mark_binary(keras.Variable([1.0, -1.0])), keras.Variable([0.5, 0.5])
+        >>> optimizer = keras.optimizers.MultiOptimizer(BinaryOptimizerMap(
+        ...     Bop(threshold=0.5, gamma=1.0), keras.optimizers.SGD(0.5)))
+        >>> optimizer.apply([keras.ops.ones(2), keras.ops.ones(2)], [kernel, bias])
+        >>> [keras.ops.convert_to_numpy(v).tolist() for v in (kernel, bias)]
+        [[-1.0, -1.0], [0.0, 0.0]]
 
     Saved with the model (`.keras`): both optimizers and their state come back, and so
     does the routing: the map records the variables it sent to the binary optimizer

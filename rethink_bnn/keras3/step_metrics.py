@@ -161,6 +161,19 @@ class BatchMetricLogger(keras.callbacks.Callback):
         history_steps: steps the device keeps between two reads (at least twice
             `steps_per_execution`), for the model's first logger: later ones share its
             record.
+
+    Examples:
+        >>> import keras, numpy as np, tempfile
+        >>> from rethink_bnn.events import read_scalars
+        >>> from rethink_bnn.keras3 import BatchMetricLogger
+        >>> model = keras.Sequential([keras.Input((1,)),
+        ...                           keras.layers.Dense(1, kernel_initializer="zeros")])
+        >>> model.compile(keras.optimizers.SGD(0.0), "mse", run_eagerly=True)
+        >>> log_dir = tempfile.mkdtemp()
+        >>> _ = model.fit(np.zeros((3, 1)), np.array([1.0, 2.0, 3.0]), batch_size=1, shuffle=False,
+        ...               verbose=0, callbacks=[BatchMetricLogger(log_dir)])
+        >>> read_scalars(f"{log_dir}/steps", ["batch_loss"])  # each batch's, not running means
+        {'batch_loss': (array([1, 2, 3]), array([1., 4., 9.]))}
     """
 
     def __init__(self, log_dir, update_freq=1, history_steps=HISTORY_STEPS):

@@ -56,6 +56,24 @@ def imagenet_network(name, input_shape=(224, 224, 3), num_classes=1000, weight_k
         weight_kind: "bop" (±1 kernels marked binary) or "latent" (larq-zoo's quantizers,
             clipping and initializers).
         seed: seeds the zoo's initializers (through the global seed), hence the signs.
+
+    Examples:
+        >>> import numpy as np
+        >>> from rethink_bnn.models import imagenet_network
+        >>> from rethink_bnn.optimizers import is_binary_variable
+        >>> model = imagenet_network("birealnet", (32, 32, 3), num_classes=10, seed=0)
+        >>> kernels = [v.numpy() for v in model.weights if is_binary_variable(v)]
+        >>> len(kernels), sorted(set(np.concatenate([k.ravel() for k in kernels]).tolist()))
+        (16, [-1.0, 1.0])
+
+    Reference:
+        Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        Optimization", NeurIPS 2019, sec 5.3. The networks: Binary AlexNet (Hubara,
+        Courbariaux, Soudry, El-Yaniv, Bengio, "Binarized Neural Networks", NeurIPS 2016),
+        XNOR-Net (Rastegari, Ordonez, Redmon, Farhadi, "XNOR-Net: ImageNet Classification
+        Using Binary Convolutional Neural Networks", ECCV 2016) and Bi-Real Net (Liu, Wu,
+        Luo, Yang, Liu, Cheng, "Bi-Real Net: Enhancing the Performance of 1-bit CNNs With
+        Improved Representational Capability and Advanced Training Algorithm", ECCV 2018).
     """
     if name not in IMAGENET_NETWORKS:
         raise ValueError(f"network must be one of {sorted(IMAGENET_NETWORKS)}, got {name!r}.")

@@ -24,6 +24,22 @@ def binary_kernel(weight_kind, seed=None, initializer=None):
       magnitude (the condition of the paper's Theorem 1).
 
     `initializer` replaces the latent kinds' Glorot-uniform initializer.
+
+    Examples:
+        >>> import larq as lq
+        >>> from rethink_bnn.models import binary_kernel
+        >>> from rethink_bnn.optimizers import is_binary_variable
+        >>> layer = lq.layers.QuantDense(4, **binary_kernel("bop", seed=0))
+        >>> layer.build((None, 3))
+        >>> sorted(set(layer.kernel.numpy().ravel().tolist())), is_binary_variable(layer.kernel)
+        ([-1.0, 1.0], True)
+
+    Reference:
+        Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        Optimization", NeurIPS 2019: "bop" for Bop, "latent_unclipped" the condition of its
+        Theorem 1; "latent" is BinaryNet's: Courbariaux, Bengio, "BinaryNet: Training Deep
+        Neural Networks with Weights and Activations Constrained to +1 or -1",
+        arXiv:1602.02830, 2016.
     """
     latent_init = initializer or "glorot_uniform"
     if weight_kind == "latent_unclipped":
@@ -52,7 +68,14 @@ def binary_kernels(weight_kind, seed=None, initializer=None):
     """`binary_kernel` arguments for successive layers, each with its own initializer
     (seeds `seed`, `seed + 1`, ...): a Keras initializer instance returns the same
     values on every call, so layers of equal shape must not share one. `initializer`,
-    if given, is a function of the layer's seed returning an initializer."""
+    if given, is a function of the layer's seed returning an initializer.
+
+    Examples:
+        >>> from rethink_bnn.models import binary_kernels
+        >>> kernels = binary_kernels("bop", seed=7)
+        >>> [next(kernels)["kernel_initializer"].seed for _ in range(3)]
+        [7, 8, 9]
+    """
     for i in itertools.count():
         layer_seed = None if seed is None else seed + i
         init = initializer(layer_seed) if initializer is not None else None

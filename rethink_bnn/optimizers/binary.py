@@ -30,23 +30,12 @@ import tensorflow as tf
 from rethink_bnn import tf_internals
 from rethink_bnn.core.declarations import Option, checked_option, declare, valid_at_run_time
 from rethink_bnn.optimizers.hyperparameters import (
-    Schedule,
-    as_stored,
-    build_hyperparameter,
-    check_value,
-    current_value,
-    deserialize_hyperparameter,
-    scalar_value,
-    serialize_hyperparameter,
-)
+    Schedule, as_stored, build_hyperparameter, check_value, current_value,
+    deserialize_hyperparameter, hyperparameter_property, scalar_value, serialize_hyperparameter)
 from rethink_bnn.optimizers.finite import step_counter
 from rethink_bnn.optimizers.flips import TF_OPS, apply_rule, check_binary, state_dtype
 from rethink_bnn.optimizers.serialization import (
-    SAVED_STEP,
-    remember_saved_step,
-    warn_if_state_lost,
-    with_saved_step,
-)
+    SAVED_STEP, remember_saved_step, warn_if_state_lost, with_saved_step)
 
 __all__ = ["BinaryOptimizer", "hyperparameter_property"]
 
@@ -69,6 +58,16 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
     `learning_rate` *is* the first declared hyperparameter (so `LearningRateScheduler`
     and TensorBoard act on it); each other one `n` is stored as `self._n`, a variable
     or a schedule, and each slot `s` as the list `self._s`, one per variable.
+
+    What every subclass gets, here Bop's (one step of γ = 0.5: m = 0.25, which reaches τ):
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import Bop
+        >>> bop, w = Bop(threshold=0.25, gamma=0.5), tf.Variable([1.0, -1.0])
+        >>> _ = bop.apply_gradients([(tf.constant([0.5, 0.5]), w)])
+        >>> bop.hyperparameters, bop.state(w)["m"].numpy().tolist(), w.numpy().tolist()
+        ({'gamma': 0.5, 'threshold': 0.25}, [0.25, 0.25], [-1.0, -1.0])
     """
 
     RULE = None  # a `Rule`: its declarations and update (or declare and write them here)
@@ -391,10 +390,3 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
             if name in config:
                 config[name] = deserialize_hyperparameter(config[name], custom_objects)
         return remember_saved_step(cls(**config), saved)
-
-
-def hyperparameter_property(name, doc):
-    """A property that reads hyperparameter `name` as the latest step used it and sets
-    it checked (the first hyperparameter is Keras' learning rate)."""
-    return property(lambda self: self.hyperparameter(name),
-                    lambda self, value: self.set_hyperparameter(name, value), doc=doc)

@@ -34,6 +34,19 @@ def bop_update(weight, m, gradient, gamma, threshold):
 
     Returns:
         The number of weights flipped by this step (int64 scalar tensor).
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import bop_update
+        >>> w, m = tf.Variable([1.0, -1.0]), tf.Variable([0.0, 0.0])
+        >>> int(bop_update(w, m, tf.constant([2.0, 2.0]), gamma=0.5, threshold=0.5))
+        1
+        >>> w.numpy().tolist(), m.numpy().tolist()  # m = 0 - 0.5 (0 - 2); w m >= τ flips
+        ([-1.0, -1.0], [1.0, 1.0])
+
+    Reference:
+        Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+        Optimization", NeurIPS 2019, Algorithm 1 (Bop).
     """
     gradient = tf.cast(gradient, m.dtype)  # no op when the dtypes agree
     tf.raw_ops.ResourceApplyGradientDescent(var=m.handle, alpha=gamma, delta=m - gradient)

@@ -17,6 +17,19 @@ def bop2ndorder_update(weight, m, v, gradient, gamma, sigma, threshold, unbiased
 
     Returns:
         The number of weights flipped (int64 scalar tensor).
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import bop2ndorder_update
+        >>> w, m, v = tf.Variable([1.0, 1.0]), tf.Variable([0.0, 0.0]), tf.Variable([0.0, 0.0])
+        >>> flips = bop2ndorder_update(w, m, v, tf.constant([1.0, -1.0]), gamma=0.5, sigma=0.5,
+        ...                            threshold=0.5)  # w m / √v = ±0.5 / √0.5 = ±0.71
+        >>> int(flips), w.numpy().tolist(), v.numpy().tolist()
+        (1, [-1.0, 1.0], [0.5, 0.5])
+
+    Reference:
+        Suarez-Ramirez, Gonzalez-Mendoza, Chang-Fernandez, "Bop and Beyond: A Second Order
+        Optimizer for Binarized Neural Networks", CVPR Workshops 2021.
     """
     return apply_rule(rules.bop2ndorder, weight, gradient, {"m": m, "v": v},
                       {"gamma": gamma, "sigma": sigma, "threshold": threshold},
@@ -34,6 +47,17 @@ class Bop2ndOrder(BinaryOptimizer):
     `CaseOptimizer` (binary kernels) wrapped in `SkipNonFinite`. γ plays the learning
     rate's part; `gamma`, `sigma` and `threshold` report the latest step's values.
 
+    One step by hand: with γ = σ = 1, m / √v is the gradient's sign, so a weight flips
+    where the gradient has the weight's sign:
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import Bop2ndOrder
+        >>> w = tf.Variable([1.0, -1.0, 1.0])
+        >>> optimizer = Bop2ndOrder(threshold=0.5, gamma=1.0, sigma=1.0)
+        >>> _ = optimizer.apply_gradients([(tf.constant([3.0, 3.0, -3.0]), w)])
+        >>> w.numpy().tolist(), optimizer.flip_counts.numpy().tolist()
+        ([-1.0, -1.0, 1.0], [1])
     """
 
     RULE = rules.BOP2NDORDER  # shared with keras3.Bop2ndOrder

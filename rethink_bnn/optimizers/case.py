@@ -52,14 +52,19 @@ class CaseOptimizer(_Optimizer):
     Once built, the config records which sub-optimizer trains each variable, and a
     reloaded CaseOptimizer refuses to route a variable differently.
 
-    Example:
-        ```python
-        optimizer = rb.optimizers.CaseOptimizer(
-            (rb.optimizers.is_binary_variable, rb.optimizers.Bop(threshold=1e-8, gamma=1e-4)),
-            default_optimizer=tf.keras.optimizers.Adam(1e-2),
-        )
-        model.compile(optimizer, loss="sparse_categorical_crossentropy")
-        ```
+    A binary kernel to Bop, a bias to SGD (`model.compile(optimizer=case, ...)` routes a
+    model's variables alike):
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import Bop, CaseOptimizer, is_binary_variable
+        >>> kernel, bias = tf.Variable([1.0, -1.0]), tf.Variable([0.5, 0.5])
+        >>> kernel.precision = 1  # marked binary, as Larq marks a NoOp(precision=1) kernel
+        >>> case = CaseOptimizer((is_binary_variable, Bop(threshold=0.5, gamma=1.0)),
+        ...                      default_optimizer=tf.keras.optimizers.SGD(0.5))
+        >>> _ = case.apply_gradients([(tf.constant([1.0, 1.0]), v) for v in (kernel, bias)])
+        >>> kernel.numpy().tolist(), bias.numpy().tolist()
+        ([-1.0, -1.0], [0.0, 0.0])
 
     To be saved with `get_config` (and so with `model.save`), each predicate must be
     registered with `tf.keras.saving.register_keras_serializable`, as

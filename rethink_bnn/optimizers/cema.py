@@ -16,6 +16,18 @@ def cema_update(weight, a, i, gradient, gamma, alpha):
 
     Returns:
         The number of weights flipped (int64 scalar tensor).
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import cema_update
+        >>> w, a, i = tf.Variable([1.0, 1.0]), tf.Variable([0.0, 0.0]), tf.Variable([0.0, 0.0])
+        >>> flips = cema_update(w, a, i, tf.constant([4.0, -4.0]), gamma=0.5, alpha=0.5)
+        >>> int(flips), a.numpy().tolist(), i.numpy().tolist(), w.numpy().tolist()
+        (1, [2.0, -2.0], [1.0, -1.0], [-1.0, 1.0])
+
+    Reference:
+        Quist, Li, van Gemert, "Understanding weight-magnitude hyperparameters in training
+        binary networks", ICLR 2023.
     """
     return apply_rule(rules.cema, weight, gradient, {"a": a, "i": i},
                       {"gamma": gamma, "alpha": alpha})
@@ -43,6 +55,17 @@ class CEMA(BinaryOptimizer):
     with a `LearningRateSchedule`). Use it as Bop, in a `CaseOptimizer` wrapped in
     `SkipNonFinite`.
 
+    One step by hand: with γ = α = 1 the inertia is the gradient, and a weight flips
+    where the gradient has the weight's sign:
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import CEMA
+        >>> w = tf.Variable([1.0, -1.0, 1.0])
+        >>> optimizer = CEMA(gamma=1.0, alpha=1.0)
+        >>> _ = optimizer.apply_gradients([(tf.constant([3.0, 3.0, -3.0]), w)])
+        >>> w.numpy().tolist(), optimizer.flip_counts.numpy().tolist()
+        ([-1.0, -1.0, 1.0], [1])
     """
 
     RULE = rules.CEMA  # shared with keras3.CEMA

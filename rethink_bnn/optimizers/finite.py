@@ -115,6 +115,14 @@ class SkipNonFinite(tf_internals.DelegatingTrackableMixin, _Optimizer):
     counter, of the steps it applied, is saved beside the wrapped optimizer's variables;
     `skipped_steps` is the step counter less it.
 
+    Examples:
+        >>> import tensorflow as tf
+        >>> from rethink_bnn.optimizers import SkipNonFinite
+        >>> v, optimizer = tf.Variable([1.0]), SkipNonFinite(tf.keras.optimizers.SGD(1.0))
+        >>> _ = optimizer.apply_gradients([(tf.constant([float("nan")]), v)])
+        >>> v.numpy().tolist(), int(optimizer.skipped_steps), int(optimizer.iterations)
+        ([1.0], 1, 1)
+
     Example:
         ```python
         optimizer = rb.optimizers.SkipNonFinite(rb.optimizers.CaseOptimizer(

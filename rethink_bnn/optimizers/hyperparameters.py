@@ -102,3 +102,11 @@ def deserialize_hyperparameter(config, custom_objects=None):
             config, custom_objects=custom_objects
         )
     return config
+
+
+def hyperparameter_property(name, doc):
+    """A property that reads hyperparameter `name` as the latest step used it and sets
+    it checked (the first hyperparameter is Keras' learning rate): an optimizer's
+    `hyperparameter(name)` and `set_hyperparameter(name, value)`."""
+    return property(lambda self: self.hyperparameter(name),
+                    lambda self, value: self.set_hyperparameter(name, value), doc=doc)

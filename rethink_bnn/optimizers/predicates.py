@@ -13,6 +13,14 @@ def is_binary_variable(variable):
     `kernel_quantizer=larq.quantizers.NoOp(precision=1)`: the kernel is used as it is
     (it already holds ±1) and Bop recognizes it. The networks in `rethink_bnn.models`
     mark their Bop kernels this way.
+
+    Examples:
+        >>> import larq as lq
+        >>> from rethink_bnn.optimizers import is_binary_variable
+        >>> layer = lq.layers.QuantDense(2, kernel_quantizer=lq.quantizers.NoOp(precision=1))
+        >>> layer.build((None, 3))
+        >>> is_binary_variable(layer.kernel), is_binary_variable(layer.bias)
+        (True, False)
     """
     return getattr(variable, "precision", None) == 1
 

@@ -18,15 +18,17 @@ require_experiments("rethink_bnn.plot", PLOT_MODULES)  # no TensorFlow: either f
 
 from rethink_bnn.plot.figures import (  # noqa: E402
     FORMATS,
-    approximation_figure,
-    approximation_markdown,
-    arbitrary_lr_figure,
     save,
     smooth,
     sweep_figure,
     training_figure,
 )
-from rethink_bnn.plot.runs import WrongRunError, kind_of, read_scalars
+from rethink_bnn.plot.runs import WrongRunError, kind_of, read_scalars  # noqa: E402
+from rethink_bnn.plot.theory_figures import (  # noqa: E402
+    approximation_figure,
+    approximation_markdown,
+    arbitrary_lr_figure,
+)
 
 __all__ = [
     "FORMATS",

@@ -30,15 +30,15 @@ from pathlib import Path
 import rethink_bnn  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from rethink_bnn.experiments.cli.errors import OneLineParser, UsageError, refuse
 from rethink_bnn.experiments.runs.files import refuse_to_replace, write_text_atomically
-from rethink_bnn.plot import figures
+from rethink_bnn.plot import figures, theory_figures
 from rethink_bnn.plot.runs import WrongRunError
 from rethink_bnn.experiments.runs.layout import FIGURES_FOLDER, enclosing_run, in_tool_folder
 
 DRAW = {
     "sweep": lambda args: figures.sweep_figure(args.run_dirs, sigma=args.sigma),
     "training": lambda args: figures.training_figure(args.run_dirs),
-    "approximation": lambda args: figures.approximation_figure(args.run_dirs),
-    "arbitrary_lr": lambda args: figures.arbitrary_lr_figure(args.run_dirs),
+    "approximation": lambda args: theory_figures.approximation_figure(args.run_dirs),
+    "arbitrary_lr": lambda args: theory_figures.arbitrary_lr_figure(args.run_dirs),
 }
 
 
@@ -109,7 +109,7 @@ def main(argv=None):
         path = output_path(args)
         figure = DRAW[args.figure](args)
         if args.figure == "approximation":
-            table = figures.approximation_markdown(args.run_dirs)
+            table = theory_figures.approximation_markdown(args.run_dirs)
             print(table, end="")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

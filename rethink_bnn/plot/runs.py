@@ -28,6 +28,7 @@ __all__ = [
     "kind_of",
     "read_scalars",
     "require",
+    "run_title",
 ]
 
 BOP_RUN, LATENT_RUN, SWEEP = "a Bop training run", "a latent-weight training run", "a bop_sweep"
@@ -43,11 +44,32 @@ FIGURE_OF = {BOP_RUN: "training", LATENT_RUN: "training", SWEEP: "sweep",
 
 class WrongRunError(ValueError):
     """A folder holds no run of the kind a figure needs; the message says what it holds
-    and which figure draws that."""
+    and which figure draws that.
+
+    Examples:
+        >>> import tempfile
+        >>> from rethink_bnn import plot
+        >>> try:
+        ...     plot.training_figure([tempfile.mkdtemp()])  # an empty folder
+        ... except plot.WrongRunError as error:  # a ValueError
+        ...     print(str(error).split(": ", 1)[1])
+        the sec 5.2 figure needs a Bop training run or a latent-weight training run.
+    """
 
 
 def kind_of(folder):
-    """The kind of run `folder` holds (one of FIGURE_OF's keys), or None."""
+    """The kind of run `folder` holds (one of FIGURE_OF's keys), or None.
+
+    Examples:
+        >>> import json, pathlib, tempfile
+        >>> from rethink_bnn.plot import kind_of
+        >>> run = pathlib.Path(tempfile.mkdtemp())
+        >>> print(kind_of(run))
+        None
+        >>> _ = (run / "config.json").write_text(json.dumps({"task": "demo", "kind": "bop"}))
+        >>> kind_of(run)
+        'a Bop training run'
+    """
     folder = Path(folder)
     config = _config(folder)
     if config is None:
@@ -112,6 +134,12 @@ def epoch_log(folder, columns=(), figure="figure"):
     if rows[0].get("epoch") == 0:  # written before epochs were numbered from 1
         rows = [{**row, "epoch": row["epoch"] + 1} for row in rows]
     return rows
+
+
+def run_title(config):
+    """A run's dataset and epochs, from its config, for a figure's title."""
+    dataset = config.get("dataset", {}).get("class", "?")
+    return f"{dataset}, {config.get('epochs', '?')} epochs"
 
 
 def _config(folder):
