@@ -15,7 +15,8 @@ Public API is used wherever one exists (`Optimizer.iterations`, `tf.train.Checkp
   - `tf.__internal__`'s merge-call and cond helpers, used as Keras' own wrappers use them;
   - a model's steps per execution and the instance's `train_step` (the step recorder
     wraps it: Keras calls `self.train_step` from its train function);
-  - a callback's `_supports_tf_logs` flag (`reads_tensor_logs`).
+  - a callback's `_supports_tf_logs` flag (`reads_tensor_logs`);
+  - autograph's conversion rules, which gain one for this package (`skip_autograph`).
 """
 
 import tempfile
@@ -26,6 +27,8 @@ from rethink_bnn._keras2 import ensure_keras2
 ensure_keras2(__name__)
 
 import tensorflow as tf  # noqa: E402
+
+from tensorflow.python.autograph.core import config as _autograph  # noqa: E402
 
 CHECKED_ON = "TensorFlow 2.19.1/tf-keras 2.19.0 and TensorFlow 2.21.0/tf-keras 2.21.0"
 
@@ -51,6 +54,23 @@ def _attribute(obj, name):
             f"rethink_bnn/tf_internals.py: {owner.__module__}.{owner.__name__} has no "
             f"`{name}` in {_versions()} (checked on {CHECKED_ON}): install a tested version "
             "(pip install \"tensorflow<2.22\" \"tf-keras<2.22\") or report it.") from None
+
+
+# --- autograph ----------------------------------------------------------------------------
+
+def skip_autograph(package=__name__.partition(".")[0]):
+    """Have autograph call this package's functions as written, as it calls TensorFlow's
+    and Keras' own. Inside a traced step (Keras' train function, a strategy's update)
+    autograph rewrites every function the step calls: 0.8 of the 5 CPU-seconds a short
+    run takes, and again in every process. None of ours needs it: they write their
+    control flow with TensorFlow's ops (tf.cond, tf.where). A tf.function of ours is still
+    converted, as every tf.function asked for is."""
+    rules = _attribute(_autograph, "CONVERSION_RULES")
+    if not any(str(rule) == str(_autograph.DoNotConvert(package)) for rule in rules):
+        _autograph.CONVERSION_RULES = (_autograph.DoNotConvert(package), *rules)
+
+
+skip_autograph()
 
 
 # --- optimizers ---------------------------------------------------------------------------
@@ -207,6 +227,7 @@ def missing():
         (_internal.distribute.interim, "maybe_merge_call"),
         (_internal.distribute, "strategy_supports_no_merge_call"),
         (_internal.smart_cond, "smart_cond"),
+        (_autograph, "CONVERSION_RULES"), (_autograph, "DoNotConvert"),
     ]
     gone = [f"{getattr(obj, '__name__', type(obj).__name__)}.{name}"
             for obj, name in expected if not hasattr(obj, name)]

@@ -150,7 +150,8 @@ def all_runs(request):
 # The tests that read the session's run folders: one worker runs them all, so each folder
 # is trained once and a test that writes into one never races another that reads it.
 RUN_READERS = ("tests/plot/", "tests/test_theory.py", "tests/test_experiments.py::test_sweep",
-               "tests/test_experiments.py::test_a_sweeps_own_folder")
+               "tests/test_experiments.py::test_a_sweeps_own_folder",
+               "tests/keras3/test_tasks.py::test_demo_leaves_the_run_folder_of_the_tf_keras_demo")
 SHARED_RUNS = {f"{kind}_run" for kind in _Runs.KINDS} | {"all_runs"}
 
 

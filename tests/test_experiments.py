@@ -320,6 +320,26 @@ def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(t
         (folder / "batch_size=100000").iterdir())
 
 
+def test_a_sweep_checks_its_points_without_building_their_optimizers(monkeypatch):
+    """The sweep's own process trains nothing. A first optimizer variable would start its
+    devices, and TensorFlow maps nearly all of every visible GPU's memory then (JAX three
+    quarters of one): the points, each given a GPU, would find it taken."""
+    from rethink_bnn.experiments.training.task import ConfigError, TrainingTask
+
+    def built(*args, **kwargs):
+        raise AssertionError("an optimizer was built")
+
+    monkeypatch.setattr(TrainingTask, "make_optimizer", built)
+    for front_end in ("tf_keras", "keras3"):
+        _sweep(["point=Demo", f"point.front_end={front_end}", "vary=seed=1,2"])
+    with pytest.raises(ConfigError, match="sweep point gamma=2: binary_optimizer.gamma"):
+        _sweep(["point=Demo", f"vary={G}=0.1,2"])  # the declared ranges are still checked
+    task = TASKS["demo"]()
+    configure(task, {})
+    with pytest.raises(AssertionError, match="an optimizer was built"):
+        task.validate()  # a run's own check builds them
+
+
 def test_every_point_has_its_own_exact_label():
     """`:g` showed 1234567 and 1234568 as 1.23457e+06: one folder for two points."""
     assert _sweep(["point=Demo", "vary=seed=1234567,1234568"]).labels() == [

@@ -52,3 +52,31 @@ def test_a_name_that_is_gone_is_an_error_naming_the_module_and_the_versions():
                        match=r"^rethink_bnn/tf_internals\.py: .*NotAnOptimizer has no "
                              r"`_var_key` in TensorFlow .* \(checked on TensorFlow 2\.19\.1"):
         tf_internals.var_key(NotAnOptimizer(), tf.Variable(1.0))
+
+
+def test_autograph_calls_our_functions_as_written_inside_a_traced_step():
+    """Inside a tf.function a user's function is rewritten by autograph (its `if` on a
+    tensor becomes a tf.cond); ours are called as written, as TensorFlow's own are (no
+    second of rewriting per process), and a tf.function of ours is still converted."""
+    from tensorflow.python.autograph.impl import conversion
+
+    from rethink_bnn.optimizers import bop
+    from rethink_bnn.step_scalars import StepScalars
+
+    assert conversion.is_allowlisted(bop.bop_update)
+    assert conversion.is_allowlisted(bop.Bop.update)
+
+    def users(x):  # converted: a Python `if` on a tensor works in graph mode
+        if x > 0:
+            return x
+        return -x
+
+    assert not conversion.is_allowlisted(users)
+    assert float(tf.function(lambda x: users(x))(tf.constant(-2.0))) == 2.0
+    tf_internals.skip_autograph()  # a second call adds no second rule
+    rules = [str(r) for r in tf_internals._autograph.CONVERSION_RULES]
+    assert rules.count("DoNotConvert rule for rethink_bnn") == 1
+    writer = tf.summary.create_noop_writer()
+    # its `for i in tf.range(...)` needs conversion: it traces and runs
+    StepScalars(writer, ["a"])._write(tf.constant([1, 2], tf.int64),
+                                      tf.constant([[1.0], [2.0]], tf.float64))

@@ -193,7 +193,9 @@ class BopSweep:
         if not has_binary_optimizer(type(self.point)):
             raise ConfigError(f"point must be a task with a binary_optimizer field (a "
                               f"binary-optimizer task), got {point}.")
-        self.point.validate()
+        # This process trains nothing: its checks start no device (see
+        # TrainingTask.validate), so that no GPU a point is given is taken here.
+        self.point.validate(replicas=1, build_optimizers=False)
         numbers = number_fields(self.point)
         missing = [k for k in _GRID_KEYS if k not in numbers]
         if not self.vary and missing:
@@ -225,7 +227,7 @@ class BopSweep:
             point = type(self.point)()
             try:
                 configure(point, _flat(config, self.point))
-                point.validate()
+                point.validate(replicas=1, build_optimizers=False)
             except (ConfigError, ValueError, TypeError) as error:
                 why = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
                 raise ConfigError(f"sweep point {label}: {why}") from error

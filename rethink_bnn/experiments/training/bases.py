@@ -23,9 +23,9 @@ class BinaryOptimizerTraining(TrainingTask):
     binary_optimizer: BinaryOptimizerComponent = ComponentField(component_for(BOP))
     learning_rate: float = Field(1e-2)
 
-    def check_optimizer_fields(self):
+    def check_optimizer_fields(self, build=True):
         self.binary_optimizer.validate(self.epochs)
-        super().check_optimizer_fields()
+        super().check_optimizer_fields(build)
 
     def make_binary_optimizer(self, steps_per_epoch):
         return self.binary_optimizer.make(steps_per_epoch, self.epochs, self.front_end)

@@ -22,10 +22,10 @@ def require(condition, message):
         raise ConfigError(message)
 
 
-def check_fields(task, replicas=1):
+def check_fields(task, replicas=1, build_optimizers=True):
     """Every check of `TrainingTask.validate`: types, ranges, the data and the network
     agreeing, what the front end can run, the batch splitting over the `replicas`, and
-    the optimizers' fields."""
+    the optimizers' fields (and, with `build_optimizers`, the optimizers made once)."""
     try:
         check_types(task)  # reads every field: a value of the wrong type raises
     except TypeError as error:
@@ -44,7 +44,7 @@ def check_fields(task, replicas=1):
     checks = [
         getattr(task.dataset, "validate", lambda: None),
         lambda: _check_network_fields(task),
-        task.check_optimizer_fields,
+        lambda: task.check_optimizer_fields(build_optimizers),
     ]
     for check in checks:
         try:
