@@ -143,15 +143,30 @@ def test_both_front_ends_document_each_rules_arguments_from_its_declarations():
 
     for rule in (rules.BOP, rules.BOP2NDORDER, rules.CEMA):
         for cls in (getattr(optimizers, rule.name), getattr(keras3, rule.name)):
-            assert rule.describe_arguments() in cls.__doc__, cls
+            # a section titled `Args:` alone: Google-style parsers read no other title
+            assert f"\nArgs:\n{rule.describe_arguments()}\n" in cls.__doc__, cls
             assert rule.reference in cls.__doc__, cls
 
 
 @needs_mkdocs
 @pytest.mark.slow
 def test_the_reference_shows_the_generated_arguments(site):
-    """The Args are added to the docstrings at import: the build inspects the package."""
-    for page, kwargs in (("tf_keras", "jit_compile (weight_decay"),
-                         ("keras3", "gradient_accumulation_steps")):
+    """The Args are added to the docstrings at import (the build inspects the package)
+    and the reference shows them as each class's parameters, as a written Args section."""
+    from rethink_bnn.core import rules
+
+    for page, module, kwargs in (("tf_keras", "optimizers", "jit_compile (weight_decay"),
+                                 ("keras3", "keras3", "gradient_accumulation_steps")):
         html = (site / "api" / page / "index.html").read_text()
         assert html.count(kwargs) >= 3, page  # Bop, Bop2ndOrder, CEMA
+        for rule in (rules.BOP, rules.BOP2NDORDER, rules.CEMA):
+            # the class's own docstring: from its heading to its members
+            start = html.index(f'id="rethink_bnn.{module}.{rule.name}"')
+            own = html[start:html.index('class="doc doc-children"', start)]
+            parameters = re.findall(r'<th class="field-name">Parameters:</th>(.*?)</table>',
+                                    own, re.S)
+            assert len(parameters) == 1, (page, rule.name)
+            names = re.findall(r"<li>\s*<b><code>(.*?)</code></b>", parameters[0])
+            assert names == [h.name for h in rule.hyperparameters] + list(rule.options) + [
+                "name", "**kwargs"], (page, rule.name)
+            assert "Args:" not in own and "Args (" not in own, (page, rule.name)
