@@ -51,7 +51,8 @@ class UntilAccuracy(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         after = _total_flips(self.model.optimizer)
-        self.flips.append(None if after is None else after - self._flips_before)
+        # None before: counters made in the epoch's first step (a model built by it), from 0
+        self.flips.append(None if after is None else after - (self._flips_before or 0))
 
     def on_train_begin(self, logs=None):
         self.steps, self.evaluating, self.started = 0, 0.0, time.perf_counter()

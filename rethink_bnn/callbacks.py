@@ -16,7 +16,7 @@ from rethink_bnn import tf_internals
 from rethink_bnn.core.declarations import describe_invalid
 from rethink_bnn.core.rules import PI_EPSILON
 from rethink_bnn.optimizers.walk import binary_optimizers, skipping_wrappers
-from rethink_bnn.step_record import StepRecorder
+from rethink_bnn.step_record import ReadsRecordedSteps
 from rethink_bnn.step_scalars import StepScalars as _StepScalars
 from rethink_bnn.step_scalars import read_now as _read_now  # (a test counts the reads)
 
@@ -25,44 +25,7 @@ __all__ = ["BatchMetricLogger", "FlipLogger", "SkippedStepLogger"]
 _log = logging.getLogger("rethink_bnn")
 
 
-
-class _ReadsRecordedSteps(tf.keras.callbacks.Callback):
-    """What FlipLogger and BatchMetricLogger share: the host's own count of steps (Keras'
-    batch index, which skips ahead with steps_per_execution) and, every `read_every`
-    steps (else at the epoch's end), the rows the StepRecorder kept on the device."""
-
-    def _start_recording(self, step):
-        """From `on_train_begin`, at the optimizer's `step`: join the model's recorder for
-        this fit, with room for the steps between two of our reads."""
-        self._step = self._read_step = step
-        # every `read_every` steps, else once an epoch (every 1024 steps if its length
-        # is unknown): any reader's read empties the device buffers, so each reader
-        # only needs room for its own interval and one execution of steps_per_execution
-        self._interval = self.read_every or self.params.get("steps") or 1024
-        self._recorder = StepRecorder.of(self.model)
-        self._recorder.start(
-            self, step, self._interval + tf_internals.steps_per_execution(self.model))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_step = self._step
-
-    def on_train_batch_end(self, batch, logs=None):
-        # `batch` is the epoch's last step so far (several with steps_per_execution)
-        self._step = self._epoch_step + batch + 1
-        if self._recorder is not None and self._step - self._read_step >= self._interval:
-            self._log_recorded_steps()
-
-    def on_train_end(self, logs=None):
-        if self._recorder is not None:
-            self._recorder.finish(self)
-            self._recorder = None
-
-    def _recorded_rows(self):
-        self._read_step = self._step
-        return self._recorder.rows(self, self._step)
-
-
-class FlipLogger(_ReadsRecordedSteps):
+class FlipLogger(ReadsRecordedSteps):
     """Logs how many binary weights Bop flipped, per layer and in total.
 
     Bop counts its flips inside the update step (one reduction over the flip factor it
@@ -123,22 +86,29 @@ class FlipLogger(_ReadsRecordedSteps):
         tf_internals.reads_tensor_logs(self)
 
     def on_train_begin(self, logs=None):
-        # Build the optimizer now (fit would on its first step, on the same variables)
-        # so that the counters exist, restored values included, before any step.
-        with self.model.distribute_strategy.scope():
-            self.model.optimizer.build(self.model.trainable_variables)
+        if not binary_optimizers(self.model.optimizer):
+            self._no_bop()
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "flips"))
-        self._discover()
         self._step = self._window_step = int(self.model.optimizer.iterations.numpy())
-        self._window_start = self._epoch_start = self._read()
-        self._recorder = None
+        self._counters = self._recorder = None
+        # The counters exist, restored values included, before any step once the
+        # optimizer is built; a model not built yet gets them in its first step, from 0,
+        # and is discovered after it (`on_train_batch_end`).
+        if _build_optimizer(self.model):
+            self._discover(fresh=False)
         if self._writer is not None and self.update_freq != "epoch":
             self._start_recording(self._step)
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._epoch_start = self._read()
+        if self._counters is not None:
+            self._epoch_start = self._read()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._counters is None:  # built by this first step
+            self._discover(fresh=True)
+        super().on_train_batch_end(batch, logs)
 
     def _log_recorded_steps(self):
         steps, flips, _ = self._recorded_rows()
@@ -150,6 +120,8 @@ class FlipLogger(_ReadsRecordedSteps):
             self._steps.add(step, values)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._counters is None:  # an epoch of no step
+            return
         if self._recorder is not None:
             self._log_recorded_steps()
         values = self._values(self._read() - self._epoch_start, 1)
@@ -167,16 +139,21 @@ class FlipLogger(_ReadsRecordedSteps):
             self._steps.flush()
             self._writer.flush()
 
-    def _discover(self):
+    def _no_bop(self):
+        raise ValueError(
+            "FlipLogger found no Bop-trained variables in the model's optimizer "
+            f"({type(self.model.optimizer).__name__}): compile the model with "
+            "rethink_bnn.optimizers.Bop or a CaseOptimizer that routes binary "
+            "kernels to Bop."
+        )
+
+    def _discover(self, fresh):
+        """The built binary optimizers' counters and what is logged of them, from their
+        values now, or from 0 if `fresh` (made in this fit's first step, which they count)."""
         bops = [bop for bop in binary_optimizers(self.model.optimizer) if bop.binary_variables]
         variables = [v for bop in bops for v in bop.binary_variables]
         if not variables:
-            raise ValueError(
-                "FlipLogger found no Bop-trained variables in the model's optimizer "
-                f"({type(self.model.optimizer).__name__}): compile the model with "
-                "rethink_bnn.optimizers.Bop or a CaseOptimizer that routes binary "
-                "kernels to Bop."
-            )
+            self._no_bop()
         self._counters = [bop.flip_counts for bop in bops]
         # One row per reported group: the total, then each layer (display names).
         layers = [_layer_name(variable) for variable in variables]
@@ -190,6 +167,8 @@ class FlipLogger(_ReadsRecordedSteps):
         if self._writer is not None:
             self._steps = _StepScalars.reuse(getattr(self, "_steps", None), self._writer,
                                              ["batch_" + key for key in self._keys])
+        start = self._read()
+        self._window_start = self._epoch_start = np.zeros_like(start) if fresh else start
 
     def _read(self):
         return np.concatenate(_read_now(self._counters))
@@ -201,7 +180,7 @@ class FlipLogger(_ReadsRecordedSteps):
         return np.concatenate([flips, ratio, np.log(ratio + PI_EPSILON)]).tolist()
 
 
-class BatchMetricLogger(_ReadsRecordedSteps):
+class BatchMetricLogger(ReadsRecordedSteps):
     """Logs the loss and metrics of the training batches themselves, every `update_freq`
     steps, as TensorBoard scalars `batch_loss`, `batch_accuracy`, ... in `log_dir/steps`
     against the optimizer step.
@@ -335,12 +314,8 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._counters = skipping_wrappers(self.model.optimizer)
         self._bops = binary_optimizers(self.model.optimizer)
-        if (self._bops or self._counters) and self.model.built:
-            # The counters are made when the optimizer is built: build it now, as fit
-            # would on its first step, so that the epoch starts from their (restored)
-            # values. (A model not yet built gets its counters on the first step, from 0.)
-            with self.model.distribute_strategy.scope():
-                self.model.optimizer.build(self.model.trainable_variables)
+        if self._bops or self._counters:
+            _build_optimizer(self.model)  # else its counters are made in the first step
         if not self._counters and not self._bops:
             raise ValueError(
                 "SkippedStepLogger found no optimizer that skips non-finite steps in "
@@ -382,6 +357,18 @@ class SkippedStepLogger(tf.keras.callbacks.Callback):
         built = _read_now([c for c in counters if c is not None])
         invalid = [built.pop(0) if c is not None else 0 for c in counters]
         return skipped, np.array(invalid, np.int64).reshape(-1)
+
+
+def _build_optimizer(model):
+    """Build the model's optimizer now, as fit would in its first step (on the same
+    variables), so that its counters exist, with any restored values, before the first
+    step. False if the model is not built yet: Keras builds it, and then the optimizer,
+    in the first step (a `Sequential` without an `Input`), whose counters start from 0."""
+    if not model.built:
+        return False
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+    return True
 
 
 def _layer_name(variable):

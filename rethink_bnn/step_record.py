@@ -22,7 +22,7 @@ import tensorflow as tf
 from rethink_bnn import tf_internals
 from rethink_bnn.optimizers.walk import binary_optimizers
 
-__all__ = ["RecordingModel", "StepRecorder"]
+__all__ = ["ReadsRecordedSteps", "RecordingModel", "StepRecorder"]
 
 _ATTRIBUTE = "_rethink_bnn_step_recorder"
 MAX_METRICS = 16  # mean metrics (loss, accuracy, ...) recorded per step
@@ -200,6 +200,42 @@ class StepRecorder:
                 variable([self.capacity, MAX_METRICS, 2], tf.float64, "recorded_sums"),
                 variable([], tf.int64, "recorded_index"),
             )
+
+
+class ReadsRecordedSteps(tf.keras.callbacks.Callback):
+    """What FlipLogger and BatchMetricLogger share: the host's own count of steps (Keras'
+    batch index, which skips ahead with steps_per_execution) and, every `read_every`
+    steps (else at the epoch's end), the rows the StepRecorder kept on the device."""
+
+    def _start_recording(self, step):
+        """From `on_train_begin`, at the optimizer's `step`: join the model's recorder for
+        this fit, with room for the steps between two of our reads."""
+        self._step = self._read_step = step
+        # every `read_every` steps, else once an epoch (every 1024 steps if its length
+        # is unknown): any reader's read empties the device buffers, so each reader
+        # only needs room for its own interval and one execution of steps_per_execution
+        self._interval = self.read_every or self.params.get("steps") or 1024
+        self._recorder = StepRecorder.of(self.model)
+        self._recorder.start(
+            self, step, self._interval + tf_internals.steps_per_execution(self.model))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_step = self._step
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the epoch's last step so far (several with steps_per_execution)
+        self._step = self._epoch_step + batch + 1
+        if self._recorder is not None and self._step - self._read_step >= self._interval:
+            self._log_recorded_steps()
+
+    def on_train_end(self, logs=None):
+        if self._recorder is not None:
+            self._recorder.finish(self)
+            self._recorder = None
+
+    def _recorded_rows(self):
+        self._read_step = self._step
+        return self._recorder.rows(self, self._step)
 
 
 @tf.keras.saving.register_keras_serializable(package="rethink_bnn")

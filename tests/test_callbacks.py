@@ -1,12 +1,14 @@
 import csv
 import math
 
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import rethink_bnn as rb
+from rethink_bnn.optimizers import SkipNonFinite
 from tests.helpers import (
     BINARY_OPTIMIZERS,
     binary_adam,
@@ -243,3 +245,36 @@ def test_batch_metrics_over_two_replicas_are_the_global_batchs(tmp_path):
         one, two = logged["one"][key], logged["two"][key]
         assert [s for s, _ in one] == [s for s, _ in two] == list(range(1, 9))
         np.testing.assert_allclose([v for _, v in two], [v for _, v in one], rtol=1e-5)
+
+
+
+@pytest.mark.slow
+def test_a_model_built_by_its_first_step_logs_what_a_built_one_logs(tmp_path):
+    """A Sequential without an Input is built (and its optimizer with it, the flip
+    counters from 0) in fit's first step, after on_train_begin: the loggers find the
+    counters after the first execution (here of 2 steps, each recorded, read at once),
+    and log the first epoch as for a model built before."""
+    steps_per_execution = 2
+    x, y = toy_data(n=64)
+    logged = {}
+    for built in (True, False):
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential(([tf.keras.Input((12,))] if built else []) + [
+            lq.layers.QuantDense(3, kernel_quantizer=lq.quantizers.NoOp(precision=1),
+                                 kernel_initializer=rb.initializers.BinaryHeNormal(seed=0),
+                                 use_bias=False, name="binary_1"),
+            tf.keras.layers.Activation("softmax")])
+        assert model.built == built
+        model.compile(SkipNonFinite(bop_adam()), loss=LOSS, metrics=["accuracy"],
+                      steps_per_execution=steps_per_execution)
+        folder = tmp_path / str(built)
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[
+            rb.FlipLogger(str(folder), read_every=steps_per_execution),
+            rb.BatchMetricLogger(str(folder)), rb.SkippedStepLogger()])
+        logged[built] = {"history": history.history, **{
+            tag: _scalars(folder / kind, tag) for kind, tag in (
+                ("flips", "batch_flips"), ("flips", "batch_pi/binary_1"),
+                ("flips", "epoch_flips"), ("steps", "batch_loss"))}}
+    assert logged[False] == logged[True]
+    assert [step for step, _ in logged[True]["batch_flips"]] == list(range(1, 9))
+    assert all(logged[True]["history"]["flips"])

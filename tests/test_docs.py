@@ -5,6 +5,8 @@ its task reference from the fields' declarations; and each Python example of the
 is one the tests run (the README's, `tests/test_readme.py` and
 `tests/keras3/test_scenario.py`)."""
 
+import collections
+import html.parser
 import importlib
 import importlib.util
 import re
@@ -143,15 +145,81 @@ def test_both_front_ends_document_each_rules_arguments_from_its_declarations():
 
     for rule in (rules.BOP, rules.BOP2NDORDER, rules.CEMA):
         for cls in (getattr(optimizers, rule.name), getattr(keras3, rule.name)):
-            assert rule.describe_arguments() in cls.__doc__, cls
+            # a section titled `Args:` alone: Google-style parsers read no other title
+            assert f"\nArgs:\n{rule.describe_arguments()}\n" in cls.__doc__, cls
             assert rule.reference in cls.__doc__, cls
 
 
 @needs_mkdocs
 @pytest.mark.slow
 def test_the_reference_shows_the_generated_arguments(site):
-    """The Args are added to the docstrings at import: the build inspects the package."""
-    for page, kwargs in (("tf_keras", "jit_compile (weight_decay"),
-                         ("keras3", "gradient_accumulation_steps")):
+    """The Args are added to the docstrings at import (the build inspects the package)
+    and the reference shows them as each class's parameters, as a written Args section."""
+    from rethink_bnn.core import rules
+
+    for page, module, kwargs in (("tf_keras", "optimizers", "jit_compile (weight_decay"),
+                                 ("keras3", "keras3", "gradient_accumulation_steps")):
         html = (site / "api" / page / "index.html").read_text()
         assert html.count(kwargs) >= 3, page  # Bop, Bop2ndOrder, CEMA
+        for rule in (rules.BOP, rules.BOP2NDORDER, rules.CEMA):
+            # the class's own docstring: from its heading to its members
+            start = html.index(f'id="rethink_bnn.{module}.{rule.name}"')
+            own = html[start:html.index('class="doc doc-children"', start)]
+            parameters = re.findall(r'<th class="field-name">Parameters:</th>(.*?)</table>',
+                                    own, re.S)
+            assert len(parameters) == 1, (page, rule.name)
+            names = re.findall(r"<li>\s*<b><code>(.*?)</code></b>", parameters[0])
+            assert names == [h.name for h in rule.hyperparameters] + list(rule.options) + [
+                "name", "**kwargs"], (page, rule.name)
+            assert "Args:" not in own and "Args (" not in own, (page, rule.name)
+
+
+# What mkdocstrings' templates and Markdown write in a page's content: any other tag
+# there, or one opened and not closed, is text of a docstring that Markdown took for HTML
+# (`<name>/<index>/` outside backticks), which a browser hides.
+_MARKUP = {"a", "b", "blockquote", "br", "code", "col", "colgroup", "details", "div", "em",
+           "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "li", "ol", "p", "pre", "small",
+           "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead",
+           "tr", "ul"}
+_VOID = {"br", "col", "hr", "img"}
+
+
+class _ContentTags(html.parser.HTMLParser):
+    """The tags inside a page's content (the theme's `<div role="main">`): each name and
+    each non-void tag's opened minus closed count."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.seen, self.open = 0, {}, collections.Counter()
+
+    def handle_starttag(self, tag, attrs):
+        if not self.depth:
+            self.depth = int(tag == "div" and ("role", "main") in attrs)
+            return
+        self.depth += tag == "div"
+        self.seen.setdefault(tag, self.get_starttag_text())
+        self.open[tag] += tag not in _VOID
+
+    def handle_endtag(self, tag):
+        if self.depth:
+            self.depth -= tag == "div"
+            self.open[tag] -= bool(self.depth) and tag not in _VOID
+            self.seen.setdefault(tag, f"</{tag}>")
+
+
+@needs_mkdocs
+@pytest.mark.slow
+def test_the_reference_shows_every_docstrings_angle_brackets(site):
+    pages = sorted((site / "api").glob("*/index.html"))
+    assert len(pages) == 3
+    for page in pages:
+        tags = _ContentTags()
+        tags.feed(page.read_text())
+        tags.close()
+        assert "p" in tags.seen and "table" in tags.seen, page  # the content was parsed
+        unknown = {tag: text for tag, text in tags.seen.items() if tag not in _MARKUP}
+        assert not unknown, f"{page}: put in backticks: {unknown}"
+        unclosed = {tag: n for tag, n in tags.open.items() if n}
+        assert not unclosed, f"{page}: tags opened and not closed: {unclosed}"
+    tf_keras = (site / "api" / "tf_keras" / "index.html").read_text()
+    assert "<code>&lt;name&gt;/&lt;index&gt;/</code>" in tf_keras  # CaseOptimizer's

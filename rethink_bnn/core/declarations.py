@@ -191,11 +191,14 @@ class Rule:
     def documented(self, doc, other_front_end, kwargs):
         """`doc` (a class's docstring) with its Args, from the declarations, and the
         paper: one source for both front ends' classes of this rule. `doc` is dedented
-        first, so that its own sections (its Examples) line up with those added."""
+        first, so that its own sections (its Examples) line up with those added. The
+        section is titled `Args:` alone, which Google-style parsers (the API reference's)
+        read as the parameters; where they are declared goes in a sentence before it."""
         return inspect.cleandoc(doc or "") + (
-            f"\n\nArgs (declared in rethink_bnn.core.rules, shared with the {other_front_end} "
-            f"{self.name}):\n{self.describe_arguments()}\n    name: the optimizer's name.\n"
-            f"    **kwargs: {kwargs}\n\nReference:\n    {self.reference}\n")
+            f"\n\nIts arguments are declared in `rethink_bnn.core.rules`, shared with the "
+            f"{other_front_end} {self.name}.\n\nArgs:\n{self.describe_arguments()}\n"
+            f"    name: the optimizer's name.\n    **kwargs: {kwargs}\n\n"
+            f"Reference:\n    {self.reference}\n")
 
     def describe_arguments(self):
         """The Args section of a class built from this rule, from the declarations."""

@@ -129,3 +129,36 @@ def test_a_step_skipped_for_a_nan_logs_no_flips_and_the_next_ones_their_own(tmp_
     expected = np.diff(np.concatenate([np.zeros((1, counts.shape[1])), counts]), axis=0)
     np.testing.assert_array_equal(flips, expected.sum(axis=1))
     assert flips[2] == 0 and flips[3] > 0
+
+
+@pytest.mark.slow
+def test_a_model_built_by_its_first_step_logs_what_a_built_one_logs(tmp_path):
+    """A Sequential without an Input is built in fit (before the callbacks on JAX and
+    PyTorch, in the first step on TensorFlow, with its optimizer): the epoch logs and
+    per-step scalars of FlipLogger and BatchMetricLogger are those of a model built
+    before."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 12)).astype("float32")
+    y = np.argmax(x @ rng.normal(size=(12, 3)), axis=1)
+    logged = {}
+    for built in (True, False):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(([keras.Input((12,))] if built else []) + [
+            rk.QuantDense(3, use_bias=False, name="first"), keras.layers.Activation("softmax")])
+        model.compile(keras.optimizers.MultiOptimizer(rk.BinaryOptimizerMap(
+            rk.Bop(threshold=1e-6, gamma=1e-2), keras.optimizers.Adam(1e-2))),
+            loss="sparse_categorical_crossentropy")
+        folder = tmp_path / str(built)
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                            callbacks=[rk.FlipLogger(folder), rk.BatchMetricLogger(folder)])
+        logged[built] = {"history": history.history, **{
+            tag: read_scalars(folder / kind, [tag])[tag] for kind, tag in (
+                ("flips", "batch_flips/first"), ("flips", "epoch_flips"),
+                ("steps", "batch_loss"))}}
+    for key, value in logged[True].items():
+        if key == "history":
+            assert logged[False][key] == value
+        else:
+            np.testing.assert_array_equal(np.array(logged[False][key]), np.array(value))
+    assert logged[True]["batch_flips/first"][0].tolist() == list(range(1, 9))
+    assert all(logged[True]["history"]["flips"])
