@@ -331,3 +331,26 @@ def test_a_sigterm_whose_exception_python_dropped_still_stops_the_run(tmp_path, 
     run_dir = tmp_path / "run"
     TERMINATION.set()  # main starts afresh: an earlier run's flag is not this one's
     assert main(DEMO + [f"run_dir={run_dir}"]) == 0
+
+
+def test_the_programs_process_collects_garbage_less_often_and_main_leaves_a_callers_be():
+    """Tracing makes objects by the hundred thousand: `python -m rethink_bnn.train`
+    collects every 10,000 new objects, not Python's 700; `main` called in a notebook's
+    process (as here) leaves its collector as it is."""
+    import gc
+    import subprocess
+    import sys
+
+    probe = ("import gc, runpy, sys\nsys.argv = ['train', '--help']\ntry:\n"
+             "    runpy.run_module('rethink_bnn.train', run_name='__main__')\n"
+             "except SystemExit:\n    print(gc.get_threshold()[0])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "10000", done.stderr[-2000:]
+    before = gc.get_threshold()
+    gc.set_threshold(1234, 10, 10)  # a caller's own
+    try:
+        assert main(["--help"]) == 0
+        assert gc.get_threshold() == (1234, 10, 10)
+    finally:
+        gc.set_threshold(*before)
