@@ -97,6 +97,11 @@ class FlipLogger(ReadsRecordedSteps):
         # and is discovered after it (`on_train_batch_end`).
         if _build_optimizer(self.model):
             self._discover(fresh=False)
+        elif self._step:  # restored counters would arrive with the first step's flips
+            raise ValueError(
+                f"{type(self).__name__} cannot tell this fit's flips from those restored "
+                f"(the optimizer is at step {self._step}) on a model built by its first "
+                "step: build it before fit (a tf.keras.Input, or model.build(shape)).")
         if self._writer is not None and self.update_freq != "epoch":
             self._start_recording(self._step)
 

@@ -73,6 +73,17 @@ def skip_autograph(package=__name__.partition(".")[0]):
 skip_autograph()
 
 
+def as_users(function, in_graph=False):
+    """`function` (a hook a user may write: a rule, a schedule, a binary optimizer's
+    `update`, a preprocessing's `input`), called as autograph would have called it from
+    converted code: inside a traced step a user's function is converted (its `if` on a
+    tensor works), one of ours is not. Keras calls a layer's `call` so. `in_graph`: the
+    caller only runs in a graph (a tf.data map, where autograph's status reads
+    unspecified): convert there too."""
+    return _internal.autograph.tf_convert(
+        function, _internal.autograph.control_status_ctx(), convert_by_default=in_graph)
+
+
 # --- optimizers ---------------------------------------------------------------------------
 
 def var_key(optimizer, variable):
@@ -228,6 +239,7 @@ def missing():
         (_internal.distribute, "strategy_supports_no_merge_call"),
         (_internal.smart_cond, "smart_cond"),
         (_autograph, "CONVERSION_RULES"), (_autograph, "DoNotConvert"),
+        (_internal.autograph, "tf_convert"), (_internal.autograph, "control_status_ctx"),
     ]
     gone = [f"{getattr(obj, '__name__', type(obj).__name__)}.{name}"
             for obj, name in expected if not hasattr(obj, name)]

@@ -278,3 +278,25 @@ def test_a_model_built_by_its_first_step_logs_what_a_built_one_logs(tmp_path):
     assert logged[False] == logged[True]
     assert [step for step, _ in logged[True]["batch_flips"]] == list(range(1, 9))
     assert all(logged[True]["history"]["flips"])
+
+
+def test_a_model_built_by_its_first_step_with_a_restored_optimizer_is_refused(tmp_path):
+    """Its flip counters are made in the first step with the restored totals in them:
+    counted from 0 they would log this fit's flips and the restored ones together."""
+    def model(built):
+        return tf.keras.Sequential(([tf.keras.Input((3,))] if built else []) + [
+            lq.layers.QuantDense(2, kernel_quantizer=lq.quantizers.NoOp(precision=1),
+                                 kernel_initializer="ones", use_bias=False)])
+
+    x, y = np.ones((4, 3)), -np.ones((4, 2))
+    trained = model(True)
+    trained.compile(rb.Bop(threshold=0.0, gamma=1.0), "mse")
+    trained.fit(x, y, verbose=0)
+    path = tf.train.Checkpoint(model=trained, optimizer=trained.optimizer).save(
+        str(tmp_path / "ckpt"))
+    resumed = model(False)
+    resumed.compile(rb.Bop(threshold=0.0, gamma=1.0), "mse")
+    tf.train.Checkpoint(model=resumed, optimizer=resumed.optimizer).restore(path)
+    with pytest.raises(ValueError, match="cannot tell this fit's flips from those restored "
+                                         r"\(the optimizer is at step 1\)"):
+        resumed.fit(x, y, verbose=0, callbacks=[rb.FlipLogger(per_layer=False)])

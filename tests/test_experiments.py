@@ -320,20 +320,44 @@ def test_a_sweep_whose_point_refuses_its_configuration_ends_in_one_line_exit_2(t
         (folder / "batch_size=100000").iterdir())
 
 
-def test_a_sweep_checks_its_points_without_building_their_optimizers(monkeypatch):
-    """The sweep's own process trains nothing. A first optimizer variable would start its
-    devices, and TensorFlow maps nearly all of every visible GPU's memory then (JAX three
-    quarters of one): the points, each given a GPU, would find it taken."""
+# Checks both front ends' points of a sweep, then says whether a device was started.
+UNTOUCHED = """
+import sys
+from rethink_bnn.experiments.cli.train import configured, parse
+for front_end in ("tf_keras", "keras3"):
+    configured(*parse(["bop_sweep", f"point.front_end={front_end}", "point.deterministic=True",
+                       "vary=seed=1,2"])).validate()
+import jax._src.xla_bridge as xla_bridge
+from tensorflow.python.eager import context
+print(context.context()._context_handle is not None, bool(xla_bridge._backends))
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_checks_its_points_without_starting_a_device(monkeypatch):
+    """The sweep's own process trains nothing. A first variable (an optimizer's, a seed
+    generator's) or a list of JAX's devices would start them, and TensorFlow maps nearly
+    all of every visible GPU's memory then, JAX most of its GPUs': the points, each
+    given a GPU, would find it taken. Its default point, CIFAR-10, on both front ends."""
+    import os
+    import subprocess
+    import sys
+
     from rethink_bnn.experiments.training.task import ConfigError, TrainingTask
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", UNTOUCHED], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "False"]  # TensorFlow's, JAX's
+    with pytest.raises(ConfigError, match="sweep point gamma=2: binary_optimizer.gamma"):
+        _sweep(["point=Demo", f"vary={G}=0.1,2"])  # the declared ranges are still checked
 
     def built(*args, **kwargs):
         raise AssertionError("an optimizer was built")
 
     monkeypatch.setattr(TrainingTask, "make_optimizer", built)
-    for front_end in ("tf_keras", "keras3"):
-        _sweep(["point=Demo", f"point.front_end={front_end}", "vary=seed=1,2"])
-    with pytest.raises(ConfigError, match="sweep point gamma=2: binary_optimizer.gamma"):
-        _sweep(["point=Demo", f"vary={G}=0.1,2"])  # the declared ranges are still checked
     task = TASKS["demo"]()
     configure(task, {})
     with pytest.raises(AssertionError, match="an optimizer was built"):

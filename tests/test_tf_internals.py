@@ -80,3 +80,49 @@ def test_autograph_calls_our_functions_as_written_inside_a_traced_step():
     # its `for i in tf.range(...)` needs conversion: it traces and runs
     StepScalars(writer, ["a"])._write(tf.constant([1, 2], tf.int64),
                                       tf.constant([[1.0], [2.0]], tf.float64))
+
+
+def test_a_users_hooks_are_still_converted_inside_a_traced_step():
+    """What autograph converted before our functions were left as written still is: a
+    user's schedule, a user's binary optimizer's `update`, a user's preprocessing's
+    `input`, each with an `if` on a tensor."""
+    import numpy as np
+
+    from rethink_bnn.experiments.data.bases import Preprocessing
+    from rethink_bnn.optimizers import Bop
+
+    class Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            if step < 1:
+                return tf.constant(1e-8)
+            return tf.constant(1e-6)
+
+        def get_config(self):
+            return {}
+
+    class SkipsZeroGradients(Bop):
+        def update(self, weight, gradient, state, hyperparameters):
+            if tf.reduce_all(gradient == 0):
+                return tf.constant(0, tf.int64)
+            return super().update(weight, gradient, state, hyperparameters)
+
+    weight = tf.Variable(np.ones((2, 2), np.float32))
+    optimizer = SkipsZeroGradients(threshold=Warmup(), gamma=1.0)
+    step = tf.function(lambda g: optimizer.apply_gradients([(g, weight)]))
+    step(tf.ones((2, 2)))  # the average has the weights' sign: every weight flips
+    assert np.array_equal(weight.numpy(), -np.ones((2, 2)))
+    step(tf.zeros((2, 2)))
+    assert int(tf.reduce_sum(optimizer.flip_counts)) == 4
+
+    class Scales(Preprocessing):
+        def input(self, data, training):
+            x = data["image"]
+            if tf.reduce_max(x) > 1.0:
+                x = x / 255.0
+            return x
+
+        def output(self, data, training):
+            return data["label"]
+
+    data = tf.data.Dataset.from_tensor_slices({"image": [[255.0], [0.5]], "label": [0, 1]})
+    assert [float(x[0]) for x, _ in data.map(Scales()).as_numpy_iterator()] == [1.0, 0.5]

@@ -362,8 +362,9 @@ class BinaryOptimizer(tf_internals.PerStepHook, tf.keras.optimizers.Optimizer):
             # The averages decay everywhere, so a sparse gradient is a dense one with zeros.
             gradient = tf.convert_to_tensor(gradient)
         dtype = state_dtype(variable)  # no op for float32 weights: Larq's arithmetic
-        flips = self.update(variable, gradient, self.state(variable),
-                            {n: tf.cast(v, dtype) for n, v in values.items()})
+        flips = tf_internals.as_users(self.update)(  # a subclass' own update: converted
+            variable, gradient, self.state(variable),
+            {n: tf.cast(v, dtype) for n, v in values.items()})
         # this variable's entry of the flip vector: one add for all layers' counts
         self._flips.assign_add(flips * tf.one_hot(self.index(variable),
                                                   len(self._binary_variables), dtype=tf.int64))

@@ -6,6 +6,8 @@ import types
 
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
+
 __all__ = ["NARROW", "TF_OPS", "apply_rule", "check_binary", "count_flips", "state_dtype"]
 
 # The rules' `ops`: the TensorFlow ops of `keras.ops`' names that they use.
@@ -49,7 +51,7 @@ def apply_rule(rule, weight, gradient, state, hyperparameters, options=None):
     dtype = next(iter(state.values())).dtype
     dtype = tf.float32 if dtype in NARROW else dtype
     w = tf.cast(tf.convert_to_tensor(weight), dtype)  # a variable of its own dtype: no op
-    new, flip = rule(TF_OPS, w, tf.cast(gradient, dtype),
+    new, flip = tf_internals.as_users(rule)(TF_OPS, w, tf.cast(gradient, dtype),
                      {name: tf.cast(tf.convert_to_tensor(v), dtype) for name, v in state.items()},
                      {name: tf.cast(v, dtype) for name, v in hyperparameters.items()},
                      **(options or {}))

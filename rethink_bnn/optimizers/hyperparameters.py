@@ -5,6 +5,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from rethink_bnn import tf_internals
+
 
 Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
@@ -85,7 +87,7 @@ def build_hyperparameter(value, name):
 def current_value(hyperparameter, step):
     """The value at `step`: the schedule evaluated there, or the variable itself."""
     if isinstance(hyperparameter, Schedule):
-        return hyperparameter(step)
+        return tf_internals.as_users(hyperparameter)(step)  # a user's schedule: converted
     return hyperparameter
 
 

@@ -59,5 +59,8 @@ class Preprocessing:
                          "runs on front_end=tf_keras only.")
 
     def __call__(self, data, training=False):
-        return (_with_training(self.input, training)(data),
-                _with_training(self.output, training)(data))
+        from rethink_bnn.tf_internals import as_users  # (tf.data has loaded TensorFlow)
+
+        # a subclass' own input and output: converted, as tf.data converts what it maps
+        return (as_users(_with_training(self.input, training), in_graph=True)(data),
+                as_users(_with_training(self.output, training), in_graph=True)(data))

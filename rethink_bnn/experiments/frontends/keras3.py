@@ -36,7 +36,8 @@ from rethink_bnn.experiments.frontends.keras3_callbacks import (  # noqa: E402
 from rethink_bnn.experiments.frontends.keras3_data import batches, gatherer  # noqa: E402
 from rethink_bnn.experiments.runs import array_checkpoints  # noqa: E402
 from rethink_bnn.experiments.runs.folder import DamagedRunFolder  # noqa: E402
-from rethink_bnn.experiments.training.checks import require  # noqa: E402
+from rethink_bnn.experiments.data.bases import Preprocessing  # noqa: E402
+from rethink_bnn.experiments.training.checks import devices_untouched, require  # noqa: E402
 from rethink_bnn.experiments.training.loop_logic import console_verbosity  # noqa: E402
 from rethink_bnn.experiments.training.metrics import accuracy  # noqa: E402
 
@@ -146,8 +147,10 @@ class FrontEnd:
         backend = keras.backend.backend()
         require(backend in BACKENDS, f"KERAS_BACKEND={backend} cannot train: {where} set "
                 f"KERAS_BACKEND to {', '.join(BACKENDS)}.")
-        require(not (task.deterministic and backend == "jax" and "gpu" in _device_kinds() and
-                     "--xla_gpu_deterministic_ops=true" not in os.environ.get("XLA_FLAGS", "")),
+        untouched = devices_untouched()  # (listing JAX's devices starts them)
+        require(untouched or not (
+                    task.deterministic and backend == "jax" and "gpu" in _device_kinds()
+                    and "--xla_gpu_deterministic_ops=true" not in os.environ.get("XLA_FLAGS", "")),
                 "deterministic=True on a GPU under JAX needs XLA's deterministic kernels, "
                 "chosen before JAX starts: set XLA_FLAGS=--xla_gpu_deterministic_ops=true.")
         require(task.precision in PRECISIONS, f"precision={task.precision} is not available "
@@ -158,10 +161,16 @@ class FrontEnd:
         network = base_getattr(task, "model")
         require("keras3" in getattr(network, "builders", {}), f"model="
                 f"{type(network).__name__} has no Keras 3 network: choose front_end=tf_keras.")
-        try:
-            task.preprocessing.keras3_layers(seed=0)
-        except ValueError as error:
-            require(False, str(error))
+        preprocessing = task.preprocessing
+        if untouched:  # building the layers may make a variable (a seed generator)
+            require(type(preprocessing).keras3_layers is not Preprocessing.keras3_layers,
+                    f"preprocessing={type(preprocessing).__name__} has no Keras 3 layers: "
+                    "it runs on front_end=tf_keras only.")
+        else:
+            try:
+                preprocessing.keras3_layers(seed=0)
+            except ValueError as error:
+                require(False, str(error))
         require(hasattr(task.dataset, "arrays") and getattr(task.dataset, "cacheable", True),
                 f"dataset={type(task.dataset).__name__} is read through tensorflow-datasets "
                 f"only: {where} choose a dataset with an archive (or front_end=tf_keras).")

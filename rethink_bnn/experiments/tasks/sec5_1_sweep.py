@@ -22,6 +22,7 @@ from rethink_bnn.core.rules import BOP
 from rethink_bnn.experiments.runs.folder import RunFolder, write_json_atomically
 from rethink_bnn.experiments.training.bases import BinaryOptimizerTraining
 from rethink_bnn.experiments.training.optimizer_components import BinaryOptimizerComponent, component_for
+from rethink_bnn.experiments.training.checks import without_devices
 from rethink_bnn.experiments.training.task import ConfigError, TrainingTask, fields_of
 
 __all__ = ["GRIDS", "BopSweep", "Cifar10BopStudy", "number_fields", "parse_axes",
@@ -193,9 +194,9 @@ class BopSweep:
         if not has_binary_optimizer(type(self.point)):
             raise ConfigError(f"point must be a task with a binary_optimizer field (a "
                               f"binary-optimizer task), got {point}.")
-        # This process trains nothing: its checks start no device (see
-        # TrainingTask.validate), so that no GPU a point is given is taken here.
-        self.point.validate(replicas=1, build_optimizers=False)
+        # This process trains nothing: no GPU a point is given may be taken here.
+        with without_devices():
+            self.point.validate(replicas=1)
         numbers = number_fields(self.point)
         missing = [k for k in _GRID_KEYS if k not in numbers]
         if not self.vary and missing:
@@ -227,7 +228,8 @@ class BopSweep:
             point = type(self.point)()
             try:
                 configure(point, _flat(config, self.point))
-                point.validate(replicas=1, build_optimizers=False)
+                with without_devices():
+                    point.validate(replicas=1)
             except (ConfigError, ValueError, TypeError) as error:
                 why = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
                 raise ConfigError(f"sweep point {label}: {why}") from error

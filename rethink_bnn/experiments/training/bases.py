@@ -23,9 +23,10 @@ class BinaryOptimizerTraining(TrainingTask):
     binary_optimizer: BinaryOptimizerComponent = ComponentField(component_for(BOP))
     learning_rate: float = Field(1e-2)
 
-    def check_optimizer_fields(self, build=True):
+    def check_optimizer_fields(self):
         self.binary_optimizer.validate(self.epochs)
-        super().check_optimizer_fields(build)
+        self.binary_optimizer.optimizer_class_for(self.front_end)  # (made or not)
+        super().check_optimizer_fields()
 
     def make_binary_optimizer(self, steps_per_epoch):
         return self.binary_optimizer.make(steps_per_epoch, self.epochs, self.front_end)

@@ -1,13 +1,15 @@
 """Checking a training task's fields before anything loads or is written: one line that
 says what is wrong and how to fix it (`ConfigError`)."""
 
+import contextlib
 import math
 
 from rethink_bnn.experiments.config.zookeeper_internals import base_getattr
 from rethink_bnn.experiments.training.distribution import check_strategy_name
 from rethink_bnn.experiments.training.fields import check_types
 
-__all__ = ["ConfigError", "PRECISIONS", "check_fields", "check_split_sizes", "require"]
+__all__ = ["ConfigError", "PRECISIONS", "check_fields", "check_split_sizes",
+           "devices_untouched", "require", "without_devices"]
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -22,10 +24,32 @@ def require(condition, message):
         raise ConfigError(message)
 
 
-def check_fields(task, replicas=1, build_optimizers=True):
+_UNTOUCHED = []  # one entry per `without_devices` block entered and not yet left
+
+
+@contextlib.contextmanager
+def without_devices():
+    """Checks made inside start no device: they make no optimizer, layer or other
+    variable and list no device. A first variable makes TensorFlow map nearly all of
+    every visible GPU's memory, and JAX preallocate most of its GPUs': a sweep's own
+    process, which trains nothing, checks its points so, and each point checks all in
+    its own process, on the GPU it is given."""
+    _UNTOUCHED.append(True)
+    try:
+        yield
+    finally:
+        _UNTOUCHED.pop()
+
+
+def devices_untouched():
+    """Whether the checks running now must start no device (`without_devices`)."""
+    return bool(_UNTOUCHED)
+
+
+def check_fields(task, replicas=1):
     """Every check of `TrainingTask.validate`: types, ranges, the data and the network
     agreeing, what the front end can run, the batch splitting over the `replicas`, and
-    the optimizers' fields (and, with `build_optimizers`, the optimizers made once)."""
+    the optimizers' fields."""
     try:
         check_types(task)  # reads every field: a value of the wrong type raises
     except TypeError as error:
@@ -44,7 +68,7 @@ def check_fields(task, replicas=1, build_optimizers=True):
     checks = [
         getattr(task.dataset, "validate", lambda: None),
         lambda: _check_network_fields(task),
-        lambda: task.check_optimizer_fields(build_optimizers),
+        task.check_optimizer_fields,
     ]
     for check in checks:
         try:

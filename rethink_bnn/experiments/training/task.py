@@ -29,6 +29,7 @@ from rethink_bnn.experiments.training.checks import (  # noqa: F401  (ConfigErro
     ConfigError,
     check_fields,
     check_split_sizes,
+    devices_untouched,
     require,
 )
 from rethink_bnn.experiments.runs.folder import RunFolder, read_csv, release
@@ -165,31 +166,27 @@ class TrainingTask:
         latent weights for Adam)."""
         return None
 
-    def validate(self, replicas=None, build_optimizers=True):
+    def validate(self, replicas=None):
         """Check every field before anything is loaded or written (a task adds its own
-        checks by extending this).
+        checks by extending this). Inside `checks.without_devices()` the checks start no
+        device (a sweep's own process checks its points so).
 
         Args:
             replicas: the replicas the run will use (default: the front end's count).
-            build_optimizers: also make the optimizers once, which check their own
-                arguments. False checks their declared fields alone and starts no
-                device (a first variable would: TensorFlow then maps nearly all of
-                every visible GPU's memory, JAX three quarters of one): a sweep's own
-                process checks its points so, and each point builds them in its own.
         Raises:
             ConfigError: a field's value cannot work; the message says how to fix it.
         """
-        check_fields(self, self.front.replicas() if replicas is None else replicas,
-                     build_optimizers)
+        check_fields(self, self.front.replicas() if replicas is None else replicas)
 
-    def check_optimizer_fields(self, build=True):
-        """ConfigError naming the field for an optimizer setting that cannot work; then,
-        with `build`, the optimizers are made once (they check their own arguments too)."""
+    def check_optimizer_fields(self):
+        """ConfigError naming the field for an optimizer setting that cannot work; then
+        the optimizers are made once (they check their own arguments too), except
+        inside `checks.without_devices()`: a first variable would start a device."""
         require(self.learning_rate > 0, f"learning_rate (Adam's) must be > 0, got "
                 f"{self.learning_rate}.")
         self.learning_rate_schedule.check("learning_rate_schedule", _adam_rate,
                                           self.learning_rate, self.epochs)
-        if build:
+        if not devices_untouched():
             self.make_optimizer(steps_per_epoch=1)
 
     def run(self):
