@@ -84,11 +84,10 @@ def test_autograph_calls_our_functions_as_written_inside_a_traced_step():
 
 def test_a_users_hooks_are_still_converted_inside_a_traced_step():
     """What autograph converted before our functions were left as written still is: a
-    user's schedule, a user's binary optimizer's `update`, a user's preprocessing's
-    `input`, each with an `if` on a tensor."""
+    user's schedule and a user's binary optimizer's `update`, each with an `if` on a
+    tensor (a user's preprocessing: the next test)."""
     import numpy as np
 
-    from rethink_bnn.experiments.data.bases import Preprocessing
     from rethink_bnn.optimizers import Bop
 
     class Warmup(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -113,6 +112,11 @@ def test_a_users_hooks_are_still_converted_inside_a_traced_step():
     assert np.array_equal(weight.numpy(), -np.ones((2, 2)))
     step(tf.zeros((2, 2)))
     assert int(tf.reduce_sum(optimizer.flip_counts)) == 4
+
+
+@pytest.mark.experiments
+def test_a_users_preprocessing_is_still_converted_in_a_tf_data_map():
+    from rethink_bnn.experiments.data.bases import Preprocessing
 
     class Scales(Preprocessing):
         def input(self, data, training):
