@@ -79,7 +79,13 @@ def as_users(function, in_graph=False):
     converted code: inside a traced step a user's function is converted (its `if` on a
     tensor works), one of ours is not. Keras calls a layer's `call` so. `in_graph`: the
     caller only runs in a graph (a tf.data map, where autograph's status reads
-    unspecified): convert there too."""
+    unspecified): convert there too. Ours, and any function outside a graph (eager
+    steps call these per variable), come back as they are, at no cost."""
+    target = getattr(function, "func", function)  # (a functools.partial's)
+    ours = getattr(target, "__module__", None) or ""
+    if ours.partition(".")[0] == __name__.partition(".")[0] or not (
+            in_graph or tf.inside_function()):
+        return function
     return _internal.autograph.tf_convert(
         function, _internal.autograph.control_status_ctx(), convert_by_default=in_graph)
 
